@@ -1,0 +1,164 @@
+#nullable enable
+using System.Threading.Channels;
+
+namespace Relay.Actors.Connections;
+
+/// <summary>WebSocket close codes Relay uses (RFC 6455, section 7.4.1).</summary>
+public static class RelayCloseCodes
+{
+    /// <summary>The server is shutting down.</summary>
+    public const int GoingAway = 1001;
+
+    /// <summary>A text frame that is not valid UTF-8.</summary>
+    public const int InvalidPayload = 1007;
+
+    /// <summary>A client that broke a rule, such as not reading its patches.</summary>
+    public const int PolicyViolation = 1008;
+
+    /// <summary>A message larger than the configured limit.</summary>
+    public const int MessageTooBig = 1009;
+
+    /// <summary>An unexpected server fault.</summary>
+    public const int InternalError = 1011;
+
+    /// <summary>The server cannot take the client's patches right now.</summary>
+    public const int TryAgainLater = 1013;
+}
+
+/// <summary>One frame on its way to a client; the payload is shared by every client it goes to.</summary>
+public readonly record struct OutboundFrame(ReadOnlyMemory<byte> Payload, bool IsText);
+
+/// <summary>Why and how a connection is closed.</summary>
+public sealed record CloseRequest(int Code, string Reason);
+
+/// <summary>
+/// The bounded bridge between one <see cref="ConnectionActor"/> and its socket's single reader and single
+/// writer. Outbound frames are bounded by bytes: the actor's <see cref="TryEnqueue"/> fails instead of
+/// growing past the limit, and replay waits with <see cref="EnqueueAsync"/>. Inbound frames are bounded
+/// by credits: the reader takes one per frame and the actor returns it once the frame is journaled.
+/// </summary>
+public sealed class ClientLink
+{
+    private readonly Channel<OutboundFrame> _outbound = Channel.CreateUnbounded<OutboundFrame>(
+        new UnboundedChannelOptions { SingleReader = true, SingleWriter = false });
+    private readonly SemaphoreSlim _credits;
+    private readonly TaskCompletionSource<CloseRequest> _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly object _drainGate = new();
+    private readonly long _maxOutboundBytes;
+    private TaskCompletionSource? _drained;
+    private long _pendingBytes;
+
+    /// <summary>Creates a link that buffers at most <paramref name="maxOutboundBytes"/> for the client and
+    /// lets at most <paramref name="maxInFlight"/> of its frames wait for the journal.</summary>
+    public ClientLink(long maxOutboundBytes, int maxInFlight)
+    {
+        _maxOutboundBytes = maxOutboundBytes;
+        _credits = new SemaphoreSlim(maxInFlight, maxInFlight);
+    }
+
+    /// <summary>Frames for the socket's writer; completes once a close is requested.</summary>
+    public ChannelReader<OutboundFrame> Outbound => _outbound.Reader;
+
+    /// <summary>Completes with the reason once the connection is to be closed.</summary>
+    public Task<CloseRequest> Closed => _closed.Task;
+
+    /// <summary>Bytes queued for the client and not yet written to its socket.</summary>
+    public long PendingBytes => Volatile.Read(ref _pendingBytes);
+
+    /// <summary>Queues a frame unless the client is already <see cref="PendingBytes"/> over the limit.</summary>
+    public bool TryEnqueue(in OutboundFrame frame)
+    {
+        if (_closed.Task.IsCompleted)
+        {
+            return true;
+        }
+
+        if (Interlocked.Add(ref _pendingBytes, frame.Payload.Length) > _maxOutboundBytes)
+        {
+            Interlocked.Add(ref _pendingBytes, -frame.Payload.Length);
+            return false;
+        }
+
+        _outbound.Writer.TryWrite(frame);
+        return true;
+    }
+
+    /// <summary>Queues a frame once the queue has drained below half the limit; false if that took longer than <paramref name="timeout"/>.</summary>
+    public async ValueTask<bool> EnqueueAsync(OutboundFrame frame, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (PendingBytes > _maxOutboundBytes / 2 && !_closed.Task.IsCompleted)
+        {
+            Task wait;
+            lock (_drainGate)
+            {
+                if (PendingBytes <= _maxOutboundBytes / 2)
+                {
+                    break;
+                }
+
+                _drained ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                wait = _drained.Task;
+            }
+
+            var left = deadline - DateTime.UtcNow;
+            if (left <= TimeSpan.Zero)
+            {
+                return false;
+            }
+
+            try
+            {
+                await wait.WaitAsync(left).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                return false;
+            }
+        }
+
+        Interlocked.Add(ref _pendingBytes, frame.Payload.Length);
+        _outbound.Writer.TryWrite(frame);
+        return true;
+    }
+
+    /// <summary>The writer reports a frame written to the socket.</summary>
+    public void OnSent(in OutboundFrame frame)
+    {
+        var pending = Interlocked.Add(ref _pendingBytes, -frame.Payload.Length);
+        if (pending <= _maxOutboundBytes / 2 && Volatile.Read(ref _drained) is not null)
+        {
+            lock (_drainGate)
+            {
+                _drained?.TrySetResult();
+                _drained = null;
+            }
+        }
+    }
+
+    /// <summary>The reader waits for room before it hands the next frame to the actor.</summary>
+    public Task AcquireCreditAsync(CancellationToken cancellationToken) => _credits.WaitAsync(cancellationToken);
+
+    /// <summary>The actor returns credits for frames the journal has taken.</summary>
+    public void ReleaseCredits(int count)
+    {
+        if (count > 0)
+        {
+            _credits.Release(count);
+        }
+    }
+
+    /// <summary>Asks the socket to close; the first request wins.</summary>
+    public void Close(CloseRequest request)
+    {
+        if (_closed.TrySetResult(request))
+        {
+            _outbound.Writer.TryComplete();
+            lock (_drainGate)
+            {
+                _drained?.TrySetResult();
+                _drained = null;
+            }
+        }
+    }
+}

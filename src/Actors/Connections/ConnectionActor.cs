@@ -1,0 +1,367 @@
+#nullable enable
+using Akka.Actor;
+using Akka.Event;
+using Akka.Streams;
+using Akka.Streams.Dsl;
+using Relay.Actors.Fanout;
+using Relay.Actors.Journal;
+using Relay.Actors.Messages;
+
+namespace Relay.Actors.Connections;
+
+/// <summary>Settings of every connection.</summary>
+/// <param name="MaxBufferedLive">Live patches held while the connection catches up from the journal; beyond, they are re-read from the journal.</param>
+/// <param name="ResendAfter">An append not confirmed this long is sent again.</param>
+/// <param name="ReplayStallTimeout">A client that reads nothing of its replay for this long is closed as a slow consumer.</param>
+/// <param name="DrainTimeout">After the client left, how long its unconfirmed appends are still resent.</param>
+public sealed record ConnectionSettings(int MaxBufferedLive, TimeSpan ResendAfter, TimeSpan ReplayStallTimeout, TimeSpan DrainTimeout)
+{
+    /// <summary>Defaults for production.</summary>
+    public static readonly ConnectionSettings Default = new(10_000, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(30));
+}
+
+/// <summary>
+/// One client's connection. It sends the client's frames, in order, to the sequencer and resends them
+/// until they are confirmed; it gives the client the history from the journal, then the live patches
+/// of every other client, each sequence number exactly once and in order, filling any gap from the journal.
+/// </summary>
+public sealed class ConnectionActor : ReceiveActor, IWithTimers
+{
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly string _connectionId;
+    private readonly ClientLink _link;
+    private readonly IActorRef _history;
+    private readonly IActorRef _hub;
+    private readonly IPatchJournal _journal;
+    private readonly ConnectionSettings _settings;
+    private readonly Queue<AppendPatch> _unconfirmed = new();
+    private readonly SortedDictionary<long, PatchAppended> _buffered = new();
+    private long _nextFrameNo = 1;
+    private long _lastSentTicks;
+    private long _nextSequence = 1;
+    private long _knownLastSequence;
+    private bool _catchingUp;
+    private bool _bufferOverflowed;
+
+    /// <summary>Creates the connection actor for the client behind <paramref name="link"/>.</summary>
+    public ConnectionActor(
+        string connectionId,
+        ClientLink link,
+        IActorRef history,
+        IActorRef hub,
+        IPatchJournal journal,
+        ConnectionSettings settings)
+    {
+        _connectionId = connectionId;
+        _link = link;
+        _history = history;
+        _hub = hub;
+        _journal = journal;
+        _settings = settings;
+        Connected();
+    }
+
+    /// <inheritdoc />
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    /// <summary>Props for a connection actor.</summary>
+    public static Props Props(
+        string connectionId,
+        ClientLink link,
+        IActorRef history,
+        IActorRef hub,
+        IPatchJournal journal,
+        ConnectionSettings settings) =>
+        Akka.Actor.Props.Create(() => new ConnectionActor(connectionId, link, history, hub, journal, settings));
+
+    /// <inheritdoc />
+    protected override void PreStart()
+    {
+        _hub.Tell(new PatchHubActor.RegisterConnection(Self));
+        Timers.StartPeriodicTimer(nameof(ResendTick), ResendTick.Instance, _settings.ResendAfter / 2);
+    }
+
+    /// <inheritdoc />
+    protected override void PostStop() => _link.Close(new CloseRequest(RelayCloseCodes.GoingAway, "connection ended"));
+
+    private void Connected()
+    {
+        Receive<ClientFrame>(HandleClientFrame);
+        Receive<AppendPatchResponse>(HandleConfirmation);
+        Receive<ResendTick>(_ => ResendIfStale());
+        Receive<PatchHubActor.RegisterConnectionResponse>(_ => StartCatchUp());
+        Receive<PatchAppended>(HandleLive);
+        Receive<HistoryHeartbeat>(heartbeat =>
+        {
+            _knownLastSequence = Math.Max(_knownLastSequence, heartbeat.LastSequence);
+            if (!_catchingUp && _knownLastSequence >= _nextSequence)
+            {
+                StartCatchUp();
+            }
+        });
+        Receive<CatchUpCompleted>(HandleCatchUpCompleted);
+        Receive<CatchUpFailed>(failed =>
+        {
+            if (failed.Cause is SlowConsumerException)
+            {
+                CloseAndStop(RelayCloseCodes.PolicyViolation, "slow consumer");
+                return;
+            }
+
+            _log.Warning(failed.Cause, "Reading history for connection {ConnectionId} failed; retrying", _connectionId);
+            Timers.StartSingleTimer(nameof(RetryCatchUp), RetryCatchUp.Instance, TimeSpan.FromMilliseconds(500));
+        });
+        Receive<RetryCatchUp>(_ => StartCatchUp());
+        Receive<ClientDisconnected>(_ => LeaveOrDrain());
+    }
+
+    private void Draining()
+    {
+        Receive<AppendPatchResponse>(confirmation =>
+        {
+            HandleConfirmation(confirmation);
+            if (_unconfirmed.Count == 0)
+            {
+                Context.Stop(Self);
+            }
+        });
+        Receive<ResendTick>(_ => ResendIfStale());
+        Receive<DrainTimedOut>(_ =>
+        {
+            _log.Warning("Connection {ConnectionId} left with {Count} appends the sequencer never confirmed", _connectionId, _unconfirmed.Count);
+            Context.Stop(Self);
+        });
+        ReceiveAny(_ => { });
+    }
+
+    private void HandleClientFrame(ClientFrame frame)
+    {
+        var frameNo = _nextFrameNo++;
+        var append = new AppendPatch(
+            _connectionId,
+            frameNo,
+            _unconfirmed.Count == 0 ? frameNo : _unconfirmed.Peek().FrameNo,
+            frame.Payload,
+            frame.IsText);
+        if (_unconfirmed.Count == 0)
+        {
+            _lastSentTicks = Environment.TickCount64;
+        }
+
+        _unconfirmed.Enqueue(append);
+        _history.Tell(append);
+    }
+
+    private void HandleConfirmation(AppendPatchResponse confirmation)
+    {
+        var released = 0;
+        while (_unconfirmed.Count > 0 && _unconfirmed.Peek().FrameNo <= confirmation.FrameNo)
+        {
+            _unconfirmed.Dequeue();
+            released++;
+        }
+
+        if (released > 0)
+        {
+            _lastSentTicks = Environment.TickCount64;
+            _link.ReleaseCredits(released);
+        }
+    }
+
+    private void ResendIfStale()
+    {
+        if (_unconfirmed.Count == 0 || Environment.TickCount64 - _lastSentTicks < _settings.ResendAfter.TotalMilliseconds)
+        {
+            return;
+        }
+
+        // The sequencer takes a connection's frames only in order, so everything unconfirmed goes again, in order.
+        var first = _unconfirmed.Peek().FrameNo;
+        _log.Debug("Resending {Count} unconfirmed appends of connection {ConnectionId} from frame {FrameNo}", _unconfirmed.Count, _connectionId, first);
+        foreach (var append in _unconfirmed)
+        {
+            _history.Tell(append with { FirstUnconfirmed = first });
+        }
+
+        _lastSentTicks = Environment.TickCount64;
+    }
+
+    private void HandleLive(PatchAppended patch)
+    {
+        _knownLastSequence = Math.Max(_knownLastSequence, patch.Sequence);
+        if (patch.Sequence < _nextSequence)
+        {
+            return;
+        }
+
+        if (!_catchingUp && patch.Sequence == _nextSequence)
+        {
+            Deliver(patch);
+            return;
+        }
+
+        Buffer(patch);
+        if (!_catchingUp)
+        {
+            StartCatchUp();
+        }
+    }
+
+    private void Buffer(PatchAppended patch)
+    {
+        if (_bufferOverflowed)
+        {
+            return;
+        }
+
+        if (_buffered.Count >= _settings.MaxBufferedLive)
+        {
+            // The journal has them all; reading them again beats holding an unbounded buffer.
+            _buffered.Clear();
+            _bufferOverflowed = true;
+            return;
+        }
+
+        _buffered.TryAdd(patch.Sequence, patch);
+    }
+
+    private void Deliver(PatchAppended patch)
+    {
+        _nextSequence = patch.Sequence + 1;
+        if (patch.OriginConnectionId == _connectionId)
+        {
+            return;
+        }
+
+        if (!_link.TryEnqueue(new OutboundFrame(patch.Payload, patch.IsText)))
+        {
+            CloseAndStop(RelayCloseCodes.PolicyViolation, "slow consumer");
+        }
+    }
+
+    private void StartCatchUp()
+    {
+        _catchingUp = true;
+        _bufferOverflowed = false;
+        var from = _nextSequence;
+        var link = _link;
+        var connectionId = _connectionId;
+        var stallTimeout = _settings.ReplayStallTimeout;
+        var expected = from;
+
+        // Only a gap-free run is delivered: a journal that shows a later row before an earlier one
+        // commits ends this round early, and the next round reads on from there.
+        _journal.Read(from)
+            .TakeWhile(patch => patch.Sequence == expected++)
+            .SelectAsync(1, async patch =>
+            {
+                if (patch.OriginConnectionId != connectionId &&
+                    !await link.EnqueueAsync(new OutboundFrame(patch.Payload, patch.IsText), stallTimeout).ConfigureAwait(false))
+                {
+                    throw new SlowConsumerException();
+                }
+
+                return patch.Sequence;
+            })
+            .RunAggregate(from - 1, (_, sequence) => sequence, Context.Materializer())
+            .PipeTo(Self, success: last => new CatchUpCompleted(from, last), failure: cause => new CatchUpFailed(cause));
+    }
+
+    private void HandleCatchUpCompleted(CatchUpCompleted completed)
+    {
+        _nextSequence = Math.Max(_nextSequence, completed.LastSequence + 1);
+        _knownLastSequence = Math.Max(_knownLastSequence, completed.LastSequence);
+        while (_buffered.Count > 0)
+        {
+            var (sequence, patch) = _buffered.First();
+            if (sequence < _nextSequence)
+            {
+                _buffered.Remove(sequence);
+            }
+            else if (sequence == _nextSequence)
+            {
+                _buffered.Remove(sequence);
+                Deliver(patch);
+            }
+            else
+            {
+                break;
+            }
+        }
+
+        if (_buffered.Count == 0 && !_bufferOverflowed && _knownLastSequence < _nextSequence)
+        {
+            _catchingUp = false;
+            return;
+        }
+
+        if (completed.LastSequence >= completed.FromSequence)
+        {
+            StartCatchUp();
+        }
+        else
+        {
+            // Nothing new was readable yet: the rows are being committed. Look again shortly.
+            Timers.StartSingleTimer(nameof(RetryCatchUp), RetryCatchUp.Instance, TimeSpan.FromMilliseconds(50));
+        }
+    }
+
+    private void LeaveOrDrain()
+    {
+        if (_unconfirmed.Count == 0)
+        {
+            Context.Stop(Self);
+            return;
+        }
+
+        Become(Draining);
+        Timers.StartSingleTimer(nameof(DrainTimedOut), DrainTimedOut.Instance, _settings.DrainTimeout);
+    }
+
+    private void CloseAndStop(int code, string reason)
+    {
+        _log.Info("Closing connection {ConnectionId} with {Code}: {Reason}", _connectionId, code, reason);
+        _link.Close(new CloseRequest(code, reason));
+        LeaveOrDrain();
+    }
+
+    /// <summary>A complete frame the client sent; the reader holds one credit of the link for it.</summary>
+    public sealed record ClientFrame(ReadOnlyMemory<byte> Payload, bool IsText);
+
+    /// <summary>The client's socket is gone.</summary>
+    public sealed record ClientDisconnected
+    {
+        /// <summary>The one instance.</summary>
+        public static readonly ClientDisconnected Instance = new();
+
+        private ClientDisconnected()
+        {
+        }
+    }
+
+    private sealed record CatchUpCompleted(long FromSequence, long LastSequence);
+
+    private sealed record CatchUpFailed(Exception Cause);
+
+    private sealed class ResendTick
+    {
+        public static readonly ResendTick Instance = new();
+    }
+
+    private sealed class RetryCatchUp
+    {
+        public static readonly RetryCatchUp Instance = new();
+    }
+
+    private sealed class DrainTimedOut
+    {
+        public static readonly DrainTimedOut Instance = new();
+    }
+
+    private sealed class SlowConsumerException : Exception
+    {
+        public SlowConsumerException() : base("the client did not read its replay")
+        {
+        }
+    }
+}

@@ -1,0 +1,85 @@
+#nullable enable
+using Akka.Actor;
+using Akka.Cluster.Tools.PublishSubscribe;
+using Akka.Event;
+using Relay.Actors.Messages;
+
+namespace Relay.Actors.Fanout;
+
+/// <summary>
+/// The node's one subscriber to the patch topic; it fans each patch out to the node's connections.
+/// One subscriber per node means the topic sends each patch once per node, and a connection that just
+/// opened is reachable at once instead of after the next gossip round.
+/// </summary>
+public sealed class PatchHubActor : ReceiveActor
+{
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly IActorRef _mediator;
+    private readonly NodeStatus _status;
+    private readonly HashSet<IActorRef> _connections = new();
+
+    /// <summary>Creates the hub; it subscribes through <paramref name="mediator"/> and reports to <paramref name="status"/>.</summary>
+    public PatchHubActor(IActorRef mediator, NodeStatus status)
+    {
+        _mediator = mediator;
+        _status = status;
+
+        Receive<PatchAppended>(patch =>
+        {
+            _status.ObserveSequence(patch.Sequence);
+            foreach (var connection in _connections)
+            {
+                connection.Tell(patch);
+            }
+        });
+        Receive<HistoryHeartbeat>(heartbeat =>
+        {
+            _status.ObserveHeartbeat(heartbeat.LastSequence);
+            foreach (var connection in _connections)
+            {
+                connection.Tell(heartbeat);
+            }
+        });
+        Receive<RegisterConnection>(register =>
+        {
+            if (_connections.Add(register.Connection))
+            {
+                Context.Watch(register.Connection);
+                _status.ConnectionCount = _connections.Count;
+            }
+
+            register.Connection.Tell(RegisterConnectionResponse.Instance);
+        });
+        Receive<Terminated>(terminated =>
+        {
+            _connections.Remove(terminated.ActorRef);
+            _status.ConnectionCount = _connections.Count;
+        });
+        Receive<SubscribeAck>(_ =>
+        {
+            _log.Info("Subscribed to topic {Topic}", RelayTopics.Patches);
+            _status.MarkSubscribed();
+        });
+    }
+
+    /// <summary>Props for the hub.</summary>
+    public static Props Props(IActorRef mediator, NodeStatus status) =>
+        Akka.Actor.Props.Create(() => new PatchHubActor(mediator, status));
+
+    /// <inheritdoc />
+    protected override void PreStart() => _mediator.Tell(new Subscribe(RelayTopics.Patches, Self));
+
+    /// <summary>A connection asks for the node's live patches; answered with <see cref="RegisterConnectionResponse"/>.</summary>
+    public sealed record RegisterConnection(IActorRef Connection);
+
+    /// <summary>From now on the connection gets every live patch the node receives.</summary>
+    public sealed record RegisterConnectionResponse
+    {
+        /// <summary>The one instance.</summary>
+        public static readonly RegisterConnectionResponse Instance = new();
+
+        private RegisterConnectionResponse()
+        {
+        }
+    }
+}

@@ -1,0 +1,139 @@
+#nullable enable
+using Akka.Actor;
+using Akka.Cluster.Tools.PublishSubscribe;
+using Akka.Event;
+using Akka.Persistence;
+using Relay.Actors.Messages;
+
+namespace Relay.Actors.History;
+
+/// <summary>Settings of the sequencer.</summary>
+/// <param name="SnapshotEvery">Snapshot the state after this many patches, so recovery replays at most that many.</param>
+/// <param name="HeartbeatInterval">How often the last sequence number is announced on the topic.</param>
+/// <param name="MaxCursors">How many connections' deduplication cursors are kept.</param>
+public sealed record HistorySettings(int SnapshotEvery, TimeSpan HeartbeatInterval, int MaxCursors)
+{
+    /// <summary>Defaults for production.</summary>
+    public static readonly HistorySettings Default = new(10_000, TimeSpan.FromSeconds(1), 100_000);
+}
+
+/// <summary>
+/// The single sequencer of the cluster (a cluster singleton). Each accepted patch gets the next journal
+/// sequence number, is journaled first and only then confirmed to its connection and published on the
+/// topic. Writes go through <c>PersistAsync</c> so the journal batches them.
+/// </summary>
+public sealed class HistoryActor : ReceivePersistentActor, IWithTimers
+{
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly IActorRef _publisher;
+    private readonly HistorySettings _settings;
+    private readonly HistoryState _state;
+    private long _lastSnapshotSequence;
+    private long _lastAssignedSequence;
+
+    /// <summary>Creates the sequencer; <paramref name="publisher"/> is the DistributedPubSub mediator (or a test probe).</summary>
+    public HistoryActor(IActorRef publisher, HistorySettings settings)
+    {
+        _publisher = publisher;
+        _settings = settings;
+        _state = new HistoryState(settings.MaxCursors);
+
+        Recover<SnapshotOffer>(offer =>
+        {
+            if (offer.Snapshot is HistorySnapshot snapshot)
+            {
+                _state.Restore(snapshot);
+                _lastSnapshotSequence = offer.Metadata.SequenceNr;
+            }
+        });
+        Recover<PatchAppended>(patch => _state.Apply(patch));
+        Recover<RecoveryCompleted>(_ =>
+        {
+            _lastAssignedSequence = LastSequenceNr;
+            _log.Info("History recovered at sequence {LastSequence} with {Cursors} connection cursors", _state.LastSequence, _state.CursorCount);
+            Timers.StartPeriodicTimer(nameof(Heartbeat), Heartbeat.Instance, TimeSpan.Zero, _settings.HeartbeatInterval);
+        });
+
+        Command<AppendPatch>(HandleAppend);
+        Command<Heartbeat>(_ => Publish(new HistoryHeartbeat(_state.LastSequence)));
+        Command<SaveSnapshotSuccess>(success =>
+            DeleteSnapshots(new SnapshotSelectionCriteria(success.Metadata.SequenceNr - 1)));
+        Command<SaveSnapshotFailure>(failure =>
+            _log.Warning(failure.Cause, "Snapshot at sequence {Sequence} failed", failure.Metadata.SequenceNr));
+        Command<DeleteSnapshotsSuccess>(_ => { });
+        Command<DeleteSnapshotsFailure>(failure => _log.Warning(failure.Cause, "Deleting old snapshots failed"));
+    }
+
+    /// <inheritdoc />
+    public override string PersistenceId => RelayTopics.HistoryPersistenceId;
+
+    /// <inheritdoc />
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    /// <summary>Props for the sequencer.</summary>
+    public static Props Props(IActorRef publisher, HistorySettings settings) =>
+        Akka.Actor.Props.Create(() => new HistoryActor(publisher, settings));
+
+    private void HandleAppend(AppendPatch append)
+    {
+        switch (_state.Decide(append))
+        {
+            case AppendDecision.Duplicate:
+                Sender.Tell(new AppendPatchResponse(append.ConnectionId, append.FrameNo, _state.LastSequenceOf(append.ConnectionId)));
+                return;
+            case AppendDecision.InFlight:
+            case AppendDecision.OutOfOrder:
+                // The confirmation of the in-flight write, or the connection's in-order resend, will follow.
+                return;
+        }
+
+        var sender = Sender;
+        // LastSequenceNr moves only when a write completes; the journal numbers events in the order they
+        // are persisted, so the sequencer counts ahead itself and checks the count in the callback.
+        var patch = new PatchAppended(++_lastAssignedSequence, append.ConnectionId, append.FrameNo, append.Payload, append.IsText);
+        PersistAsync(patch, persisted =>
+        {
+            if (persisted.Sequence != LastSequenceNr)
+            {
+                throw new InvalidOperationException(
+                    $"Patch numbered {persisted.Sequence} was journaled as {LastSequenceNr}; restarting from the journal");
+            }
+
+            _state.Apply(persisted);
+            sender.Tell(new AppendPatchResponse(persisted.OriginConnectionId, persisted.FrameNo, persisted.Sequence));
+            Publish(persisted);
+            if (persisted.Sequence - _lastSnapshotSequence >= _settings.SnapshotEvery)
+            {
+                _lastSnapshotSequence = persisted.Sequence;
+                SaveSnapshot(_state.ToSnapshot());
+            }
+        });
+    }
+
+    private void Publish(object message) => _publisher.Tell(new Publish(RelayTopics.Patches, message));
+
+    /// <inheritdoc />
+    protected override void OnPersistFailure(Exception cause, object @event, long sequenceNr)
+    {
+        _log.Error(cause, "Journal write of sequence {Sequence} failed; the sequencer stops and its supervisor restarts it", sequenceNr);
+        base.OnPersistFailure(cause, @event, sequenceNr);
+    }
+
+    /// <inheritdoc />
+    protected override void OnPersistRejected(Exception cause, object @event, long sequenceNr)
+    {
+        // Later appends already took the following sequence numbers; only a fresh recovery from the
+        // journal gives the state and the numbering the journal really has.
+        _log.Error(cause, "Journal rejected sequence {Sequence}; the sequencer stops and its supervisor restarts it", sequenceNr);
+        Context.Stop(Self);
+    }
+
+    private sealed class Heartbeat
+    {
+        public static readonly Heartbeat Instance = new();
+
+        private Heartbeat()
+        {
+        }
+    }
+}

@@ -1,0 +1,138 @@
+#nullable enable
+using Relay.Actors.Messages;
+
+namespace Relay.Actors.History;
+
+/// <summary>What the sequencer decides about an incoming append.</summary>
+public enum AppendDecision
+{
+    /// <summary>The next frame of its connection: journal it.</summary>
+    Accept,
+
+    /// <summary>Already journaled: confirm it again, journal nothing.</summary>
+    Duplicate,
+
+    /// <summary>Accepted and still being written: the confirmation is on its way.</summary>
+    InFlight,
+
+    /// <summary>An earlier frame of the connection is missing: drop it, the connection resends in order.</summary>
+    OutOfOrder,
+}
+
+/// <summary>
+/// The sequencer's whole state: the last sequence number and, per connection, the last journaled frame.
+/// It holds no patches, so a node's memory does not grow with the history. The cursor table is bounded:
+/// past <see cref="MaxCursors"/> the least recently written half is forgotten, which only matters for a
+/// connection idle that long that then resends a confirmed frame.
+/// </summary>
+public sealed class HistoryState
+{
+    private readonly Dictionary<string, Cursor> _cursors = new(StringComparer.Ordinal);
+
+    /// <summary>Creates an empty state that keeps at most <paramref name="maxCursors"/> connection cursors.</summary>
+    public HistoryState(int maxCursors = 100_000)
+    {
+        MaxCursors = maxCursors;
+    }
+
+    /// <summary>The most connection cursors kept.</summary>
+    public int MaxCursors { get; }
+
+    /// <summary>The last journaled sequence number; 0 for an empty history.</summary>
+    public long LastSequence { get; private set; }
+
+    /// <summary>Connections the state currently tracks.</summary>
+    public int CursorCount => _cursors.Count;
+
+    /// <summary>Decides what to do with <paramref name="append"/> and, on accept, records the frame as in flight.</summary>
+    public AppendDecision Decide(AppendPatch append)
+    {
+        if (_cursors.TryGetValue(append.ConnectionId, out var cursor))
+        {
+            if (append.FrameNo <= cursor.JournaledFrame)
+            {
+                return AppendDecision.Duplicate;
+            }
+
+            if (append.FrameNo <= cursor.AcceptedFrame)
+            {
+                return AppendDecision.InFlight;
+            }
+
+            if (append.FrameNo != cursor.AcceptedFrame + 1)
+            {
+                return AppendDecision.OutOfOrder;
+            }
+
+            cursor.AcceptedFrame = append.FrameNo;
+            return AppendDecision.Accept;
+        }
+
+        // No record of this connection: everything before its oldest unconfirmed frame is journaled,
+        // so only that frame may come next.
+        if (append.FrameNo != append.FirstUnconfirmed)
+        {
+            return append.FrameNo < append.FirstUnconfirmed ? AppendDecision.Duplicate : AppendDecision.OutOfOrder;
+        }
+
+        _cursors[append.ConnectionId] = new Cursor { AcceptedFrame = append.FrameNo, JournaledFrame = append.FrameNo - 1 };
+        return AppendDecision.Accept;
+    }
+
+    /// <summary>The sequence number journaled for the connection's last frame, or 0.</summary>
+    public long LastSequenceOf(string connectionId) =>
+        _cursors.TryGetValue(connectionId, out var cursor) ? cursor.Sequence : 0;
+
+    /// <summary>Applies a journaled event, live or during recovery.</summary>
+    public void Apply(PatchAppended patch)
+    {
+        LastSequence = patch.Sequence;
+        if (!_cursors.TryGetValue(patch.OriginConnectionId, out var cursor))
+        {
+            cursor = new Cursor();
+            _cursors[patch.OriginConnectionId] = cursor;
+        }
+
+        cursor.JournaledFrame = Math.Max(cursor.JournaledFrame, patch.FrameNo);
+        cursor.AcceptedFrame = Math.Max(cursor.AcceptedFrame, patch.FrameNo);
+        cursor.Sequence = patch.Sequence;
+        if (_cursors.Count > MaxCursors)
+        {
+            Evict();
+        }
+    }
+
+    /// <summary>The state as a snapshot.</summary>
+    public HistorySnapshot ToSnapshot() => new(
+        LastSequence,
+        _cursors.Select(kv => new ConnectionCursor(kv.Key, kv.Value.JournaledFrame, kv.Value.Sequence)).ToArray());
+
+    /// <summary>Restores the state from a snapshot.</summary>
+    public void Restore(HistorySnapshot snapshot)
+    {
+        _cursors.Clear();
+        LastSequence = snapshot.LastSequence;
+        foreach (var c in snapshot.Cursors)
+        {
+            _cursors[c.ConnectionId] = new Cursor { AcceptedFrame = c.FrameNo, JournaledFrame = c.FrameNo, Sequence = c.Sequence };
+        }
+    }
+
+    private void Evict()
+    {
+        // Deterministic, so recovery and the live actor agree: drop the half written longest ago.
+        var cutoff = _cursors.Values.Select(c => c.Sequence).OrderBy(s => s).ElementAt(_cursors.Count / 2);
+        foreach (var key in _cursors.Where(kv => kv.Value.Sequence < cutoff && kv.Value.AcceptedFrame == kv.Value.JournaledFrame)
+                     .Select(kv => kv.Key).ToList())
+        {
+            _cursors.Remove(key);
+        }
+    }
+
+    private sealed class Cursor
+    {
+        public long AcceptedFrame;
+        public long JournaledFrame;
+        public long Sequence;
+    }
+}

@@ -1,0 +1,84 @@
+#nullable enable
+namespace Relay.Actors.Hosting;
+
+/// <summary>Relay's configuration, bound from the <c>Relay</c> section (appsettings.json, <c>Relay__...</c> variables, <c>--Relay:...</c> arguments).</summary>
+public sealed class RelayOptions
+{
+    /// <summary>The configuration section.</summary>
+    public const string Section = "Relay";
+
+    /// <summary>Cluster settings.</summary>
+    public AkkaNodeOptions Akka { get; set; } = new();
+
+    /// <summary>Journal settings.</summary>
+    public JournalOptions Journal { get; set; } = new();
+
+    /// <summary>The largest message a client may send, in bytes; larger ones close the socket with 1009.</summary>
+    public int MaxMessageBytes { get; set; } = 1024 * 1024;
+
+    /// <summary>Bytes queued for one client before it is closed with 1008 as a slow consumer.</summary>
+    public long MaxOutboundBytesPerConnection { get; set; } = 8L * 1024 * 1024;
+
+    /// <summary>Frames of one client that may wait for the journal before its socket stops being read.</summary>
+    public int MaxInFlightPerConnection { get; set; } = 256;
+
+    /// <summary>Throws when a setting cannot work.</summary>
+    public void Validate()
+    {
+        if (MaxMessageBytes < 1)
+        {
+            throw new InvalidOperationException("Relay:MaxMessageBytes must be positive");
+        }
+
+        if (MaxOutboundBytesPerConnection < MaxMessageBytes)
+        {
+            throw new InvalidOperationException("Relay:MaxOutboundBytesPerConnection must be at least Relay:MaxMessageBytes");
+        }
+
+        if (MaxInFlightPerConnection < 1)
+        {
+            throw new InvalidOperationException("Relay:MaxInFlightPerConnection must be positive");
+        }
+
+        if (Akka.Port is < 0 or > 65535)
+        {
+            throw new InvalidOperationException("Relay:Akka:Port must be a TCP port (0 picks a free one)");
+        }
+
+        _ = Journal.ProviderName;
+    }
+}
+
+/// <summary>How this node joins the Akka cluster.</summary>
+public sealed class AkkaNodeOptions
+{
+    /// <summary>The address other nodes reach this one at.</summary>
+    public string Hostname { get; set; } = "127.0.0.1";
+
+    /// <summary>The Akka.Remote port; 0 picks a free one.</summary>
+    public int Port { get; set; } = 4053;
+
+    /// <summary>Seed node addresses (<c>akka.tcp://relay@host:port</c>); empty: this node forms a cluster of its own.</summary>
+    public string[] SeedNodes { get; set; } = [];
+}
+
+/// <summary>Where the history is journaled.</summary>
+public sealed class JournalOptions
+{
+    /// <summary><c>sqlite</c> (default) or <c>postgresql</c>.</summary>
+    public string Provider { get; set; } = "sqlite";
+
+    /// <summary>The connection string; empty: a SQLite file under <c>data/</c> of the content root.</summary>
+    public string? ConnectionString { get; set; }
+
+    /// <summary>The Akka.Persistence.Sql (linq2db) provider name for <see cref="Provider"/>.</summary>
+    public string ProviderName => Provider.ToLowerInvariant() switch
+    {
+        "sqlite" => "SQLite.MS",
+        "postgresql" or "postgres" => "PostgreSQL.15",
+        _ => throw new InvalidOperationException($"Relay:Journal:Provider '{Provider}' is not supported; use sqlite or postgresql"),
+    };
+
+    /// <summary>Whether the journal is a SQLite file.</summary>
+    public bool IsSqlite => ProviderName == "SQLite.MS";
+}

@@ -1,0 +1,42 @@
+#nullable enable
+namespace Relay.Actors.Messages;
+
+/// <summary>
+/// Marker for every message that crosses nodes or is journaled; all of them are bound to
+/// <see cref="Serialization.RelaySerializer"/>.
+/// </summary>
+public interface IRelayMessage;
+
+/// <summary>
+/// A client's frame sent to the sequencer. <paramref name="FrameNo"/> counts the connection's
+/// frames from 1; <paramref name="FirstUnconfirmed"/> is the oldest frame the connection still
+/// waits on, so the sequencer can take up a connection it has no record of without reordering.
+/// </summary>
+public sealed record AppendPatch(
+    string ConnectionId,
+    long FrameNo,
+    long FirstUnconfirmed,
+    ReadOnlyMemory<byte> Payload,
+    bool IsText) : IRelayMessage;
+
+/// <summary>The sequencer confirms that every frame of the connection up to <paramref name="FrameNo"/> is journaled.</summary>
+public sealed record AppendPatchResponse(string ConnectionId, long FrameNo, long Sequence) : IRelayMessage;
+
+/// <summary>
+/// A patch that is journaled under <paramref name="Sequence"/>; published on the topic only after the journal write.
+/// </summary>
+public sealed record PatchAppended(
+    long Sequence,
+    string OriginConnectionId,
+    long FrameNo,
+    ReadOnlyMemory<byte> Payload,
+    bool IsText) : IRelayMessage;
+
+/// <summary>Published by the sequencer on a cadence so that a node notices a patch the topic failed to deliver.</summary>
+public sealed record HistoryHeartbeat(long LastSequence) : IRelayMessage;
+
+/// <summary>The last frame the sequencer journaled for one connection.</summary>
+public sealed record ConnectionCursor(string ConnectionId, long FrameNo, long Sequence);
+
+/// <summary>The sequencer's snapshot: its last sequence number and its deduplication cursors.</summary>
+public sealed record HistorySnapshot(long LastSequence, IReadOnlyList<ConnectionCursor> Cursors) : IRelayMessage;

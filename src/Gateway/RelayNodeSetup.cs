@@ -1,0 +1,54 @@
+using Akka.Hosting;
+using Relay.Actors.Fanout;
+using Relay.Actors.Hosting;
+using Relay.Gateway.Sockets;
+
+namespace Relay.Gateway;
+
+/// <summary>Registers a Relay node (its actor system and socket sessions) with the host.</summary>
+public static class RelayNodeSetup
+{
+    /// <summary>The URL Relay listens on when neither <c>--urls</c> nor <c>ASPNETCORE_URLS</c> says otherwise.</summary>
+    public const string DefaultUrl = "http://localhost:5001";
+
+    /// <summary>Applies Relay's defaults that existing clients rely on, such as port 5001.</summary>
+    public static WebApplicationBuilder UseRelayDefaults(this WebApplicationBuilder builder)
+    {
+        if (string.IsNullOrWhiteSpace(builder.Configuration["urls"]) &&
+            string.IsNullOrWhiteSpace(builder.Configuration["http_ports"]) &&
+            string.IsNullOrWhiteSpace(builder.Configuration["Kestrel:Endpoints:Http:Url"]))
+        {
+            builder.WebHost.UseUrls(DefaultUrl);
+        }
+
+        return builder;
+    }
+
+    /// <summary>Binds <see cref="RelayOptions"/> and starts the node's actor system.</summary>
+    public static WebApplicationBuilder AddRelayNode(this WebApplicationBuilder builder)
+    {
+        var options = new RelayOptions();
+        builder.Configuration.GetSection(RelayOptions.Section).Bind(options);
+        if (options.Journal.IsSqlite)
+        {
+            options.Journal.ConnectionString = RelayHostingExtensions.ResolveSqliteConnectionString(
+                options.Journal.ConnectionString, builder.Environment.ContentRootPath);
+        }
+
+        options.Validate();
+        var status = new NodeStatus();
+        builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton(status);
+        builder.Services.AddSingleton<SocketSessions>();
+        builder.Services.AddAkka(RelayHostingExtensions.ActorSystemName, (akka, _) =>
+        {
+            akka.ConfigureLoggers(loggers =>
+            {
+                loggers.ClearLoggers();
+                loggers.AddLoggerFactory();
+            });
+            akka.WithRelay(options, status, Path.Combine(AppContext.BaseDirectory, "akka.hocon"));
+        });
+        return builder;
+    }
+}

@@ -1,0 +1,59 @@
+using System.Net.WebSockets;
+using Relay.Actors.Fanout;
+using Relay.Actors.Hosting;
+
+namespace Relay.Gateway.Sockets;
+
+/// <summary>The relay's one endpoint, <c>/</c>: WebSocket upgrades join the relay, plain requests get the node's status.</summary>
+public static class RelaySocketEndpoint
+{
+    private static readonly TimeSpan ReadyWait = TimeSpan.FromSeconds(10);
+
+    /// <summary>Maps <c>/</c>.</summary>
+    public static IEndpointRouteBuilder MapRelaySocket(this IEndpointRouteBuilder app)
+    {
+        app.Map("/", HandleAsync);
+        return app;
+    }
+
+    private static async Task HandleAsync(
+        HttpContext context,
+        NodeStatus status,
+        SocketSessions sessions,
+        RelayOptions options,
+        ILoggerFactory loggerFactory)
+    {
+        if (!context.WebSockets.IsWebSocketRequest)
+        {
+            await Results.Json(new
+            {
+                service = "relay",
+                status = status.FirstReady.IsCompleted ? "ready" : "starting",
+                websocket = $"ws://{context.Request.Host}/",
+                connections = sessions.Count,
+                lastSequence = status.LastSequence,
+            }).ExecuteAsync(context);
+            return;
+        }
+
+        // A socket accepted before the node can relay would miss patches; make the client wait a little, or retry.
+        if (!status.FirstReady.IsCompleted)
+        {
+            try
+            {
+                await status.FirstReady.WaitAsync(ReadyWait, context.RequestAborted);
+            }
+            catch (TimeoutException)
+            {
+                context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+                context.Response.Headers.RetryAfter = "1";
+                await context.Response.WriteAsync("relay node is not ready yet");
+                return;
+            }
+        }
+
+        using var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext { DangerousEnableCompression = false });
+        var session = new SocketSession(socket, sessions, options, loggerFactory.CreateLogger<SocketSession>());
+        await session.RunAsync(context.RequestAborted);
+    }
+}
