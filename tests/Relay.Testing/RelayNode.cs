@@ -1,0 +1,205 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net.Http.Json;
+using System.Text.Json;
+
+namespace Relay.Testing;
+
+/// <summary>
+/// A real Gateway process on 127.0.0.1: its own HTTP port, Akka port and journal. Start it, stop it with
+/// SIGTERM or SIGKILL, and start it again on the same journal.
+/// </summary>
+public sealed class RelayNode : IAsyncDisposable
+{
+    private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(5) };
+    private readonly ConcurrentQueue<string> _output = new();
+    private readonly Dictionary<string, string> _settings;
+    private Process? _process;
+
+    /// <summary>Describes a node; nothing runs until <see cref="StartAsync"/>.</summary>
+    /// <param name="name">A name for logs.</param>
+    /// <param name="settings">Configuration keys (<c>Relay:Akka:Port</c>, ...) passed as command-line arguments.</param>
+    public RelayNode(string name, IDictionary<string, string>? settings = null)
+    {
+        Name = name;
+        HttpPort = FreePort.Next();
+        AkkaPort = FreePort.Next();
+        _settings = new Dictionary<string, string>(settings ?? new Dictionary<string, string>())
+        {
+            ["urls"] = $"http://127.0.0.1:{HttpPort}",
+        };
+        _settings.TryAdd("Relay:Akka:Hostname", "127.0.0.1");
+        _settings.TryAdd("Relay:Akka:Port", AkkaPort.ToString());
+        if (!_settings.ContainsKey("Relay:Journal:ConnectionString"))
+        {
+            _settings["Relay:Journal:ConnectionString"] = $"Data Source={Path.Combine(RepoPaths.NewTempFolder(name), "relay.db")}";
+        }
+
+        _settings.TryAdd("Logging:LogLevel:Default", "Information");
+        _settings.TryAdd("Logging:LogLevel:Microsoft.AspNetCore", "Warning");
+    }
+
+    /// <summary>A single node on its own SQLite file.</summary>
+    public static RelayNode Sqlite(string name, string? databaseFile = null, IDictionary<string, string>? extra = null)
+    {
+        var settings = new Dictionary<string, string>(extra ?? new Dictionary<string, string>());
+        if (databaseFile is not null)
+        {
+            settings["Relay:Journal:ConnectionString"] = $"Data Source={databaseFile}";
+        }
+
+        return new RelayNode(name, settings);
+    }
+
+    /// <summary>The node's name in logs.</summary>
+    public string Name { get; }
+
+    /// <summary>Kestrel's port.</summary>
+    public int HttpPort { get; }
+
+    /// <summary>Akka.Remote's port.</summary>
+    public int AkkaPort { get; }
+
+    /// <summary>The node's cluster address.</summary>
+    public string AkkaAddress => $"akka.tcp://relay@127.0.0.1:{AkkaPort}";
+
+    /// <summary>The HTTP base address.</summary>
+    public Uri HttpUrl => new($"http://127.0.0.1:{HttpPort}/");
+
+    /// <summary>The WebSocket address clients connect to.</summary>
+    public Uri WebSocketUrl => new($"ws://127.0.0.1:{HttpPort}/");
+
+    /// <summary>The configuration the node runs with.</summary>
+    public IReadOnlyDictionary<string, string> Settings => _settings;
+
+    /// <summary>The process id, while it runs.</summary>
+    public int? ProcessId => _process is { HasExited: false } ? _process.Id : null;
+
+    /// <summary>Whether the process runs.</summary>
+    public bool IsRunning => _process is { HasExited: false };
+
+    /// <summary>What the process printed so far, for failure messages.</summary>
+    public string Output => string.Join('\n', _output);
+
+    /// <summary>Starts the process and waits until it serves WebSocket upgrades.</summary>
+    public async Task StartAsync(TimeSpan? readyTimeout = null)
+    {
+        if (IsRunning)
+        {
+            throw new InvalidOperationException($"{Name} already runs");
+        }
+
+        var info = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = Path.GetDirectoryName(RepoPaths.GatewayDll)!,
+        };
+        info.ArgumentList.Add(RepoPaths.GatewayDll);
+        foreach (var (key, value) in _settings)
+        {
+            info.ArgumentList.Add($"--{key}={value}");
+        }
+
+        info.Environment["DOTNET_gcServer"] = "0";
+        var process = new Process { StartInfo = info, EnableRaisingEvents = true };
+        process.OutputDataReceived += (_, e) => Record(e.Data);
+        process.ErrorDataReceived += (_, e) => Record(e.Data);
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        _process = process;
+        await WaitReadyAsync(readyTimeout ?? TimeSpan.FromSeconds(60));
+    }
+
+    /// <summary>Waits until the node's status at <c>/</c> says ready.</summary>
+    public async Task WaitReadyAsync(TimeSpan timeout)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (deadline.Elapsed < timeout)
+        {
+            if (_process is null || _process.HasExited)
+            {
+                throw new InvalidOperationException($"{Name} exited with {_process?.ExitCode} before it was ready:\n{Output}");
+            }
+
+            try
+            {
+                var status = await Http.GetFromJsonAsync<JsonElement>(HttpUrl);
+                if (status.GetProperty("status").GetString() == "ready")
+                {
+                    return;
+                }
+            }
+            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or JsonException)
+            {
+                // Not listening yet.
+            }
+
+            await Task.Delay(200);
+        }
+
+        throw new TimeoutException($"{Name} was not ready within {timeout}:\n{Output}");
+    }
+
+    /// <summary>Sends SIGKILL: the process dies at once, as in a crash.</summary>
+    public async Task KillAsync()
+    {
+        if (_process is { HasExited: false } process)
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync();
+        }
+    }
+
+    /// <summary>Sends SIGTERM and waits for the exit; returns the exit code and how long the exit took.</summary>
+    public async Task<(int ExitCode, TimeSpan Took)> TerminateAsync(TimeSpan? timeout = null)
+    {
+        var process = _process ?? throw new InvalidOperationException($"{Name} never started");
+        var took = Stopwatch.StartNew();
+        if (!process.HasExited)
+        {
+            Signal(process.Id, "TERM");
+            using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(30));
+            try
+            {
+                await process.WaitForExitAsync(cts.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                process.Kill(entireProcessTree: true);
+                await process.WaitForExitAsync();
+                throw new TimeoutException($"{Name} did not exit within {timeout} of SIGTERM:\n{Output}");
+            }
+        }
+
+        return (process.ExitCode, took.Elapsed);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        await KillAsync();
+        _process?.Dispose();
+    }
+
+    private void Record(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        _output.Enqueue($"[{Name}] {line}");
+        while (_output.Count > 2000 && _output.TryDequeue(out _))
+        {
+        }
+    }
+
+    private static void Signal(int pid, string signal)
+    {
+        using var kill = Process.Start(new ProcessStartInfo("kill", $"-{signal} {pid}") { UseShellExecute = false })!;
+        kill.WaitForExit();
+    }
+}
