@@ -37,6 +37,10 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers
     private Queue<AppendPatch>? _unconfirmed;
     private SortedDictionary<long, PatchAppended>? _buffered;
     private ILoggingAdapter? _log;
+
+    // Created for a catch-up and shut down once the connection is live: each materializer is a child
+    // actor, and an idle connection should not keep one.
+    private ActorMaterializer? _materializer;
     private long _nextFrameNo = 1;
     private long _lastSentTicks;
     private long _nextSequence = 1;
@@ -317,7 +321,7 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers
 
                 return patch.Sequence;
             })
-            .RunAggregate(from - 1, (_, sequence) => sequence, Context.Materializer())
+            .RunAggregate(from - 1, (_, sequence) => sequence, _materializer ??= Context.Materializer())
             .PipeTo(Self, success: last => new CatchUpCompleted(from, last), failure: cause => new CatchUpFailed(cause));
     }
 
@@ -346,6 +350,8 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers
         if (BufferedCount == 0 && !_bufferOverflowed && _knownLastSequence < _nextSequence)
         {
             _catchingUp = false;
+            _materializer?.Shutdown();
+            _materializer = null;
             return;
         }
 
