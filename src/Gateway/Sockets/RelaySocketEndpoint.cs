@@ -27,7 +27,14 @@ public static class RelaySocketEndpoint
     /// <summary>Maps <c>/</c>.</summary>
     public static IEndpointRouteBuilder MapRelaySocket(this IEndpointRouteBuilder app)
     {
-        app.Map("/", HandleAsync);
+        // Resolved once: a request that touches no service gets no per-request DI scope, which every open
+        // socket would otherwise keep for its lifetime.
+        var services = app.ServiceProvider;
+        var status = services.GetRequiredService<NodeStatus>();
+        var sessions = services.GetRequiredService<SocketSessions>();
+        var options = services.GetRequiredService<RelayOptions>();
+        var logger = services.GetRequiredService<ILogger<SocketSession>>();
+        app.Map("/", context => HandleAsync(context, status, sessions, options, logger));
         return app;
     }
 
@@ -36,7 +43,7 @@ public static class RelaySocketEndpoint
         NodeStatus status,
         SocketSessions sessions,
         RelayOptions options,
-        ILoggerFactory loggerFactory)
+        ILogger<SocketSession> logger)
     {
         if (!context.WebSockets.IsWebSocketRequest)
         {
@@ -69,7 +76,7 @@ public static class RelaySocketEndpoint
 
         using var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext { DangerousEnableCompression = false });
         var stream = (context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpUpgradeFeature>() as FrameBatchingStream.UpgradeFeature)?.Stream;
-        var session = new SocketSession(socket, stream, sessions, options, loggerFactory.CreateLogger<SocketSession>());
-        await session.RunAsync(context.RequestAborted);
+        var session = new SocketSession(socket, stream, sessions, options, logger);
+        await session.RunAsync();
     }
 }

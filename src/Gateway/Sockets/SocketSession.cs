@@ -33,48 +33,51 @@ public sealed class SocketSession
     }
 
     /// <summary>Runs until the socket is closed by either side.</summary>
-    public async Task RunAsync(CancellationToken requestAborted)
+    /// <remarks>
+    /// No cancellation tokens: each would register a callback per receive on every idle connection. A broken
+    /// connection fails the pending receive; a stuck one is ended with <see cref="WebSocket.Abort"/>.
+    /// </remarks>
+    public async Task RunAsync()
     {
         var (connectionId, link, actor) = _sessions.Open();
         _logger.LogDebug("Connection {ConnectionId} opened", connectionId);
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(requestAborted);
-        var writer = WriteLoopAsync(link, stop.Token);
-        var reader = ReadLoopAsync(link, actor, stop.Token);
+        var writer = WriteLoopAsync(link);
+        var reader = ReadLoopAsync(link, actor);
         try
         {
-            await Task.WhenAny(reader, link.Closed);
+            // The reader closes the link whenever it stops, so this also waits for the client leaving.
             var request = await link.Closed;
 
             // The writer sends the close frame after the frame it is writing; a client that reads nothing
             // never lets that write finish, so it is cut off after a grace period.
-            if (await Task.WhenAny(writer, Task.Delay(CloseGrace, requestAborted)) != writer)
+            if (await Task.WhenAny(writer, Task.Delay(CloseGrace)) != writer)
             {
                 _logger.LogDebug("Connection {ConnectionId} did not take its close frame; aborting", connectionId);
                 _socket.Abort();
             }
 
-            if (await Task.WhenAny(reader, Task.Delay(CloseGrace, requestAborted)) != reader)
+            if (await Task.WhenAny(reader, Task.Delay(CloseGrace)) != reader)
             {
                 _socket.Abort();
             }
 
             _logger.LogDebug("Connection {ConnectionId} closed with {Code} ({Reason})", connectionId, request.Code, request.Reason);
         }
-        catch (OperationCanceledException)
-        {
-            _socket.Abort();
-        }
         finally
         {
-            await stop.CancelAsync();
             actor.Tell(ConnectionActor.ClientDisconnected.Instance);
             link.Close(new CloseRequest(RelayCloseCodes.GoingAway, "socket gone"));
             _sessions.Remove(connectionId);
+            if (!reader.IsCompleted || !writer.IsCompleted)
+            {
+                _socket.Abort();
+            }
+
             await Task.WhenAll(reader, writer).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
     }
 
-    private async Task ReadLoopAsync(ClientLink link, IActorRef actor, CancellationToken cancellationToken)
+    private async Task ReadLoopAsync(ClientLink link, IActorRef actor)
     {
         try
         {
@@ -82,7 +85,7 @@ public sealed class SocketSession
             {
                 // A zero-byte receive waits for the next frame without holding a buffer, so an idle
                 // connection costs no receive memory.
-                var peek = await _socket.ReceiveAsync(Memory<byte>.Empty, cancellationToken);
+                var peek = await _socket.ReceiveAsync(Memory<byte>.Empty, CancellationToken.None);
                 if (peek.MessageType == WebSocketMessageType.Close)
                 {
                     CloseFromClient(link);
@@ -90,7 +93,7 @@ public sealed class SocketSession
                 }
 
                 var isText = peek.MessageType == WebSocketMessageType.Text;
-                var payload = peek.EndOfMessage ? [] : await ReceiveMessageAsync(link, cancellationToken);
+                var payload = peek.EndOfMessage ? [] : await ReceiveMessageAsync(link);
                 if (payload is null)
                 {
                     return;
@@ -102,7 +105,7 @@ public sealed class SocketSession
                     return;
                 }
 
-                await link.AcquireCreditAsync(cancellationToken);
+                await link.AcquireCreditAsync(CancellationToken.None);
                 actor.Tell(new ConnectionActor.ClientFrame(payload, isText));
             }
         }
@@ -118,7 +121,7 @@ public sealed class SocketSession
     }
 
     /// <summary>Reads the rest of the current message; null when the socket is to close instead.</summary>
-    private async Task<byte[]?> ReceiveMessageAsync(ClientLink link, CancellationToken cancellationToken)
+    private async Task<byte[]?> ReceiveMessageAsync(ClientLink link)
     {
         var buffer = ArrayPool<byte>.Shared.Rent(ReceiveChunk);
         try
@@ -140,7 +143,7 @@ public sealed class SocketSession
                     buffer = larger;
                 }
 
-                var result = await _socket.ReceiveAsync(buffer.AsMemory(received), cancellationToken);
+                var result = await _socket.ReceiveAsync(buffer.AsMemory(received), CancellationToken.None);
                 if (result.MessageType == WebSocketMessageType.Close)
                 {
                     CloseFromClient(link);
@@ -173,7 +176,7 @@ public sealed class SocketSession
         link.Close(new CloseRequest(code is 1005 or 1006 or 1015 ? 1000 : code, _socket.CloseStatusDescription ?? string.Empty));
     }
 
-    private async Task WriteLoopAsync(ClientLink link, CancellationToken cancellationToken)
+    private async Task WriteLoopAsync(ClientLink link)
     {
         try
         {
@@ -192,7 +195,7 @@ public sealed class SocketSession
                         frame.Payload,
                         frame.IsText ? WebSocketMessageType.Text : WebSocketMessageType.Binary,
                         endOfMessage: true,
-                        cancellationToken);
+                        CancellationToken.None);
                     link.OnSent(frame);
                 }
             }
@@ -205,7 +208,7 @@ public sealed class SocketSession
 
             if (_socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
             {
-                await _socket.CloseOutputAsync((WebSocketCloseStatus)request.Code, request.Reason, cancellationToken);
+                await _socket.CloseOutputAsync((WebSocketCloseStatus)request.Code, request.Reason, CancellationToken.None);
             }
         }
         catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or IOException or ObjectDisposedException)
