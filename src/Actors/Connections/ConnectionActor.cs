@@ -14,10 +14,20 @@ namespace Relay.Actors.Connections;
 /// <param name="ResendAfter">An append not confirmed this long is sent again.</param>
 /// <param name="ReplayStallTimeout">A client that reads nothing of its replay for this long is closed as a slow consumer.</param>
 /// <param name="DrainTimeout">After the client left, how long its unconfirmed appends are still resent.</param>
-public sealed record ConnectionSettings(int MaxBufferedLive, TimeSpan ResendAfter, TimeSpan ReplayStallTimeout, TimeSpan DrainTimeout)
+/// <param name="UnavailableAfter">
+/// When the sequencer has confirmed nothing of a waiting connection for this long (journal down, no
+/// sequencer), the client is closed with 1013 "try again later" instead of being held indefinitely.
+/// </param>
+public sealed record ConnectionSettings(
+    int MaxBufferedLive,
+    TimeSpan ResendAfter,
+    TimeSpan ReplayStallTimeout,
+    TimeSpan DrainTimeout,
+    TimeSpan UnavailableAfter)
 {
-    /// <summary>Defaults for production.</summary>
-    public static readonly ConnectionSettings Default = new(10_000, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(30));
+    /// <summary>Defaults for production: a journal outage of up to half a minute disconnects nobody.</summary>
+    public static readonly ConnectionSettings Default = new(
+        10_000, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(30));
 }
 
 /// <summary>
@@ -43,6 +53,7 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers
     private ActorMaterializer? _materializer;
     private long _nextFrameNo = 1;
     private long _lastSentTicks;
+    private long _lastProgressTicks;
     private long _nextSequence = 1;
     private long _knownLastSequence;
     private bool _catchingUp;
@@ -193,6 +204,7 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers
         {
             // The resend timer runs only while something waits for confirmation: idle connections cost no timer.
             _lastSentTicks = Environment.TickCount64;
+            _lastProgressTicks = _lastSentTicks;
             Timers.StartPeriodicTimer(nameof(ResendTick), ResendTick.Instance, _settings.ResendAfter / 2);
         }
 
@@ -217,6 +229,7 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers
         if (released > 0)
         {
             _lastSentTicks = Environment.TickCount64;
+            _lastProgressTicks = _lastSentTicks;
             _link.ReleaseCredits(released);
             if (_unconfirmed.Count == 0)
             {
@@ -230,6 +243,13 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers
         if (_unconfirmed is null || _unconfirmed.Count == 0 || Environment.TickCount64 - _lastSentTicks < _settings.ResendAfter.TotalMilliseconds)
         {
             return;
+        }
+
+        if (!_draining && Environment.TickCount64 - _lastProgressTicks >= _settings.UnavailableAfter.TotalMilliseconds)
+        {
+            // Its frames stay queued for the sequencer while the actor drains; the client learns it should
+            // back off, rather than having its socket silently stop being read.
+            CloseAndStop(RelayCloseCodes.TryAgainLater, "history unavailable, try again later");
         }
 
         // The sequencer takes a connection's frames only in order, so everything unconfirmed goes again, in order.
