@@ -3,6 +3,7 @@ using Akka.Actor;
 using Akka.Event;
 using Akka.Streams;
 using Akka.Streams.Dsl;
+using Relay.Actors.Diagnostics;
 using Relay.Actors.Fanout;
 using Relay.Actors.Journal;
 using Relay.Actors.Messages;
@@ -42,6 +43,9 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers
     private long _knownLastSequence;
     private bool _catchingUp;
     private bool _bufferOverflowed;
+
+    // When the connection started; cleared once its first replay of the history is recorded.
+    private long _replayStartedTimestamp = System.Diagnostics.Stopwatch.GetTimestamp();
 
     /// <summary>Creates the connection actor for the client behind <paramref name="link"/>.</summary>
     public ConnectionActor(
@@ -292,6 +296,7 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers
         if (_buffered.Count == 0 && !_bufferOverflowed && _knownLastSequence < _nextSequence)
         {
             _catchingUp = false;
+            RecordReplayDuration();
             return;
         }
 
@@ -303,6 +308,15 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers
         {
             // Nothing new was readable yet: the rows are being committed. Look again shortly.
             Timers.StartSingleTimer(nameof(RetryCatchUp), RetryCatchUp.Instance, TimeSpan.FromMilliseconds(50));
+        }
+    }
+
+    private void RecordReplayDuration()
+    {
+        if (_replayStartedTimestamp != 0)
+        {
+            RelayMetrics.ReplayDuration.Record(RelayMetrics.SecondsSince(_replayStartedTimestamp));
+            _replayStartedTimestamp = 0;
         }
     }
 

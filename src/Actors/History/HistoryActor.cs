@@ -3,6 +3,7 @@ using Akka.Actor;
 using Akka.Cluster.Tools.PublishSubscribe;
 using Akka.Event;
 using Akka.Persistence;
+using Relay.Actors.Diagnostics;
 using Relay.Actors.Messages;
 
 namespace Relay.Actors.History;
@@ -60,6 +61,13 @@ public sealed class HistoryActor : ReceivePersistentActor, IWithTimers
             DeleteSnapshots(new SnapshotSelectionCriteria(success.Metadata.SequenceNr - 1)));
         Command<SaveSnapshotFailure>(failure =>
             _log.Warning(failure.Cause, "Snapshot at sequence {Sequence} failed", failure.Metadata.SequenceNr));
+        // The singleton's termination message on hand-over and shutdown: the writes in flight finish and are
+        // confirmed and published before the sequencer stops, so no accepted patch is left unjournaled.
+        Command<StopSequencer>(stop => DeferAsync(stop, _ =>
+        {
+            _log.Info("Sequencer stopping at sequence {LastSequence}", _state.LastSequence);
+            Context.Stop(Self);
+        }));
         Command<DeleteSnapshotsSuccess>(_ => { });
         Command<DeleteSnapshotsFailure>(failure => _log.Warning(failure.Cause, "Deleting old snapshots failed"));
     }
@@ -91,8 +99,10 @@ public sealed class HistoryActor : ReceivePersistentActor, IWithTimers
         // LastSequenceNr moves only when a write completes; the journal numbers events in the order they
         // are persisted, so the sequencer counts ahead itself and checks the count in the callback.
         var patch = new PatchAppended(++_lastAssignedSequence, append.ConnectionId, append.FrameNo, append.Payload, append.IsText);
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
         PersistAsync(patch, persisted =>
         {
+            RelayMetrics.JournalWriteDuration.Record(RelayMetrics.SecondsSince(started));
             if (persisted.Sequence != LastSequenceNr)
             {
                 throw new InvalidOperationException(
@@ -126,6 +136,17 @@ public sealed class HistoryActor : ReceivePersistentActor, IWithTimers
         // journal gives the state and the numbering the journal really has.
         _log.Error(cause, "Journal rejected sequence {Sequence}; the sequencer stops and its supervisor restarts it", sequenceNr);
         Context.Stop(Self);
+    }
+
+    /// <summary>Asks the sequencer to stop once its journal writes in flight are done; sent locally by the singleton manager.</summary>
+    public sealed record StopSequencer
+    {
+        /// <summary>The one instance.</summary>
+        public static readonly StopSequencer Instance = new();
+
+        private StopSequencer()
+        {
+        }
     }
 
     private sealed class Heartbeat
