@@ -1,6 +1,7 @@
 using System.Net.WebSockets;
 using Relay.Actors.Fanout;
 using Relay.Actors.Hosting;
+using Relay.Gateway.Operations;
 
 namespace Relay.Gateway.Sockets;
 
@@ -20,6 +21,7 @@ public static class RelaySocketEndpoint
         HttpContext context,
         NodeStatus status,
         SocketSessions sessions,
+        UpgradeGate gate,
         RelayOptions options,
         ILoggerFactory loggerFactory)
     {
@@ -33,6 +35,12 @@ public static class RelaySocketEndpoint
                 connections = sessions.Count,
                 lastSequence = status.LastSequence,
             }).ExecuteAsync(context);
+            return;
+        }
+
+        using var slot = await gate.AdmitAsync(context);
+        if (slot is null)
+        {
             return;
         }
 

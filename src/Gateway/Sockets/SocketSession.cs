@@ -4,6 +4,7 @@ using System.Text.Unicode;
 using Akka.Actor;
 using Relay.Actors.Connections;
 using Relay.Actors.Hosting;
+using Relay.Gateway.Operations;
 
 namespace Relay.Gateway.Sockets;
 
@@ -20,6 +21,7 @@ public sealed class SocketSession
     private readonly SocketSessions _sessions;
     private readonly RelayOptions _options;
     private readonly ILogger<SocketSession> _logger;
+    private readonly ConnectionMonitor _monitor;
 
     /// <summary>Wraps an accepted socket.</summary>
     public SocketSession(WebSocket socket, SocketSessions sessions, RelayOptions options, ILogger<SocketSession> logger)
@@ -28,6 +30,7 @@ public sealed class SocketSession
         _sessions = sessions;
         _options = options;
         _logger = logger;
+        _monitor = new ConnectionMonitor(options.MaxMessagesPerSecond, logger);
     }
 
     /// <summary>Runs until the socket is closed by either side.</summary>
@@ -68,6 +71,8 @@ public sealed class SocketSession
             actor.Tell(ConnectionActor.ClientDisconnected.Instance);
             link.Close(new CloseRequest(RelayCloseCodes.GoingAway, "socket gone"));
             _sessions.Remove(connectionId);
+            _monitor.OnClosed(connectionId, await link.Closed);
+            _monitor.Dispose();
             await Task.WhenAll(reader, writer).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
     }
@@ -122,6 +127,12 @@ public sealed class SocketSession
                     return;
                 }
 
+                if (!_monitor.OnReceived(received))
+                {
+                    link.Close(ConnectionMonitor.RateLimited);
+                    return;
+                }
+
                 var payload = buffer.AsSpan(0, received).ToArray();
                 await link.AcquireCreditAsync(cancellationToken);
                 actor.Tell(new ConnectionActor.ClientFrame(payload, isText));
@@ -157,6 +168,7 @@ public sealed class SocketSession
                         endOfMessage: true,
                         cancellationToken);
                     link.OnSent(frame);
+                    ConnectionMonitor.OnSent(frame.Payload.Length);
                 }
             }
 
