@@ -138,7 +138,7 @@ public sealed class SocketSession
                 actor.Tell(new ConnectionActor.ClientFrame(payload, isText));
             }
         }
-        catch (WebSocketException ex) when (ex.WebSocketErrorCode == WebSocketError.InvalidMessageType || ex.Message.Contains("UTF-8", StringComparison.OrdinalIgnoreCase))
+        catch (WebSocketException ex) when (ex.WebSocketErrorCode == WebSocketError.InvalidMessageType || ex.Message.Contains("UTF-8", StringComparison.OrdinalIgnoreCase) || IsRuntimeUtf8Rejection(ex))
         {
             link.Close(new CloseRequest(RelayCloseCodes.InvalidPayload, "text frame is not valid UTF-8"));
         }
@@ -152,6 +152,13 @@ public sealed class SocketSession
             ArrayPool<byte>.Shared.Return(buffer);
         }
     }
+
+    // The runtime's WebSocket validates text frames itself: on bad UTF-8 it sends 1007 and throws a bare
+    // Faulted exception, with neither message nor inner exception (its other receive errors carry one).
+    private static bool IsRuntimeUtf8Rejection(WebSocketException ex) =>
+        ex.WebSocketErrorCode == WebSocketError.Faulted && ex.InnerException is null && ex.Message == BareFaultMessage;
+
+    private static readonly string BareFaultMessage = new WebSocketException(WebSocketError.Faulted).Message;
 
     private async Task WriteLoopAsync(ClientLink link, CancellationToken cancellationToken)
     {
