@@ -48,11 +48,21 @@ public static class RelayMetrics
 
     /// <summary>From <c>PersistAsync</c> to its callback in the sequencer.</summary>
     public static readonly Histogram<double> JournalWriteDuration =
-        Meter.CreateHistogram<double>("relay.journal.write.duration", "s", "Time from PersistAsync to the journal's confirmation in the sequencer");
+        Meter.CreateHistogram<double>(
+            "relay.journal.write.duration",
+            "s",
+            "Time from PersistAsync to the journal's confirmation in the sequencer",
+            tags: null,
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5] });
 
     /// <summary>From a connection's start to the end of its replay of the history.</summary>
     public static readonly Histogram<double> ReplayDuration =
-        Meter.CreateHistogram<double>("relay.replay.duration", "s", "Time a new connection took to receive the whole history");
+        Meter.CreateHistogram<double>(
+            "relay.replay.duration",
+            "s",
+            "Time a new connection took to receive the whole history",
+            tags: null,
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60] });
 
     static RelayMetrics()
     {
