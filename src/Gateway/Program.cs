@@ -1,13 +1,22 @@
 using Relay.Gateway;
+using Relay.Gateway.Operations;
 using Relay.Gateway.Sockets;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.UseRelayDefaults();
 builder.AddRelayNode();
+builder.AddRelayAccessControl();
+builder.AddRelayHealthChecks();
+builder.AddRelayTelemetry();
+
+// SIGTERM must end the process within 10 s: sockets get 6 s to close, the cluster the rest.
+builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(9));
 
 var app = builder.Build();
 app.UseFrameBatching();
 app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(30) });
+app.MapRelayHealth();
+app.MapRelayMetrics();
 app.MapRelaySocket();
 app.Run();
 

@@ -1,7 +1,10 @@
 using Akka.Hosting;
+using Relay.Actors.Diagnostics;
 using Relay.Actors.Fanout;
 using Relay.Actors.Hosting;
+using Relay.Gateway.Operations;
 using Relay.Gateway.Sockets;
+using AkkaLogLevel = Akka.Event.LogLevel;
 
 namespace Relay.Gateway;
 
@@ -10,6 +13,9 @@ public static class RelayNodeSetup
 {
     /// <summary>The URL Relay listens on when neither <c>--urls</c> nor <c>ASPNETCORE_URLS</c> says otherwise.</summary>
     public const string DefaultUrl = "http://localhost:5001";
+
+    // The category Akka.Hosting's logger factory bridge writes Akka's events under.
+    private const string AkkaLogCategory = "Akka.Actor.ActorSystem";
 
     /// <summary>Applies Relay's defaults that existing clients rely on, such as port 5001.</summary>
     public static WebApplicationBuilder UseRelayDefaults(this WebApplicationBuilder builder)
@@ -40,15 +46,35 @@ public static class RelayNodeSetup
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(status);
         builder.Services.AddSingleton<SocketSessions>();
-        builder.Services.AddAkka(RelayHostingExtensions.ActorSystemName, (akka, _) =>
+        builder.Services.AddAkka(RelayHostingExtensions.ActorSystemName, (akka, services) =>
         {
             akka.ConfigureLoggers(loggers =>
             {
                 loggers.ClearLoggers();
                 loggers.AddLoggerFactory();
+                loggers.LogLevel = AkkaLevelFor(services.GetRequiredService<ILoggerFactory>());
             });
-            akka.WithRelay(options, status, Path.Combine(AppContext.BaseDirectory, "akka.hocon"));
+            akka.WithRelay(options, status, Path.Combine(AppContext.BaseDirectory, "akka.hocon"))
+                .WithActorSystemLivenessCheck()
+                .WithRelayHealthChecks(status)
+                .AddStartup((system, _) => RelayMetrics.ObserveNode(system, status));
         });
+
+        // Registered after the actor system, so it stops first: sockets close before the node leaves the cluster.
+        builder.Services.AddHostedService<GracefulShutdown>();
         return builder;
+    }
+
+    /// <summary>
+    /// Akka filters log events before they reach ASP.NET Core's logging, so its level must be as low as the
+    /// lowest level configured for Akka's category (<c>Logging:LogLevel:Akka</c>, else the default).
+    /// </summary>
+    private static AkkaLogLevel AkkaLevelFor(ILoggerFactory loggerFactory)
+    {
+        var logger = loggerFactory.CreateLogger(AkkaLogCategory);
+        return logger.IsEnabled(LogLevel.Debug) ? AkkaLogLevel.DebugLevel
+            : logger.IsEnabled(LogLevel.Information) ? AkkaLogLevel.InfoLevel
+            : logger.IsEnabled(LogLevel.Warning) ? AkkaLogLevel.WarningLevel
+            : AkkaLogLevel.ErrorLevel;
     }
 }

@@ -35,9 +35,14 @@ public sealed class RelayClient : IAsyncDisposable
     public ClientWebSocket Socket => _socket;
 
     /// <summary>Connects to <paramref name="url"/>; with <paramref name="read"/> false nothing is read (a client that stopped reading).</summary>
-    public static async Task<RelayClient> ConnectAsync(Uri url, bool read = true, CancellationToken cancellationToken = default)
+    public static Task<RelayClient> ConnectAsync(Uri url, bool read = true, CancellationToken cancellationToken = default) =>
+        ConnectAsync(url, _ => { }, read, cancellationToken);
+
+    /// <summary>Connects to <paramref name="url"/> with options set by <paramref name="configure"/> (headers such as Origin or Authorization).</summary>
+    public static async Task<RelayClient> ConnectAsync(Uri url, Action<ClientWebSocketOptions> configure, bool read = true, CancellationToken cancellationToken = default)
     {
         var client = new RelayClient();
+        configure(client._socket.Options);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(TimeSpan.FromSeconds(30));
         await client._socket.ConnectAsync(url, timeout.Token);

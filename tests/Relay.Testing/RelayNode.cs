@@ -81,8 +81,8 @@ public sealed class RelayNode : IAsyncDisposable
     /// <summary>What the process printed so far, for failure messages.</summary>
     public string Output => string.Join('\n', _output);
 
-    /// <summary>Starts the process and waits until it serves WebSocket upgrades.</summary>
-    public async Task StartAsync(TimeSpan? readyTimeout = null)
+    /// <summary>Starts the process and, unless <paramref name="waitUntilReady"/> is false, waits until it serves WebSocket upgrades.</summary>
+    public async Task StartAsync(TimeSpan? readyTimeout = null, bool waitUntilReady = true)
     {
         if (IsRunning)
         {
@@ -110,7 +110,10 @@ public sealed class RelayNode : IAsyncDisposable
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         _process = process;
-        await WaitReadyAsync(readyTimeout ?? TimeSpan.FromSeconds(60));
+        if (waitUntilReady)
+        {
+            await WaitReadyAsync(readyTimeout ?? TimeSpan.FromSeconds(60));
+        }
     }
 
     /// <summary>Waits until the node's status at <c>/</c> says ready.</summary>

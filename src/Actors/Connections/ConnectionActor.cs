@@ -3,6 +3,7 @@ using Akka.Actor;
 using Akka.Event;
 using Akka.Streams;
 using Akka.Streams.Dsl;
+using Relay.Actors.Diagnostics;
 using Relay.Actors.Fanout;
 using Relay.Actors.Journal;
 using Relay.Actors.Messages;
@@ -59,6 +60,9 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers
     private bool _catchingUp;
     private bool _bufferOverflowed;
     private bool _draining;
+
+    // When the connection started; cleared once its first replay of the history is recorded.
+    private long _replayStartedTimestamp = System.Diagnostics.Stopwatch.GetTimestamp();
 
     /// <summary>Creates the connection actor for the client behind <paramref name="link"/>.</summary>
     public ConnectionActor(
@@ -372,6 +376,7 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers
             _catchingUp = false;
             _materializer?.Shutdown();
             _materializer = null;
+            RecordReplayDuration();
             return;
         }
 
@@ -383,6 +388,15 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers
         {
             // Nothing new was readable yet: the rows are being committed. Look again shortly.
             Timers.StartSingleTimer(nameof(RetryCatchUp), RetryCatchUp.Instance, TimeSpan.FromMilliseconds(50));
+        }
+    }
+
+    private void RecordReplayDuration()
+    {
+        if (_replayStartedTimestamp != 0)
+        {
+            RelayMetrics.ReplayDuration.Record(RelayMetrics.SecondsSince(_replayStartedTimestamp));
+            _replayStartedTimestamp = 0;
         }
     }
 

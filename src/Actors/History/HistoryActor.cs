@@ -3,6 +3,7 @@ using Akka.Actor;
 using Akka.Cluster.Tools.PublishSubscribe;
 using Akka.Event;
 using Akka.Persistence;
+using Relay.Actors.Diagnostics;
 using Relay.Actors.Messages;
 
 namespace Relay.Actors.History;
@@ -66,6 +67,13 @@ public sealed class HistoryActor : ReceivePersistentActor, IWithTimers
             DeleteSnapshots(new SnapshotSelectionCriteria(success.Metadata.SequenceNr - 1)));
         Command<SaveSnapshotFailure>(failure =>
             _log.Warning(failure.Cause, "Snapshot at sequence {Sequence} failed", failure.Metadata.SequenceNr));
+        // The singleton's termination message on hand-over and shutdown: the writes in flight finish and are
+        // confirmed and published before the sequencer stops, so no accepted patch is left unjournaled.
+        Command<StopSequencer>(stop => DeferAsync(stop, _ =>
+        {
+            _log.Info("Sequencer stopping at sequence {LastSequence}", _state.LastSequence);
+            Context.Stop(Self);
+        }));
         Command<DeleteSnapshotsSuccess>(_ => { });
         Command<DeleteSnapshotsFailure>(failure => _log.Warning(failure.Cause, "Deleting old snapshots failed"));
     }
@@ -117,9 +125,11 @@ public sealed class HistoryActor : ReceivePersistentActor, IWithTimers
         var events = _batch;
         _batch = new List<PatchAppended>();
         _writesInFlight++;
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
         PersistAllAsync(events, OnPersisted);
         DeferAsync(BatchWritten.Instance, _ =>
         {
+            RelayMetrics.JournalWriteDuration.Record(RelayMetrics.SecondsSince(started));
             _writesInFlight--;
             Flush();
         });
@@ -159,6 +169,17 @@ public sealed class HistoryActor : ReceivePersistentActor, IWithTimers
         // journal gives the state and the numbering the journal really has.
         _log.Error(cause, "Journal rejected sequence {Sequence}; the sequencer stops and its supervisor restarts it", sequenceNr);
         Context.Stop(Self);
+    }
+
+    /// <summary>Asks the sequencer to stop once its journal writes in flight are done; sent locally by the singleton manager.</summary>
+    public sealed record StopSequencer
+    {
+        /// <summary>The one instance.</summary>
+        public static readonly StopSequencer Instance = new();
+
+        private StopSequencer()
+        {
+        }
     }
 
     private sealed class BatchWritten

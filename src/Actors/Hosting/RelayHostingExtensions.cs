@@ -81,8 +81,9 @@ public static class RelayHostingExtensions
                             TimeSpan.FromMilliseconds(200),
                             TimeSpan.FromSeconds(5),
                             0.2,
-                            -1)),
-                new ClusterSingletonOptions { BufferSize = 10_000 },
+                            -1)
+                        .WithFinalStopMessage(message => message is HistoryActor.StopSequencer)),
+                new ClusterSingletonOptions { BufferSize = 10_000, TerminationMessage = HistoryActor.StopSequencer.Instance },
                 createProxyToo: true)
             .WithActors((system, registry) =>
             {

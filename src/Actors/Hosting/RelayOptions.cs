@@ -22,6 +22,12 @@ public sealed class RelayOptions
     /// <summary>Frames of one client that may wait for the journal before its socket stops being read.</summary>
     public int MaxInFlightPerConnection { get; set; } = 256;
 
+    /// <summary>Open sockets this node takes; beyond, new upgrades get 503 while open sockets carry on. 0: no limit.</summary>
+    public int MaxConnections { get; set; }
+
+    /// <summary>Messages one client may send per second (a token bucket as deep as one second's worth); beyond, it is closed with 1008. 0: no limit.</summary>
+    public int MaxMessagesPerSecond { get; set; }
+
     /// <summary>Throws when a setting cannot work.</summary>
     public void Validate()
     {
@@ -38,6 +44,11 @@ public sealed class RelayOptions
         if (MaxInFlightPerConnection < 1)
         {
             throw new InvalidOperationException("Relay:MaxInFlightPerConnection must be positive");
+        }
+
+        if (MaxConnections < 0 || MaxMessagesPerSecond < 0)
+        {
+            throw new InvalidOperationException("Relay:MaxConnections and Relay:MaxMessagesPerSecond must be 0 (no limit) or positive");
         }
 
         if (Akka.Port is < 0 or > 65535)

@@ -1,6 +1,7 @@
 using System.Net.WebSockets;
 using Relay.Actors.Fanout;
 using Relay.Actors.Hosting;
+using Relay.Gateway.Operations;
 
 namespace Relay.Gateway.Sockets;
 
@@ -33,8 +34,9 @@ public static class RelaySocketEndpoint
         var status = services.GetRequiredService<NodeStatus>();
         var sessions = services.GetRequiredService<SocketSessions>();
         var options = services.GetRequiredService<RelayOptions>();
+        var gate = services.GetRequiredService<UpgradeGate>();
         var logger = services.GetRequiredService<ILogger<SocketSession>>();
-        app.Map("/", context => HandleAsync(context, status, sessions, options, logger));
+        app.Map("/", context => HandleAsync(context, status, sessions, gate, options, logger));
         return app;
     }
 
@@ -42,6 +44,7 @@ public static class RelaySocketEndpoint
         HttpContext context,
         NodeStatus status,
         SocketSessions sessions,
+        UpgradeGate gate,
         RelayOptions options,
         ILogger<SocketSession> logger)
     {
@@ -55,6 +58,12 @@ public static class RelaySocketEndpoint
                 connections = sessions.Count,
                 lastSequence = status.LastSequence,
             }).ExecuteAsync(context);
+            return;
+        }
+
+        using var slot = await gate.AdmitAsync(context);
+        if (slot is null)
+        {
             return;
         }
 

@@ -4,6 +4,7 @@ using System.Text.Unicode;
 using Akka.Actor;
 using Relay.Actors.Connections;
 using Relay.Actors.Hosting;
+using Relay.Gateway.Operations;
 
 namespace Relay.Gateway.Sockets;
 
@@ -21,6 +22,7 @@ public sealed class SocketSession
     private readonly SocketSessions _sessions;
     private readonly RelayOptions _options;
     private readonly ILogger<SocketSession> _logger;
+    private readonly ConnectionMonitor _monitor;
 
     /// <summary>Wraps an accepted socket.</summary>
     public SocketSession(WebSocket socket, FrameBatchingStream? stream, SocketSessions sessions, RelayOptions options, ILogger<SocketSession> logger)
@@ -30,6 +32,7 @@ public sealed class SocketSession
         _sessions = sessions;
         _options = options;
         _logger = logger;
+        _monitor = new ConnectionMonitor(options.MaxMessagesPerSecond, logger);
     }
 
     /// <summary>Runs until the socket is closed by either side.</summary>
@@ -73,6 +76,8 @@ public sealed class SocketSession
                 _socket.Abort();
             }
 
+            _monitor.OnClosed(connectionId, await link.Closed);
+            _monitor.Dispose();
             await Task.WhenAll(reader, writer).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
     }
@@ -105,11 +110,17 @@ public sealed class SocketSession
                     return;
                 }
 
+                if (!_monitor.OnReceived(payload.Length))
+                {
+                    link.Close(ConnectionMonitor.RateLimited);
+                    return;
+                }
+
                 await link.AcquireCreditAsync(CancellationToken.None);
                 actor.Tell(new ConnectionActor.ClientFrame(payload, isText));
             }
         }
-        catch (WebSocketException ex) when (ex.WebSocketErrorCode == WebSocketError.Faulted && _socket.CloseStatus == WebSocketCloseStatus.InvalidPayloadData)
+        catch (WebSocketException ex) when (IsRuntimeUtf8Rejection(ex) || _socket.CloseStatus == WebSocketCloseStatus.InvalidPayloadData)
         {
             link.Close(new CloseRequest(RelayCloseCodes.InvalidPayload, "text frame is not valid UTF-8"));
         }
@@ -176,6 +187,13 @@ public sealed class SocketSession
         link.Close(new CloseRequest(code is 1005 or 1006 or 1015 ? 1000 : code, _socket.CloseStatusDescription ?? string.Empty));
     }
 
+    // The runtime's WebSocket validates text frames itself: on bad UTF-8 it sends 1007 and throws a bare
+    // Faulted exception, with neither message nor inner exception (its other receive errors carry one).
+    private static bool IsRuntimeUtf8Rejection(WebSocketException ex) =>
+        ex.WebSocketErrorCode == WebSocketError.Faulted && ex.InnerException is null && ex.Message == BareFaultMessage;
+
+    private static readonly string BareFaultMessage = new WebSocketException(WebSocketError.Faulted).Message;
+
     private async Task WriteLoopAsync(ClientLink link)
     {
         try
@@ -197,6 +215,7 @@ public sealed class SocketSession
                         endOfMessage: true,
                         CancellationToken.None);
                     link.OnSent(frame);
+                    ConnectionMonitor.OnSent(frame.Payload.Length);
                 }
             }
 

@@ -1,0 +1,65 @@
+#nullable enable
+using Akka.Cluster;
+using Akka.Hosting;
+using Akka.Streams;
+using Akka.Streams.Dsl;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Relay.Actors.Fanout;
+using Relay.Actors.Journal;
+using Relay.Actors.Messages;
+
+namespace Relay.Actors.Hosting;
+
+/// <summary>
+/// The node's readiness checks, registered with ASP.NET Core's health checks through Akka.Hosting. Each check
+/// is one thing a load balancer needs before it sends clients here; its name says what is missing.
+/// </summary>
+public static class RelayHealthChecks
+{
+    /// <summary>The tag of the readiness checks (the same tag Akka.Hosting's own readiness checks carry).</summary>
+    public const string ReadyTag = "ready";
+
+    /// <summary>The tag of the liveness checks (the one Akka.Hosting's actor system liveness check carries).</summary>
+    public const string LiveTag = "liveness";
+
+    /// <summary>How old the last sequencer heartbeat may be; the sequencer sends one every second.</summary>
+    public static readonly TimeSpan MaxHeartbeatAge = TimeSpan.FromSeconds(5);
+
+    private static readonly TimeSpan JournalTimeout = TimeSpan.FromSeconds(3);
+
+    /// <summary>
+    /// Registers the checks <c>cluster</c> (this node is an Up member), <c>topic</c> (the hub's subscription is
+    /// acknowledged), <c>history</c> (a sequencer heartbeat came through the topic lately) and <c>journal</c>
+    /// (the read journal answers a one-row query).
+    /// </summary>
+    public static AkkaConfigurationBuilder WithRelayHealthChecks(this AkkaConfigurationBuilder builder, NodeStatus status) =>
+        builder
+            .WithHealthCheck("cluster", (system, _, _) =>
+            {
+                var self = Cluster.Get(system).SelfMember;
+                return Task.FromResult(self.Status == MemberStatus.Up
+                    ? HealthCheckResult.Healthy("Up")
+                    : HealthCheckResult.Unhealthy($"this node is {self.Status}, not an Up cluster member"));
+            }, tags: [ReadyTag])
+            .WithHealthCheck("topic", (_, _, _) => Task.FromResult(status.Subscribed
+                ? HealthCheckResult.Healthy("subscribed")
+                : HealthCheckResult.Unhealthy($"the patch hub is not subscribed to topic {RelayTopics.Patches}")), tags: [ReadyTag])
+            .WithHealthCheck("history", (_, _, _) => Task.FromResult(status.SinceLastHeartbeat switch
+            {
+                null => HealthCheckResult.Unhealthy("no heartbeat from the sequencer yet"),
+                var age when age < MaxHeartbeatAge => HealthCheckResult.Healthy($"last heartbeat {age.Value.TotalMilliseconds:F0} ms ago"),
+                var age => HealthCheckResult.Unhealthy($"last sequencer heartbeat {age.Value.TotalSeconds:F1} s ago"),
+            }), tags: [ReadyTag])
+            .WithHealthCheck("journal", async (system, _, cancellationToken) =>
+            {
+                // One row at most, where the history ends: cheap on any journal, and it goes through the same
+                // read journal that serves replay.
+                var sequence = Math.Max(1, status.LastSequence);
+                var journal = RelayHostingExtensions.CreatePatchJournal(system);
+                await journal.Read(sequence, sequence)
+                    .CompletionTimeout(JournalTimeout)
+                    .RunWith(Sink.Ignore<PatchAppended>(), system.Materializer())
+                    .WaitAsync(cancellationToken);
+                return HealthCheckResult.Healthy("answers");
+            }, tags: [ReadyTag]);
+}

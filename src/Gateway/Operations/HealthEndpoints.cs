@@ -1,0 +1,67 @@
+using System.Text.Json;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Relay.Actors.Hosting;
+
+namespace Relay.Gateway.Operations;
+
+/// <summary><c>GET /healthz</c> (liveness) and <c>GET /readyz</c> (readiness) on ASP.NET Core's health checks.</summary>
+public static class HealthEndpoints
+{
+    /// <summary>The liveness path.</summary>
+    public const string LivePath = "/healthz";
+
+    /// <summary>The readiness path.</summary>
+    public const string ReadyPath = "/readyz";
+
+    /// <summary>Registers the gateway's own readiness check, <c>accepting</c>: false once the node shuts down.</summary>
+    public static WebApplicationBuilder AddRelayHealthChecks(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddHealthChecks()
+            .AddCheck<AcceptingHealthCheck>("accepting", tags: [RelayHealthChecks.ReadyTag]);
+        return builder;
+    }
+
+    /// <summary>Maps the two endpoints; each answers JSON naming every check and what it found.</summary>
+    public static IEndpointRouteBuilder MapRelayHealth(this IEndpointRouteBuilder app)
+    {
+        app.MapHealthChecks(LivePath, Options(RelayHealthChecks.LiveTag));
+        app.MapHealthChecks(ReadyPath, Options(RelayHealthChecks.ReadyTag));
+        return app;
+    }
+
+    private static HealthCheckOptions Options(string tag) => new()
+    {
+        Predicate = check => check.Tags.Contains(tag),
+        ResultStatusCodes =
+        {
+            [HealthStatus.Healthy] = StatusCodes.Status200OK,
+            [HealthStatus.Degraded] = StatusCodes.Status503ServiceUnavailable,
+            [HealthStatus.Unhealthy] = StatusCodes.Status503ServiceUnavailable,
+        },
+        ResponseWriter = WriteAsync,
+    };
+
+    private static Task WriteAsync(HttpContext context, HealthReport report)
+    {
+        context.Response.ContentType = "application/json";
+        context.Response.Headers.CacheControl = "no-store";
+        var body = new
+        {
+            status = report.Status.ToString(),
+            missing = report.Entries.Where(entry => entry.Value.Status != HealthStatus.Healthy).Select(entry => entry.Key).ToArray(),
+            checks = report.Entries.ToDictionary(
+                entry => entry.Key,
+                entry => new { status = entry.Value.Status.ToString(), description = entry.Value.Description ?? entry.Value.Exception?.Message }),
+        };
+        return JsonSerializer.SerializeAsync(context.Response.Body, body, cancellationToken: context.RequestAborted);
+    }
+
+    private sealed class AcceptingHealthCheck(UpgradeGate gate) : IHealthCheck
+    {
+        public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
+            Task.FromResult(gate.IsStopping
+                ? HealthCheckResult.Unhealthy("the node is shutting down")
+                : HealthCheckResult.Healthy("accepting connections"));
+    }
+}

@@ -1,0 +1,160 @@
+using System.Globalization;
+using System.Net;
+using System.Net.WebSockets;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Relay.Testing;
+
+namespace Relay.Operations.Tests;
+
+/// <summary>HTTP calls against a node's operations endpoints.</summary>
+public static class Http
+{
+    private static readonly HttpClient Client = new() { Timeout = TimeSpan.FromSeconds(10) };
+
+    /// <summary>GET <paramref name="path"/>: the status and the body.</summary>
+    public static async Task<(HttpStatusCode Status, string Body)> GetAsync(RelayNode node, string path)
+    {
+        using var response = await Client.GetAsync(new Uri(node.HttpUrl, path));
+        return (response.StatusCode, await response.Content.ReadAsStringAsync());
+    }
+
+    /// <summary>GET <paramref name="path"/> as JSON.</summary>
+    public static async Task<(HttpStatusCode Status, JsonElement Json)> GetJsonAsync(RelayNode node, string path)
+    {
+        var (status, body) = await GetAsync(node, path);
+        return (status, JsonDocument.Parse(body).RootElement.Clone());
+    }
+
+    /// <summary>The check names a health report lists as missing.</summary>
+    public static string[] Missing(JsonElement report) =>
+        report.GetProperty("missing").EnumerateArray().Select(element => element.GetString()!).ToArray();
+
+    /// <summary>Polls <paramref name="probe"/> until it returns true, at most <paramref name="timeout"/>; returns its last verdict.</summary>
+    public static async Task<bool> EventuallyAsync(Func<Task<bool>> probe, TimeSpan timeout)
+    {
+        using var deadline = new CancellationTokenSource(timeout);
+        while (!deadline.IsCancellationRequested)
+        {
+            if (await probe())
+            {
+                return true;
+            }
+
+            await Task.Delay(200);
+        }
+
+        return await probe();
+    }
+}
+
+/// <summary>Reading a shared node's traffic, whose history holds earlier tests' patches.</summary>
+public static class Receive
+{
+    /// <summary>Receives until a text message equal to <paramref name="text"/> arrived; returns everything received.</summary>
+    public static async Task<List<string>> UntilAsync(RelayClient client, string text, int maxMessages = 2000)
+    {
+        var seen = new List<string>();
+        while (seen.Count < maxMessages)
+        {
+            var message = await client.ReceiveAsync();
+            seen.Add(message.IsText ? message.Text : string.Empty);
+            if (message.IsText && message.Text == text)
+            {
+                return seen;
+            }
+        }
+
+        throw new Xunit.Sdk.XunitException($"'{text}' not among the first {maxMessages} messages");
+    }
+}
+
+/// <summary>One scrape of <c>/metrics</c> (Prometheus text format).</summary>
+public sealed class Scrape
+{
+    private readonly List<(string Name, string Labels, double Value)> _samples = [];
+
+    private Scrape(string text)
+    {
+        Text = text;
+        foreach (var line in text.Split('\n'))
+        {
+            if (line.Length == 0 || line[0] == '#')
+            {
+                continue;
+            }
+
+            var brace = line.IndexOf('{');
+            var space = line.LastIndexOf(' ');
+            var name = brace >= 0 && brace < space ? line[..brace] : line[..space];
+            var labels = brace >= 0 && brace < space ? line[brace..(line.LastIndexOf('}') + 1)] : string.Empty;
+            _samples.Add((name, labels, double.Parse(line[(space + 1)..], CultureInfo.InvariantCulture)));
+        }
+    }
+
+    /// <summary>The raw text, for failure messages.</summary>
+    public string Text { get; }
+
+    /// <summary>Scrapes <paramref name="node"/>.</summary>
+    public static async Task<Scrape> TakeAsync(RelayNode node)
+    {
+        var (status, body) = await Http.GetAsync(node, "/metrics");
+        Assert.Equal(HttpStatusCode.OK, status);
+        return new Scrape(body);
+    }
+
+    /// <summary>Whether a metric of that name is exported at all.</summary>
+    public bool Has(string name) => Text.Contains("# TYPE " + name + " ", StringComparison.Ordinal);
+
+    /// <summary>The sum of the samples named <paramref name="name"/> whose labels contain <paramref name="label"/>; 0 when none.</summary>
+    public double Value(string name, string? label = null) =>
+        _samples.Where(sample => sample.Name == name && (label is null || sample.Labels.Contains(label, StringComparison.Ordinal)))
+            .Sum(sample => sample.Value);
+}
+
+/// <summary>WebSocket upgrades whose refusal is the point.</summary>
+public static class Upgrade
+{
+    /// <summary>The HTTP status the server answered an upgrade with (101 when it was accepted).</summary>
+    public static async Task<HttpStatusCode> StatusAsync(Uri url, Action<ClientWebSocketOptions>? configure = null)
+    {
+        using var socket = new ClientWebSocket();
+        socket.Options.CollectHttpResponseDetails = true;
+        configure?.Invoke(socket.Options);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        try
+        {
+            await socket.ConnectAsync(url, timeout.Token);
+            socket.Abort();
+        }
+        catch (WebSocketException)
+        {
+            // Refused: the status code says why.
+        }
+
+        return socket.HttpStatusCode;
+    }
+}
+
+/// <summary>HS256 JWTs made by hand, so the tests need no token library.</summary>
+public static class Jwt
+{
+    /// <summary>A token signed with <paramref name="key"/>.</summary>
+    public static string Create(string key, string issuer, string audience, DateTimeOffset expires)
+    {
+        var header = Encode("""{"alg":"HS256","typ":"JWT"}"""u8.ToArray());
+        var payload = Encode(JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, object>
+        {
+            ["sub"] = "tester",
+            ["iss"] = issuer,
+            ["aud"] = audience,
+            ["exp"] = expires.ToUnixTimeSeconds(),
+            ["nbf"] = DateTimeOffset.UtcNow.AddMinutes(-1).ToUnixTimeSeconds(),
+        }));
+        var signature = Encode(HMACSHA256.HashData(Encoding.UTF8.GetBytes(key), Encoding.ASCII.GetBytes(header + "." + payload)));
+        return header + "." + payload + "." + signature;
+    }
+
+    private static string Encode(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+}
