@@ -158,6 +158,13 @@ public sealed class SocketSession
                         cancellationToken);
                     link.OnSent(frame);
                 }
+
+                // A close drops the frames still queued (a slow consumer's backlog, say): the close frame goes
+                // next. Waiting on the channel again would return at once while frames remain, and spin.
+                if (link.Closed.IsCompleted)
+                {
+                    break;
+                }
             }
 
             var request = await link.Closed;
