@@ -92,11 +92,9 @@ public sealed class RestartSpecs
         await using var second = RelayNode.Sqlite("kill-2", databaseFile);
         await second.StartAsync();
         await using var late = await RelayClient.ConnectAsync(second.WebSocketUrl);
-        await using (var marker = await RelayClient.ConnectAsync(second.WebSocketUrl))
-        {
-            await marker.SendTextAsync("end");
-        }
-
+        // Kept open until the marker is read: disposing aborts the socket, which could lose the frame.
+        await using var marker = await RelayClient.ConnectAsync(second.WebSocketUrl);
+        await marker.SendTextAsync("end");
         var history = (await late.ReadUntilTextAsync("end")).Select(m => m.Text).ToList();
 
         // The history is the sender's patches from the first on, without a gap, and holds everything anyone saw.
