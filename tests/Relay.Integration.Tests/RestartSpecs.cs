@@ -25,6 +25,8 @@ public sealed class RestartSpecs
             await watcher.ReceiveManyAsync(total, TimeSpan.FromSeconds(60));
             var (exitCode, _) = await first.TerminateAsync();
             Assert.True(exitCode == 0, $"SIGTERM exit code {exitCode}:\n{first.Output}");
+            var (status, description) = await watcher.Closed.WaitAsync(TimeSpan.FromSeconds(10));
+            Assert.True(status == System.Net.WebSockets.WebSocketCloseStatus.EndpointUnavailable, $"closed with {status} ({description}) on SIGTERM");
         }
 
         await using var second = RelayNode.Sqlite("term-2", databaseFile);

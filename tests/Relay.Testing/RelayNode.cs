@@ -84,6 +84,13 @@ public sealed class RelayNode : IAsyncDisposable
     /// <summary>Starts the process and waits until it serves WebSocket upgrades.</summary>
     public async Task StartAsync(TimeSpan? readyTimeout = null)
     {
+        Launch();
+        await WaitReadyAsync(readyTimeout ?? TimeSpan.FromSeconds(60));
+    }
+
+    /// <summary>Starts the process without waiting for it to be ready (to watch it start).</summary>
+    public void Launch()
+    {
         if (IsRunning)
         {
             throw new InvalidOperationException($"{Name} already runs");
@@ -110,7 +117,6 @@ public sealed class RelayNode : IAsyncDisposable
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         _process = process;
-        await WaitReadyAsync(readyTimeout ?? TimeSpan.FromSeconds(60));
     }
 
     /// <summary>Waits until the node's status at <c>/</c> says ready.</summary>
