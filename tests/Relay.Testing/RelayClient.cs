@@ -1,3 +1,4 @@
+using System.Net.Sockets;
 using System.Net.WebSockets;
 using System.Text;
 using System.Threading.Channels;
@@ -23,6 +24,7 @@ public sealed class RelayClient : IAsyncDisposable
     private readonly TaskCompletionSource<(WebSocketCloseStatus? Status, string? Description)> _closed =
         new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Task? _readLoop;
+    private HttpMessageInvoker? _invoker;
 
     private RelayClient()
     {
@@ -46,6 +48,49 @@ public sealed class RelayClient : IAsyncDisposable
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(TimeSpan.FromSeconds(30));
         await client._socket.ConnectAsync(url, timeout.Token);
+        if (read)
+        {
+            client.StartReading();
+        }
+
+        return client;
+    }
+
+    /// <summary>
+    /// Connects like <see cref="ConnectAsync(Uri, bool, CancellationToken)"/>, with the socket's kernel receive buffer
+    /// capped at <paramref name="receiveBufferBytes"/>: loopback buffers otherwise grow to tens of megabytes, and a
+    /// client that stops reading would take that long to push back on the server.
+    /// </summary>
+    public static async Task<RelayClient> ConnectAsync(Uri url, bool read, int receiveBufferBytes, CancellationToken cancellationToken = default)
+    {
+        var client = new RelayClient();
+        var handler = new SocketsHttpHandler
+        {
+            ConnectCallback = async (context, token) =>
+            {
+                var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp)
+                {
+                    NoDelay = true,
+                    // Set before connecting, so the window the server sees is small from the start.
+                    ReceiveBufferSize = receiveBufferBytes,
+                };
+                try
+                {
+                    await socket.ConnectAsync(context.DnsEndPoint, token);
+                    return new NetworkStream(socket, ownsSocket: true);
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
+            },
+        };
+        // The socket's stream belongs to the handler, so the invoker lives as long as the client.
+        client._invoker = new HttpMessageInvoker(handler, disposeHandler: true);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(TimeSpan.FromSeconds(30));
+        await client._socket.ConnectAsync(url, client._invoker, timeout.Token);
         if (read)
         {
             client.StartReading();
@@ -159,6 +204,7 @@ public sealed class RelayClient : IAsyncDisposable
         }
 
         _socket.Dispose();
+        _invoker?.Dispose();
         _sendGate.Dispose();
     }
 

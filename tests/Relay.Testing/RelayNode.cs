@@ -84,6 +84,16 @@ public sealed class RelayNode : IAsyncDisposable
     /// <summary>Starts the process and, unless <paramref name="waitUntilReady"/> is false, waits until it serves WebSocket upgrades.</summary>
     public async Task StartAsync(TimeSpan? readyTimeout = null, bool waitUntilReady = true)
     {
+        Launch();
+        if (waitUntilReady)
+        {
+            await WaitReadyAsync(readyTimeout ?? TimeSpan.FromSeconds(60));
+        }
+    }
+
+    /// <summary>Starts the process without waiting for it to be ready (to watch it start).</summary>
+    public void Launch()
+    {
         if (IsRunning)
         {
             throw new InvalidOperationException($"{Name} already runs");
@@ -110,10 +120,6 @@ public sealed class RelayNode : IAsyncDisposable
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         _process = process;
-        if (waitUntilReady)
-        {
-            await WaitReadyAsync(readyTimeout ?? TimeSpan.FromSeconds(60));
-        }
     }
 
     /// <summary>Waits until the node's status at <c>/</c> says ready.</summary>
