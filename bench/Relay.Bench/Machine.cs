@@ -1,0 +1,26 @@
+using System.Text.Json.Nodes;
+
+namespace Relay.Bench;
+
+/// <summary>The machine a run was measured on.</summary>
+public static class Machine
+{
+    /// <summary>Cores, memory, CPU model and runtime versions.</summary>
+    public static JsonObject Describe()
+    {
+        var cpu = File.Exists("/proc/cpuinfo")
+            ? File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim()
+            : null;
+        var memory = File.Exists("/proc/meminfo")
+            ? File.ReadLines("/proc/meminfo").FirstOrDefault(l => l.StartsWith("MemTotal:", StringComparison.Ordinal))?.Split(':', 2)[1].Trim()
+            : null;
+        return new JsonObject
+        {
+            ["nproc"] = Environment.ProcessorCount,
+            ["memTotal"] = memory,
+            ["cpu"] = cpu,
+            ["dotnet"] = Environment.Version.ToString(),
+            ["os"] = System.Runtime.InteropServices.RuntimeInformation.OSDescription,
+        };
+    }
+}
