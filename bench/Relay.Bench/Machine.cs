@@ -21,6 +21,26 @@ public static class Machine
             ["cpu"] = cpu,
             ["dotnet"] = Environment.Version.ToString(),
             ["os"] = System.Runtime.InteropServices.RuntimeInformation.OSDescription,
+            ["node"] = NodeVersion(),
         };
+    }
+
+    /// <summary>The 1-minute load average, or null off Linux.</summary>
+    public static double? LoadAverage() =>
+        File.Exists("/proc/loadavg") && double.TryParse(File.ReadAllText("/proc/loadavg").Split(' ')[0], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var load) ? load : null;
+
+    private static string? NodeVersion()
+    {
+        try
+        {
+            using var node = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("node", "--version") { RedirectStandardOutput = true, UseShellExecute = false });
+            var version = node?.StandardOutput.ReadToEnd().Trim();
+            node?.WaitForExit(5000);
+            return version;
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            return null;
+        }
     }
 }

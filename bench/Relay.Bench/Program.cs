@@ -47,7 +47,7 @@ if (options.ContainsKey("vs"))
     var report = await Runner.VersusAsync(settings, scenarios);
     Directory.CreateDirectory(resultsFolder);
     var path = Path.Combine(resultsFolder, "vs.json");
-    await File.WriteAllTextAsync(path, report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+    await File.WriteAllTextAsync(path, report.ToJsonString(Runner.IndentedJson));
     Console.Error.WriteLine($"results written to {path}");
     return 0;
 }
@@ -71,7 +71,7 @@ if (options.ContainsKey("chart"))
         ["settings"] = Runner.Describe(chartSettings),
         ["results"] = results,
     };
-    await File.WriteAllTextAsync(Path.Combine(resultsFolder, "fanout-chart.json"), data.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+    await File.WriteAllTextAsync(Path.Combine(resultsFolder, "fanout-chart.json"), data.ToJsonString(Runner.IndentedJson));
     Console.Error.WriteLine($"chart written to {png}");
     return 0;
 }

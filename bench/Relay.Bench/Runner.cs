@@ -25,6 +25,7 @@ public static class Runner
     public static async Task<JsonObject> RunOnFreshAsync(ServerKind kind, string scenario, BenchSettings settings, int? receivers = null)
     {
         var started = DateTime.UtcNow;
+        var load = Machine.LoadAverage();
         IServerUnderTest server;
         try
         {
@@ -41,6 +42,10 @@ public static class Runner
             var result = await RunAsync(scenario, server.Url, server.ProcessId, settings, Failure, receivers);
             result.Insert(1, "server", server.Name);
             result["wallSeconds"] = Math.Round((DateTime.UtcNow - started).TotalSeconds, 1);
+
+            // Other work on this shared 2-core machine skews figures; the load average says how much there was.
+            result["loadAvgBefore"] = load;
+            result["loadAvgAfter"] = Machine.LoadAverage();
             if (result["ok"]?.GetValue<bool>() != true)
             {
                 result["serverRunning"] = server.IsRunning;
@@ -166,7 +171,13 @@ public static class Runner
     }
 
     /// <summary>Writes one JSON line.</summary>
-    public static void Print(JsonNode node) => Console.WriteLine(node.ToJsonString());
+    public static void Print(JsonNode node) => Console.WriteLine(node.ToJsonString(Json));
+
+    /// <summary>JSON as people read it: no escaping of &lt; and &gt;.</summary>
+    public static readonly JsonSerializerOptions Json = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    /// <summary>The same, indented, for result files.</summary>
+    public static readonly JsonSerializerOptions IndentedJson = new(Json) { WriteIndented = true };
 
     /// <summary>The settings as JSON.</summary>
     public static JsonNode Describe(BenchSettings settings) => JsonSerializer.SerializeToNode(new
