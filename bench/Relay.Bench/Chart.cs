@@ -57,8 +57,11 @@ public static class Chart
         foreach (var plot in new[] { throughput, latency })
         {
             plot.Axes.SetLimitsX(-0.3, receivers.Count - 0.7);
-            plot.ShowLegend(Alignment.UpperRight);
         }
+
+        // Latency grows to the right; its legend goes where the lines are low.
+        throughput.ShowLegend(Alignment.UpperRight);
+        latency.ShowLegend(Alignment.UpperLeft);
 
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
         multiplot.SavePng(path, 1400, 550);

@@ -35,9 +35,16 @@ public static class ConnectionsScenario
         {
             await Task.Delay(Settle);
             var rssBefore = pid is { } p0 ? ProcStats.ResidentKb(p0) : null;
+            var cpu0 = pid is { } pc ? ProcStats.CpuSeconds(pc) : 0;
             var connecting = Stopwatch.StartNew();
             clients = await Clients.ConnectAllAsync(url, sinks, settings.ConnectConcurrency, settings.PhaseTimeout);
             result["connectSeconds"] = Math.Round(connecting.Elapsed.TotalSeconds, 2);
+            result["connectsPerSec"] = Math.Round(count / connecting.Elapsed.TotalSeconds);
+            if (pid is { } pc1)
+            {
+                // Server CPU per accepted connection: what opening a session costs, apart from memory.
+                result["serverCpuMsPerConnect"] = Math.Round((ProcStats.CpuSeconds(pc1) - cpu0) * 1000 / count, 2);
+            }
             if (await Clients.DrainAsync(clients, TimeSpan.FromMilliseconds(500), settings.PhaseTimeout) is { } drainError)
             {
                 return FlowScenario.Failed(result, "draining history: " + drainError);
