@@ -50,8 +50,15 @@ public static class ConnectionsScenario
                 return FlowScenario.Failed(result, "draining history: " + drainError);
             }
 
-            // Let the server finish what accepting cost (buffers, actors starting) before reading its memory.
+            // Let the server finish what accepting cost (buffers, actors starting) before reading its memory;
+            // what it spends meanwhile is what N idle connections cost it in CPU.
+            var idleCpu0 = pid is { } pi ? ProcStats.CpuSeconds(pi) : 0;
+            var idle = Stopwatch.StartNew();
             await Task.Delay(Settle);
+            if (pid is { } pi1)
+            {
+                result["idleServerCpuPercent"] = Math.Round(100 * (ProcStats.CpuSeconds(pi1) - idleCpu0) / idle.Elapsed.TotalSeconds);
+            }
             if ((serverFailure() ?? Clients.FirstEnded(clients, "idle")) is { } lost)
             {
                 return FlowScenario.Failed(result, "while idle: " + lost);
