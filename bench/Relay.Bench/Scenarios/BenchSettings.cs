@@ -1,0 +1,59 @@
+namespace Relay.Bench.Scenarios;
+
+/// <summary>The shape and bounds of every scenario; defaults are those of issue 5.</summary>
+public sealed record BenchSettings
+{
+    /// <summary>Receivers in fan-out and latency.</summary>
+    public int Receivers { get; init; } = 50;
+
+    /// <summary>Senders in fan-out and latency.</summary>
+    public int Senders { get; init; } = 2;
+
+    /// <summary>Bytes per patch.</summary>
+    public int PatchBytes { get; init; } = 128;
+
+    /// <summary>Patches a sender may have that not every receiver has yet, in fan-out.</summary>
+    public int FanoutInFlight { get; init; } = 200;
+
+    /// <summary>The same, in the latency scenario (light load).</summary>
+    public int LatencyInFlight { get; init; } = 5;
+
+    /// <summary>Load before the measuring window opens.</summary>
+    public TimeSpan Warmup { get; init; } = TimeSpan.FromSeconds(3);
+
+    /// <summary>The measuring window.</summary>
+    public TimeSpan Measure { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Idle connections in the connections scenario.</summary>
+    public int Connections { get; init; } = 5000;
+
+    /// <summary>Patches in the replay scenario's history.</summary>
+    public int History { get; init; } = 100_000;
+
+    /// <summary>Patches the replay filler may have that the watcher has not received yet.</summary>
+    public int ReplayInFlight { get; init; } = 1000;
+
+    /// <summary>No progress for this long fails a scenario as stalled.</summary>
+    public TimeSpan StallTimeout { get; init; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>The longest any one phase (connecting, filling, replaying) may take.</summary>
+    public TimeSpan PhaseTimeout { get; init; } = TimeSpan.FromSeconds(180);
+
+    /// <summary>Sockets opened at once while connecting many.</summary>
+    public int ConnectConcurrency { get; init; } = 64;
+
+    /// <summary>Tiny figures for CI: seconds in all.</summary>
+    public static BenchSettings Smoke { get; } = new()
+    {
+        Receivers = 5,
+        FanoutInFlight = 20,
+        LatencyInFlight = 2,
+        Warmup = TimeSpan.FromMilliseconds(300),
+        Measure = TimeSpan.FromSeconds(1),
+        Connections = 50,
+        History = 500,
+        ReplayInFlight = 100,
+        StallTimeout = TimeSpan.FromSeconds(10),
+        PhaseTimeout = TimeSpan.FromSeconds(30),
+    };
+}

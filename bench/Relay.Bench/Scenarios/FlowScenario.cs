@@ -1,0 +1,135 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+
+namespace Relay.Bench.Scenarios;
+
+/// <summary>
+/// Fan-out and latency: R receivers and S senders, all connected before the first patch; each sender keeps at
+/// most F patches in flight (not yet received by every receiver). Load runs through a warm-up, then a
+/// measuring window: deliveries/s (patches received, summed over receivers), patches/s that reached every
+/// receiver, and the send-to-receive latency of every delivery in the window.
+/// </summary>
+public static class FlowScenario
+{
+    /// <summary>Runs the scenario named <paramref name="name"/> (fanout or latency) with <paramref name="inFlight"/> patches in flight.</summary>
+    public static async Task<JsonObject> RunAsync(string name, Uri url, int? pid, BenchSettings settings, int receivers, int inFlight, Func<string?> serverFailure)
+    {
+        var result = new JsonObject
+        {
+            ["scenario"] = name,
+            ["receivers"] = receivers,
+            ["senders"] = settings.Senders,
+            ["inFlight"] = inFlight,
+            ["patchBytes"] = settings.PatchBytes,
+        };
+        var runId = (uint)Random.Shared.Next();
+        using var tracker = new DeliveryTracker(settings.Senders, receivers, inFlight);
+        var latency = new LatencyRecorder();
+        var sinks = Enumerable.Range(0, receivers).Select(_ => new ReceiverSink(runId, settings.Senders, tracker, latency)).ToArray();
+        var receiverClients = Array.Empty<BenchClient>();
+        var senderClients = Array.Empty<BenchClient>();
+        using var stop = new CancellationTokenSource();
+        var senderLoops = Array.Empty<Task>();
+        try
+        {
+            receiverClients = await Clients.ConnectAllAsync(url, sinks, settings.ConnectConcurrency, settings.PhaseTimeout);
+            senderClients = await Clients.ConnectAllAsync(url, Enumerable.Repeat<IMessageSink>(DiscardSink.Instance, settings.Senders).ToArray(), settings.Senders, settings.PhaseTimeout);
+            var all = receiverClients.Concat(senderClients).ToArray();
+            if (await Clients.DrainAsync(all, TimeSpan.FromMilliseconds(300), settings.PhaseTimeout) is { } drainError)
+            {
+                return Failed(result, "draining history: " + drainError);
+            }
+
+            result["historyDrained"] = all.Sum(c => c.Received);
+            long Delivered() => sinks.Sum(s => s.Patches);
+            string? Failure() => serverFailure() ?? Clients.FirstEnded(all, "client") ?? senderLoops.FirstOrDefault(t => t.IsFaulted)?.Exception?.GetBaseException().Message;
+
+            senderLoops = senderClients.Select((client, index) => Task.Run(() => SendLoopAsync(client, index, runId, settings.PatchBytes, tracker, stop.Token))).ToArray();
+            if (await Waiting.ForAsync(settings.Warmup, Delivered, settings.StallTimeout, Failure) is { } warmupError)
+            {
+                return Failed(result, "warm-up: " + warmupError);
+            }
+
+            var delivered0 = Delivered();
+            var completed0 = tracker.Completed;
+            var cpu0 = pid is { } p0 ? ProcStats.CpuSeconds(p0) : 0;
+            var clientCpu0 = Process.GetCurrentProcess().TotalProcessorTime;
+            var window = Stopwatch.StartNew();
+            latency.Recording = true;
+            var measureError = await Waiting.ForAsync(settings.Measure, Delivered, settings.StallTimeout, Failure);
+            latency.Recording = false;
+            var seconds = window.Elapsed.TotalSeconds;
+            var delivered = Delivered() - delivered0;
+            var completed = tracker.Completed - completed0;
+            if (measureError is not null)
+            {
+                return Failed(result, "measuring: " + measureError);
+            }
+
+            result["seconds"] = Math.Round(seconds, 2);
+            result["deliveriesPerSec"] = Math.Round(delivered / seconds);
+            result["patchesPerSec"] = Math.Round(completed / seconds);
+            result["p50Ms"] = Math.Round(latency.Milliseconds(50), 3);
+            result["p99Ms"] = Math.Round(latency.Milliseconds(99), 3);
+            result["maxMs"] = Math.Round(latency.MaxMilliseconds, 3);
+            result["latencySamples"] = latency.Count;
+            if (pid is { } p1)
+            {
+                result["serverCpuPercent"] = Math.Round(100 * (ProcStats.CpuSeconds(p1) - cpu0) / seconds);
+                result["serverRssKb"] = ProcStats.ResidentKb(p1);
+            }
+
+            result["clientCpuPercent"] = Math.Round(100 * (Process.GetCurrentProcess().TotalProcessorTime - clientCpu0).TotalSeconds / seconds);
+            result["outOfOrder"] = sinks.Sum(s => s.OutOfOrder);
+            result["foreign"] = sinks.Sum(s => s.Foreign);
+            result["ok"] = delivered > 0 && sinks.All(s => s.OutOfOrder == 0);
+            if (!(bool)result["ok"]!)
+            {
+                result["error"] = delivered == 0 ? "nothing delivered" : "patches arrived out of order";
+            }
+
+            return result;
+        }
+        catch (Exception ex) when (ex is TimeoutException or System.Net.WebSockets.WebSocketException or IOException or InvalidOperationException)
+        {
+            return Failed(result, ex.Message);
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await Clients.DisposeAllAsync(senderClients.Concat(receiverClients));
+            await Task.WhenAll(senderLoops).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+    }
+
+    /// <summary>Marks <paramref name="result"/> failed with <paramref name="error"/>.</summary>
+    public static JsonObject Failed(JsonObject result, string error)
+    {
+        result["ok"] = false;
+        result["error"] = error;
+        return result;
+    }
+
+    private static async Task SendLoopAsync(BenchClient client, int sender, uint runId, int patchBytes, DeliveryTracker tracker, CancellationToken cancellationToken)
+    {
+        var buffer = Patch.NewBuffer(patchBytes);
+        long seq = 0;
+        try
+        {
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                await tracker.WaitForCreditAsync(sender, cancellationToken);
+                Patch.Write(buffer, runId, sender, seq++, Stopwatch.GetTimestamp());
+                await client.SendTextAsync(buffer, cancellationToken);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // The window closed.
+        }
+        catch (Exception ex) when ((ex is System.Net.WebSockets.WebSocketException or ObjectDisposedException) && cancellationToken.IsCancellationRequested)
+        {
+            // Aborted at the end of the run.
+        }
+    }
+}
