@@ -36,5 +36,13 @@ if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
   failed=1
 fi
 rm -f "$log"
+
+# The benchmark's seconds-long smoke run: it still drives a real Relay through every scenario (no timings checked).
+if ./scripts/bench.sh --smoke; then
+  passed=$((passed + 1))
+else
+  echo "bench smoke run failed"
+  failed=$((failed + 1)); status=1
+fi
 echo "$passed passed, $failed failed"
 [ "$status" -eq 0 ] && [ "$failed" -eq 0 ]

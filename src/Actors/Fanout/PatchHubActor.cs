@@ -36,11 +36,17 @@ public sealed class PatchHubActor : ReceiveActor
         });
         Receive<HistoryHeartbeat>(heartbeat =>
         {
-            _lastSequence = Math.Max(_lastSequence, heartbeat.LastSequence);
             _status.ObserveHeartbeat(heartbeat.LastSequence);
-            foreach (var connection in _connections)
+            if (heartbeat.LastSequence > _lastSequence)
             {
-                connection.Tell(heartbeat);
+                // The topic lost a patch on its way to this node (delivery is at most once): the connections
+                // fill the gap from the journal. When nothing was lost they hear nothing, so idle connections
+                // cost no work per heartbeat.
+                _lastSequence = heartbeat.LastSequence;
+                foreach (var connection in _connections)
+                {
+                    connection.Tell(heartbeat);
+                }
             }
         });
         Receive<RegisterConnection>(register =>
