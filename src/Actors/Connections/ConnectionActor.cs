@@ -39,6 +39,9 @@ public sealed record ConnectionSettings(
 /// </summary>
 public sealed class ConnectionActor : UntypedActor, IWithTimers
 {
+    // Replayed patches handed to the socket's queue per step while the journal reads ahead.
+    private const int ReplayBatch = 512;
+
     private readonly string _connectionId;
     private readonly ClientLink _link;
     private readonly IActorRef _history;
@@ -335,15 +338,24 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers
         // commits ends this round early, and the next round reads on from there.
         _journal.Read(from, _knownLastSequence >= from ? _knownLastSequence : long.MaxValue)
             .TakeWhile(patch => patch.Sequence == expected++)
-            .SelectAsync(1, async patch =>
+            .Batch(ReplayBatch, patch => new List<PatchAppended> { patch }, (batch, patch) =>
             {
-                if (patch.OriginConnectionId != connectionId &&
-                    !await link.EnqueueAsync(new OutboundFrame(patch.Payload, patch.IsText), stallTimeout).ConfigureAwait(false))
+                batch.Add(patch);
+                return batch;
+            })
+            .SelectAsync(1, async batch =>
+            {
+                // Whole pages go to the socket's queue at once; the await only waits when the client lags.
+                foreach (var patch in batch)
                 {
-                    throw new SlowConsumerException();
+                    if (patch.OriginConnectionId != connectionId &&
+                        !await link.EnqueueAsync(new OutboundFrame(patch.Payload, patch.IsText), stallTimeout).ConfigureAwait(false))
+                    {
+                        throw new SlowConsumerException();
+                    }
                 }
 
-                return patch.Sequence;
+                return batch[^1].Sequence;
             })
             .RunAggregate(from - 1, (_, sequence) => sequence, _materializer ??= Context.Materializer())
             .PipeTo(Self, success: last => new CatchUpCompleted(from, last), failure: cause => new CatchUpFailed(cause));
