@@ -147,6 +147,30 @@ public sealed class ConnectionActorSpecs : RelaySpec
     }
 
     [Fact]
+    public async Task Should_not_keep_an_actor_per_journal_read()
+    {
+        var (connection, link, _, hub) = Open();
+        await RegisterAsync(hub, connection);
+        for (var round = 1; round <= 5; round++)
+        {
+            var missed = await JournalAsync("other", $"p{round}");
+            connection.Tell(new HistoryHeartbeat(missed[0].Sequence), hub.Ref);
+            Assert.Equal([$"p{round}"], await ReadOutboundAsync(link, 1));
+        }
+
+        // Six reads (the replay and five gap fills) ran; their streams are done and must not leave actors behind.
+        var identify = CreateTestProbe();
+        Sys.ActorSelection(connection.Path / "*").Tell(new Identify("child"), identify.Ref);
+        var children = 0;
+        while (await identify.ReceiveOneAsync(TimeSpan.FromMilliseconds(500)) is ActorIdentity { Subject: not null })
+        {
+            children++;
+        }
+
+        Assert.InRange(children, 0, 1);
+    }
+
+    [Fact]
     public async Task Should_send_client_frames_to_the_sequencer_numbered_from_one_with_the_first_unconfirmed()
     {
         var (connection, link, history, hub) = Open();

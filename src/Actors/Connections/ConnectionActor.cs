@@ -36,6 +36,9 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers
     private readonly ConnectionSettings _settings;
     private readonly Queue<AppendPatch> _unconfirmed = new();
     private readonly SortedDictionary<long, PatchAppended> _buffered = new();
+
+    // One per connection: every Context.Materializer() call creates another child actor that lives as long as the connection.
+    private readonly IMaterializer _materializer = Context.Materializer();
     private long _nextFrameNo = 1;
     private long _lastSentTicks;
     private long _nextSequence = 1;
@@ -263,7 +266,7 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers
 
                 return patch.Sequence;
             })
-            .RunAggregate(from - 1, (_, sequence) => sequence, Context.Materializer())
+            .RunAggregate(from - 1, (_, sequence) => sequence, _materializer)
             .PipeTo(Self, success: last => new CatchUpCompleted(from, last), failure: cause => new CatchUpFailed(cause));
     }
 
