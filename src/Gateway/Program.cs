@@ -6,6 +6,7 @@ builder.UseRelayDefaults();
 builder.AddRelayNode();
 
 var app = builder.Build();
+app.UseFrameBatching();
 app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(30) });
 app.MapRelaySocket();
 app.Run();

@@ -1,6 +1,4 @@
 #nullable enable
-using System.Threading.Channels;
-
 namespace Relay.Actors.Connections;
 
 /// <summary>WebSocket close codes Relay uses (RFC 6455, section 7.4.1).</summary>
@@ -39,8 +37,10 @@ public sealed record CloseRequest(int Code, string Reason);
 /// </summary>
 public sealed class ClientLink
 {
-    private readonly Channel<OutboundFrame> _outbound = Channel.CreateUnbounded<OutboundFrame>(
-        new UnboundedChannelOptions { SingleReader = true, SingleWriter = false });
+
+    // A plain queue under a lock rather than a Channel: an idle connection then holds no queue segment.
+    private readonly Queue<OutboundFrame> _outbound = new();
+    private TaskCompletionSource<bool>? _readable;
     private readonly SemaphoreSlim _credits;
     private readonly TaskCompletionSource<CloseRequest> _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly object _drainGate = new();
@@ -56,8 +56,17 @@ public sealed class ClientLink
         _credits = new SemaphoreSlim(maxInFlight, maxInFlight);
     }
 
-    /// <summary>Frames for the socket's writer; completes once a close is requested.</summary>
-    public ChannelReader<OutboundFrame> Outbound => _outbound.Reader;
+    /// <summary>Frames queued for the socket's writer.</summary>
+    public int QueuedFrames
+    {
+        get
+        {
+            lock (_outbound)
+            {
+                return _outbound.Count;
+            }
+        }
+    }
 
     /// <summary>Completes with the reason once the connection is to be closed.</summary>
     public Task<CloseRequest> Closed => _closed.Task;
@@ -79,7 +88,7 @@ public sealed class ClientLink
             return false;
         }
 
-        _outbound.Writer.TryWrite(frame);
+        Write(frame);
         return true;
     }
 
@@ -118,8 +127,58 @@ public sealed class ClientLink
         }
 
         Interlocked.Add(ref _pendingBytes, frame.Payload.Length);
-        _outbound.Writer.TryWrite(frame);
+        Write(frame);
         return true;
+    }
+
+    /// <summary>
+    /// For the socket's single writer: completes with true once a frame is queued, or with false once the
+    /// link is closed. Frames queued before a close are not handed out after it.
+    /// </summary>
+    public ValueTask<bool> WaitToReadAsync()
+    {
+        lock (_outbound)
+        {
+            if (_closed.Task.IsCompleted)
+            {
+                return ValueTask.FromResult(false);
+            }
+
+            if (_outbound.Count > 0)
+            {
+                return ValueTask.FromResult(true);
+            }
+
+            _readable ??= new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+            return new ValueTask<bool>(_readable.Task);
+        }
+    }
+
+    /// <summary>For the socket's single writer: takes the next frame, unless the link is closed.</summary>
+    public bool TryRead(out OutboundFrame frame)
+    {
+        lock (_outbound)
+        {
+            if (!_closed.Task.IsCompleted && _outbound.TryDequeue(out frame))
+            {
+                return true;
+            }
+
+            frame = default;
+            return false;
+        }
+    }
+
+    /// <summary>For the socket's single writer: whether another frame waits after the one it took.</summary>
+    public bool HasQueued
+    {
+        get
+        {
+            lock (_outbound)
+            {
+                return _outbound.Count > 0;
+            }
+        }
     }
 
     /// <summary>The writer reports a frame written to the socket.</summary>
@@ -153,12 +212,34 @@ public sealed class ClientLink
     {
         if (_closed.TrySetResult(request))
         {
-            _outbound.Writer.TryComplete();
+            TaskCompletionSource<bool>? readable;
+            lock (_outbound)
+            {
+                _outbound.Clear();
+                _outbound.TrimExcess();
+                readable = _readable;
+                _readable = null;
+            }
+
+            readable?.TrySetResult(false);
             lock (_drainGate)
             {
                 _drained?.TrySetResult();
                 _drained = null;
             }
         }
+    }
+
+    private void Write(in OutboundFrame frame)
+    {
+        TaskCompletionSource<bool>? readable;
+        lock (_outbound)
+        {
+            _outbound.Enqueue(frame);
+            readable = _readable;
+            _readable = null;
+        }
+
+        readable?.TrySetResult(true);
     }
 }

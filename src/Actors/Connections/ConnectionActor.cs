@@ -24,27 +24,30 @@ public sealed record ConnectionSettings(int MaxBufferedLive, TimeSpan ResendAfte
 /// One client's connection. It sends the client's frames, in order, to the sequencer and resends them
 /// until they are confirmed; it gives the client the history from the journal, then the live patches
 /// of every other client, each sequence number exactly once and in order, filling any gap from the journal.
+/// An <see cref="UntypedActor"/> with lazily created collections: a node holds thousands of these, mostly idle.
 /// </summary>
-public sealed class ConnectionActor : ReceiveActor, IWithTimers
+public sealed class ConnectionActor : UntypedActor, IWithTimers
 {
-    private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly string _connectionId;
     private readonly ClientLink _link;
     private readonly IActorRef _history;
     private readonly IActorRef _hub;
     private readonly IPatchJournal _journal;
     private readonly ConnectionSettings _settings;
-    private readonly Queue<AppendPatch> _unconfirmed = new();
-    private readonly SortedDictionary<long, PatchAppended> _buffered = new();
+    private Queue<AppendPatch>? _unconfirmed;
+    private SortedDictionary<long, PatchAppended>? _buffered;
+    private ILoggingAdapter? _log;
 
-    // One per connection: every Context.Materializer() call creates another child actor that lives as long as the connection.
-    private readonly IMaterializer _materializer = Context.Materializer();
+    // Created for a catch-up and shut down once the connection is live: each materializer is a child
+    // actor, and an idle connection should not keep one.
+    private ActorMaterializer? _materializer;
     private long _nextFrameNo = 1;
     private long _lastSentTicks;
     private long _nextSequence = 1;
     private long _knownLastSequence;
     private bool _catchingUp;
     private bool _bufferOverflowed;
+    private bool _draining;
 
     /// <summary>Creates the connection actor for the client behind <paramref name="link"/>.</summary>
     public ConnectionActor(
@@ -61,7 +64,6 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers
         _hub = hub;
         _journal = journal;
         _settings = settings;
-        Connected();
     }
 
     /// <inheritdoc />
@@ -75,71 +77,112 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers
         IActorRef hub,
         IPatchJournal journal,
         ConnectionSettings settings) =>
-        Akka.Actor.Props.Create(() => new ConnectionActor(connectionId, link, history, hub, journal, settings));
+        Akka.Actor.Props.Create(() => new ConnectionActor(connectionId, link, history, hub, journal, settings))
+            .WithMailbox(ConnectionMailbox.Id);
 
     /// <inheritdoc />
     protected override void PreStart()
     {
         _hub.Tell(new PatchHubActor.RegisterConnection(Self));
-        Timers.StartPeriodicTimer(nameof(ResendTick), ResendTick.Instance, _settings.ResendAfter / 2);
     }
 
     /// <inheritdoc />
     protected override void PostStop() => _link.Close(new CloseRequest(RelayCloseCodes.GoingAway, "connection ended"));
 
-    private void Connected()
-    {
-        Receive<ClientFrame>(HandleClientFrame);
-        Receive<AppendPatchResponse>(HandleConfirmation);
-        Receive<ResendTick>(_ => ResendIfStale());
-        Receive<PatchHubActor.RegisterConnectionResponse>(_ => StartCatchUp());
-        Receive<PatchAppended>(HandleLive);
-        Receive<HistoryHeartbeat>(heartbeat =>
-        {
-            _knownLastSequence = Math.Max(_knownLastSequence, heartbeat.LastSequence);
-            if (!_catchingUp && _knownLastSequence >= _nextSequence)
-            {
-                StartCatchUp();
-            }
-        });
-        Receive<CatchUpCompleted>(HandleCatchUpCompleted);
-        Receive<CatchUpFailed>(failed =>
-        {
-            if (failed.Cause is SlowConsumerException)
-            {
-                CloseAndStop(RelayCloseCodes.PolicyViolation, "slow consumer");
-                return;
-            }
+    private ILoggingAdapter Log => _log ??= Context.GetLogger();
 
-            _log.Warning(failed.Cause, "Reading history for connection {ConnectionId} failed; retrying", _connectionId);
-            Timers.StartSingleTimer(nameof(RetryCatchUp), RetryCatchUp.Instance, TimeSpan.FromMilliseconds(500));
-        });
-        Receive<RetryCatchUp>(_ => StartCatchUp());
-        Receive<ClientDisconnected>(_ => LeaveOrDrain());
+    private int UnconfirmedCount => _unconfirmed?.Count ?? 0;
+
+    private int BufferedCount => _buffered?.Count ?? 0;
+
+    /// <inheritdoc />
+    protected override void OnReceive(object message)
+    {
+        if (_draining)
+        {
+            Drain(message);
+            return;
+        }
+
+        switch (message)
+        {
+            case PatchAppended patch:
+                HandleLive(patch);
+                break;
+            case ClientFrame frame:
+                HandleClientFrame(frame);
+                break;
+            case AppendPatchResponse confirmation:
+                HandleConfirmation(confirmation);
+                break;
+            case HistoryHeartbeat heartbeat:
+                _knownLastSequence = Math.Max(_knownLastSequence, heartbeat.LastSequence);
+                if (!_catchingUp && _knownLastSequence >= _nextSequence)
+                {
+                    StartCatchUp();
+                }
+
+                break;
+            case PatchHubActor.RegisterConnectionResponse registered:
+                // Everything the hub saw before it registered us is journaled; everything after comes live.
+                _knownLastSequence = Math.Max(_knownLastSequence, registered.LastSequence);
+                if (_knownLastSequence >= _nextSequence || BufferedCount > 0)
+                {
+                    StartCatchUp();
+                }
+
+                break;
+            case CatchUpCompleted completed:
+                HandleCatchUpCompleted(completed);
+                break;
+            case CatchUpFailed failed when failed.Cause is SlowConsumerException:
+                CloseAndStop(RelayCloseCodes.PolicyViolation, "slow consumer");
+                break;
+            case CatchUpFailed failed:
+                Log.Warning(failed.Cause, "Reading history for connection {ConnectionId} failed; retrying", _connectionId);
+                Timers.StartSingleTimer(nameof(RetryCatchUp), RetryCatchUp.Instance, TimeSpan.FromMilliseconds(500));
+                break;
+            case RetryCatchUp:
+                StartCatchUp();
+                break;
+            case ResendTick:
+                ResendIfStale();
+                break;
+            case ClientDisconnected:
+                LeaveOrDrain();
+                break;
+            default:
+                Unhandled(message);
+                break;
+        }
     }
 
-    private void Draining()
+    private void Drain(object message)
     {
-        Receive<AppendPatchResponse>(confirmation =>
+        switch (message)
         {
-            HandleConfirmation(confirmation);
-            if (_unconfirmed.Count == 0)
-            {
+            case AppendPatchResponse confirmation:
+                HandleConfirmation(confirmation);
+                if (UnconfirmedCount == 0)
+                {
+                    Context.Stop(Self);
+                }
+
+                break;
+            case ResendTick:
+                ResendIfStale();
+                break;
+            case DrainTimedOut:
+                Log.Warning("Connection {ConnectionId} left with {Count} appends the sequencer never confirmed", _connectionId, UnconfirmedCount);
                 Context.Stop(Self);
-            }
-        });
-        Receive<ResendTick>(_ => ResendIfStale());
-        Receive<DrainTimedOut>(_ =>
-        {
-            _log.Warning("Connection {ConnectionId} left with {Count} appends the sequencer never confirmed", _connectionId, _unconfirmed.Count);
-            Context.Stop(Self);
-        });
-        ReceiveAny(_ => { });
+                break;
+        }
     }
 
     private void HandleClientFrame(ClientFrame frame)
     {
         var frameNo = _nextFrameNo++;
+        _unconfirmed ??= new Queue<AppendPatch>();
         var append = new AppendPatch(
             _connectionId,
             frameNo,
@@ -148,7 +191,9 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers
             frame.IsText);
         if (_unconfirmed.Count == 0)
         {
+            // The resend timer runs only while something waits for confirmation: idle connections cost no timer.
             _lastSentTicks = Environment.TickCount64;
+            Timers.StartPeriodicTimer(nameof(ResendTick), ResendTick.Instance, _settings.ResendAfter / 2);
         }
 
         _unconfirmed.Enqueue(append);
@@ -158,6 +203,11 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers
     private void HandleConfirmation(AppendPatchResponse confirmation)
     {
         var released = 0;
+        if (_unconfirmed is null)
+        {
+            return;
+        }
+
         while (_unconfirmed.Count > 0 && _unconfirmed.Peek().FrameNo <= confirmation.FrameNo)
         {
             _unconfirmed.Dequeue();
@@ -168,19 +218,23 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers
         {
             _lastSentTicks = Environment.TickCount64;
             _link.ReleaseCredits(released);
+            if (_unconfirmed.Count == 0)
+            {
+                Timers.Cancel(nameof(ResendTick));
+            }
         }
     }
 
     private void ResendIfStale()
     {
-        if (_unconfirmed.Count == 0 || Environment.TickCount64 - _lastSentTicks < _settings.ResendAfter.TotalMilliseconds)
+        if (_unconfirmed is null || _unconfirmed.Count == 0 || Environment.TickCount64 - _lastSentTicks < _settings.ResendAfter.TotalMilliseconds)
         {
             return;
         }
 
         // The sequencer takes a connection's frames only in order, so everything unconfirmed goes again, in order.
         var first = _unconfirmed.Peek().FrameNo;
-        _log.Debug("Resending {Count} unconfirmed appends of connection {ConnectionId} from frame {FrameNo}", _unconfirmed.Count, _connectionId, first);
+        Log.Debug("Resending {Count} unconfirmed appends of connection {ConnectionId} from frame {FrameNo}", _unconfirmed.Count, _connectionId, first);
         foreach (var append in _unconfirmed)
         {
             _history.Tell(append with { FirstUnconfirmed = first });
@@ -217,6 +271,7 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers
             return;
         }
 
+        _buffered ??= new SortedDictionary<long, PatchAppended>();
         if (_buffered.Count >= _settings.MaxBufferedLive)
         {
             // The journal has them all; reading them again beats holding an unbounded buffer.
@@ -254,7 +309,7 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers
 
         // Only a gap-free run is delivered: a journal that shows a later row before an earlier one
         // commits ends this round early, and the next round reads on from there.
-        _journal.Read(from)
+        _journal.Read(from, _knownLastSequence >= from ? _knownLastSequence : long.MaxValue)
             .TakeWhile(patch => patch.Sequence == expected++)
             .SelectAsync(1, async patch =>
             {
@@ -266,7 +321,7 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers
 
                 return patch.Sequence;
             })
-            .RunAggregate(from - 1, (_, sequence) => sequence, _materializer)
+            .RunAggregate(from - 1, (_, sequence) => sequence, _materializer ??= Context.Materializer())
             .PipeTo(Self, success: last => new CatchUpCompleted(from, last), failure: cause => new CatchUpFailed(cause));
     }
 
@@ -274,7 +329,7 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers
     {
         _nextSequence = Math.Max(_nextSequence, completed.LastSequence + 1);
         _knownLastSequence = Math.Max(_knownLastSequence, completed.LastSequence);
-        while (_buffered.Count > 0)
+        while (_buffered is { Count: > 0 })
         {
             var (sequence, patch) = _buffered.First();
             if (sequence < _nextSequence)
@@ -292,9 +347,11 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers
             }
         }
 
-        if (_buffered.Count == 0 && !_bufferOverflowed && _knownLastSequence < _nextSequence)
+        if (BufferedCount == 0 && !_bufferOverflowed && _knownLastSequence < _nextSequence)
         {
             _catchingUp = false;
+            _materializer?.Shutdown();
+            _materializer = null;
             return;
         }
 
@@ -311,19 +368,19 @@ public sealed class ConnectionActor : ReceiveActor, IWithTimers
 
     private void LeaveOrDrain()
     {
-        if (_unconfirmed.Count == 0)
+        if (UnconfirmedCount == 0)
         {
             Context.Stop(Self);
             return;
         }
 
-        Become(Draining);
+        _draining = true;
         Timers.StartSingleTimer(nameof(DrainTimedOut), DrainTimedOut.Instance, _settings.DrainTimeout);
     }
 
     private void CloseAndStop(int code, string reason)
     {
-        _log.Info("Closing connection {ConnectionId} with {Code}: {Reason}", _connectionId, code, reason);
+        Log.Info("Closing connection {ConnectionId} with {Code}: {Reason}", _connectionId, code, reason);
         _link.Close(new CloseRequest(code, reason));
         LeaveOrDrain();
     }

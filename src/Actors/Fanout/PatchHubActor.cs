@@ -17,6 +17,7 @@ public sealed class PatchHubActor : ReceiveActor
     private readonly IActorRef _mediator;
     private readonly NodeStatus _status;
     private readonly HashSet<IActorRef> _connections = new();
+    private long _lastSequence;
 
     /// <summary>Creates the hub; it subscribes through <paramref name="mediator"/> and reports to <paramref name="status"/>.</summary>
     public PatchHubActor(IActorRef mediator, NodeStatus status)
@@ -26,6 +27,7 @@ public sealed class PatchHubActor : ReceiveActor
 
         Receive<PatchAppended>(patch =>
         {
+            _lastSequence = Math.Max(_lastSequence, patch.Sequence);
             _status.ObserveSequence(patch.Sequence);
             foreach (var connection in _connections)
             {
@@ -34,6 +36,7 @@ public sealed class PatchHubActor : ReceiveActor
         });
         Receive<HistoryHeartbeat>(heartbeat =>
         {
+            _lastSequence = Math.Max(_lastSequence, heartbeat.LastSequence);
             _status.ObserveHeartbeat(heartbeat.LastSequence);
             foreach (var connection in _connections)
             {
@@ -48,7 +51,7 @@ public sealed class PatchHubActor : ReceiveActor
                 _status.ConnectionCount = _connections.Count;
             }
 
-            register.Connection.Tell(RegisterConnectionResponse.Instance);
+            register.Connection.Tell(new RegisterConnectionResponse(_lastSequence));
         });
         Receive<Terminated>(terminated =>
         {
@@ -72,14 +75,9 @@ public sealed class PatchHubActor : ReceiveActor
     /// <summary>A connection asks for the node's live patches; answered with <see cref="RegisterConnectionResponse"/>.</summary>
     public sealed record RegisterConnection(IActorRef Connection);
 
-    /// <summary>From now on the connection gets every live patch the node receives.</summary>
-    public sealed record RegisterConnectionResponse
-    {
-        /// <summary>The one instance.</summary>
-        public static readonly RegisterConnectionResponse Instance = new();
-
-        private RegisterConnectionResponse()
-        {
-        }
-    }
+    /// <summary>
+    /// From now on the connection gets every live patch the node receives; everything up to
+    /// <paramref name="LastSequence"/> (the highest sequence the hub has seen) is in the journal.
+    /// </summary>
+    public sealed record RegisterConnectionResponse(long LastSequence);
 }

@@ -24,12 +24,18 @@ public sealed record HistorySettings(int SnapshotEvery, TimeSpan HeartbeatInterv
 /// </summary>
 public sealed class HistoryActor : ReceivePersistentActor, IWithTimers
 {
+    // One batch being written and one being handed over keeps the journal busy without queueing in it.
+    private const int MaxWritesInFlight = 2;
+
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly IActorRef _publisher;
     private readonly HistorySettings _settings;
     private readonly HistoryState _state;
     private long _lastSnapshotSequence;
     private long _lastAssignedSequence;
+    private List<PatchAppended> _batch = new();
+    private readonly Queue<IActorRef> _awaitingConfirmation = new();
+    private int _writesInFlight;
 
     /// <summary>Creates the sequencer; <paramref name="publisher"/> is the DistributedPubSub mediator (or a test probe).</summary>
     public HistoryActor(IActorRef publisher, HistorySettings settings)
@@ -87,27 +93,54 @@ public sealed class HistoryActor : ReceivePersistentActor, IWithTimers
                 return;
         }
 
-        var sender = Sender;
         // LastSequenceNr moves only when a write completes; the journal numbers events in the order they
         // are persisted, so the sequencer counts ahead itself and checks the count in the callback.
-        var patch = new PatchAppended(++_lastAssignedSequence, append.ConnectionId, append.FrameNo, append.Payload, append.IsText);
-        PersistAsync(patch, persisted =>
+        _batch.Add(new PatchAppended(++_lastAssignedSequence, append.ConnectionId, append.FrameNo, append.Payload, append.IsText));
+        _awaitingConfirmation.Enqueue(Sender);
+        if (_writesInFlight < MaxWritesInFlight)
         {
-            if (persisted.Sequence != LastSequenceNr)
-            {
-                throw new InvalidOperationException(
-                    $"Patch numbered {persisted.Sequence} was journaled as {LastSequenceNr}; restarting from the journal");
-            }
+            Flush();
+        }
+    }
 
-            _state.Apply(persisted);
-            sender.Tell(new AppendPatchResponse(persisted.OriginConnectionId, persisted.FrameNo, persisted.Sequence));
-            Publish(persisted);
-            if (persisted.Sequence - _lastSnapshotSequence >= _settings.SnapshotEvery)
-            {
-                _lastSnapshotSequence = persisted.Sequence;
-                SaveSnapshot(_state.ToSnapshot());
-            }
+    /// <summary>
+    /// Hands the appends gathered so far to the journal as one write. While the journal is busy, new appends
+    /// gather in the next batch, so the batch grows with the load and each patch costs less of a round trip.
+    /// </summary>
+    private void Flush()
+    {
+        if (_batch.Count == 0)
+        {
+            return;
+        }
+
+        var events = _batch;
+        _batch = new List<PatchAppended>();
+        _writesInFlight++;
+        PersistAllAsync(events, OnPersisted);
+        DeferAsync(BatchWritten.Instance, _ =>
+        {
+            _writesInFlight--;
+            Flush();
         });
+    }
+
+    private void OnPersisted(PatchAppended persisted)
+    {
+        if (persisted.Sequence != LastSequenceNr)
+        {
+            throw new InvalidOperationException(
+                $"Patch numbered {persisted.Sequence} was journaled as {LastSequenceNr}; restarting from the journal");
+        }
+
+        _state.Apply(persisted);
+        _awaitingConfirmation.Dequeue().Tell(new AppendPatchResponse(persisted.OriginConnectionId, persisted.FrameNo, persisted.Sequence));
+        Publish(persisted);
+        if (persisted.Sequence - _lastSnapshotSequence >= _settings.SnapshotEvery)
+        {
+            _lastSnapshotSequence = persisted.Sequence;
+            SaveSnapshot(_state.ToSnapshot());
+        }
     }
 
     private void Publish(object message) => _publisher.Tell(new Publish(RelayTopics.Patches, message));
@@ -126,6 +159,11 @@ public sealed class HistoryActor : ReceivePersistentActor, IWithTimers
         // journal gives the state and the numbering the journal really has.
         _log.Error(cause, "Journal rejected sequence {Sequence}; the sequencer stops and its supervisor restarts it", sequenceNr);
         Context.Stop(Self);
+    }
+
+    private sealed class BatchWritten
+    {
+        public static readonly BatchWritten Instance = new();
     }
 
     private sealed class Heartbeat

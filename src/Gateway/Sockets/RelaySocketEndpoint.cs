@@ -9,6 +9,21 @@ public static class RelaySocketEndpoint
 {
     private static readonly TimeSpan ReadyWait = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// Lets socket sessions batch their outgoing frames; runs before <c>UseWebSockets</c>, which takes the
+    /// request's upgrade feature when it sees the request.
+    /// </summary>
+    public static IApplicationBuilder UseFrameBatching(this IApplicationBuilder app) =>
+        app.Use((context, next) =>
+        {
+            if (context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpUpgradeFeature>() is { IsUpgradableRequest: true } upgrade)
+            {
+                context.Features.Set<Microsoft.AspNetCore.Http.Features.IHttpUpgradeFeature>(new FrameBatchingStream.UpgradeFeature(upgrade));
+            }
+
+            return next(context);
+        });
+
     /// <summary>Maps <c>/</c>.</summary>
     public static IEndpointRouteBuilder MapRelaySocket(this IEndpointRouteBuilder app)
     {
@@ -53,7 +68,8 @@ public static class RelaySocketEndpoint
         }
 
         using var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext { DangerousEnableCompression = false });
-        var session = new SocketSession(socket, sessions, options, loggerFactory.CreateLogger<SocketSession>());
+        var stream = (context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpUpgradeFeature>() as FrameBatchingStream.UpgradeFeature)?.Stream;
+        var session = new SocketSession(socket, stream, sessions, options, loggerFactory.CreateLogger<SocketSession>());
         await session.RunAsync(context.RequestAborted);
     }
 }

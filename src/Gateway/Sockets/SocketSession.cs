@@ -17,14 +17,16 @@ public sealed class SocketSession
     private const int ReceiveChunk = 4096;
 
     private readonly WebSocket _socket;
+    private readonly FrameBatchingStream? _stream;
     private readonly SocketSessions _sessions;
     private readonly RelayOptions _options;
     private readonly ILogger<SocketSession> _logger;
 
     /// <summary>Wraps an accepted socket.</summary>
-    public SocketSession(WebSocket socket, SocketSessions sessions, RelayOptions options, ILogger<SocketSession> logger)
+    public SocketSession(WebSocket socket, FrameBatchingStream? stream, SocketSessions sessions, RelayOptions options, ILogger<SocketSession> logger)
     {
         _socket = socket;
+        _stream = stream;
         _sessions = sessions;
         _options = options;
         _logger = logger;
@@ -74,67 +76,89 @@ public sealed class SocketSession
 
     private async Task ReadLoopAsync(ClientLink link, IActorRef actor, CancellationToken cancellationToken)
     {
-        var buffer = ArrayPool<byte>.Shared.Rent(ReceiveChunk);
         try
         {
             while (true)
             {
-                var received = 0;
-                ValueWebSocketReceiveResult result;
-                do
+                // A zero-byte receive waits for the next frame without holding a buffer, so an idle
+                // connection costs no receive memory.
+                var peek = await _socket.ReceiveAsync(Memory<byte>.Empty, cancellationToken);
+                if (peek.MessageType == WebSocketMessageType.Close)
                 {
-                    if (received == buffer.Length)
-                    {
-                        if (buffer.Length >= _options.MaxMessageBytes + 1)
-                        {
-                            link.Close(new CloseRequest(RelayCloseCodes.MessageTooBig, $"message larger than {_options.MaxMessageBytes} bytes"));
-                            return;
-                        }
-
-                        var larger = ArrayPool<byte>.Shared.Rent(Math.Min(buffer.Length * 2, _options.MaxMessageBytes + 1));
-                        buffer.AsSpan(0, received).CopyTo(larger);
-                        ArrayPool<byte>.Shared.Return(buffer);
-                        buffer = larger;
-                    }
-
-                    result = await _socket.ReceiveAsync(buffer.AsMemory(received), cancellationToken);
-                    received += result.Count;
-                }
-                while (!result.EndOfMessage && result.MessageType != WebSocketMessageType.Close);
-
-                if (result.MessageType == WebSocketMessageType.Close)
-                {
-                    var code = (int?)_socket.CloseStatus ?? (int)WebSocketCloseStatus.NormalClosure;
-                    link.Close(new CloseRequest(code is 1005 or 1006 or 1015 ? 1000 : code, _socket.CloseStatusDescription ?? string.Empty));
+                    CloseFromClient(link);
                     return;
                 }
 
-                if (received > _options.MaxMessageBytes)
+                var isText = peek.MessageType == WebSocketMessageType.Text;
+                var payload = peek.EndOfMessage ? [] : await ReceiveMessageAsync(link, cancellationToken);
+                if (payload is null)
                 {
-                    link.Close(new CloseRequest(RelayCloseCodes.MessageTooBig, $"message larger than {_options.MaxMessageBytes} bytes"));
                     return;
                 }
 
-                var isText = result.MessageType == WebSocketMessageType.Text;
-                if (isText && !Utf8.IsValid(buffer.AsSpan(0, received)))
+                if (isText && !Utf8.IsValid(payload))
                 {
                     link.Close(new CloseRequest(RelayCloseCodes.InvalidPayload, "text frame is not valid UTF-8"));
                     return;
                 }
 
-                var payload = buffer.AsSpan(0, received).ToArray();
                 await link.AcquireCreditAsync(cancellationToken);
                 actor.Tell(new ConnectionActor.ClientFrame(payload, isText));
             }
         }
-        catch (WebSocketException ex) when (ex.WebSocketErrorCode == WebSocketError.InvalidMessageType || ex.Message.Contains("UTF-8", StringComparison.OrdinalIgnoreCase))
+        catch (WebSocketException ex) when (ex.WebSocketErrorCode == WebSocketError.Faulted && _socket.CloseStatus == WebSocketCloseStatus.InvalidPayloadData)
         {
             link.Close(new CloseRequest(RelayCloseCodes.InvalidPayload, "text frame is not valid UTF-8"));
         }
         catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or IOException or ObjectDisposedException)
         {
-            // The client went away; the finally below tells the actor.
+            // The client went away; RunAsync tells the actor.
             link.Close(new CloseRequest(RelayCloseCodes.GoingAway, "client gone"));
+        }
+    }
+
+    /// <summary>Reads the rest of the current message; null when the socket is to close instead.</summary>
+    private async Task<byte[]?> ReceiveMessageAsync(ClientLink link, CancellationToken cancellationToken)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(ReceiveChunk);
+        try
+        {
+            var received = 0;
+            while (true)
+            {
+                if (received == buffer.Length)
+                {
+                    if (received > _options.MaxMessageBytes)
+                    {
+                        link.Close(new CloseRequest(RelayCloseCodes.MessageTooBig, $"message larger than {_options.MaxMessageBytes} bytes"));
+                        return null;
+                    }
+
+                    var larger = ArrayPool<byte>.Shared.Rent(Math.Min(buffer.Length * 2, _options.MaxMessageBytes + 1));
+                    buffer.AsSpan(0, received).CopyTo(larger);
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = larger;
+                }
+
+                var result = await _socket.ReceiveAsync(buffer.AsMemory(received), cancellationToken);
+                if (result.MessageType == WebSocketMessageType.Close)
+                {
+                    CloseFromClient(link);
+                    return null;
+                }
+
+                received += result.Count;
+                if (received > _options.MaxMessageBytes)
+                {
+                    link.Close(new CloseRequest(RelayCloseCodes.MessageTooBig, $"message larger than {_options.MaxMessageBytes} bytes"));
+                    return null;
+                }
+
+                if (result.EndOfMessage)
+                {
+                    return buffer.AsSpan(0, received).ToArray();
+                }
+            }
         }
         finally
         {
@@ -142,15 +166,28 @@ public sealed class SocketSession
         }
     }
 
+    private void CloseFromClient(ClientLink link)
+    {
+        // Echo the client's close code, as the closing handshake asks; codes that may not be sent become 1000.
+        var code = (int?)_socket.CloseStatus ?? (int)WebSocketCloseStatus.NormalClosure;
+        link.Close(new CloseRequest(code is 1005 or 1006 or 1015 ? 1000 : code, _socket.CloseStatusDescription ?? string.Empty));
+    }
+
     private async Task WriteLoopAsync(ClientLink link, CancellationToken cancellationToken)
     {
-        var outbound = link.Outbound;
         try
         {
-            while (await outbound.WaitToReadAsync(cancellationToken))
+            while (await link.WaitToReadAsync())
             {
-                while (!link.Closed.IsCompleted && outbound.TryRead(out var frame))
+                while (link.TryRead(out var frame))
                 {
+                    if (_stream is not null)
+                    {
+                        // This writer is the only reader of the queue: a frame seen now is sent next, so
+                        // holding this one back until then never strands it.
+                        _stream.Hold = link.HasQueued;
+                    }
+
                     await _socket.SendAsync(
                         frame.Payload,
                         frame.IsText ? WebSocketMessageType.Text : WebSocketMessageType.Binary,
@@ -161,6 +198,11 @@ public sealed class SocketSession
             }
 
             var request = await link.Closed;
+            if (_stream is not null)
+            {
+                _stream.Hold = false;
+            }
+
             if (_socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
             {
                 await _socket.CloseOutputAsync((WebSocketCloseStatus)request.Code, request.Reason, cancellationToken);

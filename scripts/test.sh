@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Runs Relay's whole test suite on this machine: installs what the tests need (when run as root on a
+# Debian-like machine), builds, runs every test project, and ends with a line "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+need_pkgs=()
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_pkgs+=(postgresql)
+command -v nginx >/dev/null 2>&1 || need_pkgs+=(nginx)
+command -v docker-compose >/dev/null 2>&1 || need_pkgs+=(docker-compose)
+command -v chromium >/dev/null 2>&1 || need_pkgs+=(chromium)
+command -v node >/dev/null 2>&1 || need_pkgs+=(nodejs npm)
+if ((${#need_pkgs[@]})); then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "Installing: ${need_pkgs[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null \
+      || { echo "apt-get install ${need_pkgs[*]} failed"; exit 1; }
+  else
+    echo "Missing packages (install them, e.g. apt-get install ${need_pkgs[*]}): ${need_pkgs[*]}"
+    exit 1
+  fi
+fi
+# Debian's postgresql package may start a cluster of its own; the tests start throwaway servers instead.
+
+dotnet build Relay.sln -c Release -nologo -clp:ErrorsOnly || { echo "0 passed, 1 failed"; exit 1; }
+
+log=$(mktemp)
+# Projects run one after another: several of them start real clusters of processes, and the machine has two cores.
+dotnet test Relay.sln -c Release --no-build -m:1 --logger "console;verbosity=normal" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+
+passed=$(grep -Eo 'Passed: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
+failed=$(grep -Eo 'Failed: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
+if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
+  failed=1
+fi
+rm -f "$log"
+echo "$passed passed, $failed failed"
+[ "$status" -eq 0 ] && [ "$failed" -eq 0 ]
