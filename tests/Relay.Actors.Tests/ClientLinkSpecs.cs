@@ -19,7 +19,7 @@ public sealed class ClientLinkSpecs
         Assert.False(link.TryEnqueue(Frame(1)));
 
         Assert.Equal(10, link.PendingBytes);
-        Assert.Equal([6, 4], Drain(link));
+        Assert.Equal([6, 4], link.DrainQueued());
     }
 
     [Fact]
@@ -29,7 +29,7 @@ public sealed class ClientLinkSpecs
         link.TryEnqueue(Frame(6));
         Assert.False(link.TryEnqueue(Frame(6)));
 
-        link.OnSent(await link.Outbound.ReadAsync());
+        await link.ReadSentAsync(Patience);
 
         Assert.Equal(0, link.PendingBytes);
         Assert.True(link.TryEnqueue(Frame(6)));
@@ -46,7 +46,7 @@ public sealed class ClientLinkSpecs
         Assert.False(waiting.IsCompleted);
 
         // 4 of 10 bytes left: at most half, so the waiting frame goes in.
-        link.OnSent(await link.Outbound.ReadAsync());
+        await link.ReadSentAsync(Patience);
 
         Assert.True(await waiting.WaitAsync(Patience));
         Assert.Equal(7, link.PendingBytes);
@@ -70,7 +70,7 @@ public sealed class ClientLinkSpecs
 
         Assert.False(await link.EnqueueAsync(Frame(1), TimeSpan.FromMilliseconds(200)));
         Assert.Equal(8, link.PendingBytes);
-        Assert.Equal([8], Drain(link));
+        Assert.Equal([8], link.DrainQueued());
     }
 
     [Fact]
@@ -103,21 +103,55 @@ public sealed class ClientLinkSpecs
     }
 
     [Fact]
-    public async Task Should_complete_the_outbound_queue_after_its_frames_when_closed()
+    public async Task Should_drop_queued_frames_and_end_the_writer_when_closed()
     {
         var link = new ClientLink(maxOutboundBytes: 10, maxInFlight: 1);
         link.TryEnqueue(Frame(3));
+        Assert.True(link.HasQueued);
 
         link.Close(new CloseRequest(RelayCloseCodes.PolicyViolation, "slow consumer"));
         link.Close(new CloseRequest(RelayCloseCodes.GoingAway, "connection ended"));
 
+        // The first request wins.
         Assert.Equal(new CloseRequest(RelayCloseCodes.PolicyViolation, "slow consumer"), await link.Closed.WaitAsync(Patience));
-        // The writer still gets what was queued, then the end.
-        Assert.Equal(3, (await link.Outbound.ReadAsync()).Payload.Length);
-        await link.Outbound.Completion.WaitAsync(Patience);
+        // A closing client gets nothing more: what was queued is dropped and the writer is told to end.
+        Assert.False(await link.WaitToReadAsync().AsTask().WaitAsync(Patience));
+        Assert.False(link.TryRead(out _));
+        Assert.Equal(0, link.QueuedFrames);
         // Frames for a closing client are dropped, not refused: the actor is not told to close it twice.
         Assert.True(link.TryEnqueue(Frame(1)));
-        Assert.False(link.Outbound.TryRead(out _));
+        Assert.False(link.HasQueued);
+    }
+
+    [Fact]
+    public async Task Should_end_a_writer_already_waiting_when_closed()
+    {
+        var link = new ClientLink(maxOutboundBytes: 10, maxInFlight: 1);
+        var waiting = link.WaitToReadAsync().AsTask();
+        Assert.False(waiting.IsCompleted);
+
+        link.Close(new CloseRequest(RelayCloseCodes.GoingAway, "connection ended"));
+
+        Assert.False(await waiting.WaitAsync(Patience));
+    }
+
+    [Fact]
+    public async Task Should_wake_a_waiting_writer_and_hand_out_frames_in_order()
+    {
+        var link = new ClientLink(maxOutboundBytes: 10, maxInFlight: 1);
+        var waiting = link.WaitToReadAsync().AsTask();
+        Assert.False(waiting.IsCompleted);
+
+        link.TryEnqueue(Frame(1));
+        link.TryEnqueue(Frame(2));
+
+        Assert.True(await waiting.WaitAsync(Patience));
+        Assert.Equal(2, link.QueuedFrames);
+        Assert.True(link.TryRead(out var first));
+        Assert.True(link.HasQueued);
+        Assert.True(link.TryRead(out var second));
+        Assert.False(link.HasQueued);
+        Assert.Equal((1, 2), (first.Payload.Length, second.Payload.Length));
     }
 
     [Fact]
@@ -130,18 +164,6 @@ public sealed class ClientLinkSpecs
         link.Close(new CloseRequest(RelayCloseCodes.GoingAway, "connection ended"));
 
         await waiting.WaitAsync(Patience);
-    }
-
-    // What the writer would find queued right now, by frame length.
-    private static List<int> Drain(ClientLink link)
-    {
-        var lengths = new List<int>();
-        while (link.Outbound.TryRead(out var frame))
-        {
-            lengths.Add(frame.Payload.Length);
-        }
-
-        return lengths;
     }
 
     private static OutboundFrame Frame(int bytes) => new(new byte[bytes], IsText: false);

@@ -5,6 +5,7 @@ using Akka.TestKit;
 using Relay.Actors.Connections;
 using Relay.Actors.Fanout;
 using Relay.Actors.History;
+using Relay.Actors.Journal;
 using Relay.Actors.Messages;
 using Xunit;
 using Xunit.Abstractions;
@@ -67,7 +68,7 @@ public sealed class ConnectionActorSpecs : RelaySpec
         _writer.Tell(new AppendPatch("other", 1, 1, new byte[] { 1, 2, 3 }, IsText: false), _writerConnection.Ref);
         _writer.Tell(new AppendPatch("other", 2, 1, Text("t"), IsText: true), _writerConnection.Ref);
         await _writerConnection.ExpectMsgAsync<AppendPatchResponse>(Patience);
-        await _writerConnection.ExpectMsgAsync<AppendPatchResponse>(Patience);
+        _lastSequence = (await _writerConnection.ExpectMsgAsync<AppendPatchResponse>(Patience)).Sequence;
         var (connection, link, _, hub) = Open();
         await RegisterAsync(hub, connection);
 
@@ -147,10 +148,15 @@ public sealed class ConnectionActorSpecs : RelaySpec
     }
 
     [Fact]
-    public async Task Should_not_keep_an_actor_per_journal_read()
+    public async Task Should_keep_no_child_actor_once_its_catch_ups_are_done()
     {
-        var (connection, link, _, hub) = Open();
+        // A 10-byte link holds the first patch of the replay; the second waits for room, so the replay is caught running.
+        await JournalAsync("other", "hist-1", "hist-2");
+        var (connection, link, _, hub) = Open(maxOutboundBytes: 10, settings: Fast with { ReplayStallTimeout = Patience });
         await RegisterAsync(hub, connection);
+        Assert.NotEqual(0, await CountChildrenAsync(connection));
+        Assert.Equal(["hist-1", "hist-2"], await ReadOutboundAsync(link, 2));
+
         for (var round = 1; round <= 5; round++)
         {
             var missed = await JournalAsync("other", $"p{round}");
@@ -158,16 +164,55 @@ public sealed class ConnectionActorSpecs : RelaySpec
             Assert.Equal([$"p{round}"], await ReadOutboundAsync(link, 1));
         }
 
-        // Six reads (the replay and five gap fills) ran; their streams are done and must not leave actors behind.
-        var identify = CreateTestProbe();
-        Sys.ActorSelection(connection.Path / "*").Tell(new Identify("child"), identify.Ref);
-        var children = 0;
-        while (await identify.ReceiveOneAsync(TimeSpan.FromMilliseconds(500)) is ActorIdentity { Subject: not null })
-        {
-            children++;
-        }
+        // Six reads (the replay and five gap fills) ran; a live connection keeps nothing of them.
+        await AwaitAssertAsync(async () => Assert.Equal(0, await CountChildrenAsync(connection)), Patience, TimeSpan.FromMilliseconds(100));
+    }
 
-        Assert.InRange(children, 0, 1);
+    [Fact]
+    public async Task Should_go_live_without_reading_the_journal_when_the_hub_has_seen_nothing()
+    {
+        var journal = new RecordingPatchJournal(PatchJournal);
+        var (connection, link, _, hub) = Open(journal: journal);
+        await RegisterAsync(hub, connection, lastSequence: 0);
+
+        var live = await JournalAsync("other", "live1", "live2");
+        connection.Tell(live[0], hub.Ref);
+        connection.Tell(live[1], hub.Ref);
+
+        Assert.Equal(["live1", "live2"], await ReadOutboundAsync(link, 2));
+        Assert.Empty(journal.Reads);
+        Assert.Equal(0, await CountChildrenAsync(connection));
+    }
+
+    [Fact]
+    public async Task Should_replay_exactly_up_to_the_hubs_last_sequence_and_take_the_rest_live()
+    {
+        var patches = await JournalAsync("other", "h1", "h2", "h3", "h4", "h5");
+        var journal = new RecordingPatchJournal(PatchJournal);
+        var (connection, link, _, hub) = Open(journal: journal);
+
+        // The hub had seen 3 when the connection registered; 4 and 5 reach the connection live.
+        await RegisterAsync(hub, connection, lastSequence: 3);
+        connection.Tell(patches[3], hub.Ref);
+        Assert.Equal(["h1", "h2", "h3", "h4"], await ReadOutboundAsync(link, 4));
+        // 5 is journaled, but nothing said it exists: it comes live, not from the journal.
+        await ExpectNoOutboundAsync(link);
+
+        connection.Tell(patches[4], hub.Ref);
+        Assert.Equal(["h5"], await ReadOutboundAsync(link, 1));
+        await ExpectNoOutboundAsync(link);
+        Assert.Equal([(1L, 3L)], journal.Reads);
+    }
+
+    [Fact]
+    public async Task Should_run_on_the_connection_mailbox()
+    {
+        var (connection, _, _, hub) = Open();
+        // Registered, so started: a top-level actor has its real cell only once the guardian created it.
+        await hub.ExpectMsgAsync<PatchHubActor.RegisterConnection>(Patience);
+
+        var cell = Assert.IsAssignableFrom<ActorRefWithCell>(connection).Underlying;
+        Assert.IsType<ConnectionMailbox.LeanMessageQueue>(Assert.IsType<ActorCell>(cell).Mailbox?.MessageQueue);
     }
 
     [Fact]
@@ -282,13 +327,33 @@ public sealed class ConnectionActorSpecs : RelaySpec
         await ExpectTerminatedAsync(connection, Patience);
     }
 
-    private (IActorRef Connection, ClientLink Link, TestProbe History, TestProbe Hub) Open(long maxOutboundBytes = 1024 * 1024, int maxInFlight = 16)
+    private (IActorRef Connection, ClientLink Link, TestProbe History, TestProbe Hub) Open(
+        long maxOutboundBytes = 1024 * 1024,
+        int maxInFlight = 16,
+        IPatchJournal? journal = null,
+        ConnectionSettings? settings = null)
     {
         var link = new ClientLink(maxOutboundBytes, maxInFlight);
         var history = CreateTestProbe();
         var hub = CreateTestProbe();
-        var connection = Sys.ActorOf(ConnectionActor.Props(Me, link, history.Ref, hub.Ref, PatchJournal, Fast), "connection-" + Me);
+        var connection = Sys.ActorOf(
+            ConnectionActor.Props(Me, link, history.Ref, hub.Ref, journal ?? PatchJournal, settings ?? Fast),
+            "connection-" + Me);
         return (connection, link, history, hub);
+    }
+
+    /// <summary>The connection's children (a catch-up's materializer is one), counted by who answers an Identify.</summary>
+    private async Task<int> CountChildrenAsync(IActorRef connection)
+    {
+        var identify = CreateTestProbe();
+        Sys.ActorSelection(connection.Path / "*").Tell(new Identify("child"), identify.Ref);
+        var children = 0;
+        while (await identify.ReceiveOneAsync(TimeSpan.FromMilliseconds(300)) is ActorIdentity { Subject: not null })
+        {
+            children++;
+        }
+
+        return children;
     }
 
     /// <summary>As the socket's reader does: take a credit, then hand the frame to the actor.</summary>
@@ -298,14 +363,16 @@ public sealed class ConnectionActorSpecs : RelaySpec
         connection.Tell(new ConnectionActor.ClientFrame(payload, isText));
     }
 
-    private static async Task RegisterAsync(TestProbe hub, IActorRef connection)
+    /// <summary>As the hub does: answers the registration with the highest sequence journaled so far (or <paramref name="lastSequence"/>).</summary>
+    private async Task RegisterAsync(TestProbe hub, IActorRef connection, long? lastSequence = null)
     {
         var register = await hub.ExpectMsgAsync<PatchHubActor.RegisterConnection>(Patience);
         Assert.Equal(connection, register.Connection);
-        connection.Tell(PatchHubActor.RegisterConnectionResponse.Instance, hub.Ref);
+        connection.Tell(new PatchHubActor.RegisterConnectionResponse(lastSequence ?? _lastSequence), hub.Ref);
     }
 
     private readonly Dictionary<string, long> _framesOf = new();
+    private long _lastSequence;
 
     /// <summary>Journals <paramref name="texts"/> as <paramref name="origin"/>'s next frames; returns what the sequencer published.</summary>
     private async Task<IReadOnlyList<PatchAppended>> JournalAsync(string origin, params string[] texts)
@@ -315,20 +382,14 @@ public sealed class ConnectionActorSpecs : RelaySpec
         {
             var frame = _framesOf[origin] = _framesOf.GetValueOrDefault(origin) + 1;
             _writer.Tell(new AppendPatch(origin, frame, frame, Text(text), IsText: true), _writerConnection.Ref);
-            await _writerConnection.ExpectMsgAsync<AppendPatchResponse>(Patience);
+            _lastSequence = (await _writerConnection.ExpectMsgAsync<AppendPatchResponse>(Patience)).Sequence;
             published.Add((PatchAppended)(await _published.ExpectMsgAsync<Publish>(Patience)).Message);
         }
 
         return published;
     }
 
-    private static async Task<OutboundFrame> ReadFrameAsync(ClientLink link)
-    {
-        using var timeout = new CancellationTokenSource(Patience);
-        var frame = await link.Outbound.ReadAsync(timeout.Token);
-        link.OnSent(frame);
-        return frame;
-    }
+    private static Task<OutboundFrame> ReadFrameAsync(ClientLink link) => link.ReadSentAsync(Patience);
 
     private static async Task<string[]> ReadOutboundAsync(ClientLink link, int count)
     {
@@ -341,11 +402,6 @@ public sealed class ConnectionActorSpecs : RelaySpec
         return texts;
     }
 
-    private static async Task ExpectNoOutboundAsync(ClientLink link)
-    {
-        using var quiet = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
-        var more = await link.Outbound.WaitToReadAsync(quiet.Token).AsTask()
-            .ContinueWith(t => t.IsCompletedSuccessfully && t.Result, TaskScheduler.Default);
-        Assert.False(more, "the client got a frame it should not have");
-    }
+    private static async Task ExpectNoOutboundAsync(ClientLink link) =>
+        Assert.False(await link.BecomesReadableWithinAsync(TimeSpan.FromMilliseconds(300)), "the client got a frame it should not have");
 }

@@ -2,13 +2,14 @@
 using Akka.Configuration;
 using Akka.Persistence.Sql;
 using Microsoft.Data.Sqlite;
+using Relay.Actors.Connections;
 
 namespace Relay.Actors.Tests;
 
 /// <summary>
 /// The one place the specs' HOCON lives: a real SQLite file for the journal, the snapshot store and the
 /// read journal, and <see cref="Serialization.RelaySerializer"/> bound to every Relay message, as
-/// <c>WithRelay</c> sets them up in production.
+/// <c>WithRelay</c> sets them up in production, and the connections' mailbox as akka.hocon configures it.
 /// </summary>
 public static class SpecConfig
 {
@@ -28,9 +29,15 @@ public static class SpecConfig
         return connectionString;
     }
 
+    /// <summary>The mailbox type exactly as akka.hocon names it (see <c>ConnectionMailboxSpecs</c>).</summary>
+    public const string ConnectionMailboxType = "Relay.Actors.Connections.ConnectionMailbox, Relay.Actors";
+
     /// <summary>The actor system configuration for a spec on the SQLite file behind <paramref name="connectionString"/>.</summary>
     public static Config For(string connectionString) =>
         ConfigurationFactory.ParseString($$"""
+            {{ConnectionMailbox.Id}} {
+              mailbox-type = "{{ConnectionMailboxType}}"
+            }
             akka {
               loglevel = INFO
               actor {
