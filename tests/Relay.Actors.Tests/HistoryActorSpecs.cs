@@ -246,6 +246,96 @@ public sealed class HistoryActorSpecs : RelaySpec
     }
 
     [Fact]
+    public async Task Should_journal_a_burst_from_several_connections_contiguously_and_confirm_and_publish_each_once()
+    {
+        const int connections = 4;
+        const int framesEach = 50;
+        const int total = connections * framesEach;
+        var (history, publisher) = StartHistory(Quiet);
+        var senders = Enumerable.Range(0, connections).Select(_ => CreateTestProbe()).ToArray();
+
+        // All at once from several threads: the appends gather into batches while earlier writes are in flight.
+        await Task.WhenAll(Enumerable.Range(0, connections).Select(c => Task.Run(() =>
+        {
+            for (var frame = 1; frame <= framesEach; frame++)
+            {
+                history.Tell(Append($"c{c}", frame, 1, $"c{c}-{frame}"), senders[c].Ref);
+            }
+        })));
+
+        var published = new List<PatchAppended>();
+        for (var i = 0; i < total; i++)
+        {
+            published.Add(await ExpectPublishedPatchAsync(publisher));
+        }
+
+        // One order for everyone: the journal's, numbered 1..N without a gap, each connection's frames in order.
+        var journal = await ReadJournalAsync();
+        Assert.Equal(Enumerable.Range(1, total).Select(s => (long)s), journal.Select(p => p.Sequence));
+        Assert.Equal(
+            journal.Select(p => (p.Sequence, p.OriginConnectionId, p.FrameNo, TextOf(p.Payload))),
+            published.Select(p => (p.Sequence, p.OriginConnectionId, p.FrameNo, TextOf(p.Payload))));
+        for (var c = 0; c < connections; c++)
+        {
+            var origin = $"c{c}";
+            Assert.Equal(
+                Enumerable.Range(1, framesEach).Select(f => $"{origin}-{f}"),
+                journal.Where(p => p.OriginConnectionId == origin).Select(p => TextOf(p.Payload)));
+        }
+
+        // Each sender has each of its frames confirmed once, in order, with the sequence the journal gave it.
+        var sequenceOf = journal.ToDictionary(p => (p.OriginConnectionId, p.FrameNo), p => p.Sequence);
+        for (var c = 0; c < connections; c++)
+        {
+            for (var frame = 1L; frame <= framesEach; frame++)
+            {
+                var confirmed = await senders[c].ExpectMsgAsync<AppendPatchResponse>(Patience);
+                Assert.Equal(new AppendPatchResponse($"c{c}", frame, sequenceOf[($"c{c}", frame)]), confirmed);
+            }
+        }
+
+        await Task.WhenAll(senders.Select(s => s.ExpectNoMsgAsync(TimeSpan.FromMilliseconds(300)).AsTask()).Append(publisher.ExpectNoMsgAsync(TimeSpan.FromMilliseconds(300)).AsTask()));
+    }
+
+    [Fact]
+    public async Task Should_not_journal_a_resend_of_a_frame_whose_batch_is_still_being_written()
+    {
+        const int frames = 30;
+        var (history, publisher) = StartHistory(Quiet);
+
+        // The connection resends everything at once, as after a resend timeout, while the first writes are in flight.
+        for (var frame = 1; frame <= frames; frame++)
+        {
+            history.Tell(Append("a", frame, 1, $"a{frame}"));
+        }
+
+        for (var frame = 1; frame <= frames; frame++)
+        {
+            history.Tell(Append("a", frame, 1, $"a{frame}"));
+        }
+
+        var published = new List<PatchAppended>();
+        for (var i = 0; i < frames; i++)
+        {
+            published.Add(await ExpectPublishedPatchAsync(publisher));
+        }
+
+        Assert.Equal(Enumerable.Range(1, frames).Select(s => (long)s), published.Select(p => p.Sequence));
+        Assert.Equal(Enumerable.Range(1, frames).Select(f => (long)f), (await ReadJournalAsync()).Select(p => p.FrameNo));
+        await publisher.ExpectNoMsgAsync(TimeSpan.FromMilliseconds(300));
+
+        // Every frame is confirmed; a resend that found its frame already journaled is confirmed again, never renumbered.
+        var confirmations = new List<AppendPatchResponse>();
+        while (await ReceiveOneAsync(TimeSpan.FromMilliseconds(300)) is AppendPatchResponse response)
+        {
+            confirmations.Add(response);
+        }
+
+        Assert.Equal(Enumerable.Range(1, frames).Select(f => (long)f), confirmations.Select(r => r.FrameNo).Distinct().Order());
+        Assert.All(confirmations, r => Assert.Equal(r.FrameNo, r.Sequence));
+    }
+
+    [Fact]
     public async Task Should_publish_heartbeats_with_the_last_sequence()
     {
         var publisher = CreateTestProbe();
