@@ -101,13 +101,23 @@ public sealed class ClientLink
             Task wait;
             lock (_drainGate)
             {
-                if (PendingBytes <= _maxOutboundBytes / 2)
+                var drained = _drained;
+                if (drained is null)
+                {
+                    // Publish the waiter before looking at the count again. OnSent lowers the count and only then
+                    // looks for a waiter, without the lock; both steps on each side are full fences, so either
+                    // OnSent sees this waiter or the re-check below sees its lower count: no wake-up is lost.
+                    drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                    Interlocked.Exchange(ref _drained, drained);
+                }
+
+                // Close completes the waiter under this lock after it completes Closed, so this sees either.
+                if (PendingBytes <= _maxOutboundBytes / 2 || _closed.Task.IsCompleted)
                 {
                     break;
                 }
 
-                _drained ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                wait = _drained.Task;
+                wait = drained.Task;
             }
 
             var left = deadline - DateTime.UtcNow;
@@ -235,6 +245,12 @@ public sealed class ClientLink
         TaskCompletionSource<bool>? readable;
         lock (_outbound)
         {
+            // Close clears the queue under this lock after it completes Closed: a frame that comes later is dropped here.
+            if (_closed.Task.IsCompleted)
+            {
+                return;
+            }
+
             _outbound.Enqueue(frame);
             readable = _readable;
             _readable = null;

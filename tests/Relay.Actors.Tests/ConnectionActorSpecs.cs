@@ -1,0 +1,407 @@
+#nullable enable
+using Akka.Actor;
+using Akka.Cluster.Tools.PublishSubscribe;
+using Akka.TestKit;
+using Relay.Actors.Connections;
+using Relay.Actors.Fanout;
+using Relay.Actors.History;
+using Relay.Actors.Journal;
+using Relay.Actors.Messages;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace Relay.Actors.Tests;
+
+/// <summary>
+/// One connection between a real <see cref="ClientLink"/> (read as the socket's writer would) and a real
+/// SQLite journal written by a real <see cref="HistoryActor"/>; probes stand in for the sequencer proxy and the hub.
+/// </summary>
+public sealed class ConnectionActorSpecs : RelaySpec
+{
+    private const string Me = "me";
+    private static readonly ConnectionSettings Fast = new(
+        MaxBufferedLive: 100,
+        ResendAfter: TimeSpan.FromMilliseconds(300),
+        ReplayStallTimeout: TimeSpan.FromMilliseconds(500),
+        DrainTimeout: TimeSpan.FromSeconds(5));
+
+    private readonly IActorRef _writer;
+    private readonly TestProbe _published;
+    private readonly TestProbe _writerConnection;
+
+    public ConnectionActorSpecs(ITestOutputHelper output) : base(output)
+    {
+        // The real sequencer fills the journal; what it publishes is handed to the connection by hand, or not.
+        _published = CreateTestProbe();
+        _published.IgnoreMessages<Publish>(p => p.Message is HistoryHeartbeat);
+        _writerConnection = CreateTestProbe();
+        _writer = Sys.ActorOf(HistoryActor.Props(_published.Ref, new HistorySettings(1_000, TimeSpan.FromMinutes(10), 1_000)), "history");
+    }
+
+    [Fact]
+    public async Task Should_register_with_the_hub()
+    {
+        var (connection, _, _, hub) = Open();
+
+        var register = await hub.ExpectMsgAsync<PatchHubActor.RegisterConnection>(Patience);
+
+        Assert.Equal(connection, register.Connection);
+    }
+
+    [Fact]
+    public async Task Should_replay_the_history_in_order_and_then_the_live_patches()
+    {
+        await JournalAsync("other", "h1", "h2", "h3");
+        var (connection, link, _, hub) = Open();
+        await RegisterAsync(hub, connection);
+
+        Assert.Equal(["h1", "h2", "h3"], await ReadOutboundAsync(link, 3));
+
+        var live = await JournalAsync("other", "live4");
+        connection.Tell(live[0], hub.Ref);
+        Assert.Equal(["live4"], await ReadOutboundAsync(link, 1));
+    }
+
+    [Fact]
+    public async Task Should_keep_the_frame_kind_of_each_patch()
+    {
+        _writer.Tell(new AppendPatch("other", 1, 1, new byte[] { 1, 2, 3 }, IsText: false), _writerConnection.Ref);
+        _writer.Tell(new AppendPatch("other", 2, 1, Text("t"), IsText: true), _writerConnection.Ref);
+        await _writerConnection.ExpectMsgAsync<AppendPatchResponse>(Patience);
+        _lastSequence = (await _writerConnection.ExpectMsgAsync<AppendPatchResponse>(Patience)).Sequence;
+        var (connection, link, _, hub) = Open();
+        await RegisterAsync(hub, connection);
+
+        var binary = await ReadFrameAsync(link);
+        var text = await ReadFrameAsync(link);
+
+        Assert.False(binary.IsText);
+        Assert.Equal(new byte[] { 1, 2, 3 }, binary.Payload.ToArray());
+        Assert.True(text.IsText);
+    }
+
+    [Fact]
+    public async Task Should_skip_its_own_patches_but_move_past_them()
+    {
+        await JournalAsync("other", "o1");
+        await JournalAsync(Me, "mine2");
+        await JournalAsync("other", "o3");
+        var (connection, link, _, hub) = Open();
+        await RegisterAsync(hub, connection);
+        Assert.Equal(["o1", "o3"], await ReadOutboundAsync(link, 2));
+
+        var mine = await JournalAsync(Me, "mine4");
+        var other = await JournalAsync("other", "o5");
+        connection.Tell(mine[0], hub.Ref);
+        connection.Tell(other[0], hub.Ref);
+
+        Assert.Equal(["o5"], await ReadOutboundAsync(link, 1));
+        await ExpectNoOutboundAsync(link);
+    }
+
+    [Fact]
+    public async Task Should_not_deliver_a_live_patch_it_already_replayed()
+    {
+        var history = await JournalAsync("other", "h1", "h2", "h3");
+        var (connection, link, _, hub) = Open();
+        await RegisterAsync(hub, connection);
+        Assert.Equal(["h1", "h2", "h3"], await ReadOutboundAsync(link, 3));
+
+        connection.Tell(history[1], hub.Ref);
+        connection.Tell(history[2], hub.Ref);
+        var live = await JournalAsync("other", "live4");
+        connection.Tell(live[0], hub.Ref);
+
+        Assert.Equal(["live4"], await ReadOutboundAsync(link, 1));
+        await ExpectNoOutboundAsync(link);
+    }
+
+    [Fact]
+    public async Task Should_fill_a_gap_in_the_live_patches_from_the_journal_in_order()
+    {
+        await JournalAsync("other", "h1");
+        var (connection, link, _, hub) = Open();
+        await RegisterAsync(hub, connection);
+        Assert.Equal(["h1"], await ReadOutboundAsync(link, 1));
+
+        // The topic lost 2 and 3; 4 arrives.
+        var missed = await JournalAsync("other", "p2", "p3", "p4");
+        connection.Tell(missed[2], hub.Ref);
+
+        Assert.Equal(["p2", "p3", "p4"], await ReadOutboundAsync(link, 3));
+        await ExpectNoOutboundAsync(link);
+    }
+
+    [Fact]
+    public async Task Should_fill_a_gap_a_heartbeat_reveals()
+    {
+        await JournalAsync("other", "h1");
+        var (connection, link, _, hub) = Open();
+        await RegisterAsync(hub, connection);
+        Assert.Equal(["h1"], await ReadOutboundAsync(link, 1));
+
+        // The topic lost 2 and 3 entirely; only the heartbeat tells.
+        await JournalAsync("other", "p2", "p3");
+        connection.Tell(new HistoryHeartbeat(3), hub.Ref);
+
+        Assert.Equal(["p2", "p3"], await ReadOutboundAsync(link, 2));
+    }
+
+    [Fact]
+    public async Task Should_keep_no_child_actor_once_its_catch_ups_are_done()
+    {
+        // A 10-byte link holds the first patch of the replay; the second waits for room, so the replay is caught running.
+        await JournalAsync("other", "hist-1", "hist-2");
+        var (connection, link, _, hub) = Open(maxOutboundBytes: 10, settings: Fast with { ReplayStallTimeout = Patience });
+        await RegisterAsync(hub, connection);
+        Assert.NotEqual(0, await CountChildrenAsync(connection));
+        Assert.Equal(["hist-1", "hist-2"], await ReadOutboundAsync(link, 2));
+
+        for (var round = 1; round <= 5; round++)
+        {
+            var missed = await JournalAsync("other", $"p{round}");
+            connection.Tell(new HistoryHeartbeat(missed[0].Sequence), hub.Ref);
+            Assert.Equal([$"p{round}"], await ReadOutboundAsync(link, 1));
+        }
+
+        // Six reads (the replay and five gap fills) ran; a live connection keeps nothing of them.
+        await AwaitAssertAsync(async () => Assert.Equal(0, await CountChildrenAsync(connection)), Patience, TimeSpan.FromMilliseconds(100));
+    }
+
+    [Fact]
+    public async Task Should_go_live_without_reading_the_journal_when_the_hub_has_seen_nothing()
+    {
+        var journal = new RecordingPatchJournal(PatchJournal);
+        var (connection, link, _, hub) = Open(journal: journal);
+        await RegisterAsync(hub, connection, lastSequence: 0);
+
+        var live = await JournalAsync("other", "live1", "live2");
+        connection.Tell(live[0], hub.Ref);
+        connection.Tell(live[1], hub.Ref);
+
+        Assert.Equal(["live1", "live2"], await ReadOutboundAsync(link, 2));
+        Assert.Empty(journal.Reads);
+        Assert.Equal(0, await CountChildrenAsync(connection));
+    }
+
+    [Fact]
+    public async Task Should_replay_exactly_up_to_the_hubs_last_sequence_and_take_the_rest_live()
+    {
+        var patches = await JournalAsync("other", "h1", "h2", "h3", "h4", "h5");
+        var journal = new RecordingPatchJournal(PatchJournal);
+        var (connection, link, _, hub) = Open(journal: journal);
+
+        // The hub had seen 3 when the connection registered; 4 and 5 reach the connection live.
+        await RegisterAsync(hub, connection, lastSequence: 3);
+        connection.Tell(patches[3], hub.Ref);
+        Assert.Equal(["h1", "h2", "h3", "h4"], await ReadOutboundAsync(link, 4));
+        // 5 is journaled, but nothing said it exists: it comes live, not from the journal.
+        await ExpectNoOutboundAsync(link);
+
+        connection.Tell(patches[4], hub.Ref);
+        Assert.Equal(["h5"], await ReadOutboundAsync(link, 1));
+        await ExpectNoOutboundAsync(link);
+        Assert.Equal([(1L, 3L)], journal.Reads);
+    }
+
+    [Fact]
+    public async Task Should_run_on_the_connection_mailbox()
+    {
+        var (connection, _, _, hub) = Open();
+        // Registered, so started: a top-level actor has its real cell only once the guardian created it.
+        await hub.ExpectMsgAsync<PatchHubActor.RegisterConnection>(Patience);
+
+        var cell = Assert.IsAssignableFrom<ActorRefWithCell>(connection).Underlying;
+        Assert.IsType<ConnectionMailbox.LeanMessageQueue>(Assert.IsType<ActorCell>(cell).Mailbox?.MessageQueue);
+    }
+
+    [Fact]
+    public async Task Should_send_client_frames_to_the_sequencer_numbered_from_one_with_the_first_unconfirmed()
+    {
+        var (connection, link, history, hub) = Open();
+        await RegisterAsync(hub, connection);
+
+        await SendAsync(link, connection, Text("f1"), true);
+        await SendAsync(link, connection, Text("f2"), true);
+        await SendAsync(link, connection, new byte[] { 3 }, false);
+
+        var appends = new[]
+        {
+            await history.ExpectMsgAsync<AppendPatch>(Patience),
+            await history.ExpectMsgAsync<AppendPatch>(Patience),
+            await history.ExpectMsgAsync<AppendPatch>(Patience),
+        };
+        Assert.All(appends, a => Assert.Equal(Me, a.ConnectionId));
+        Assert.Equal([1L, 2, 3], appends.Select(a => a.FrameNo));
+        Assert.Equal([1L, 1, 1], appends.Select(a => a.FirstUnconfirmed));
+        Assert.Equal([true, true, false], appends.Select(a => a.IsText));
+        Assert.Equal("f2", TextOf(appends[1].Payload));
+
+        connection.Tell(new AppendPatchResponse(Me, 2, 7), history.Ref);
+        await SendAsync(link, connection, Text("f4"), true);
+        var fourth = await history.ExpectMsgAsync<AppendPatch>(Patience);
+        Assert.Equal((4L, 3L), (fourth.FrameNo, fourth.FirstUnconfirmed));
+    }
+
+    [Fact]
+    public async Task Should_resend_unconfirmed_appends_in_order_and_return_credits_on_confirmation()
+    {
+        var (connection, link, history, hub) = Open(maxInFlight: 2);
+        await RegisterAsync(hub, connection);
+
+        // The socket reader takes a credit per frame; the third has to wait for the journal.
+        await SendAsync(link, connection, Text("f1"), true);
+        await SendAsync(link, connection, Text("f2"), true);
+        var third = link.AcquireCreditAsync(CancellationToken.None);
+
+        Assert.Equal(1, (await history.ExpectMsgAsync<AppendPatch>(Patience)).FrameNo);
+        Assert.Equal(2, (await history.ExpectMsgAsync<AppendPatch>(Patience)).FrameNo);
+        var resent = new[] { await history.ExpectMsgAsync<AppendPatch>(Patience), await history.ExpectMsgAsync<AppendPatch>(Patience) };
+        Assert.Equal([(1L, 1L), (2L, 1L)], resent.Select(a => (a.FrameNo, a.FirstUnconfirmed)));
+        Assert.False(third.IsCompleted);
+
+        connection.Tell(new AppendPatchResponse(Me, 2, 2), history.Ref);
+
+        await third.WaitAsync(Patience);
+        // Confirmed: no more resends, though three resend periods pass.
+        await history.ExpectNoMsgAsync(TimeSpan.FromMilliseconds(900));
+    }
+
+    [Fact]
+    public async Task Should_close_a_slow_reader_with_1008_when_its_outbound_bytes_run_over()
+    {
+        var (connection, link, _, hub) = Open(maxOutboundBytes: 10);
+        await RegisterAsync(hub, connection);
+        Watch(connection);
+
+        // Nobody reads the link: six bytes fit, twelve do not.
+        var live = await JournalAsync("other", "live-1", "live-2");
+        connection.Tell(live[0], hub.Ref);
+        connection.Tell(live[1], hub.Ref);
+
+        var closed = await link.Closed.WaitAsync(Patience);
+        Assert.Equal(new CloseRequest(RelayCloseCodes.PolicyViolation, "slow consumer"), closed);
+        await ExpectTerminatedAsync(connection, Patience);
+    }
+
+    [Fact]
+    public async Task Should_close_a_reader_that_stalls_its_replay_with_1008()
+    {
+        await JournalAsync("other", "hist-1", "hist-2", "hist-3");
+        var (connection, link, _, hub) = Open(maxOutboundBytes: 10);
+        await RegisterAsync(hub, connection);
+
+        var closed = await link.Closed.WaitAsync(Patience);
+
+        Assert.Equal(new CloseRequest(RelayCloseCodes.PolicyViolation, "slow consumer"), closed);
+    }
+
+    [Fact]
+    public async Task Should_stop_when_the_client_leaves_with_nothing_unconfirmed()
+    {
+        var (connection, link, _, hub) = Open();
+        await RegisterAsync(hub, connection);
+        Watch(connection);
+
+        connection.Tell(ConnectionActor.ClientDisconnected.Instance);
+
+        await ExpectTerminatedAsync(connection, Patience);
+        Assert.Equal(RelayCloseCodes.GoingAway, (await link.Closed.WaitAsync(Patience)).Code);
+    }
+
+    [Fact]
+    public async Task Should_stay_until_its_last_append_is_confirmed_after_the_client_left()
+    {
+        var (connection, link, history, hub) = Open();
+        await RegisterAsync(hub, connection);
+        Watch(connection);
+        await SendAsync(link, connection, Text("last words"), true);
+        await history.ExpectMsgAsync<AppendPatch>(Patience);
+
+        connection.Tell(ConnectionActor.ClientDisconnected.Instance);
+        // Still resending while it drains.
+        var resent = await history.ExpectMsgAsync<AppendPatch>(Patience);
+        Assert.Equal("last words", TextOf(resent.Payload));
+
+        connection.Tell(new AppendPatchResponse(Me, 1, 1), history.Ref);
+        await ExpectTerminatedAsync(connection, Patience);
+    }
+
+    private (IActorRef Connection, ClientLink Link, TestProbe History, TestProbe Hub) Open(
+        long maxOutboundBytes = 1024 * 1024,
+        int maxInFlight = 16,
+        IPatchJournal? journal = null,
+        ConnectionSettings? settings = null)
+    {
+        var link = new ClientLink(maxOutboundBytes, maxInFlight);
+        var history = CreateTestProbe();
+        var hub = CreateTestProbe();
+        var connection = Sys.ActorOf(
+            ConnectionActor.Props(Me, link, history.Ref, hub.Ref, journal ?? PatchJournal, settings ?? Fast),
+            "connection-" + Me);
+        return (connection, link, history, hub);
+    }
+
+    /// <summary>The connection's children (a catch-up's materializer is one), counted by who answers an Identify.</summary>
+    private async Task<int> CountChildrenAsync(IActorRef connection)
+    {
+        var identify = CreateTestProbe();
+        Sys.ActorSelection(connection.Path / "*").Tell(new Identify("child"), identify.Ref);
+        var children = 0;
+        while (await identify.ReceiveOneAsync(TimeSpan.FromMilliseconds(300)) is ActorIdentity { Subject: not null })
+        {
+            children++;
+        }
+
+        return children;
+    }
+
+    /// <summary>As the socket's reader does: take a credit, then hand the frame to the actor.</summary>
+    private static async Task SendAsync(ClientLink link, IActorRef connection, ReadOnlyMemory<byte> payload, bool isText)
+    {
+        await link.AcquireCreditAsync(CancellationToken.None).WaitAsync(Patience);
+        connection.Tell(new ConnectionActor.ClientFrame(payload, isText));
+    }
+
+    /// <summary>As the hub does: answers the registration with the highest sequence journaled so far (or <paramref name="lastSequence"/>).</summary>
+    private async Task RegisterAsync(TestProbe hub, IActorRef connection, long? lastSequence = null)
+    {
+        var register = await hub.ExpectMsgAsync<PatchHubActor.RegisterConnection>(Patience);
+        Assert.Equal(connection, register.Connection);
+        connection.Tell(new PatchHubActor.RegisterConnectionResponse(lastSequence ?? _lastSequence), hub.Ref);
+    }
+
+    private readonly Dictionary<string, long> _framesOf = new();
+    private long _lastSequence;
+
+    /// <summary>Journals <paramref name="texts"/> as <paramref name="origin"/>'s next frames; returns what the sequencer published.</summary>
+    private async Task<IReadOnlyList<PatchAppended>> JournalAsync(string origin, params string[] texts)
+    {
+        var published = new List<PatchAppended>();
+        foreach (var text in texts)
+        {
+            var frame = _framesOf[origin] = _framesOf.GetValueOrDefault(origin) + 1;
+            _writer.Tell(new AppendPatch(origin, frame, frame, Text(text), IsText: true), _writerConnection.Ref);
+            _lastSequence = (await _writerConnection.ExpectMsgAsync<AppendPatchResponse>(Patience)).Sequence;
+            published.Add((PatchAppended)(await _published.ExpectMsgAsync<Publish>(Patience)).Message);
+        }
+
+        return published;
+    }
+
+    private static Task<OutboundFrame> ReadFrameAsync(ClientLink link) => link.ReadSentAsync(Patience);
+
+    private static async Task<string[]> ReadOutboundAsync(ClientLink link, int count)
+    {
+        var texts = new string[count];
+        for (var i = 0; i < count; i++)
+        {
+            texts[i] = TextOf((await ReadFrameAsync(link)).Payload);
+        }
+
+        return texts;
+    }
+
+    private static async Task ExpectNoOutboundAsync(ClientLink link) =>
+        Assert.False(await link.BecomesReadableWithinAsync(TimeSpan.FromMilliseconds(300)), "the client got a frame it should not have");
+}

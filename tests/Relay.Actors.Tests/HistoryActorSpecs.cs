@@ -1,0 +1,411 @@
+#nullable enable
+using Akka.Actor;
+using Akka.Cluster.Tools.PublishSubscribe;
+using Akka.Pattern;
+using Akka.Persistence;
+using Akka.TestKit;
+using Relay.Actors.History;
+using Relay.Actors.Messages;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace Relay.Actors.Tests;
+
+/// <summary>The sequencer on a real SQLite journal; a probe stands in for the DistributedPubSub mediator.</summary>
+public sealed class HistoryActorSpecs : RelaySpec
+{
+    // Heartbeats are announced once at start and then rarely, so they stay out of the way unless a spec wants them.
+    private static readonly HistorySettings Quiet = new(SnapshotEvery: 1_000, HeartbeatInterval: TimeSpan.FromMinutes(10), MaxCursors: 1_000);
+
+    public HistoryActorSpecs(ITestOutputHelper output) : base(output)
+    {
+    }
+
+    [Fact]
+    public async Task Should_number_patches_one_to_n_in_arrival_order()
+    {
+        var (history, publisher) = StartHistory(Quiet);
+
+        history.Tell(Append("a", 1, 1, "a1"));
+        history.Tell(Append("b", 1, 1, "b1"));
+        history.Tell(Append("a", 2, 1, "a2"));
+        history.Tell(Append("b", 2, 1, "b2"));
+        history.Tell(Append("c", 1, 1, "c1"));
+
+        var published = new List<PatchAppended>();
+        for (var i = 0; i < 5; i++)
+        {
+            published.Add(await ExpectPublishedPatchAsync(publisher));
+        }
+
+        Assert.Equal([1L, 2, 3, 4, 5], published.Select(p => p.Sequence));
+        Assert.Equal(["a1", "b1", "a2", "b2", "c1"], published.Select(p => TextOf(p.Payload)));
+        var journal = await ReadJournalAsync();
+        Assert.Equal([1L, 2, 3, 4, 5], journal.Select(p => p.Sequence));
+        Assert.Equal(["a1", "b1", "a2", "b2", "c1"], journal.Select(p => TextOf(p.Payload)));
+    }
+
+    [Fact]
+    public async Task Should_publish_a_patch_only_once_it_is_readable_from_the_journal()
+    {
+        var (history, publisher) = StartHistory(Quiet);
+
+        for (var frame = 1; frame <= 5; frame++)
+        {
+            history.Tell(Append("a", frame, 1, $"p{frame}"));
+        }
+
+        for (var sequence = 1; sequence <= 5; sequence++)
+        {
+            var published = await ExpectPublishedPatchAsync(publisher);
+            Assert.Equal(sequence, published.Sequence);
+
+            // Read at the moment of publication: the journal already has it, with the same content.
+            var journaled = (await ReadJournalAsync()).SingleOrDefault(p => p.Sequence == sequence);
+            Assert.NotNull(journaled);
+            Assert.Equal(TextOf(published.Payload), TextOf(journaled.Payload));
+            Assert.Equal(("a", (long)sequence, true), (journaled.OriginConnectionId, journaled.FrameNo, journaled.IsText));
+        }
+    }
+
+    [Fact]
+    public async Task Should_confirm_each_append_to_its_sender_with_its_sequence()
+    {
+        var (history, _) = StartHistory(Quiet);
+        var connectionA = CreateTestProbe();
+        var connectionB = CreateTestProbe();
+
+        history.Tell(Append("a", 1, 1, "a1"), connectionA.Ref);
+        history.Tell(Append("b", 1, 1, "b1"), connectionB.Ref);
+        history.Tell(Append("a", 2, 1, "a2"), connectionA.Ref);
+
+        Assert.Equal(new AppendPatchResponse("a", 1, 1), await connectionA.ExpectMsgAsync<AppendPatchResponse>(Patience));
+        Assert.Equal(new AppendPatchResponse("a", 2, 3), await connectionA.ExpectMsgAsync<AppendPatchResponse>(Patience));
+        Assert.Equal(new AppendPatchResponse("b", 1, 2), await connectionB.ExpectMsgAsync<AppendPatchResponse>(Patience));
+    }
+
+    [Fact]
+    public async Task Should_confirm_a_duplicate_again_but_journal_and_publish_it_once()
+    {
+        var (history, publisher) = StartHistory(Quiet);
+
+        history.Tell(Append("a", 1, 1, "a1"));
+        Assert.Equal(new AppendPatchResponse("a", 1, 1), await ExpectMsgAsync<AppendPatchResponse>(Patience));
+        Assert.Equal(1, (await ExpectPublishedPatchAsync(publisher)).Sequence);
+
+        history.Tell(Append("a", 1, 1, "a1"));
+        Assert.Equal(new AppendPatchResponse("a", 1, 1), await ExpectMsgAsync<AppendPatchResponse>(Patience));
+
+        // Had the duplicate been published, it would come before the next patch.
+        history.Tell(Append("a", 2, 2, "a2"));
+        var next = await ExpectPublishedPatchAsync(publisher);
+        Assert.Equal((2L, 2L), (next.Sequence, next.FrameNo));
+        Assert.Equal(["a1", "a2"], (await ReadJournalAsync()).Select(p => TextOf(p.Payload)));
+    }
+
+    [Fact]
+    public async Task Should_ignore_an_out_of_order_frame_until_the_missing_one_arrives()
+    {
+        var (history, publisher) = StartHistory(Quiet);
+        history.Tell(Append("a", 1, 1, "a1"));
+        await ExpectMsgAsync<AppendPatchResponse>(Patience);
+
+        // Frame 2 was lost on the way; frame 3 must not overtake it.
+        history.Tell(Append("a", 3, 2, "a3"));
+        history.Tell(Append("a", 2, 2, "a2"));
+        Assert.Equal(new AppendPatchResponse("a", 2, 2), await ExpectMsgAsync<AppendPatchResponse>(Patience));
+
+        // The connection resends frame 3 in order.
+        history.Tell(Append("a", 3, 3, "a3"));
+        Assert.Equal(new AppendPatchResponse("a", 3, 3), await ExpectMsgAsync<AppendPatchResponse>(Patience));
+
+        Assert.Equal(["a1", "a2", "a3"], (await ReadJournalAsync()).Select(p => TextOf(p.Payload)));
+        Assert.Equal(1, (await ExpectPublishedPatchAsync(publisher)).FrameNo);
+        Assert.Equal(2, (await ExpectPublishedPatchAsync(publisher)).FrameNo);
+        Assert.Equal(3, (await ExpectPublishedPatchAsync(publisher)).FrameNo);
+    }
+
+    [Fact]
+    public async Task Should_continue_numbering_and_deduplication_after_a_restart_on_the_same_file()
+    {
+        var (history, _) = StartHistory(Quiet);
+        history.Tell(Append("a", 1, 1, "a1"));
+        history.Tell(Append("a", 2, 1, "a2"));
+        history.Tell(Append("b", 1, 1, "b1"));
+        await ExpectMsgAsync<AppendPatchResponse>(Patience);
+        await ExpectMsgAsync<AppendPatchResponse>(Patience);
+        await ExpectMsgAsync<AppendPatchResponse>(Patience);
+        await StopAsync(history);
+
+        // A second actor system on the same file: nothing survives but the journal.
+        var second = ActorSystem.Create("second", SystemConfig);
+        try
+        {
+            var publisher = CreateTestProbe(second);
+            publisher.IgnoreMessages<Publish>(p => p.Message is HistoryHeartbeat);
+            var connection = CreateTestProbe(second);
+            var restarted = second.ActorOf(HistoryActor.Props(publisher.Ref, Quiet));
+
+            restarted.Tell(Append("a", 2, 2, "a2"), connection.Ref);
+            Assert.Equal(new AppendPatchResponse("a", 2, 2), await connection.ExpectMsgAsync<AppendPatchResponse>(Patience));
+            restarted.Tell(Append("b", 2, 2, "b2"), connection.Ref);
+            Assert.Equal(new AppendPatchResponse("b", 2, 4), await connection.ExpectMsgAsync<AppendPatchResponse>(Patience));
+
+            var published = (PatchAppended)(await publisher.ExpectMsgAsync<Publish>(Patience)).Message;
+            Assert.Equal((4L, "b", 2L), (published.Sequence, published.OriginConnectionId, published.FrameNo));
+        }
+        finally
+        {
+            await second.Terminate();
+        }
+
+        Assert.Equal(["a1", "a2", "b1", "b2"], (await ReadJournalAsync()).Select(p => TextOf(p.Payload)));
+    }
+
+    [Fact]
+    public async Task Should_snapshot_every_n_patches_and_recover_from_the_snapshot_and_the_tail()
+    {
+        var settings = Quiet with { SnapshotEvery = 3 };
+        var (history, _) = StartHistory(settings);
+        for (var frame = 1; frame <= 6; frame++)
+        {
+            history.Tell(Append("a", frame, 1, $"a{frame}"));
+        }
+
+        history.Tell(Append("b", 1, 1, "b1"));
+        for (var i = 0; i < 7; i++)
+        {
+            await ExpectMsgAsync<AppendPatchResponse>(Patience);
+        }
+
+        // The snapshot after patch 6 replaces the one after patch 3.
+        var snapshot = await AwaitLatestSnapshotAsync(6);
+        Assert.Equal(6, snapshot.LastSequence);
+        Assert.Contains(new ConnectionCursor("a", 6, 6), snapshot.Cursors);
+        await StopAsync(history);
+
+        // Without events 1..6 only the snapshot can tell the restarted sequencer about connection a.
+        Persistence.Instance.Apply(Sys).JournalFor(null).Tell(new DeleteMessagesTo(RelayTopics.HistoryPersistenceId, 6, TestActor));
+        await ExpectMsgAsync<DeleteMessagesSuccess>(Patience);
+
+        var (restarted, publisher) = StartHistory(settings);
+        restarted.Tell(Append("a", 3, 3, "a3"));
+        Assert.Equal(new AppendPatchResponse("a", 3, 6), await ExpectMsgAsync<AppendPatchResponse>(Patience));
+        restarted.Tell(Append("b", 2, 2, "b2"));
+        Assert.Equal(new AppendPatchResponse("b", 2, 8), await ExpectMsgAsync<AppendPatchResponse>(Patience));
+        var published = await ExpectPublishedPatchAsync(publisher);
+        Assert.Equal((8L, "b"), (published.Sequence, published.OriginConnectionId));
+    }
+
+    [Fact]
+    public async Task Should_journal_each_frame_exactly_once_when_restarted_between_write_and_confirmation()
+    {
+        const int frames = 20;
+        var connection = CreateTestProbe();
+        var publisher = CreateTestProbe();
+        var history = Sys.ActorOf(HistoryActor.Props(publisher.Ref, Quiet));
+        // The first heartbeat comes after recovery, so the appends below are handled, not stashed.
+        await publisher.FishForMessageAsync<Publish>(p => p.Message is HistoryHeartbeat, Patience);
+
+        // The PoisonPill is handled right after the last append has started its write: the sequencer is
+        // gone while its writes are in flight and before it confirmed them.
+        for (var frame = 1; frame <= frames; frame++)
+        {
+            history.Tell(Append("a", frame, 1, $"a{frame}"), connection.Ref);
+        }
+
+        history.Tell(PoisonPill.Instance);
+        await StopAsync(history);
+
+        var (replacement, _) = StartSupervisedHistory();
+        var firstUnconfirmed = 1L;
+        await AwaitAssertAsync(
+            async () =>
+            {
+                // As a ConnectionActor does: resend everything unconfirmed, in order.
+                for (var frame = firstUnconfirmed; frame <= frames; frame++)
+                {
+                    replacement.Tell(Append("a", frame, firstUnconfirmed, $"a{frame}"), connection.Ref);
+                }
+
+                var confirmed = await connection.FishForMessageAsync<AppendPatchResponse>(
+                    r =>
+                    {
+                        firstUnconfirmed = Math.Max(firstUnconfirmed, r.FrameNo + 1);
+                        return r.FrameNo == frames;
+                    },
+                    TimeSpan.FromSeconds(1));
+                Assert.Equal(frames, confirmed.FrameNo);
+            },
+            TimeSpan.FromSeconds(30),
+            TimeSpan.FromMilliseconds(100));
+
+        var journal = await ReadJournalAsync();
+        Assert.Equal(Enumerable.Range(1, frames).Select(f => (long)f), journal.Select(p => p.FrameNo));
+        Assert.Equal(Enumerable.Range(1, frames).Select(s => (long)s), journal.Select(p => p.Sequence));
+    }
+
+    [Fact]
+    public async Task Should_journal_a_burst_from_several_connections_contiguously_and_confirm_and_publish_each_once()
+    {
+        const int connections = 4;
+        const int framesEach = 50;
+        const int total = connections * framesEach;
+        var (history, publisher) = StartHistory(Quiet);
+        var senders = Enumerable.Range(0, connections).Select(_ => CreateTestProbe()).ToArray();
+
+        // All at once from several threads: the appends gather into batches while earlier writes are in flight.
+        await Task.WhenAll(Enumerable.Range(0, connections).Select(c => Task.Run(() =>
+        {
+            for (var frame = 1; frame <= framesEach; frame++)
+            {
+                history.Tell(Append($"c{c}", frame, 1, $"c{c}-{frame}"), senders[c].Ref);
+            }
+        })));
+
+        var published = new List<PatchAppended>();
+        for (var i = 0; i < total; i++)
+        {
+            published.Add(await ExpectPublishedPatchAsync(publisher));
+        }
+
+        // One order for everyone: the journal's, numbered 1..N without a gap, each connection's frames in order.
+        var journal = await ReadJournalAsync();
+        Assert.Equal(Enumerable.Range(1, total).Select(s => (long)s), journal.Select(p => p.Sequence));
+        Assert.Equal(
+            journal.Select(p => (p.Sequence, p.OriginConnectionId, p.FrameNo, TextOf(p.Payload))),
+            published.Select(p => (p.Sequence, p.OriginConnectionId, p.FrameNo, TextOf(p.Payload))));
+        for (var c = 0; c < connections; c++)
+        {
+            var origin = $"c{c}";
+            Assert.Equal(
+                Enumerable.Range(1, framesEach).Select(f => $"{origin}-{f}"),
+                journal.Where(p => p.OriginConnectionId == origin).Select(p => TextOf(p.Payload)));
+        }
+
+        // Each sender has each of its frames confirmed once, in order, with the sequence the journal gave it.
+        var sequenceOf = journal.ToDictionary(p => (p.OriginConnectionId, p.FrameNo), p => p.Sequence);
+        for (var c = 0; c < connections; c++)
+        {
+            for (var frame = 1L; frame <= framesEach; frame++)
+            {
+                var confirmed = await senders[c].ExpectMsgAsync<AppendPatchResponse>(Patience);
+                Assert.Equal(new AppendPatchResponse($"c{c}", frame, sequenceOf[($"c{c}", frame)]), confirmed);
+            }
+        }
+
+        await Task.WhenAll(senders.Select(s => s.ExpectNoMsgAsync(TimeSpan.FromMilliseconds(300)).AsTask()).Append(publisher.ExpectNoMsgAsync(TimeSpan.FromMilliseconds(300)).AsTask()));
+    }
+
+    [Fact]
+    public async Task Should_not_journal_a_resend_of_a_frame_whose_batch_is_still_being_written()
+    {
+        const int frames = 30;
+        var (history, publisher) = StartHistory(Quiet);
+
+        // The connection resends everything at once, as after a resend timeout, while the first writes are in flight.
+        for (var frame = 1; frame <= frames; frame++)
+        {
+            history.Tell(Append("a", frame, 1, $"a{frame}"));
+        }
+
+        for (var frame = 1; frame <= frames; frame++)
+        {
+            history.Tell(Append("a", frame, 1, $"a{frame}"));
+        }
+
+        var published = new List<PatchAppended>();
+        for (var i = 0; i < frames; i++)
+        {
+            published.Add(await ExpectPublishedPatchAsync(publisher));
+        }
+
+        Assert.Equal(Enumerable.Range(1, frames).Select(s => (long)s), published.Select(p => p.Sequence));
+        Assert.Equal(Enumerable.Range(1, frames).Select(f => (long)f), (await ReadJournalAsync()).Select(p => p.FrameNo));
+        await publisher.ExpectNoMsgAsync(TimeSpan.FromMilliseconds(300));
+
+        // Every frame is confirmed; a resend that found its frame already journaled is confirmed again, never renumbered.
+        var confirmations = new List<AppendPatchResponse>();
+        while (await ReceiveOneAsync(TimeSpan.FromMilliseconds(300)) is AppendPatchResponse response)
+        {
+            confirmations.Add(response);
+        }
+
+        Assert.Equal(Enumerable.Range(1, frames).Select(f => (long)f), confirmations.Select(r => r.FrameNo).Distinct().Order());
+        Assert.All(confirmations, r => Assert.Equal(r.FrameNo, r.Sequence));
+    }
+
+    [Fact]
+    public async Task Should_publish_heartbeats_with_the_last_sequence()
+    {
+        var publisher = CreateTestProbe();
+        var history = Sys.ActorOf(HistoryActor.Props(publisher.Ref, Quiet with { HeartbeatInterval = TimeSpan.FromMilliseconds(100) }));
+
+        var first = await publisher.FishForMessageAsync<Publish>(p => p.Message is HistoryHeartbeat, Patience);
+        Assert.Equal(RelayTopics.Patches, first.Topic);
+        Assert.Equal(0, ((HistoryHeartbeat)first.Message).LastSequence);
+
+        history.Tell(Append("a", 1, 1, "a1"));
+        history.Tell(Append("a", 2, 1, "a2"));
+        await publisher.FishForMessageAsync<Publish>(p => p.Message is HistoryHeartbeat { LastSequence: 2 }, Patience);
+    }
+
+    private (IActorRef History, TestProbe Publisher) StartHistory(HistorySettings settings)
+    {
+        var publisher = CreateTestProbe();
+        publisher.IgnoreMessages<Publish>(p => p.Message is HistoryHeartbeat);
+        return (Sys.ActorOf(HistoryActor.Props(publisher.Ref, settings)), publisher);
+    }
+
+    // As production runs it: a write that collides with one the previous incarnation still had in flight
+    // stops the sequencer, and the supervisor starts it again from the journal.
+    private (IActorRef Supervisor, TestProbe Publisher) StartSupervisedHistory()
+    {
+        var publisher = CreateTestProbe();
+        publisher.IgnoreMessages<Publish>(p => p.Message is HistoryHeartbeat);
+        var props = BackoffSupervisor.Props(Backoff.OnStop(
+            HistoryActor.Props(publisher.Ref, Quiet),
+            "sequencer",
+            TimeSpan.FromMilliseconds(50),
+            TimeSpan.FromMilliseconds(500),
+            0.2,
+            -1));
+        return (Sys.ActorOf(props), publisher);
+    }
+
+    private async Task StopAsync(IActorRef actor)
+    {
+        var watcher = CreateTestProbe();
+        watcher.Watch(actor);
+        Sys.Stop(actor);
+        await watcher.ExpectTerminatedAsync(actor, Patience);
+    }
+
+    private async Task<HistorySnapshot> AwaitLatestSnapshotAsync(long sequence)
+    {
+        var store = Persistence.Instance.Apply(Sys).SnapshotStoreFor(null);
+        HistorySnapshot? snapshot = null;
+        await AwaitAssertAsync(
+            async () =>
+            {
+                store.Tell(new LoadSnapshot(RelayTopics.HistoryPersistenceId, SnapshotSelectionCriteria.Latest, long.MaxValue), TestActor);
+                var loaded = await ExpectMsgAsync<LoadSnapshotResult>(Patience);
+                Assert.NotNull(loaded.Snapshot);
+                Assert.Equal(sequence, loaded.Snapshot.Metadata.SequenceNr);
+                snapshot = Assert.IsType<HistorySnapshot>(loaded.Snapshot.Snapshot);
+            },
+            Patience,
+            TimeSpan.FromMilliseconds(100));
+        return snapshot!;
+    }
+
+    private static async Task<PatchAppended> ExpectPublishedPatchAsync(TestProbe publisher)
+    {
+        var publish = await publisher.ExpectMsgAsync<Publish>(Patience);
+        Assert.Equal(RelayTopics.Patches, publish.Topic);
+        return Assert.IsType<PatchAppended>(publish.Message);
+    }
+
+    private static AppendPatch Append(string connection, long frame, long firstUnconfirmed, string text) =>
+        new(connection, frame, firstUnconfirmed, Text(text), IsText: true);
+}

@@ -1,0 +1,134 @@
+#nullable enable
+using Relay.Actors.History;
+using Relay.Actors.Messages;
+using Xunit;
+
+namespace Relay.Actors.Tests;
+
+/// <summary>The sequencer's decisions, without an actor around them.</summary>
+public sealed class HistoryStateSpecs
+{
+    [Fact]
+    public void Should_accept_the_first_frame_of_a_new_connection()
+    {
+        var state = new HistoryState();
+
+        Assert.Equal(AppendDecision.Accept, state.Decide(Append("a", 1, 1)));
+    }
+
+    [Fact]
+    public void Should_accept_an_unknown_connection_only_at_its_first_unconfirmed_frame()
+    {
+        var state = new HistoryState();
+
+        // Frames before FirstUnconfirmed are journaled already (the sequencer forgot them, or lost its cursor).
+        Assert.Equal(AppendDecision.Duplicate, state.Decide(Append("a", 4, 5)));
+        // A later frame would overtake the missing FirstUnconfirmed one.
+        Assert.Equal(AppendDecision.OutOfOrder, state.Decide(Append("a", 6, 5)));
+        Assert.Equal(0, state.CursorCount);
+
+        Assert.Equal(AppendDecision.Accept, state.Decide(Append("a", 5, 5)));
+        Assert.Equal(AppendDecision.Accept, state.Decide(Append("a", 6, 5)));
+    }
+
+    [Fact]
+    public void Should_report_an_accepted_frame_as_in_flight_until_it_is_applied()
+    {
+        var state = new HistoryState();
+        Assert.Equal(AppendDecision.Accept, state.Decide(Append("a", 1, 1)));
+
+        Assert.Equal(AppendDecision.InFlight, state.Decide(Append("a", 1, 1)));
+
+        state.Apply(Patch(1, "a", 1));
+        Assert.Equal(AppendDecision.Duplicate, state.Decide(Append("a", 1, 1)));
+    }
+
+    [Fact]
+    public void Should_call_a_frame_that_skips_one_out_of_order()
+    {
+        var state = new HistoryState();
+        state.Decide(Append("a", 1, 1));
+        state.Apply(Patch(1, "a", 1));
+
+        Assert.Equal(AppendDecision.OutOfOrder, state.Decide(Append("a", 3, 2)));
+        Assert.Equal(AppendDecision.Accept, state.Decide(Append("a", 2, 2)));
+        Assert.Equal(AppendDecision.Accept, state.Decide(Append("a", 3, 2)));
+    }
+
+    [Fact]
+    public void Should_remember_the_sequence_of_each_connections_last_frame()
+    {
+        var state = new HistoryState();
+        state.Decide(Append("a", 1, 1));
+        state.Decide(Append("b", 1, 1));
+        state.Apply(Patch(1, "a", 1));
+        state.Apply(Patch(2, "b", 1));
+
+        Assert.Equal(2, state.LastSequence);
+        Assert.Equal(1, state.LastSequenceOf("a"));
+        Assert.Equal(2, state.LastSequenceOf("b"));
+        Assert.Equal(0, state.LastSequenceOf("c"));
+    }
+
+    [Fact]
+    public void Should_restore_from_its_snapshot_with_the_same_decisions()
+    {
+        var state = new HistoryState();
+        for (var frame = 1; frame <= 3; frame++)
+        {
+            state.Decide(Append("a", frame, 1));
+            state.Apply(Patch(frame, "a", frame));
+        }
+
+        state.Decide(Append("b", 1, 1));
+        state.Apply(Patch(4, "b", 1));
+
+        var restored = new HistoryState();
+        restored.Restore(state.ToSnapshot());
+
+        Assert.Equal(4, restored.LastSequence);
+        Assert.Equal(2, restored.CursorCount);
+        Assert.Equal(3, restored.LastSequenceOf("a"));
+        Assert.Equal(AppendDecision.Duplicate, restored.Decide(Append("a", 3, 3)));
+        Assert.Equal(AppendDecision.OutOfOrder, restored.Decide(Append("a", 5, 4)));
+        Assert.Equal(AppendDecision.Accept, restored.Decide(Append("a", 4, 4)));
+        Assert.Equal(AppendDecision.Accept, restored.Decide(Append("b", 2, 2)));
+    }
+
+    [Fact]
+    public void Should_snapshot_only_journaled_frames_and_not_in_flight_ones()
+    {
+        var state = new HistoryState();
+        state.Decide(Append("a", 1, 1));
+        state.Apply(Patch(1, "a", 1));
+        state.Decide(Append("a", 2, 2));
+
+        var snapshot = state.ToSnapshot();
+
+        Assert.Equal(new ConnectionCursor("a", 1, 1), Assert.Single(snapshot.Cursors));
+    }
+
+    [Fact]
+    public void Should_keep_the_cursor_table_within_its_bound_and_forget_the_oldest_connections()
+    {
+        var state = new HistoryState(maxCursors: 4);
+        for (var i = 1; i <= 20; i++)
+        {
+            var connection = $"conn-{i}";
+            Assert.Equal(AppendDecision.Accept, state.Decide(Append(connection, 1, 1)));
+            state.Apply(Patch(i, connection, 1));
+            Assert.InRange(state.CursorCount, 1, state.MaxCursors);
+        }
+
+        // The most recent writer is still known; the first one was forgotten and is taken up at FirstUnconfirmed.
+        Assert.Equal(AppendDecision.Duplicate, state.Decide(Append("conn-20", 1, 1)));
+        Assert.Equal(0, state.LastSequenceOf("conn-1"));
+        Assert.Equal(AppendDecision.Accept, state.Decide(Append("conn-1", 2, 2)));
+    }
+
+    private static AppendPatch Append(string connection, long frame, long firstUnconfirmed) =>
+        new(connection, frame, firstUnconfirmed, new byte[] { (byte)frame }, IsText: false);
+
+    private static PatchAppended Patch(long sequence, string connection, long frame) =>
+        new(sequence, connection, frame, new byte[] { (byte)frame }, IsText: false);
+}

@@ -1,0 +1,130 @@
+#nullable enable
+using System.Runtime.Serialization;
+using Relay.Actors.Messages;
+using Relay.Actors.Serialization;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace Relay.Actors.Tests;
+
+/// <summary>The wire and journal format: every message survives a round trip through Akka's serialization.</summary>
+public sealed class RelaySerializerSpecs : RelaySpec
+{
+    public RelaySerializerSpecs(ITestOutputHelper output) : base(output)
+    {
+    }
+
+    public static TheoryData<IRelayMessage, string> MessagesAndManifests => new()
+    {
+        { new AppendPatch("conn-1", 3, 2, Text("{\"op\":\"add\"}"), IsText: true), "A" },
+        { new AppendPatchResponse("conn-1", 3, 42), "AR" },
+        { new PatchAppended(42, "conn-1", 3, new byte[] { 0, 1, 2, 255 }, IsText: false), "P" },
+        { new HistoryHeartbeat(42), "H" },
+        { new HistorySnapshot(42, [new ConnectionCursor("conn-1", 3, 42), new ConnectionCursor("conn-2", 7, 40)]), "S" },
+    };
+
+    [Theory]
+    [MemberData(nameof(MessagesAndManifests))]
+    public void Should_bind_every_relay_message_to_the_relay_serializer_with_a_stable_manifest(IRelayMessage message, string manifest)
+    {
+        var serializer = Sys.Serialization.FindSerializerFor(message);
+
+        var relay = Assert.IsType<RelaySerializer>(serializer);
+        Assert.Equal(RelaySerializer.SerializerId, relay.Identifier);
+        Assert.Equal(manifest, relay.Manifest(message));
+    }
+
+    [Theory]
+    [MemberData(nameof(MessagesAndManifests))]
+    public void Should_round_trip_every_message(IRelayMessage message, string manifest)
+    {
+        var bytes = Sys.Serialization.FindSerializerFor(message).ToBinary(message);
+
+        var restored = Sys.Serialization.Deserialize(bytes, RelaySerializer.SerializerId, manifest);
+
+        AssertSame(message, restored);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void Should_keep_a_one_mebibyte_payload_and_its_text_flag_intact(bool isText)
+    {
+        var payload = new byte[1024 * 1024];
+        new Random(4711).NextBytes(payload);
+        var append = new AppendPatch("conn-big", 1, 1, payload, isText);
+        var patch = new PatchAppended(9, "conn-big", 1, payload, isText);
+
+        AssertSame(append, RoundTrip(append));
+        AssertSame(patch, RoundTrip(patch));
+    }
+
+    [Fact]
+    public void Should_keep_an_empty_payload_empty()
+    {
+        var patch = new PatchAppended(1, "conn-1", 1, ReadOnlyMemory<byte>.Empty, IsText: true);
+
+        var restored = Assert.IsType<PatchAppended>(RoundTrip(patch));
+
+        Assert.Equal(0, restored.Payload.Length);
+        Assert.True(restored.IsText);
+    }
+
+    [Fact]
+    public void Should_throw_on_an_unknown_manifest()
+    {
+        var serializer = new RelaySerializer((Akka.Actor.ExtendedActorSystem)Sys);
+
+        Assert.Throws<SerializationException>(() => serializer.FromBinary([1, 2, 3], "Z"));
+    }
+
+    [Fact]
+    public void Should_refuse_to_serialize_a_foreign_message()
+    {
+        var serializer = new RelaySerializer((Akka.Actor.ExtendedActorSystem)Sys);
+
+        Assert.Throws<ArgumentException>(() => serializer.ToBinary("not a relay message"));
+        Assert.Throws<ArgumentException>(() => serializer.Manifest("not a relay message"));
+    }
+
+    private object RoundTrip(IRelayMessage message)
+    {
+        var serializer = (RelaySerializer)Sys.Serialization.FindSerializerFor(message);
+        return serializer.FromBinary(serializer.ToBinary(message), serializer.Manifest(message));
+    }
+
+    // Records compare ReadOnlyMemory and lists by reference, so the contents are compared here.
+    private static void AssertSame(IRelayMessage expected, object actual)
+    {
+        switch (expected)
+        {
+            case AppendPatch e:
+            {
+                var a = Assert.IsType<AppendPatch>(actual);
+                Assert.Equal((e.ConnectionId, e.FrameNo, e.FirstUnconfirmed, e.IsText), (a.ConnectionId, a.FrameNo, a.FirstUnconfirmed, a.IsText));
+                Assert.True(e.Payload.Span.SequenceEqual(a.Payload.Span), "payload bytes differ");
+                break;
+            }
+
+            case PatchAppended e:
+            {
+                var a = Assert.IsType<PatchAppended>(actual);
+                Assert.Equal((e.Sequence, e.OriginConnectionId, e.FrameNo, e.IsText), (a.Sequence, a.OriginConnectionId, a.FrameNo, a.IsText));
+                Assert.True(e.Payload.Span.SequenceEqual(a.Payload.Span), "payload bytes differ");
+                break;
+            }
+
+            case HistorySnapshot e:
+            {
+                var a = Assert.IsType<HistorySnapshot>(actual);
+                Assert.Equal(e.LastSequence, a.LastSequence);
+                Assert.Equal(e.Cursors, a.Cursors);
+                break;
+            }
+
+            default:
+                Assert.Equal(expected, actual);
+                break;
+        }
+    }
+}
