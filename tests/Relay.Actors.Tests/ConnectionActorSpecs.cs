@@ -23,7 +23,8 @@ public sealed class ConnectionActorSpecs : RelaySpec
         MaxBufferedLive: 100,
         ResendAfter: TimeSpan.FromMilliseconds(300),
         ReplayStallTimeout: TimeSpan.FromMilliseconds(500),
-        DrainTimeout: TimeSpan.FromSeconds(5));
+        DrainTimeout: TimeSpan.FromSeconds(5),
+        UnavailableAfter: TimeSpan.FromSeconds(30));
 
     private readonly IActorRef _writer;
     private readonly TestProbe _published;
@@ -154,7 +155,7 @@ public sealed class ConnectionActorSpecs : RelaySpec
         await JournalAsync("other", "hist-1", "hist-2");
         var (connection, link, _, hub) = Open(maxOutboundBytes: 10, settings: Fast with { ReplayStallTimeout = Patience });
         await RegisterAsync(hub, connection);
-        Assert.NotEqual(0, await CountChildrenAsync(connection));
+        await AwaitAssertAsync(async () => Assert.NotEqual(0, await CountChildrenAsync(connection)), Patience, TimeSpan.FromMilliseconds(50));
         Assert.Equal(["hist-1", "hist-2"], await ReadOutboundAsync(link, 2));
 
         for (var round = 1; round <= 5; round++)
@@ -294,6 +295,42 @@ public sealed class ConnectionActorSpecs : RelaySpec
         var closed = await link.Closed.WaitAsync(Patience);
 
         Assert.Equal(new CloseRequest(RelayCloseCodes.PolicyViolation, "slow consumer"), closed);
+    }
+
+    [Fact]
+    public async Task Should_close_with_1013_when_the_sequencer_confirms_nothing_for_too_long_and_keep_resending()
+    {
+        var (connection, link, history, hub) = Open(settings: Fast with { UnavailableAfter = TimeSpan.FromSeconds(1.5) });
+        await RegisterAsync(hub, connection);
+        await SendAsync(link, connection, Text("stuck"), true);
+
+        // The journal is down: the sequencer never answers; the frame is resent, and after the limit the client hears 1013.
+        Assert.Equal("stuck", TextOf((await history.ExpectMsgAsync<AppendPatch>(Patience)).Payload));
+        var closed = await link.Closed.WaitAsync(Patience);
+        Assert.Equal(RelayCloseCodes.TryAgainLater, closed.Code);
+
+        // The frame is not given up on: the draining connection still resends it until it is confirmed.
+        Watch(connection);
+        connection.Tell(ConnectionActor.ClientDisconnected.Instance);
+        var resent = await history.FishForMessageAsync<AppendPatch>(_ => true, Patience);
+        Assert.Equal("stuck", TextOf(resent.Payload));
+        connection.Tell(new AppendPatchResponse(Me, 1, 1), history.Ref);
+        await ExpectTerminatedAsync(connection, Patience);
+    }
+
+    [Fact]
+    public async Task Should_stay_open_through_an_outage_shorter_than_the_limit()
+    {
+        var (connection, link, history, hub) = Open(settings: Fast with { UnavailableAfter = TimeSpan.FromSeconds(3) });
+        await RegisterAsync(hub, connection);
+        await SendAsync(link, connection, Text("slow"), true);
+        await history.ExpectMsgAsync<AppendPatch>(Patience);
+
+        // Confirmed after a second and a half of resends: no close.
+        await Task.Delay(TimeSpan.FromSeconds(1.5));
+        connection.Tell(new AppendPatchResponse(Me, 1, 1), history.Ref);
+        await Task.Delay(TimeSpan.FromSeconds(2));
+        Assert.False(link.Closed.IsCompleted);
     }
 
     [Fact]
