@@ -98,7 +98,8 @@ public sealed class MetricsAndHealthSpecs : IClassFixture<SmallLimitsNode>
         Assert.Equal(before.Value("relay_received_bytes_total") + count * patch.Length, after.Value("relay_received_bytes_total"));
         Assert.True(after.Value("relay_sent_bytes_total") >= before.Value("relay_sent_bytes_total") + count * patch.Length, after.Text);
         Assert.True(after.Value("relay_last_sequence") >= before.Value("relay_last_sequence") + count, after.Text);
-        Assert.True(after.Value("relay_journal_write_duration_seconds_count") >= before.Value("relay_journal_write_duration_seconds_count") + count, after.Text);
+        // One observation per journal write; a write carries every append that gathered meanwhile.
+        Assert.True(after.Value("relay_journal_write_duration_seconds_count") > before.Value("relay_journal_write_duration_seconds_count"), after.Text);
         Assert.True(after.Value("relay_journal_write_duration_seconds_sum") > before.Value("relay_journal_write_duration_seconds_sum"), after.Text);
         Assert.Equal(1, after.Value("relay_cluster_members"));
 

@@ -148,6 +148,10 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers
                 {
                     StartCatchUp();
                 }
+                else
+                {
+                    RecordReplayDuration();
+                }
 
                 break;
             case CatchUpCompleted completed:

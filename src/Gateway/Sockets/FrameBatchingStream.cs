@@ -100,24 +100,52 @@ public sealed class FrameBatchingStream : Stream
     /// <inheritdoc />
     public override void SetLength(long value) => throw new NotSupportedException();
 
+    /// <summary>
+    /// After the WebSocket aborted, reads and drops what the client still sends (its answering close frame)
+    /// until it has sent something, stops, or <paramref name="timeout"/> passes, so that ending the request
+    /// closes the connection cleanly instead of resetting it under unread data.
+    /// </summary>
+    public async Task LingerAsync(TimeSpan timeout)
+    {
+        var scratch = ArrayPool<byte>.Shared.Rent(1024);
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            while (await _inner.ReadAsync(scratch.AsMemory(), cts.Token) > 0)
+            {
+                // The close frame is tiny; one more short read catches a frame split in two.
+                cts.CancelAfter(TimeSpan.FromMilliseconds(50));
+            }
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or IOException or ObjectDisposedException or InvalidOperationException)
+        {
+            // Done waiting: the connection ends now.
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(scratch);
+        }
+    }
+
     /// <inheritdoc />
     protected override void Dispose(bool disposing)
     {
+        // Kestrel owns the upgraded stream and ends it with the request; the WebSocket's abort must not end
+        // it before LingerAsync had its chance.
         if (disposing)
         {
             ReturnHeld();
-            _inner.Dispose();
         }
 
         base.Dispose(disposing);
     }
 
     /// <inheritdoc />
-    public override async ValueTask DisposeAsync()
+    public override ValueTask DisposeAsync()
     {
-        ReturnHeld();
-        await _inner.DisposeAsync();
-        await base.DisposeAsync();
+        Dispose(true);
+        GC.SuppressFinalize(this);
+        return ValueTask.CompletedTask;
     }
 
     private void Append(ReadOnlySpan<byte> data)

@@ -63,11 +63,30 @@ public sealed class SocketSession
             {
                 _socket.Abort();
             }
+            else if (_socket.State == WebSocketState.CloseSent)
+            {
+                // The reader stopped on bad input after the close frame went out. Closing the TCP connection
+                // now would reset it under the client's answering close frame, and the client would see a
+                // broken connection instead of the close code: wait for the answer first.
+                var drain = DrainUntilClosedAsync();
+                if (await Task.WhenAny(drain, Task.Delay(CloseGrace)) != drain)
+                {
+                    _socket.Abort();
+                }
+            }
 
             _logger.LogDebug("Connection {ConnectionId} closed with {Code} ({Reason})", connectionId, request.Code, request.Reason);
         }
         finally
         {
+            if (_socket.State == WebSocketState.Aborted && _stream is not null && link.Closed.IsCompleted &&
+                link.Closed.Result.Code == RelayCloseCodes.InvalidPayload)
+            {
+                // The runtime rejected the text frame itself: it sent 1007 and aborted. Ending the request now
+                // would reset the connection under the client's answering close frame and lose the 1007.
+                await _stream.LingerAsync(CloseGrace);
+            }
+
             actor.Tell(ConnectionActor.ClientDisconnected.Instance);
             link.Close(new CloseRequest(RelayCloseCodes.GoingAway, "socket gone"));
             _sessions.Remove(connectionId);
@@ -177,6 +196,30 @@ public sealed class SocketSession
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private async Task DrainUntilClosedAsync()
+    {
+        var scratch = ArrayPool<byte>.Shared.Rent(ReceiveChunk);
+        try
+        {
+            while (_socket.State == WebSocketState.CloseSent)
+            {
+                var result = await _socket.ReceiveAsync(scratch.AsMemory(), CancellationToken.None);
+                if (result.MessageType == WebSocketMessageType.Close)
+                {
+                    return;
+                }
+            }
+        }
+        catch (Exception ex) when (ex is WebSocketException or InvalidOperationException or IOException or ObjectDisposedException)
+        {
+            // Nothing more to read: the connection is done.
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(scratch);
         }
     }
 
