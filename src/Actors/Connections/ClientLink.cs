@@ -37,6 +37,9 @@ public sealed record CloseRequest(int Code, string Reason);
 /// </summary>
 public sealed class ClientLink
 {
+    /// <summary>The payload bytes one inbound credit stands for.</summary>
+    public const int CreditBytes = 4096;
+
 
     // A plain queue under a lock rather than a Channel: an idle connection then holds no queue segment.
     private readonly Queue<OutboundFrame> _outbound = new();
@@ -45,6 +48,7 @@ public sealed class ClientLink
     private readonly TaskCompletionSource<CloseRequest> _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly object _drainGate = new();
     private readonly long _maxOutboundBytes;
+    private readonly int _maxInFlight;
     private TaskCompletionSource? _drained;
     private long _pendingBytes;
 
@@ -53,6 +57,7 @@ public sealed class ClientLink
     public ClientLink(long maxOutboundBytes, int maxInFlight)
     {
         _maxOutboundBytes = maxOutboundBytes;
+        _maxInFlight = maxInFlight;
         _credits = new SemaphoreSlim(maxInFlight, maxInFlight);
     }
 
@@ -207,6 +212,22 @@ public sealed class ClientLink
 
     /// <summary>The reader waits for room before it hands the next frame to the actor.</summary>
     public Task AcquireCreditAsync(CancellationToken cancellationToken) => _credits.WaitAsync(cancellationToken);
+
+    /// <summary>
+    /// Credits a frame of <paramref name="payloadBytes"/> takes: one per started <see cref="CreditBytes"/>, so the
+    /// bytes waiting for the journal are bounded as well as the frames; never more than the link has in all.
+    /// </summary>
+    public int CreditsFor(int payloadBytes) => Math.Min(_maxInFlight, 1 + (Math.Max(payloadBytes, 1) - 1) / CreditBytes);
+
+    /// <summary>The reader waits for the credits a frame of <paramref name="payloadBytes"/> takes.</summary>
+    public async ValueTask AcquireCreditsForAsync(int payloadBytes)
+    {
+        // One reader per link: taking credits one at a time cannot deadlock against another taker.
+        for (var i = CreditsFor(payloadBytes); i > 0; i--)
+        {
+            await _credits.WaitAsync().ConfigureAwait(false);
+        }
+    }
 
     /// <summary>The actor returns credits for frames the journal has taken.</summary>
     public void ReleaseCredits(int count)

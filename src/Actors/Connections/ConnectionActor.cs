@@ -233,8 +233,7 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers
 
         while (_unconfirmed.Count > 0 && _unconfirmed.Peek().FrameNo <= confirmation.FrameNo)
         {
-            _unconfirmed.Dequeue();
-            released++;
+            released += _link.CreditsFor(_unconfirmed.Dequeue().Payload.Length);
         }
 
         if (released > 0)

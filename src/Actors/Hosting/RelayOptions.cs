@@ -19,8 +19,11 @@ public sealed class RelayOptions
     /// <summary>Bytes queued for one client before it is closed with 1008 as a slow consumer.</summary>
     public long MaxOutboundBytesPerConnection { get; set; } = 8L * 1024 * 1024;
 
-    /// <summary>Frames of one client that may wait for the journal before its socket stops being read.</summary>
-    public int MaxInFlightPerConnection { get; set; } = 256;
+    /// <summary>
+    /// Frames of one client that may wait for the journal before its socket stops being read; a frame over
+    /// 4 KiB counts once per started 4 KiB, so at most this many times 4 KiB wait per client.
+    /// </summary>
+    public int MaxInFlightPerConnection { get; set; } = 1024;
 
     /// <summary>Open sockets this node takes; beyond, new upgrades get 503 while open sockets carry on. 0: no limit.</summary>
     public int MaxConnections { get; set; }

@@ -135,7 +135,7 @@ public sealed class SocketSession
                     return;
                 }
 
-                await link.AcquireCreditAsync(CancellationToken.None);
+                await link.AcquireCreditsForAsync(payload.Length);
                 actor.Tell(new ConnectionActor.ClientFrame(payload, isText));
             }
         }
