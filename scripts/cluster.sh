@@ -9,7 +9,8 @@
 #
 # State (pids, logs, PostgreSQL data, nginx config) lives in $RELAY_CLUSTER_DIR (default .tmp/cluster).
 # Ports: nginx 5001, gateways HTTP 5011-5013 and Akka 4061-4063, PostgreSQL 5433; override with
-# RELAY_LB_PORT, RELAY_HTTP_BASE (5010), RELAY_AKKA_BASE (4060), RELAY_PG_PORT. RELAY_SKIP_BUILD=1 skips the build.
+# RELAY_LB_PORT, RELAY_HTTP_BASE (5010), RELAY_AKKA_BASE (4060), RELAY_PG_PORT. RELAY_SKIP_BUILD=1 skips the
+# build; RELAY_GATEWAY_DLL runs another build of the Gateway (the tests run their Debug build).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,7 +20,7 @@ HTTP_BASE=${RELAY_HTTP_BASE:-5010}
 AKKA_BASE=${RELAY_AKKA_BASE:-4060}
 PG_PORT=${RELAY_PG_PORT:-5433}
 NODES=(1 2 3)
-GATEWAY_DLL=$ROOT/src/Gateway/bin/Release/net10.0/Relay.Gateway.dll
+GATEWAY_DLL=${RELAY_GATEWAY_DLL:-$ROOT/src/Gateway/bin/Release/net10.0/Relay.Gateway.dll}
 
 # Readiness of a gateway on HTTP port $1. When /readyz exists, this becomes:
 #   ready() { curl -fsS --max-time 2 "http://127.0.0.1:$1/readyz" >/dev/null 2>&1; }
@@ -242,5 +243,5 @@ case ${1:-} in
   up) up ;;
   down) down "${2:-}" ;;
   status) status ;;
-  *) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+  *) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac
