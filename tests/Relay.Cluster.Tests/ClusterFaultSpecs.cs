@@ -100,11 +100,13 @@ public sealed class ClusterFaultSpecs : IAsyncLifetime
         await Task.Delay(TimeSpan.FromSeconds(2));
         var killedAt = clock.Elapsed;
         await host.KillAsync();
+        // Patches sent while the signal was on its way may still have made it; count from the moment it was dead.
+        var deadAt = clock.Elapsed;
         var resumed = await Probe.EventuallyAsync(
-            () => arrivals.Any(arrival => sentAt.TryGetValue(arrival.Text, out var at) && at > killedAt),
+            () => arrivals.Any(arrival => sentAt.TryGetValue(arrival.Text, out var at) && at > deadAt),
             TimeSpan.FromSeconds(45));
         var resumedAt = resumed
-            ? arrivals.First(arrival => sentAt.TryGetValue(arrival.Text, out var at) && at > killedAt).At
+            ? arrivals.First(arrival => sentAt.TryGetValue(arrival.Text, out var at) && at > deadAt).At
             : clock.Elapsed;
         await Task.Delay(TimeSpan.FromSeconds(2));
         await stopSending.CancelAsync();
