@@ -12,6 +12,9 @@ RUN dotnet publish src/Gateway/Relay.Gateway.csproj -c Release --no-restore -o /
 FROM mcr.microsoft.com/dotnet/aspnet:10.0
 WORKDIR /app
 COPY --from=build /app ./
+# Run alone (no Relay__Journal__... settings), a node journals to SQLite in data/; the app user must own it.
+RUN mkdir -p /app/data && chown "$APP_UID" /app/data
+VOLUME /app/data
 # HTTP/WebSocket and Akka.Remote. Everything else comes from Relay__... environment variables.
 ENV ASPNETCORE_URLS=http://+:5001 \
     Relay__Akka__Port=4053
