@@ -83,6 +83,46 @@ public sealed class ClusterFaultSpecs : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Should_keep_relaying_while_another_node_is_killed_and_restarted()
+    {
+        var host = Assert.Single(_cluster.HistoryHosts);
+        var others = _cluster.Nodes.Where(node => node != host).ToList();
+        var (victim, senderNode) = (others[1], others[0]);
+        var clock = Stopwatch.StartNew();
+        await using var sender = await RelayClient.ConnectAsync(senderNode.WebSocketUrl);
+        await using var receiver = await RelayClient.ConnectAsync(host.WebSocketUrl);
+        var arrivals = new ConcurrentQueue<Arrival>();
+        using var stopCollecting = new CancellationTokenSource();
+        using var stopSending = new CancellationTokenSource();
+        var collecting = Probe.CollectAsync(receiver, arrivals, clock, stopCollecting.Token);
+        var sending = Probe.SendSteadilyAsync(sender, "crash", SendInterval, 1200, stopSending.Token);
+
+        await Task.Delay(TimeSpan.FromSeconds(1.5));
+        var killedAt = clock.Elapsed;
+        await victim.KillAsync();
+        // The restarted node joins under its old address once the cluster has removed the dead incarnation.
+        await victim.StartAsync(TimeSpan.FromSeconds(60));
+        var rejoinedAt = clock.Elapsed;
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        await stopSending.CancelAsync();
+        var sent = await sending;
+        var complete = await Probe.EventuallyAsync(() => arrivals.Count >= sent.Count, TimeSpan.FromSeconds(30));
+        await stopCollecting.CancelAsync();
+        await collecting;
+        var total = await Probe.SettledLastSequenceAsync(_cluster.Nodes);
+        var history = await Probe.ReadHistoryAsync(victim, total);
+
+        var times = arrivals.Select(arrival => arrival.At).Where(at => at >= killedAt).ToList();
+        var pause = times.Zip(times.Skip(1), (earlier, later) => later - earlier).DefaultIfEmpty().Max();
+        _output.WriteLine($"{victim.Name} killed, back and ready {(rejoinedAt - killedAt).TotalSeconds:F1} s later; longest silence on {host.Name} meanwhile: {pause.TotalSeconds:F1} s");
+        _output.WriteLine($"sent {sent.Count}, received {arrivals.Count} on {host.Name}, history {history.Count} read on the restarted {victim.Name}");
+        Assert.True(complete, $"received {arrivals.Count} of {sent.Count}\n{_cluster.Output}");
+        Assert.Equal(sent, arrivals.Select(arrival => arrival.Text));
+        Assert.Equal(sent, history);
+        Assert.Same(host, Assert.Single(_cluster.HistoryHosts));
+    }
+
+    [Fact]
     public async Task Should_resume_relaying_within_15_seconds_of_a_hard_kill_of_the_sequencer_node()
     {
         var host = Assert.Single(_cluster.HistoryHosts);
