@@ -19,17 +19,20 @@ public sealed class RelayNode : IAsyncDisposable
     /// <summary>Describes a node; nothing runs until <see cref="StartAsync"/>.</summary>
     /// <param name="name">A name for logs.</param>
     /// <param name="settings">Configuration keys (<c>Relay:Akka:Port</c>, ...) passed as command-line arguments.</param>
-    public RelayNode(string name, IDictionary<string, string>? settings = null)
+    /// <param name="httpPort">Kestrel's port; a free one when null.</param>
+    /// <param name="akkaPort">Akka.Remote's port; a free one when null. Known up front so that nodes can list each other as seeds.</param>
+    public RelayNode(string name, IDictionary<string, string>? settings = null, int? httpPort = null, int? akkaPort = null)
     {
         Name = name;
-        HttpPort = FreePort.Next();
-        AkkaPort = FreePort.Next();
+        HttpPort = httpPort ?? FreePort.Next();
+        AkkaPort = akkaPort
+            ?? (settings is not null && settings.TryGetValue("Relay:Akka:Port", out var given) ? int.Parse(given) : FreePort.Next());
         _settings = new Dictionary<string, string>(settings ?? new Dictionary<string, string>())
         {
             ["urls"] = $"http://127.0.0.1:{HttpPort}",
         };
         _settings.TryAdd("Relay:Akka:Hostname", "127.0.0.1");
-        _settings.TryAdd("Relay:Akka:Port", AkkaPort.ToString());
+        _settings["Relay:Akka:Port"] = AkkaPort.ToString();
         if (!_settings.ContainsKey("Relay:Journal:ConnectionString"))
         {
             _settings["Relay:Journal:ConnectionString"] = $"Data Source={Path.Combine(RepoPaths.NewTempFolder(name), "relay.db")}";
@@ -49,6 +52,30 @@ public sealed class RelayNode : IAsyncDisposable
         }
 
         return new RelayNode(name, settings);
+    }
+
+    /// <summary>
+    /// A cluster node journaling to PostgreSQL at <paramref name="connectionString"/>; it joins through
+    /// <paramref name="seedNodes"/> (<c>akka.tcp://relay@127.0.0.1:PORT</c>, the same list on every node).
+    /// </summary>
+    public static RelayNode Postgres(
+        string name,
+        string connectionString,
+        IReadOnlyList<string> seedNodes,
+        int? akkaPort = null,
+        IDictionary<string, string>? extra = null)
+    {
+        var settings = new Dictionary<string, string>(extra ?? new Dictionary<string, string>())
+        {
+            ["Relay:Journal:Provider"] = "postgresql",
+            ["Relay:Journal:ConnectionString"] = connectionString,
+        };
+        for (var i = 0; i < seedNodes.Count; i++)
+        {
+            settings[$"Relay:Akka:SeedNodes:{i}"] = seedNodes[i];
+        }
+
+        return new RelayNode(name, settings, akkaPort: akkaPort);
     }
 
     /// <summary>The node's name in logs.</summary>

@@ -1,0 +1,128 @@
+using System.Diagnostics;
+using System.Text;
+using Relay.Testing;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace Relay.Cluster.Tests;
+
+/// <summary>
+/// scripts/cluster.sh as a developer runs it (on free ports and a temp state folder instead of 5001 and
+/// .tmp/cluster): PostgreSQL, three gateways and nginx come up, relay through nginx, and go away on down.
+/// </summary>
+[Collection(ClusterCollection.Name)]
+public sealed class ClusterScriptSpecs
+{
+    private readonly ITestOutputHelper _output;
+
+    /// <summary>Creates the specs.</summary>
+    public ClusterScriptSpecs(ITestOutputHelper output) => _output = output;
+
+    [Fact]
+    public async Task Should_relay_through_nginx_and_stop_everything_it_started()
+    {
+        var state = RepoPaths.NewTempFolder("cluster-sh");
+        var lbPort = FreePort.NextBlock(1) + 1;
+        var httpBase = FreePort.NextBlock(3);
+        var environment = new Dictionary<string, string>
+        {
+            ["RELAY_CLUSTER_DIR"] = state,
+            ["RELAY_LB_PORT"] = lbPort.ToString(),
+            ["RELAY_HTTP_BASE"] = httpBase.ToString(),
+            ["RELAY_AKKA_BASE"] = FreePort.NextBlock(3).ToString(),
+            ["RELAY_PG_PORT"] = (FreePort.NextBlock(1) + 1).ToString(),
+            ["RELAY_SKIP_BUILD"] = "1",
+            ["RELAY_GATEWAY_DLL"] = RepoPaths.GatewayDll,
+        };
+        List<int> pids;
+        try
+        {
+            var up = await RunAsync(environment, TimeSpan.FromSeconds(180), "up");
+            Assert.True(up.ExitCode == 0, $"cluster.sh up failed:\n{up.Output}\n{Logs(state)}");
+            var status = await RunAsync(environment, TimeSpan.FromSeconds(30), "status");
+            _output.WriteLine(status.Output);
+            pids = Directory.GetFiles(state, "*.pid").Select(file => int.Parse(File.ReadAllText(file).Trim())).ToList();
+
+            await using var viaNginx1 = await RelayClient.ConnectAsync(new Uri($"ws://127.0.0.1:{lbPort}/"));
+            await using var viaNginx2 = await RelayClient.ConnectAsync(new Uri($"ws://127.0.0.1:{lbPort}/"));
+            await using var direct = await RelayClient.ConnectAsync(new Uri($"ws://127.0.0.1:{httpBase + 3}/"));
+            await viaNginx1.SendTextAsync("through nginx");
+            var received = await Task.WhenAll(viaNginx2.ReceiveAsync(), direct.ReceiveAsync());
+
+            Assert.Equal(0, status.ExitCode);
+            Assert.Equal(4, pids.Count);
+            Assert.All(received, message => Assert.Equal("through nginx", message.Text));
+        }
+        finally
+        {
+            var down = await RunAsync(environment, TimeSpan.FromSeconds(120), "down", "--purge");
+            _output.WriteLine(down.Output);
+        }
+
+        Assert.All(pids, pid => Assert.False(Directory.Exists($"/proc/{pid}"), $"process {pid} still runs after down"));
+        Assert.False(Directory.Exists(state));
+    }
+
+    private static string Logs(string state) =>
+        string.Join('\n', Directory.Exists(state)
+            ? Directory.GetFiles(state, "*.log").Select(file => $"--- {Path.GetFileName(file)}\n{File.ReadAllText(file)}")
+            : []);
+
+    private static async Task<(int ExitCode, string Output)> RunAsync(IDictionary<string, string> environment, TimeSpan timeout, params string[] arguments)
+    {
+        var info = new ProcessStartInfo("bash")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = RepoPaths.Root,
+        };
+        info.ArgumentList.Add(Path.Combine(RepoPaths.Root, "scripts", "cluster.sh"));
+        foreach (var argument in arguments)
+        {
+            info.ArgumentList.Add(argument);
+        }
+
+        foreach (var (key, value) in environment)
+        {
+            info.Environment[key] = value;
+        }
+
+        var output = new StringBuilder();
+        using var process = new Process { StartInfo = info };
+        process.OutputDataReceived += (_, e) => Append(output, e.Data);
+        process.ErrorDataReceived += (_, e) => Append(output, e.Data);
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            await process.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync();
+            return (-1, $"timed out after {timeout}:\n{output}");
+        }
+
+        lock (output)
+        {
+            return (process.ExitCode, output.ToString());
+        }
+    }
+
+    private static void Append(StringBuilder output, string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (output)
+        {
+            output.AppendLine(line);
+        }
+    }
+}

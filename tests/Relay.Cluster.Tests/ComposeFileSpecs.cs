@@ -1,0 +1,205 @@
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+using Akka.Actor;
+using Microsoft.Extensions.Configuration;
+using Npgsql;
+using Relay.Actors.Hosting;
+using Relay.Testing;
+using Xunit;
+using YamlDotNet.RepresentationModel;
+
+namespace Relay.Cluster.Tests;
+
+/// <summary>
+/// docker-compose.yml, the Dockerfile and deploy/nginx checked without a container engine: compose accepts
+/// the file, and every gateway's environment binds to a Relay configuration that works in that topology.
+/// </summary>
+public sealed partial class ComposeFileSpecs
+{
+    private static readonly string ComposeFile = Path.Combine(RepoPaths.Root, "docker-compose.yml");
+    private readonly YamlMappingNode _services;
+
+    /// <summary>Reads docker-compose.yml.</summary>
+    public ComposeFileSpecs()
+    {
+        var yaml = new YamlStream();
+        using (var reader = new StreamReader(ComposeFile))
+        {
+            yaml.Load(reader);
+        }
+
+        _services = (YamlMappingNode)((YamlMappingNode)yaml.Documents[0].RootNode)["services"];
+    }
+
+    [Fact]
+    public async Task Should_be_accepted_by_docker_compose()
+    {
+        var info = new ProcessStartInfo("docker-compose", "config -q")
+        {
+            WorkingDirectory = RepoPaths.Root,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        Process process;
+        try
+        {
+            process = Process.Start(info)!;
+        }
+        catch (System.ComponentModel.Win32Exception ex)
+        {
+            throw new InvalidOperationException("docker-compose is not installed; install it: apt-get install -y docker-compose", ex);
+        }
+
+        using (process)
+        {
+            var stderr = process.StandardError.ReadToEndAsync();
+            await process.StandardOutput.ReadToEndAsync();
+            await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
+            Assert.True(process.ExitCode == 0, $"docker-compose config -q failed with {process.ExitCode}:\n{await stderr}");
+        }
+    }
+
+    [Fact]
+    public void Should_bind_every_gateway_environment_to_a_valid_relay_configuration()
+    {
+        var gateways = Gateways();
+        var postgres = Environment("postgres");
+        var akkaPorts = gateways.ToDictionary(name => name, name => Bind(name).Akka.Port);
+
+        Assert.Equal(3, gateways.Count);
+        foreach (var name in gateways)
+        {
+            var options = Bind(name);
+            options.Validate();
+            Assert.Equal("PostgreSQL.15", options.Journal.ProviderName);
+            var journal = new NpgsqlConnectionStringBuilder(options.Journal.ConnectionString);
+            Assert.Equal("postgres", journal.Host);
+            Assert.Equal(5432, journal.Port);
+            Assert.Equal(postgres["POSTGRES_DB"], journal.Database);
+            Assert.Equal(postgres["POSTGRES_USER"], journal.Username);
+            Assert.Equal(postgres["POSTGRES_PASSWORD"], journal.Password);
+
+            Assert.Equal(name, options.Akka.Hostname);
+            Assert.Equal(Bind(gateways[0]).Akka.SeedNodes, options.Akka.SeedNodes);
+            Assert.Equal(gateways.Count, options.Akka.SeedNodes.Length);
+            foreach (var seed in options.Akka.SeedNodes)
+            {
+                var address = Address.Parse(seed);
+                Assert.Equal("akka.tcp", address.Protocol);
+                Assert.Equal(RelayHostingExtensions.ActorSystemName, address.System);
+                Assert.Contains(address.Host, gateways);
+                Assert.Equal(akkaPorts[address.Host!], address.Port);
+            }
+        }
+    }
+
+    [Fact]
+    public void Should_put_nginx_with_websocket_proxying_in_front_of_every_gateway()
+    {
+        var nginx = (YamlMappingNode)_services["nginx"];
+        var mount = ((YamlSequenceNode)nginx["volumes"]).Children.Select(node => node.ToString())
+            .Single(volume => volume.Contains("/etc/nginx/", StringComparison.Ordinal));
+        var config = File.ReadAllText(Path.Combine(RepoPaths.Root, mount.Split(':')[0]));
+        var upstreams = NginxServer().Matches(config).Select(match => (Host: match.Groups[1].Value, Port: int.Parse(match.Groups[2].Value))).ToList();
+
+        Assert.Contains("5001:5001", ((YamlSequenceNode)nginx["ports"]).Children.Select(node => node.ToString()));
+        Assert.Contains("proxy_set_header Upgrade $http_upgrade;", config, StringComparison.Ordinal);
+        Assert.Contains("proxy_set_header Connection $connection_upgrade;", config, StringComparison.Ordinal);
+        Assert.Contains("proxy_http_version 1.1;", config, StringComparison.Ordinal);
+        Assert.Equal(Gateways().Order(), upstreams.Select(upstream => upstream.Host).Order());
+        foreach (var (host, port) in upstreams)
+        {
+            var urls = Environment(host)["ASPNETCORE_URLS"];
+            Assert.Equal(port, new Uri(urls.Replace("+", "localhost", StringComparison.Ordinal)).Port);
+        }
+    }
+
+    [Fact]
+    public void Should_check_the_health_of_every_service_and_keep_the_journal_in_a_volume()
+    {
+        foreach (var (name, service) in _services.Children.Select(pair => (pair.Key.ToString(), (YamlMappingNode)pair.Value)))
+        {
+            Assert.True(service.Children.ContainsKey("healthcheck"), $"service {name} has no healthcheck");
+            Assert.NotEmpty((YamlSequenceNode)((YamlMappingNode)service["healthcheck"])["test"]);
+        }
+
+        var volumes = ((YamlSequenceNode)((YamlMappingNode)_services["postgres"])["volumes"]).Children.Select(node => node.ToString());
+        Assert.Contains(volumes, volume => volume.EndsWith(":/var/lib/postgresql/data", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Should_build_the_gateway_image_in_two_stages_from_files_that_exist()
+    {
+        var dockerfile = File.ReadAllLines(Path.Combine(RepoPaths.Root, "Dockerfile"));
+        var froms = dockerfile.Where(line => line.StartsWith("FROM ", StringComparison.Ordinal)).ToList();
+        var sources = dockerfile
+            .Where(line => line.StartsWith("COPY ", StringComparison.Ordinal) && !line.Contains("--from=", StringComparison.Ordinal))
+            .SelectMany(line => line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1..^1])
+            .ToList();
+
+        Assert.Equal(2, froms.Count);
+        Assert.StartsWith("FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build", froms[0], StringComparison.Ordinal);
+        Assert.StartsWith("FROM mcr.microsoft.com/dotnet/aspnet:10.0", froms[1], StringComparison.Ordinal);
+        Assert.NotEmpty(sources);
+        foreach (var source in sources)
+        {
+            var path = Path.Combine(RepoPaths.Root, source);
+            Assert.True(File.Exists(path) || Directory.Exists(path), $"the Dockerfile copies {source}, which does not exist");
+        }
+    }
+
+    /// <summary>The services whose environment configures Relay.</summary>
+    private List<string> Gateways() =>
+        _services.Children.Keys.Select(key => key.ToString())
+            .Where(name => Environment(name).Keys.Any(key => key.StartsWith("Relay__", StringComparison.Ordinal)))
+            .ToList();
+
+    private Dictionary<string, string> Environment(string service)
+    {
+        var node = (YamlMappingNode)_services[service];
+        if (!node.Children.TryGetValue("environment", out var environment))
+        {
+            return new Dictionary<string, string>();
+        }
+
+        return environment switch
+        {
+            YamlMappingNode map => map.Children.ToDictionary(pair => pair.Key.ToString(), pair => pair.Value.ToString()),
+            YamlSequenceNode list => list.Children.Select(item => item.ToString().Split('=', 2)).ToDictionary(parts => parts[0], parts => parts.Length > 1 ? parts[1] : ""),
+            _ => throw new InvalidOperationException($"environment of {service} is neither a mapping nor a list"),
+        };
+    }
+
+    /// <summary>
+    /// Binds <see cref="RelayOptions"/> the way the Gateway does, through the real environment-variable
+    /// provider (<c>__</c> is <c>:</c>): the service's variables are set under a prefix unique to this call.
+    /// </summary>
+    private RelayOptions Bind(string service)
+    {
+        var prefix = $"RELAY_COMPOSE_TEST_{Guid.NewGuid():N}_";
+        var variables = Environment(service);
+        try
+        {
+            foreach (var (key, value) in variables)
+            {
+                System.Environment.SetEnvironmentVariable(prefix + key, value);
+            }
+
+            var configuration = new ConfigurationBuilder().AddEnvironmentVariables(prefix).Build();
+            var options = new RelayOptions();
+            configuration.GetSection(RelayOptions.Section).Bind(options);
+            return options;
+        }
+        finally
+        {
+            foreach (var key in variables.Keys)
+            {
+                System.Environment.SetEnvironmentVariable(prefix + key, null);
+            }
+        }
+    }
+
+    [GeneratedRegex(@"^\s*server\s+([A-Za-z0-9_.-]+):(\d+)", RegexOptions.Multiline)]
+    private static partial Regex NginxServer();
+}

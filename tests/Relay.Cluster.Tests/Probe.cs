@@ -1,0 +1,137 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Relay.Testing;
+
+namespace Relay.Cluster.Tests;
+
+/// <summary>What one client saw: each text message with the moment it arrived.</summary>
+public sealed record Arrival(string Text, TimeSpan At);
+
+/// <summary>Helpers that drive and read real clients of a cluster.</summary>
+public static class Probe
+{
+    private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(5) };
+
+    /// <summary>The highest sequence number <paramref name="node"/> reports on its status page.</summary>
+    public static async Task<long> LastSequenceAsync(RelayNode node)
+    {
+        var status = await Http.GetFromJsonAsync<JsonElement>(node.HttpUrl);
+        return status.GetProperty("lastSequence").GetInt64();
+    }
+
+    /// <summary>
+    /// Waits until every running node reports the same last sequence for a while (the sequencer's heartbeat
+    /// reached them all and nothing is in flight), and returns it.
+    /// </summary>
+    public static async Task<long> SettledLastSequenceAsync(IEnumerable<RelayNode> nodes, TimeSpan? timeout = null)
+    {
+        var running = nodes.Where(node => node.IsRunning).ToList();
+        var deadline = Stopwatch.StartNew();
+        long? previous = null;
+        while (deadline.Elapsed < (timeout ?? TimeSpan.FromSeconds(30)))
+        {
+            var seen = await Task.WhenAll(running.Select(LastSequenceAsync));
+            if (seen.Distinct().Count() == 1 && previous == seen[0])
+            {
+                return seen[0];
+            }
+
+            previous = seen.Distinct().Count() == 1 ? seen[0] : null;
+            await Task.Delay(TimeSpan.FromMilliseconds(1500));
+        }
+
+        throw new TimeoutException("the nodes did not agree on the last sequence number");
+    }
+
+    /// <summary>Connects a new client to <paramref name="node"/> and reads the whole history (<paramref name="length"/> messages).</summary>
+    public static async Task<IReadOnlyList<string>> ReadHistoryAsync(RelayNode node, long length)
+    {
+        await using var client = await RelayClient.ConnectAsync(node.WebSocketUrl);
+        var history = await client.ReceiveManyAsync((int)length, TimeSpan.FromSeconds(60));
+        var extra = await client.ReceiveNothingAsync(TimeSpan.FromMilliseconds(500));
+        if (extra is not null)
+        {
+            throw new InvalidOperationException($"history on {node.Name} is longer than {length}: then came '{extra.Text}'");
+        }
+
+        return history.Select(message => message.Text).ToList();
+    }
+
+    /// <summary>
+    /// Sends <c>{tag}:{i}</c> for i = 0, 1, ... every <paramref name="interval"/> until <paramref name="stop"/>
+    /// is cancelled or <paramref name="maxCount"/> went out; returns what was sent.
+    /// </summary>
+    public static async Task<IReadOnlyList<string>> SendSteadilyAsync(
+        RelayClient client,
+        string tag,
+        TimeSpan interval,
+        int maxCount,
+        CancellationToken stop,
+        ConcurrentDictionary<string, TimeSpan>? sentAt = null,
+        Stopwatch? clock = null)
+    {
+        var sent = new List<string>();
+        using var timer = new PeriodicTimer(interval);
+        for (var i = 0; i < maxCount && !stop.IsCancellationRequested; i++)
+        {
+            var text = $"{tag}:{i}";
+            if (clock is not null)
+            {
+                sentAt?.TryAdd(text, clock.Elapsed);
+            }
+
+            await client.SendTextAsync(text);
+            sent.Add(text);
+            try
+            {
+                await timer.WaitForNextTickAsync(stop);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+        }
+
+        return sent;
+    }
+
+    /// <summary>Reads messages of <paramref name="client"/> into <paramref name="arrivals"/> until <paramref name="stop"/> is cancelled.</summary>
+    public static async Task CollectAsync(RelayClient client, ConcurrentQueue<Arrival> arrivals, Stopwatch clock, CancellationToken stop)
+    {
+        while (!stop.IsCancellationRequested)
+        {
+            var message = await client.ReceiveNothingAsync(TimeSpan.FromMilliseconds(200));
+            if (message is not null)
+            {
+                arrivals.Enqueue(new Arrival(message.Text, clock.Elapsed));
+            }
+            else if (client.Closed.IsCompleted && client.Pending == 0)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>Waits until <paramref name="condition"/> holds, polling; false when <paramref name="timeout"/> passed first.</summary>
+    public static async Task<bool> EventuallyAsync(Func<bool> condition, TimeSpan timeout)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (!condition())
+        {
+            if (deadline.Elapsed > timeout)
+            {
+                return false;
+            }
+
+            await Task.Delay(50);
+        }
+
+        return true;
+    }
+
+    /// <summary>The messages in <paramref name="received"/> that belong to <paramref name="tag"/>, in arrival order.</summary>
+    public static List<string> Tagged(IEnumerable<string> received, string tag) =>
+        received.Where(text => text.StartsWith(tag + ":", StringComparison.Ordinal)).ToList();
+}

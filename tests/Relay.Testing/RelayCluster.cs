@@ -1,0 +1,76 @@
+namespace Relay.Testing;
+
+/// <summary>
+/// Several real Gateway processes on 127.0.0.1 forming one Akka cluster on one PostgreSQL journal. Every
+/// node lists every node as a seed, so any of them can be restarted and join whoever is still up.
+/// </summary>
+public sealed class RelayCluster : IAsyncDisposable
+{
+    /// <summary>The line the sequencer logs on the node where it (re)starts.</summary>
+    public const string HistoryRecoveredLogLine = "History recovered at sequence";
+
+    private readonly List<RelayNode> _nodes;
+
+    /// <summary>Describes <paramref name="size"/> nodes journaling to <paramref name="connectionString"/>; nothing runs until <see cref="StartAsync"/>.</summary>
+    public RelayCluster(string connectionString, int size = 3, IDictionary<string, string>? extra = null)
+    {
+        ConnectionString = connectionString;
+        var settings = new Dictionary<string, string>(extra ?? new Dictionary<string, string>());
+        // Failovers are read from several nodes' logs side by side; timestamps line them up.
+        settings.TryAdd("Logging:Console:TimestampFormat", "HH:mm:ss.fff ");
+        var akkaPorts = Enumerable.Range(0, size).Select(_ => FreePort.Next()).ToArray();
+        SeedNodes = akkaPorts.Select(port => $"akka.tcp://relay@127.0.0.1:{port}").ToArray();
+        _nodes = akkaPorts
+            .Select((port, i) => RelayNode.Postgres($"node{i + 1}", connectionString, SeedNodes, port, settings))
+            .ToList();
+    }
+
+    /// <summary>The journal's connection string.</summary>
+    public string ConnectionString { get; }
+
+    /// <summary>The seed list every node is given.</summary>
+    public IReadOnlyList<string> SeedNodes { get; }
+
+    /// <summary>The nodes, node1 first.</summary>
+    public IReadOnlyList<RelayNode> Nodes => _nodes;
+
+    /// <summary>The node at <paramref name="index"/> (0-based).</summary>
+    public RelayNode this[int index] => _nodes[index];
+
+    /// <summary>What every node printed, for failure messages.</summary>
+    public string Output => string.Join('\n', _nodes.Select(node => node.Output));
+
+    /// <summary>
+    /// Starts node1 and waits until it is ready, then the others together. node1 is thereby the oldest
+    /// member and hosts the sequencer, and the journal's tables are created once before the others connect.
+    /// </summary>
+    public async Task StartAsync(TimeSpan? readyTimeout = null)
+    {
+        await _nodes[0].StartAsync(readyTimeout);
+        await Task.WhenAll(_nodes.Skip(1).Select(node => node.StartAsync(readyTimeout)));
+    }
+
+    /// <summary>
+    /// Starts every node at the same moment, as an orchestrator would (docker-compose without ordering):
+    /// the nodes race to form the cluster and to create the journal's tables.
+    /// </summary>
+    public Task StartAllAtOnceAsync(TimeSpan? readyTimeout = null) =>
+        Task.WhenAll(_nodes.Select(node => node.StartAsync(readyTimeout)));
+
+    /// <summary>
+    /// The running nodes whose sequencer started (from their logs). Exactly one, except for the moments of a
+    /// handover; a node that logged it once and lost the singleton later still counts, so read this right
+    /// after starting or after the previous host went away.
+    /// </summary>
+    public IReadOnlyList<RelayNode> HistoryHosts =>
+        _nodes.Where(node => node.IsRunning && node.Output.Contains(HistoryRecoveredLogLine, StringComparison.Ordinal)).ToList();
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var node in _nodes)
+        {
+            await node.DisposeAsync();
+        }
+    }
+}
