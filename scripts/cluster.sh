@@ -22,9 +22,8 @@ PG_PORT=${RELAY_PG_PORT:-5433}
 NODES=(1 2 3)
 GATEWAY_DLL=${RELAY_GATEWAY_DLL:-$ROOT/src/Gateway/bin/Release/net10.0/Relay.Gateway.dll}
 
-# Readiness of a gateway on HTTP port $1. When /readyz exists, this becomes:
-#   ready() { curl -fsS --max-time 2 "http://127.0.0.1:$1/readyz" >/dev/null 2>&1; }
-ready() { curl -fsS --max-time 2 "http://127.0.0.1:$1/" 2>/dev/null | grep -q '"status":"ready"'; }
+# Readiness of a gateway on HTTP port $1: /readyz answers 200 (cluster member, topic, sequencer, journal).
+ready() { curl -fsS --max-time 2 "http://127.0.0.1:$1/readyz" >/dev/null 2>&1; }
 
 log() { echo "cluster: $*" >&2; }
 

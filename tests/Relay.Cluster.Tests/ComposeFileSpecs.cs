@@ -124,6 +124,13 @@ public sealed partial class ComposeFileSpecs
             Assert.NotEmpty((YamlSequenceNode)((YamlMappingNode)service["healthcheck"])["test"]);
         }
 
+        // Gateways are healthy only when ready to relay: /readyz, not mere liveness.
+        foreach (var gateway in Gateways())
+        {
+            var test = string.Join(' ', ((YamlSequenceNode)((YamlMappingNode)((YamlMappingNode)_services[gateway])["healthcheck"])["test"]).Children);
+            Assert.Contains("GET /readyz", test, StringComparison.Ordinal);
+        }
+
         var volumes = ((YamlSequenceNode)((YamlMappingNode)_services["postgres"])["volumes"]).Children.Select(node => node.ToString());
         Assert.Contains(volumes, volume => volume.EndsWith(":/var/lib/postgresql/data", StringComparison.Ordinal));
     }
