@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 using Relay.Testing;
 using Xunit.Abstractions;
@@ -68,33 +67,7 @@ public sealed class BrowserSpecs
 
     private static async Task<(int ExitCode, string Output)> RunAsync(string file, string[] arguments, TimeSpan timeout)
     {
-        var info = new ProcessStartInfo(file)
-        {
-            WorkingDirectory = BrowserFolder,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var argument in arguments)
-        {
-            info.ArgumentList.Add(argument);
-        }
-
-        using var process = Process.Start(info) ?? throw new InvalidOperationException($"could not start {file}");
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(timeout);
-        try
-        {
-            await process.WaitForExitAsync(cts.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            await process.WaitForExitAsync();
-            return (-1, $"{file} did not finish within {timeout}:\n{await stdout}\n{await stderr}");
-        }
-
-        return (process.ExitCode, await stdout + await stderr);
+        var result = await ProcessRunner.RunAsync(file, arguments, timeout, BrowserFolder);
+        return (result.ExitCode, result.TimedOut ? $"{file} did not finish within {timeout}:\n{result.Output}" : result.StandardOutput + result.StandardError);
     }
 }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.RegularExpressions;
 using Xunit;
 
@@ -98,40 +97,19 @@ public sealed partial class PostgresServer : IAsyncLifetime
 
     private static async Task<string> RunScriptAsync(params string[] arguments)
     {
-        var script = Path.Combine(RepoPaths.Root, "scripts", "postgres.sh");
-        var info = new ProcessStartInfo("bash")
+        var result = await ProcessRunner.RunAsync("bash", [Path.Combine(RepoPaths.Root, "scripts", "postgres.sh"), .. arguments], ScriptTimeout);
+        if (result.TimedOut)
         {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        info.ArgumentList.Add(script);
-        foreach (var argument in arguments)
-        {
-            info.ArgumentList.Add(argument);
-        }
-
-        using var process = Process.Start(info) ?? throw new InvalidOperationException("could not start bash");
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(ScriptTimeout);
-        try
-        {
-            await process.WaitForExitAsync(cts.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
             throw new TimeoutException($"scripts/postgres.sh {string.Join(' ', arguments)} did not finish within {ScriptTimeout}");
         }
 
-        if (process.ExitCode != 0)
+        if (result.ExitCode != 0)
         {
             throw new InvalidOperationException(
-                $"scripts/postgres.sh {string.Join(' ', arguments)} failed with exit code {process.ExitCode}:\n{await stderr}{await stdout}");
+                $"scripts/postgres.sh {string.Join(' ', arguments)} failed with exit code {result.ExitCode}:\n{result.StandardError}{result.StandardOutput}");
         }
 
-        return await stdout;
+        return result.StandardOutput;
     }
 
     [GeneratedRegex("[^a-z0-9_]")]
