@@ -8,6 +8,8 @@ using Akka.Pattern;
 using Akka.Persistence.Sql.Hosting;
 using Akka.Persistence.Sql.Query;
 using Akka.Remote.Hosting;
+using Akka.Streams;
+using Akka.Streams.Dsl;
 using Microsoft.Data.Sqlite;
 using Relay.Actors.Connections;
 using Relay.Actors.Fanout;
@@ -100,6 +102,11 @@ public static class RelayHostingExtensions
                 cluster.Join(cluster.SelfAddress);
             });
         }
+
+        // Read one patch through the replay path as soon as the node starts: the first client to join then
+        // does not wait for the query, the deserializer and the stream stages to be compiled.
+        builder.AddStartup((system, _) =>
+            CreatePatchJournal(system).Read(1, 1).RunWith(Sink.Ignore<PatchAppended>(), system.Materializer()));
 
         return builder;
     }
