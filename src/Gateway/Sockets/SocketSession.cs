@@ -79,8 +79,8 @@ public sealed class SocketSession
         }
         finally
         {
-            if (_socket.State == WebSocketState.Aborted && _stream is not null && link.Closed.IsCompleted &&
-                link.Closed.Result.Code == RelayCloseCodes.InvalidPayload)
+            var closedFor = link.Closed.IsCompleted ? await link.Closed : null;
+            if (_socket.State == WebSocketState.Aborted && _stream is not null && closedFor?.Code == RelayCloseCodes.InvalidPayload)
             {
                 // The runtime rejected the text frame itself: it sent 1007 and aborted. Ending the request now
                 // would reset the connection under the client's answering close frame and lose the 1007.
