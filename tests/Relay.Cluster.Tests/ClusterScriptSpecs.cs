@@ -50,6 +50,14 @@ public sealed class ClusterScriptSpecs
             Assert.Equal(0, status.ExitCode);
             Assert.Equal(4, pids.Count);
             Assert.All(received, message => Assert.Equal("through nginx", message.Text));
+
+            // Issue 3's browser check: Immer pages on gateway1 and gateway2 stay in sync, and a page opened
+            // later through the load balancer gets the same state from the shared history.
+            await BrowserCheck.AssertPagesStayInSyncAsync(
+                _output,
+                new Uri($"ws://127.0.0.1:{httpBase + 1}/"),
+                new Uri($"ws://127.0.0.1:{httpBase + 2}/"),
+                new Uri($"ws://127.0.0.1:{lbPort}/"));
         }
         finally
         {

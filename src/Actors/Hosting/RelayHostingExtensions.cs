@@ -1,5 +1,6 @@
 #nullable enable
 using Akka.Actor;
+using Akka.Event;
 using Akka.Cluster.Hosting;
 using Akka.Cluster.Hosting.SBR;
 using Akka.Cluster.Tools.PublishSubscribe;
@@ -105,8 +106,14 @@ public static class RelayHostingExtensions
 
         // Read one patch through the replay path as soon as the node starts: the first client to join then
         // does not wait for the query, the deserializer and the stream stages to be compiled.
+        // Off the start-up path and best effort: a journal that is slow to come up must not delay or fail the start.
         builder.AddStartup((system, _) =>
-            CreatePatchJournal(system).Read(1, 1).RunWith(Sink.Ignore<PatchAppended>(), system.Materializer()));
+        {
+            Task.Run(() => CreatePatchJournal(system).Read(1, 1).RunWith(Sink.Ignore<PatchAppended>(), system.Materializer()))
+                .ContinueWith(
+                    warmUp => system.Log.Debug("Replay path warm-up failed: {0}", warmUp.Exception?.GetBaseException().Message),
+                    TaskContinuationOptions.OnlyOnFaulted);
+        });
 
         return builder;
     }

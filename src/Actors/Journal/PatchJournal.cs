@@ -17,16 +17,36 @@ public interface IPatchJournal
 /// <summary>Reads the history through Akka.Persistence.Query's current-events-by-persistence-id query.</summary>
 public sealed class QueryPatchJournal : IPatchJournal
 {
-    private readonly ICurrentEventsByPersistenceIdQuery _query;
+    private readonly ActorSystem _system;
+    private readonly string _readJournalPluginId;
+    private ICurrentEventsByPersistenceIdQuery? _query;
 
     /// <summary>Uses the read journal plugin <paramref name="readJournalPluginId"/> of <paramref name="system"/>.</summary>
+    /// <remarks>
+    /// The plugin is created on the first read, not here: its constructor waits (up to 5 s) for the journal,
+    /// which on a busy machine can take longer; a failed read is retried by its reader, a failed constructor
+    /// here would take the whole node down.
+    /// </remarks>
     public QueryPatchJournal(ActorSystem system, string readJournalPluginId)
     {
-        _query = PersistenceQuery.Get(system).ReadJournalFor<ICurrentEventsByPersistenceIdQuery>(readJournalPluginId);
+        _system = system;
+        _readJournalPluginId = readJournalPluginId;
     }
 
     /// <inheritdoc />
-    public Source<PatchAppended, NotUsed> Read(long fromSequence, long toSequence = long.MaxValue) =>
-        _query.CurrentEventsByPersistenceId(RelayTopics.HistoryPersistenceId, fromSequence, toSequence)
+    public Source<PatchAppended, NotUsed> Read(long fromSequence, long toSequence = long.MaxValue)
+    {
+        ICurrentEventsByPersistenceIdQuery query;
+        try
+        {
+            query = Volatile.Read(ref _query) ?? (_query = PersistenceQuery.Get(_system).ReadJournalFor<ICurrentEventsByPersistenceIdQuery>(_readJournalPluginId));
+        }
+        catch (AggregateException ex) when (ex.InnerException is AskTimeoutException)
+        {
+            return Source.Failed<PatchAppended>(ex.InnerException);
+        }
+
+        return query.CurrentEventsByPersistenceId(RelayTopics.HistoryPersistenceId, fromSequence, toSequence)
             .Select(envelope => (PatchAppended)envelope.Event);
+    }
 }

@@ -1,6 +1,6 @@
 // Browser end-to-end check of the relay: two pages edit one Immer state through a Relay node with the
 // standard browser WebSocket, a third page opens later; prints one JSON line with what each page shows.
-// Usage: node sync-check.mjs ws://127.0.0.1:<port>/   (CHROMIUM overrides /usr/bin/chromium)
+// Usage: node sync-check.mjs RELAY_URL [PAGE2_URL [PAGE3_URL]]   (CHROMIUM overrides /usr/bin/chromium)
 import { createServer } from "node:http";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -9,9 +9,12 @@ import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const relay = process.argv[2];
+// One relay URL for all three pages, or one per page (page1, page2, the late page3): pages on different
+// nodes of a cluster, the late one through the load balancer.
+const relays = process.argv.slice(2);
+const relay = relays[0];
 if (!relay) {
-  console.error("usage: node sync-check.mjs ws://127.0.0.1:<port>/");
+  console.error("usage: node sync-check.mjs ws://127.0.0.1:<port>/ [page2 url [page3 url]]");
   process.exit(2);
 }
 
@@ -36,7 +39,7 @@ const server = createServer((request, response) => {
   response.writeHead(200, { "content-type": file[0] }).end(file[1]);
 });
 await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
-const pageUrl = `http://127.0.0.1:${server.address().port}/?relay=${encodeURIComponent(relay)}`;
+const pageUrl = (url) => `http://127.0.0.1:${server.address().port}/?relay=${encodeURIComponent(url)}`;
 
 const profile = mkdtempSync(join(tmpdir(), "relay-chromium-"));
 const context = await chromium.launchPersistentContext(profile, {
@@ -54,13 +57,13 @@ const context = await chromium.launchPersistentContext(profile, {
 });
 
 const consoleErrors = [];
-async function openPage(name) {
+async function openPage(name, url) {
   const page = await context.newPage();
   page.on("console", (message) => {
     if (message.type() === "error") consoleErrors.push(`${name}: ${message.text()}`);
   });
   page.on("pageerror", (error) => consoleErrors.push(`${name}: ${error.message}`));
-  await page.goto(pageUrl);
+  await page.goto(pageUrl(url));
   await page.waitForFunction(() => window.relayPage !== undefined);
   await page.evaluate(() => window.relayPage.opened);
   return page;
@@ -84,8 +87,8 @@ async function until(condition, what) {
 
 let result;
 try {
-  const page1 = await openPage("page1");
-  const page2 = await openPage("page2");
+  const page1 = await openPage("page1", relays[0]);
+  const page2 = await openPage("page2", relays[1] ?? relays[0]);
 
   // Turns: each page appends to the shared list after it has seen the other's append, so array indexes agree.
   const turns = 10;
@@ -113,7 +116,7 @@ try {
   await until(async () => (await settled(page1)) && (await settled(page2)), "both pages to settle");
 
   // Opened later: the history alone must rebuild the same state.
-  const page3 = await openPage("page3");
+  const page3 = await openPage("page3", relays[2] ?? relays[0]);
   await until(() => settled(page3), "the late page to settle");
 
   const pages = { page1, page2, page3 };
