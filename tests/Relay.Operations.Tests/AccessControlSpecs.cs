@@ -88,6 +88,8 @@ public sealed class AccessControlSpecs : IClassFixture<GuardedNode>
     [Fact]
     public async Task Should_accept_the_shared_token_from_the_header_or_the_access_token_parameter()
     {
+        // The node admits MaxConnections sockets; those of the test before may still be closing.
+        await WaitForNoConnectionsAsync();
         await using var byHeader = await RelayClient.ConnectAsync(_node.WebSocketUrl, Bearer(GuardedNode.Token));
         await using var byQuery = await RelayClient.ConnectAsync(new Uri(_node.WebSocketUrl, "?access_token=" + GuardedNode.Token));
 
@@ -99,6 +101,8 @@ public sealed class AccessControlSpecs : IClassFixture<GuardedNode>
     [Fact]
     public async Task Should_accept_a_valid_jwt_and_refuse_an_expired_forged_or_foreign_one()
     {
+        // The node admits MaxConnections sockets; those of the test before may still be closing.
+        await WaitForNoConnectionsAsync();
         var valid = Jwt.Create(GuardedNode.SigningKey, GuardedNode.Issuer, GuardedNode.Audience, DateTimeOffset.UtcNow.AddMinutes(5));
         var expired = Jwt.Create(GuardedNode.SigningKey, GuardedNode.Issuer, GuardedNode.Audience, DateTimeOffset.UtcNow.AddMinutes(-10));
         var forged = Jwt.Create("another-signing-key-of-at-least-32-bytes!!", GuardedNode.Issuer, GuardedNode.Audience, DateTimeOffset.UtcNow.AddMinutes(5));
@@ -148,6 +152,7 @@ public sealed class AccessControlSpecs : IClassFixture<GuardedNode>
     [Fact]
     public async Task Should_close_a_client_over_its_message_rate_with_1008_and_leave_others_alone()
     {
+        // The node admits MaxConnections sockets; those of the test before may still be closing.
         await WaitForNoConnectionsAsync();
         await using var listener = await RelayClient.ConnectAsync(_node.WebSocketUrl, Bearer(GuardedNode.Token));
         await using var polite = await RelayClient.ConnectAsync(_node.WebSocketUrl, Bearer(GuardedNode.Token));
