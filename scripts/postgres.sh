@@ -89,8 +89,10 @@ start() {
     as_owner mkdir -p "$data"
     as_owner "$BIN/initdb" -D "$data" -U relay --auth=trust --encoding=UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 ||
       { cat "$dir/initdb.log" >&2; exit 1; }
-    # Throwaway data: durability settings off for speed; loopback only; no Unix socket (paths under
-    # temp folders can exceed the socket path limit, and nothing here needs one).
+    # Throwaway data: no fsync (only a crash of the machine loses data); loopback only; no Unix socket
+    # (paths under temp folders can exceed the socket path limit, and nothing here needs one).
+    # synchronous_commit stays on: a commit is acknowledged only once its WAL is handed to the kernel, so
+    # a SIGKILLed server (the fault specs kill it) keeps every write the journal confirmed, as a real one does.
     cat >>"$data/postgresql.conf" <<EOF
 
 # scripts/postgres.sh
@@ -98,7 +100,7 @@ listen_addresses = '127.0.0.1'
 unix_socket_directories = ''
 max_connections = 300
 fsync = off
-synchronous_commit = off
+synchronous_commit = on
 full_page_writes = off
 shared_buffers = 64MB
 log_min_messages = warning

@@ -103,6 +103,22 @@ public sealed class ClientLinkSpecs
     }
 
     [Fact]
+    public async Task Should_end_a_reader_waiting_for_credits_when_closed()
+    {
+        var link = new ClientLink(maxOutboundBytes: 10, maxInFlight: 1);
+        await link.AcquireCreditsForAsync(1);
+
+        // The connection will never return the credit (it stopped with the frame unconfirmed).
+        var waiting = link.AcquireCreditsForAsync(1).AsTask();
+        Assert.False(waiting.IsCompleted);
+        link.Close(new CloseRequest(RelayCloseCodes.TryAgainLater, "history unavailable, try again later"));
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => waiting.WaitAsync(Patience));
+        // A reader that comes back after the close does not wait either.
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => link.AcquireCreditsForAsync(1).AsTask().WaitAsync(Patience));
+    }
+
+    [Fact]
     public async Task Should_drop_queued_frames_and_end_the_writer_when_closed()
     {
         var link = new ClientLink(maxOutboundBytes: 10, maxInFlight: 1);

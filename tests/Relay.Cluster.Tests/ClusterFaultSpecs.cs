@@ -1,5 +1,4 @@
-using System.Collections.Concurrent;
-using System.Diagnostics;
+using System.Net.WebSockets;
 using Relay.Testing;
 using Xunit;
 using Xunit.Abstractions;
@@ -7,16 +6,26 @@ using Xunit.Abstractions;
 namespace Relay.Cluster.Tests;
 
 /// <summary>
-/// Nodes leaving and dying while a client on another node keeps sending (20 patches/s). Every test starts
-/// its own three-node cluster on its own database, because it takes nodes away.
+/// Faults under steady traffic: a client on one surviving node sends 200 patches/s for 12 s while a client on
+/// another surviving node watches, and a node leaves, a node dies, or the database goes away. Each spec prints
+/// sent, delivered, missing, doubled and out-of-order counts and asserts that every patch arrived exactly once,
+/// in order, and is in the history a late joiner reads. Every test starts its own three-node cluster on its own
+/// database, because it takes parts away.
 /// </summary>
 [Collection(ClusterCollection.Name)]
 public sealed class ClusterFaultSpecs : IAsyncLifetime
 {
-    private static readonly TimeSpan SendInterval = TimeSpan.FromMilliseconds(50);
+    private static readonly TimeSpan SendInterval = TimeSpan.FromMilliseconds(5);
+    private const int PatchCount = 2400;
+
+    // The sender is held back while the sequencer or the journal is away; it gives up after this long.
+    private static readonly TimeSpan SendingLimit = TimeSpan.FromSeconds(60);
+    private static readonly TimeSpan DeliveryTimeout = TimeSpan.FromSeconds(40);
+    private const WebSocketCloseStatus TryAgainLater = (WebSocketCloseStatus)1013;
+
     private readonly PostgresServer _postgres;
     private readonly ITestOutputHelper _output;
-    private RelayCluster _cluster = null!;
+    private RelayCluster? _cluster;
 
     /// <summary>Creates the specs on the collection's PostgreSQL server.</summary>
     public ClusterFaultSpecs(PostgresServer postgres, ITestOutputHelper output)
@@ -25,153 +34,242 @@ public sealed class ClusterFaultSpecs : IAsyncLifetime
         _output = output;
     }
 
+    private RelayCluster Cluster => _cluster ?? throw new InvalidOperationException("no cluster started");
+
     /// <inheritdoc />
-    public async Task InitializeAsync()
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    /// <inheritdoc />
+    public async Task DisposeAsync()
     {
-        _cluster = new RelayCluster(await _postgres.CreateDatabaseAsync("relay_faults"));
-        await _cluster.StartAsync();
+        if (_cluster is not null)
+        {
+            await _cluster.DisposeAsync();
+        }
     }
 
-    /// <inheritdoc />
-    public async Task DisposeAsync() => await _cluster.DisposeAsync();
-
     [Fact]
-    public async Task Should_keep_relaying_while_the_sequencer_node_leaves_gracefully_and_rejoins()
+    public async Task Should_deliver_every_patch_once_in_order_while_the_sequencer_node_leaves_gracefully_and_rejoins()
     {
-        var leaving = Assert.Single(_cluster.HistoryHosts);
-        var others = _cluster.Nodes.Where(node => node != leaving).ToList();
-        var clock = Stopwatch.StartNew();
+        await StartClusterAsync();
+        var leaving = Assert.Single(Cluster.HistoryHosts);
+        var others = Cluster.Nodes.Where(node => node != leaving).ToList();
         await using var sender = await RelayClient.ConnectAsync(others[0].WebSocketUrl);
-        await using var receiver = await RelayClient.ConnectAsync(others[1].WebSocketUrl);
+        await using var watcher = await RelayClient.ConnectAsync(others[1].WebSocketUrl);
         await using var onLeaving = await RelayClient.ConnectAsync(leaving.WebSocketUrl);
-        var sentAt = new ConcurrentDictionary<string, TimeSpan>();
-        var arrivals = new ConcurrentQueue<Arrival>();
-        using var stopCollecting = new CancellationTokenSource();
-        using var stopSending = new CancellationTokenSource();
-        var collecting = Probe.CollectAsync(receiver, arrivals, clock, stopCollecting.Token);
-        var sending = Probe.SendSteadilyAsync(sender, "leave", SendInterval, 1200, stopSending.Token, sentAt, clock);
+        var traffic = SteadyTraffic.Start(sender, watcher, "leave", SendInterval, PatchCount, SendingLimit);
 
-        await Task.Delay(TimeSpan.FromSeconds(1.5));
-        var terminatedAt = clock.Elapsed;
-        var (exitCode, took) = await leaving.TerminateAsync();
-        var goneAt = clock.Elapsed;
+        await Task.Delay(TimeSpan.FromSeconds(2));
+        var terminatedAt = traffic.Clock.Elapsed;
+        // Bounded: a node that takes longer than 10 s to leave fails the spec.
+        var (exitCode, took) = await leaving.TerminateAsync(TimeSpan.FromSeconds(10));
+        var goneAt = traffic.Clock.Elapsed;
         var closedOnLeaving = await onLeaving.Closed.WaitAsync(TimeSpan.FromSeconds(10));
-        var resumed = await Probe.EventuallyAsync(
-            () => arrivals.Any(arrival => sentAt.TryGetValue(arrival.Text, out var at) && at > goneAt),
-            TimeSpan.FromSeconds(20));
+        var resumed = await Probe.EventuallyAsync(() => traffic.ArrivedSentAfter(goneAt), TimeSpan.FromSeconds(20));
         await leaving.StartAsync();
-        await Task.Delay(TimeSpan.FromSeconds(1));
-        await stopSending.CancelAsync();
-        var sent = await sending;
-        var complete = await Probe.EventuallyAsync(() => arrivals.Count >= sent.Count, TimeSpan.FromSeconds(30));
-        await stopCollecting.CancelAsync();
-        await collecting;
-        var total = await Probe.SettledLastSequenceAsync(_cluster.Nodes);
-        var history = await Probe.ReadHistoryAsync(leaving, total);
-        var newHosts = _cluster.HistoryHosts.Where(node => node != leaving).Select(node => node.Name).ToList();
+        var (sent, received) = await traffic.FinishAsync(DeliveryTimeout);
+        var history = await ReadSettledHistoryAsync(leaving);
+        var newHosts = Cluster.HistoryHosts.Where(node => node != leaving).Select(node => node.Name).ToList();
 
-        _output.WriteLine($"{leaving.Name} (the sequencer's node) left on SIGTERM in {took.TotalSeconds:F1} s with exit code {exitCode}; its client was closed with {closedOnLeaving.Status}; sequencer moved to [{string.Join(", ", newHosts)}]");
-        var times = arrivals.Select(arrival => arrival.At).Where(at => at >= terminatedAt).ToList();
-        var pause = times.Zip(times.Skip(1), (earlier, later) => later - earlier).DefaultIfEmpty().Max();
-        _output.WriteLine($"longest silence on {others[1].Name} after the SIGTERM: {pause.TotalSeconds:F1} s");
-        _output.WriteLine($"sent {sent.Count}, received {arrivals.Count} on {others[1].Name}, history {history.Count} read on the rejoined {leaving.Name}");
-        Assert.True(resumed, $"{others[1].Name} received nothing sent after {leaving.Name} left\n{_cluster.Output}");
-        Assert.True(complete, $"received {arrivals.Count} of {sent.Count}\n{_cluster.Output}");
+        _output.WriteLine($"{leaving.Name} (the sequencer's node) left on SIGTERM in {took.TotalSeconds:F1} s with exit code {exitCode}; its client was closed with {(int?)closedOnLeaving.Status}; sequencer moved to [{string.Join(", ", newHosts)}]");
+        _output.WriteLine($"longest silence on {others[1].Name} after the SIGTERM: {traffic.LongestSilenceAfter(terminatedAt).TotalSeconds:F1} s");
+        var tally = Report(sent, received, history, others[1], leaving);
+        Assert.Equal(0, exitCode);
+        Assert.Equal(WebSocketCloseStatus.EndpointUnavailable, closedOnLeaving.Status);
+        Assert.True(resumed, $"{others[1].Name} received nothing sent after {leaving.Name} left\n{Cluster.Output}");
         Assert.Single(newHosts);
-        Assert.Equal(sent, arrivals.Select(arrival => arrival.Text));
-        Assert.Equal(sent, history);
+        AssertExact(tally, sent, history);
+        AssertOpen(sender, watcher);
     }
 
     [Fact]
-    public async Task Should_keep_relaying_while_another_node_is_killed_and_restarted()
+    public async Task Should_deliver_every_patch_once_in_order_while_another_node_is_killed_and_restarted()
     {
-        var host = Assert.Single(_cluster.HistoryHosts);
-        var others = _cluster.Nodes.Where(node => node != host).ToList();
+        await StartClusterAsync();
+        var host = Assert.Single(Cluster.HistoryHosts);
+        var others = Cluster.Nodes.Where(node => node != host).ToList();
         var (victim, senderNode) = (others[1], others[0]);
-        var clock = Stopwatch.StartNew();
         await using var sender = await RelayClient.ConnectAsync(senderNode.WebSocketUrl);
-        await using var receiver = await RelayClient.ConnectAsync(host.WebSocketUrl);
-        var arrivals = new ConcurrentQueue<Arrival>();
-        using var stopCollecting = new CancellationTokenSource();
-        using var stopSending = new CancellationTokenSource();
-        var collecting = Probe.CollectAsync(receiver, arrivals, clock, stopCollecting.Token);
-        var sending = Probe.SendSteadilyAsync(sender, "crash", SendInterval, 1200, stopSending.Token);
+        await using var watcher = await RelayClient.ConnectAsync(host.WebSocketUrl);
+        var traffic = SteadyTraffic.Start(sender, watcher, "crash", SendInterval, PatchCount, SendingLimit);
 
-        await Task.Delay(TimeSpan.FromSeconds(1.5));
-        var killedAt = clock.Elapsed;
+        await Task.Delay(TimeSpan.FromSeconds(2));
+        var killedAt = traffic.Clock.Elapsed;
         await victim.KillAsync();
         // The restarted node joins under its old address once the cluster has removed the dead incarnation.
         await victim.StartAsync(TimeSpan.FromSeconds(60));
-        var rejoinedAt = clock.Elapsed;
-        await Task.Delay(TimeSpan.FromSeconds(1));
-        await stopSending.CancelAsync();
-        var sent = await sending;
-        var complete = await Probe.EventuallyAsync(() => arrivals.Count >= sent.Count, TimeSpan.FromSeconds(30));
-        await stopCollecting.CancelAsync();
-        await collecting;
-        var total = await Probe.SettledLastSequenceAsync(_cluster.Nodes);
-        var history = await Probe.ReadHistoryAsync(victim, total);
+        var rejoinedAt = traffic.Clock.Elapsed;
+        var (sent, received) = await traffic.FinishAsync(DeliveryTimeout);
+        var history = await ReadSettledHistoryAsync(victim);
 
-        var times = arrivals.Select(arrival => arrival.At).Where(at => at >= killedAt).ToList();
-        var pause = times.Zip(times.Skip(1), (earlier, later) => later - earlier).DefaultIfEmpty().Max();
-        _output.WriteLine($"{victim.Name} killed, back and ready {(rejoinedAt - killedAt).TotalSeconds:F1} s later; longest silence on {host.Name} meanwhile: {pause.TotalSeconds:F1} s");
-        _output.WriteLine($"sent {sent.Count}, received {arrivals.Count} on {host.Name}, history {history.Count} read on the restarted {victim.Name}");
-        Assert.True(complete, $"received {arrivals.Count} of {sent.Count}\n{_cluster.Output}");
-        Assert.Equal(sent, arrivals.Select(arrival => arrival.Text));
-        Assert.Equal(sent, history);
-        Assert.Same(host, Assert.Single(_cluster.HistoryHosts));
+        _output.WriteLine($"{victim.Name} killed, back and ready {(rejoinedAt - killedAt).TotalSeconds:F1} s later; longest silence on {host.Name} meanwhile: {traffic.LongestSilenceAfter(killedAt).TotalSeconds:F1} s");
+        var tally = Report(sent, received, history, host, victim);
+        AssertExact(tally, sent, history);
+        AssertOpen(sender, watcher);
+        Assert.Same(host, Assert.Single(Cluster.HistoryHosts));
     }
 
     [Fact]
-    public async Task Should_resume_relaying_within_15_seconds_of_a_hard_kill_of_the_sequencer_node()
+    public async Task Should_deliver_every_patch_once_in_order_and_resume_within_15_seconds_of_a_hard_kill_of_the_sequencer_node()
     {
-        var host = Assert.Single(_cluster.HistoryHosts);
-        var survivors = _cluster.Nodes.Where(node => node != host).ToList();
-        var clock = Stopwatch.StartNew();
+        await StartClusterAsync();
+        var host = Assert.Single(Cluster.HistoryHosts);
+        var survivors = Cluster.Nodes.Where(node => node != host).ToList();
         await using var sender = await RelayClient.ConnectAsync(survivors[0].WebSocketUrl);
-        await using var receiver = await RelayClient.ConnectAsync(survivors[1].WebSocketUrl);
-        var sentAt = new ConcurrentDictionary<string, TimeSpan>();
-        var arrivals = new ConcurrentQueue<Arrival>();
-        using var stopCollecting = new CancellationTokenSource();
-        using var stopSending = new CancellationTokenSource();
-        var collecting = Probe.CollectAsync(receiver, arrivals, clock, stopCollecting.Token);
-        var sending = Probe.SendSteadilyAsync(sender, "kill", SendInterval, 1200, stopSending.Token, sentAt, clock);
+        await using var watcher = await RelayClient.ConnectAsync(survivors[1].WebSocketUrl);
+        var traffic = SteadyTraffic.Start(sender, watcher, "kill", SendInterval, PatchCount, SendingLimit);
 
         await Task.Delay(TimeSpan.FromSeconds(2));
-        var killedAt = clock.Elapsed;
+        var killedAt = traffic.Clock.Elapsed;
         await host.KillAsync();
         // Patches sent while the signal was on its way may still have made it; count from the moment it was dead.
-        var deadAt = clock.Elapsed;
-        var resumed = await Probe.EventuallyAsync(
-            () => arrivals.Any(arrival => sentAt.TryGetValue(arrival.Text, out var at) && at > deadAt),
-            TimeSpan.FromSeconds(45));
-        var resumedAt = resumed
-            ? arrivals.First(arrival => sentAt.TryGetValue(arrival.Text, out var at) && at > deadAt).At
-            : clock.Elapsed;
-        await Task.Delay(TimeSpan.FromSeconds(2));
-        await stopSending.CancelAsync();
-        var sent = await sending;
-        var complete = await Probe.EventuallyAsync(() => arrivals.Count >= sent.Count, TimeSpan.FromSeconds(30));
-        await stopCollecting.CancelAsync();
-        await collecting;
-        var total = await Probe.SettledLastSequenceAsync(survivors);
-        var history = await Probe.ReadHistoryAsync(survivors[0], total);
-        var newHost = _cluster.HistoryHosts.Where(node => node != host).Select(node => node.Name).ToList();
+        var deadAt = traffic.Clock.Elapsed;
+        var resumed = await Probe.EventuallyAsync(() => traffic.ArrivedSentAfter(deadAt), TimeSpan.FromSeconds(45));
+        var resumedAt = traffic.FirstArrivalSentAfter(deadAt)?.At ?? traffic.Clock.Elapsed;
+        var (sent, received) = await traffic.FinishAsync(DeliveryTimeout);
+        var history = await ReadSettledHistoryAsync(survivors[0]);
+        var newHost = Cluster.HistoryHosts.Where(node => node != host).Select(node => node.Name).ToList();
 
         var failover = resumedAt - killedAt;
         _output.WriteLine($"relaying resumed {failover.TotalSeconds:F1} s after SIGKILL of {host.Name} (the sequencer's node); sequencer now on [{string.Join(", ", newHost)}]");
-        _output.WriteLine($"sent {sent.Count}, received {arrivals.Count} on {survivors[1].Name}, history {history.Count} read on {survivors[0].Name}");
-        _output.WriteLine($"the failover as the survivors logged it (SIGKILL at {DateTime.UtcNow - (clock.Elapsed - killedAt):HH:mm:ss.fff} UTC):");
+        var tally = Report(sent, received, history, survivors[1], survivors[0]);
+        _output.WriteLine($"the failover as the survivors logged it (SIGKILL at {DateTime.UtcNow - (traffic.Clock.Elapsed - killedAt):HH:mm:ss.fff} UTC):");
         foreach (var line in FailoverLog(survivors))
         {
             _output.WriteLine(line);
         }
 
-        Assert.True(resumed, $"no patch sent after the kill arrived\n{_cluster.Output}");
+        Assert.True(resumed, $"no patch sent after the kill arrived\n{Cluster.Output}");
         Assert.True(failover < TimeSpan.FromSeconds(15), $"relaying resumed only {failover.TotalSeconds:F1} s after the kill");
-        Assert.True(complete, $"received {arrivals.Count} of {sent.Count}\n{_cluster.Output}");
-        Assert.Equal(sent, arrivals.Select(arrival => arrival.Text));
+        AssertExact(tally, sent, history);
+        AssertOpen(sender, watcher);
+    }
+
+    [Fact]
+    public async Task Should_disconnect_nobody_and_deliver_every_patch_once_in_order_after_PostgreSQL_was_down_for_10_seconds()
+    {
+        await StartClusterAsync();
+        var host = Assert.Single(Cluster.HistoryHosts);
+        var others = Cluster.Nodes.Where(node => node != host).ToList();
+        await using var sender = await RelayClient.ConnectAsync(others[0].WebSocketUrl);
+        await using var watcher = await RelayClient.ConnectAsync(others[1].WebSocketUrl);
+        await using var onHost = await RelayClient.ConnectAsync(host.WebSocketUrl);
+        var traffic = SteadyTraffic.Start(sender, watcher, "outage", SendInterval, PatchCount, SendingLimit);
+
+        await Task.Delay(TimeSpan.FromSeconds(2));
+        var (downAt, upAt) = await TakePostgresDownAsync(traffic, TimeSpan.FromSeconds(10), crash: false);
+        var resumed = await Probe.EventuallyAsync(() => traffic.ArrivedSentAfter(downAt), TimeSpan.FromSeconds(30));
+        var resumedAt = traffic.FirstArrivalSentAfter(downAt)?.At ?? traffic.Clock.Elapsed;
+        var (sent, received) = await traffic.FinishAsync(DeliveryTimeout);
+        var history = await ReadSettledHistoryAsync(host);
+
+        _output.WriteLine($"PostgreSQL stopped for {(upAt - downAt).TotalSeconds:F1} s; the first patch sent during the outage arrived {(resumedAt - upAt).TotalSeconds:F1} s after it was back");
+        var tally = Report(sent, received, history, others[1], host);
+        Assert.True(resumed, $"nothing sent during the outage arrived\n{Cluster.Output}");
+        AssertExact(tally, sent, history);
+        AssertOpen(sender, watcher, onHost);
+    }
+
+    [Fact]
+    public async Task Should_close_the_sender_with_1013_during_a_longer_PostgreSQL_outage_and_journal_what_it_had_taken_exactly_once()
+    {
+        // Shorter than the default 30 s so that the spec stays short; the outage outlasts it by far.
+        await StartClusterAsync(new Dictionary<string, string> { ["Relay:UnavailableAfterSeconds"] = "4" });
+        var host = Assert.Single(Cluster.HistoryHosts);
+        var others = Cluster.Nodes.Where(node => node != host).ToList();
+        await using var sender = await RelayClient.ConnectAsync(others[0].WebSocketUrl);
+        await using var watcher = await RelayClient.ConnectAsync(others[1].WebSocketUrl);
+        var traffic = SteadyTraffic.Start(sender, watcher, "long", SendInterval, PatchCount, SendingLimit);
+
+        await Task.Delay(TimeSpan.FromSeconds(2));
+        var sentBeforeOutage = traffic.SentCount;
+        var closing = ClosedAtAsync(sender, traffic);
+        var (downAt, upAt) = await TakePostgresDownAsync(traffic, TimeSpan.FromSeconds(12), crash: true);
+        var (closed, closedAt) = await closing.WaitAsync(TimeSpan.FromSeconds(10));
+
+        // A marker from a new client shows the sequencer journals again; the closed connection's last resends
+        // follow within a resend interval, after which nothing more arrives.
+        await using var marker = await RelayClient.ConnectAsync(others[0].WebSocketUrl);
+        await marker.SendTextAsync("marker");
+        var journaling = await Probe.EventuallyAsync(() => traffic.Arrivals.Any(arrival => arrival.Text == "marker"), TimeSpan.FromSeconds(30));
+        var quiet = await traffic.QuietAsync(TimeSpan.FromSeconds(4), TimeSpan.FromSeconds(30));
+        var (sent, received) = await traffic.FinishAsync(TimeSpan.Zero);
+        var fullHistory = await ReadSettledHistoryAsync(host);
+        var history = Probe.Tagged(fullHistory, traffic.Tag);
+        var kept = sent.Take(history.Count).ToList();
+
+        _output.WriteLine($"PostgreSQL killed for {(upAt - downAt).TotalSeconds:F1} s; the sender was closed with {(int?)closed.Status} ({closed.Description}) {(closedAt - downAt).TotalSeconds:F1} s into the outage");
+        _output.WriteLine($"the sender sent {sent.Count} before it saw the close ({sentBeforeOutage} before the outage); the history keeps the first {history.Count} of them, {sent.Count - history.Count} were never taken from its socket");
+        var tally = DeliveryTally.Of(kept, received);
+        _output.WriteLine($"{others[1].Name} against the kept patches: {tally}");
+        Assert.Equal(TryAgainLater, closed.Status);
+        Assert.True(closedAt < upAt, "the sender was closed only after the outage");
+        Assert.True(journaling && quiet, $"the sequencer did not journal again after the outage\n{Cluster.Output}");
+        Assert.True(history.Count >= sentBeforeOutage, $"the history holds {history.Count} patches, {sentBeforeOutage} were sent before the outage");
+        // What was kept is a gap-free prefix of what was sent, each once, in order.
+        Assert.Equal(kept, history);
+        Assert.Single(fullHistory, text => text == "marker");
+        Assert.True(tally.IsExact, $"{tally}\n{Cluster.Output}");
+        AssertOpen(watcher);
+    }
+
+    private async Task StartClusterAsync(IDictionary<string, string>? extra = null)
+    {
+        _cluster = new RelayCluster(await _postgres.CreateDatabaseAsync("relay_faults"), extra: extra);
+        await _cluster.StartAsync();
+    }
+
+    /// <summary>Stops (or kills) the collection's PostgreSQL for <paramref name="outage"/> and starts it again, whatever happens.</summary>
+    private async Task<(TimeSpan DownAt, TimeSpan UpAt)> TakePostgresDownAsync(SteadyTraffic traffic, TimeSpan outage, bool crash)
+    {
+        var downAt = traffic.Clock.Elapsed;
+        try
+        {
+            await (crash ? _postgres.KillAsync() : _postgres.StopAsync());
+            downAt = traffic.Clock.Elapsed;
+            await Task.Delay(outage);
+        }
+        finally
+        {
+            await _postgres.StartAsync();
+        }
+
+        return (downAt, traffic.Clock.Elapsed);
+    }
+
+    private static async Task<((WebSocketCloseStatus? Status, string? Description) Close, TimeSpan At)> ClosedAtAsync(RelayClient client, SteadyTraffic traffic)
+    {
+        var close = await client.Closed;
+        return (close, traffic.Clock.Elapsed);
+    }
+
+    private async Task<IReadOnlyList<string>> ReadSettledHistoryAsync(RelayNode node)
+    {
+        var total = await Probe.SettledLastSequenceAsync(Cluster.Nodes);
+        return await Probe.ReadHistoryAsync(node, total);
+    }
+
+    private DeliveryTally Report(IReadOnlyList<string> sent, IReadOnlyList<string> received, IReadOnlyList<string> history, RelayNode watcherNode, RelayNode historyNode)
+    {
+        var tally = DeliveryTally.Of(sent, received);
+        _output.WriteLine($"{watcherNode.Name}: {tally}");
+        _output.WriteLine($"history read on {historyNode.Name}: {history.Count} patches, {(history.SequenceEqual(sent) ? "exactly what was sent, in order" : "NOT what was sent")}");
+        return tally;
+    }
+
+    private void AssertExact(DeliveryTally tally, IReadOnlyList<string> sent, IReadOnlyList<string> history)
+    {
+        Assert.True(sent.Count == PatchCount, $"the sender got only {sent.Count} of {PatchCount} patches out\n{Cluster.Output}");
+        Assert.True(tally.IsExact, $"{tally}\n{Cluster.Output}");
         Assert.Equal(sent, history);
+    }
+
+    private static void AssertOpen(params RelayClient[] clients)
+    {
+        foreach (var client in clients)
+        {
+            Assert.False(client.Closed.IsCompleted, $"a client was disconnected ({client.Socket.CloseStatus} {client.Socket.CloseStatusDescription})");
+        }
     }
 
     private static IEnumerable<string> FailoverLog(IEnumerable<RelayNode> nodes)

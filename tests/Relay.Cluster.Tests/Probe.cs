@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Net.WebSockets;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Relay.Testing;
@@ -13,6 +14,7 @@ public sealed record Arrival(string Text, TimeSpan At);
 public static class Probe
 {
     private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(5) };
+    private static readonly TimeSpan MinTick = TimeSpan.FromMilliseconds(10);
 
     /// <summary>The highest sequence number <paramref name="node"/> reports on its status page.</summary>
     public static async Task<long> LastSequenceAsync(RelayNode node)
@@ -60,8 +62,9 @@ public static class Probe
     }
 
     /// <summary>
-    /// Sends <c>{tag}:{i}</c> for i = 0, 1, ... every <paramref name="interval"/> until <paramref name="stop"/>
-    /// is cancelled or <paramref name="maxCount"/> went out; returns what was sent.
+    /// Sends <c>{tag}:{i}</c> for i = 0, 1, ... at one per <paramref name="interval"/> on average until
+    /// <paramref name="stop"/> is cancelled, <paramref name="maxCount"/> went out or the server closed the
+    /// socket; returns what was sent (a frame whose send failed is not in the list).
     /// </summary>
     public static async Task<IReadOnlyList<string>> SendSteadilyAsync(
         RelayClient client,
@@ -73,17 +76,39 @@ public static class Probe
         Stopwatch? clock = null)
     {
         var sent = new List<string>();
-        using var timer = new PeriodicTimer(interval);
-        for (var i = 0; i < maxCount && !stop.IsCancellationRequested; i++)
+        var pace = Stopwatch.StartNew();
+        // Timer ticks are coarser than a few milliseconds: each tick sends what is due by then, so a late tick,
+        // or a send the server held back, is made up for and the rate holds on average.
+        using var timer = new PeriodicTimer(interval < MinTick ? MinTick : interval);
+        while (sent.Count < maxCount && !stop.IsCancellationRequested)
         {
-            var text = $"{tag}:{i}";
-            if (clock is not null)
+            var due = Math.Min(maxCount, (long)(pace.Elapsed / interval) + 1);
+            while (sent.Count < due)
             {
-                sentAt?.TryAdd(text, clock.Elapsed);
+                var text = $"{tag}:{sent.Count}";
+                if (clock is not null)
+                {
+                    sentAt?.TryAdd(text, clock.Elapsed);
+                }
+
+                if (client.Closed.IsCompleted)
+                {
+                    return sent;
+                }
+
+                try
+                {
+                    await client.SendTextAsync(text);
+                }
+                catch (Exception ex) when (ex is WebSocketException or InvalidOperationException or ObjectDisposedException)
+                {
+                    // The server closed or dropped the socket.
+                    return sent;
+                }
+
+                sent.Add(text);
             }
 
-            await client.SendTextAsync(text);
-            sent.Add(text);
             try
             {
                 await timer.WaitForNextTickAsync(stop);

@@ -1,11 +1,17 @@
 using Relay.Integration.Tests.Infrastructure;
 using Relay.Testing;
+using Xunit.Abstractions;
 
 namespace Relay.Integration.Tests;
 
 /// <summary>The history lives in the SQLite file: a new process on the same file serves the same history.</summary>
 public sealed class RestartSpecs
 {
+    private readonly ITestOutputHelper _output;
+
+    /// <summary>Creates the specs.</summary>
+    public RestartSpecs(ITestOutputHelper output) => _output = output;
+
     [Fact]
     public async Task Should_serve_the_same_history_after_a_graceful_restart_on_the_same_file()
     {
@@ -49,6 +55,7 @@ public sealed class RestartSpecs
         const int killAfterReceived = 800;
         var databaseFile = Path.Combine(RepoPaths.NewTempFolder("restart-kill"), "relay.db");
         var received = new List<List<string>>();
+        var sent = 0;
         await using (var first = RelayNode.Sqlite("kill-1", databaseFile))
         {
             await first.StartAsync();
@@ -65,6 +72,7 @@ public sealed class RestartSpecs
                 for (var i = 1; i <= maxPatches && !stopSending.IsCancellationRequested; i++)
                 {
                     await sender.SendTextAsync($"k{i:D5}");
+                    sent = i;
                 }
             });
 
@@ -98,6 +106,15 @@ public sealed class RestartSpecs
         await using var marker = await RelayClient.ConnectAsync(second.WebSocketUrl);
         await marker.SendTextAsync("end");
         var history = (await late.ReadUntilTextAsync("end")).Select(m => m.Text).ToList();
+
+        _output.WriteLine($"the sender wrote {sent} patches to its socket (the node reads them as fast as its journal takes them); history after the SIGKILL and restart: {history.Count}");
+        foreach (var (list, i) in received.Select((list, i) => (list, i)))
+        {
+            // Measured against the history: anything a client received that the history lacks was lost.
+            var tally = DeliveryTally.Of(history, list);
+            _output.WriteLine(
+                $"watcher {i + 1} received {list.Count}: missing from the history {tally.Unknown}, doubled {tally.Doubled}, out of order {tally.OutOfOrder}; journaled but not yet delivered at the kill {tally.Missing}");
+        }
 
         // The history is the sender's patches from the first on, without a gap, and holds everything anyone saw.
         Assert.Equal(Enumerable.Range(1, history.Count).Select(i => $"k{i:D5}"), history);

@@ -50,6 +50,7 @@ public sealed class ClientLink
     private readonly long _maxOutboundBytes;
     private readonly int _maxInFlight;
     private TaskCompletionSource? _drained;
+    private CancellationTokenSource? _closing;
     private long _pendingBytes;
 
     /// <summary>Creates a link that buffers at most <paramref name="maxOutboundBytes"/> for the client and
@@ -219,13 +220,21 @@ public sealed class ClientLink
     /// </summary>
     public int CreditsFor(int payloadBytes) => Math.Min(_maxInFlight, 1 + (Math.Max(payloadBytes, 1) - 1) / CreditBytes);
 
-    /// <summary>The reader waits for the credits a frame of <paramref name="payloadBytes"/> takes.</summary>
+    /// <summary>
+    /// The reader waits for the credits a frame of <paramref name="payloadBytes"/> takes; throws
+    /// <see cref="OperationCanceledException"/> once the link is closed.
+    /// </summary>
     public async ValueTask AcquireCreditsForAsync(int payloadBytes)
     {
         // One reader per link: taking credits one at a time cannot deadlock against another taker.
         for (var i = CreditsFor(payloadBytes); i > 0; i--)
         {
-            await _credits.WaitAsync().ConfigureAwait(false);
+            if (!_credits.Wait(0))
+            {
+                // A connection that stops with frames unconfirmed (its drain timed out) never returns their
+                // credits: the close must end the wait, or the session waits for its reader forever.
+                await _credits.WaitAsync(ClosingToken()).ConfigureAwait(false);
+            }
         }
     }
 
@@ -253,12 +262,34 @@ public sealed class ClientLink
             }
 
             readable?.TrySetResult(false);
+            CancellationTokenSource? closing;
             lock (_drainGate)
             {
                 _drained?.TrySetResult();
                 _drained = null;
+                closing = _closing;
             }
+
+            closing?.Cancel();
         }
+    }
+
+    // Created only once the reader has to wait for credits: an idle connection holds none.
+    private CancellationToken ClosingToken()
+    {
+        CancellationTokenSource closing;
+        lock (_drainGate)
+        {
+            closing = _closing ??= new CancellationTokenSource();
+        }
+
+        // Close completes Closed before it looks for this source under the lock: it sees the source, or this sees Closed.
+        if (_closed.Task.IsCompleted)
+        {
+            closing.Cancel();
+        }
+
+        return closing.Token;
     }
 
     private void Write(in OutboundFrame frame)

@@ -25,6 +25,12 @@ public sealed class RelayOptions
     /// </summary>
     public int MaxInFlightPerConnection { get; set; } = 1024;
 
+    /// <summary>
+    /// Seconds a client's frames may go unconfirmed by the sequencer (journal down, no sequencer) before its
+    /// socket is closed with 1013 "try again later"; the frames it had sent stay queued for the sequencer.
+    /// </summary>
+    public int UnavailableAfterSeconds { get; set; } = 30;
+
     /// <summary>Open sockets this node takes; beyond, new upgrades get 503 while open sockets carry on. 0: no limit.</summary>
     public int MaxConnections { get; set; }
 
@@ -47,6 +53,11 @@ public sealed class RelayOptions
         if (MaxInFlightPerConnection < 1)
         {
             throw new InvalidOperationException("Relay:MaxInFlightPerConnection must be positive");
+        }
+
+        if (UnavailableAfterSeconds < 1)
+        {
+            throw new InvalidOperationException("Relay:UnavailableAfterSeconds must be positive");
         }
 
         if (MaxConnections < 0 || MaxMessagesPerSecond < 0)

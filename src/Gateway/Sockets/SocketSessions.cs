@@ -15,6 +15,7 @@ public sealed class SocketSessions
     private readonly IActorRegistry _registry;
     private readonly IPatchJournal _journal;
     private readonly RelayOptions _options;
+    private readonly ConnectionSettings _settings;
 
     /// <summary>Creates the session table of the node.</summary>
     public SocketSessions(ActorSystem system, IActorRegistry registry, RelayOptions options, IHostApplicationLifetime lifetime)
@@ -22,6 +23,7 @@ public sealed class SocketSessions
         _system = system;
         _registry = registry;
         _options = options;
+        _settings = ConnectionSettings.Default with { UnavailableAfter = TimeSpan.FromSeconds(options.UnavailableAfterSeconds) };
         _journal = RelayHostingExtensions.CreatePatchJournal(system);
         lifetime.ApplicationStopping.Register(() => CloseAll(new CloseRequest(RelayCloseCodes.GoingAway, "server shutting down")));
     }
@@ -35,7 +37,7 @@ public sealed class SocketSessions
         var connectionId = Guid.NewGuid().ToString("N");
         var link = new ClientLink(_options.MaxOutboundBytesPerConnection, _options.MaxInFlightPerConnection);
         _open[connectionId] = link;
-        var actor = RelayHostingExtensions.OpenConnection(_system, _registry, _journal, connectionId, link, ConnectionSettings.Default);
+        var actor = RelayHostingExtensions.OpenConnection(_system, _registry, _journal, connectionId, link, _settings);
         return (connectionId, link, actor);
     }
 
