@@ -87,6 +87,9 @@ public sealed class UpgradeGate
         ];
     }
 
+    /// <summary>Connections admitted and not yet finished: what <see cref="RelayOptions.MaxConnections"/> counts.</summary>
+    public int Admitted => Volatile.Read(ref _admitted);
+
     /// <summary>Whether the node has begun to shut down and takes no more upgrades.</summary>
     public bool IsStopping => _lifetime.ApplicationStopping.IsCancellationRequested;
 

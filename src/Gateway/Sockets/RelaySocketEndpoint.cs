@@ -55,7 +55,8 @@ public static class RelaySocketEndpoint
                 service = "relay",
                 status = status.FirstReady.IsCompleted ? "ready" : "starting",
                 websocket = $"ws://{context.Request.Host}/",
-                connections = sessions.Count,
+                // The figure MaxConnections is checked against: a socket counts until its session has fully ended.
+                connections = gate.Admitted,
                 lastSequence = status.LastSequence,
             }).ExecuteAsync(context);
             return;
