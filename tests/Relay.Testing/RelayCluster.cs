@@ -44,18 +44,19 @@ public sealed class RelayCluster : IAsyncDisposable
     /// Starts node1 and waits until it is ready, then the others together. node1 is thereby the oldest
     /// member and hosts the sequencer, and the journal's tables are created once before the others connect.
     /// </summary>
-    public async Task StartAsync(TimeSpan? readyTimeout = null)
-    {
-        await _nodes[0].StartAsync(readyTimeout);
-        await Task.WhenAll(_nodes.Skip(1).Select(node => node.StartAsync(readyTimeout)));
-    }
+    public Task StartAsync(TimeSpan? readyTimeout = null) =>
+        KillAllOnFailureAsync(async () =>
+        {
+            await _nodes[0].StartAsync(readyTimeout);
+            await Task.WhenAll(_nodes.Skip(1).Select(node => node.StartAsync(readyTimeout)));
+        });
 
     /// <summary>
     /// Starts every node at the same moment, as an orchestrator would (docker-compose without ordering):
     /// the nodes race to form the cluster and to create the journal's tables.
     /// </summary>
     public Task StartAllAtOnceAsync(TimeSpan? readyTimeout = null) =>
-        Task.WhenAll(_nodes.Select(node => node.StartAsync(readyTimeout)));
+        KillAllOnFailureAsync(() => Task.WhenAll(_nodes.Select(node => node.StartAsync(readyTimeout))));
 
     /// <summary>
     /// The running nodes whose sequencer started (from their logs). Exactly one, except for the moments of a
@@ -64,6 +65,20 @@ public sealed class RelayCluster : IAsyncDisposable
     /// </summary>
     public IReadOnlyList<RelayNode> HistoryHosts =>
         _nodes.Where(node => node.IsRunning && node.Output.Contains(HistoryRecoveredLogLine, StringComparison.Ordinal)).ToList();
+
+    // A fixture whose start fails is never disposed by xunit: the nodes that did start must not outlive the run.
+    private async Task KillAllOnFailureAsync(Func<Task> start)
+    {
+        try
+        {
+            await start();
+        }
+        catch
+        {
+            await DisposeAsync();
+            throw;
+        }
+    }
 
     /// <inheritdoc />
     public async ValueTask DisposeAsync()

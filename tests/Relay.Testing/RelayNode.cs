@@ -114,7 +114,16 @@ public sealed class RelayNode : IAsyncDisposable
         Launch();
         if (waitUntilReady)
         {
-            await WaitReadyAsync(readyTimeout ?? TimeSpan.FromSeconds(60));
+            try
+            {
+                await WaitReadyAsync(readyTimeout ?? TimeSpan.FromSeconds(60));
+            }
+            catch
+            {
+                // A fixture whose start fails is never disposed by xunit: do not leave the process behind.
+                await KillAsync();
+                throw;
+            }
         }
     }
 
