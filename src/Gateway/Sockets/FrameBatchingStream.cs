@@ -108,13 +108,21 @@ public sealed class FrameBatchingStream : Stream
     public async Task LingerAsync(TimeSpan timeout)
     {
         var scratch = ArrayPool<byte>.Shared.Rent(1024);
+        var deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
         using var cts = new CancellationTokenSource(timeout);
         try
         {
             while (await _inner.ReadAsync(scratch.AsMemory(), cts.Token) > 0)
             {
-                // The close frame is tiny; one more short read catches a frame split in two.
-                cts.CancelAfter(TimeSpan.FromMilliseconds(50));
+                // The close frame is tiny; one more short read catches a frame split in two. Never past the
+                // deadline: a client that keeps sending must not keep the request alive.
+                var left = deadline - Environment.TickCount64;
+                if (left <= 0)
+                {
+                    break;
+                }
+
+                cts.CancelAfter(TimeSpan.FromMilliseconds(Math.Min(50, left)));
             }
         }
         catch (Exception ex) when (ex is OperationCanceledException or IOException or ObjectDisposedException or InvalidOperationException)
