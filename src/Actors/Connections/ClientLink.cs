@@ -40,7 +40,6 @@ public sealed class ClientLink
     /// <summary>The payload bytes one inbound credit stands for.</summary>
     public const int CreditBytes = 4096;
 
-
     // A plain queue under a lock rather than a Channel: an idle connection then holds no queue segment.
     private readonly Queue<OutboundFrame> _outbound = new();
     private TaskCompletionSource<bool>? _readable;
@@ -186,16 +185,7 @@ public sealed class ClientLink
     }
 
     /// <summary>For the socket's single writer: whether another frame waits after the one it took.</summary>
-    public bool HasQueued
-    {
-        get
-        {
-            lock (_outbound)
-            {
-                return _outbound.Count > 0;
-            }
-        }
-    }
+    public bool HasQueued => QueuedFrames > 0;
 
     /// <summary>The writer reports a frame written to the socket.</summary>
     public void OnSent(in OutboundFrame frame)
