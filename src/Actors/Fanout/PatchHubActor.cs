@@ -17,7 +17,6 @@ public sealed class PatchHubActor : ReceiveActor
     private readonly IActorRef _mediator;
     private readonly NodeStatus _status;
     private readonly HashSet<IActorRef> _connections = new();
-    private long _lastSequence;
 
     /// <summary>Creates the hub; it subscribes through <paramref name="mediator"/> and reports to <paramref name="status"/>.</summary>
     public PatchHubActor(IActorRef mediator, NodeStatus status)
@@ -27,7 +26,6 @@ public sealed class PatchHubActor : ReceiveActor
 
         Receive<PatchAppended>(patch =>
         {
-            _lastSequence = Math.Max(_lastSequence, patch.Sequence);
             _status.ObserveSequence(patch.Sequence);
             foreach (var connection in _connections)
             {
@@ -36,13 +34,13 @@ public sealed class PatchHubActor : ReceiveActor
         });
         Receive<HistoryHeartbeat>(heartbeat =>
         {
+            var revealsLoss = heartbeat.LastSequence > _status.LastSequence;
             _status.ObserveHeartbeat(heartbeat.LastSequence);
-            if (heartbeat.LastSequence > _lastSequence)
+            if (revealsLoss)
             {
                 // The topic lost a patch on its way to this node (delivery is at most once): the connections
                 // fill the gap from the journal. When nothing was lost they hear nothing, so idle connections
                 // cost no work per heartbeat.
-                _lastSequence = heartbeat.LastSequence;
                 foreach (var connection in _connections)
                 {
                     connection.Tell(heartbeat);
@@ -57,7 +55,8 @@ public sealed class PatchHubActor : ReceiveActor
                 _status.ConnectionCount = _connections.Count;
             }
 
-            register.Connection.Tell(new RegisterConnectionResponse(_lastSequence));
+            // The hub is the only writer of the node's last sequence: what it reads back is what it has seen.
+            register.Connection.Tell(new RegisterConnectionResponse(_status.LastSequence));
         });
         Receive<Terminated>(terminated =>
         {
