@@ -1,5 +1,6 @@
 using Akka.Hosting;
 using Relay.Actors.Diagnostics;
+using Relay.Actors.Documents;
 using Relay.Actors.Fanout;
 using Relay.Actors.Hosting;
 using Relay.Gateway.Operations;
@@ -35,16 +36,12 @@ public static class RelayNodeSetup
     {
         var options = new RelayOptions();
         builder.Configuration.GetSection(RelayOptions.Section).Bind(options);
-        if (options.Journal.IsSqlite)
-        {
-            options.Journal.ConnectionString = RelayHostingExtensions.ResolveSqliteConnectionString(
-                options.Journal.ConnectionString, builder.Environment.ContentRootPath);
-        }
-
+        options.ResolveFor(builder.Environment.ContentRootPath);
         options.Validate();
         var status = new NodeStatus();
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(status);
+        builder.Services.AddSingleton<RelayDocuments>();
         builder.Services.AddSingleton<SocketSessions>();
         builder.Services.AddAkka(RelayHostingExtensions.ActorSystemName, (akka, services) =>
         {

@@ -4,14 +4,14 @@ using Akka.Event;
 using Akka.Streams;
 using Akka.Streams.Dsl;
 using Relay.Actors.Diagnostics;
-using Relay.Actors.Fanout;
+using Relay.Actors.Documents;
 using Relay.Actors.Journal;
 using Relay.Actors.Messages;
 
 namespace Relay.Actors.Connections;
 
 /// <summary>Settings of every connection.</summary>
-/// <param name="MaxBufferedLive">Live patches held while the connection catches up from the journal; beyond, they are re-read from the journal.</param>
+/// <param name="MaxBufferedLive">Live patches held while the connection reads the history; beyond, they are read from the journal instead.</param>
 /// <param name="ResendAfter">An append not confirmed this long is sent again.</param>
 /// <param name="ReplayStallTimeout">A client that reads nothing of its replay for this long is closed as a slow consumer.</param>
 /// <param name="DrainTimeout">After the client left, how long its unconfirmed appends are still resent.</param>
@@ -32,56 +32,59 @@ public sealed record ConnectionSettings(
 }
 
 /// <summary>
-/// One client's connection. It sends the client's frames, in order, to the sequencer and resends them
-/// until they are confirmed; it gives the client the history from the journal, then the live patches
-/// of every other client, each sequence number exactly once and in order, filling any gap from the journal.
-/// An <see cref="UntypedActor"/> with lazily created collections: a node holds thousands of these, mostly idle.
+/// One client's connection to one document, a child of the document's hub on this node. A thin shell over
+/// two protocols: <see cref="InboundState"/> (the client's frames to the sequencer, resent until confirmed) and
+/// <see cref="OutboundState"/> (the history from the journal, then the hub's live patches, each sequence number
+/// once and in order). An <see cref="UntypedActor"/> with lazily created parts: a node holds thousands of these,
+/// mostly idle.
 /// </summary>
 public sealed class ConnectionActor : UntypedActor, IWithTimers
 {
     // Replayed patches handed to the socket's queue per step while the journal reads ahead.
     private const int ReplayBatch = 512;
+    private static readonly TimeSpan ReadAgainDelay = TimeSpan.FromMilliseconds(50);
 
+    private readonly DocumentName _document;
     private readonly string _connectionId;
     private readonly ClientLink _link;
-    private readonly IActorRef _history;
-    private readonly IActorRef _hub;
+    private readonly IActorRef _sequencers;
     private readonly IPatchJournal _journal;
     private readonly ConnectionSettings _settings;
-    private Queue<AppendPatch>? _unconfirmed;
-    private SortedDictionary<long, PatchAppended>? _buffered;
+    private readonly InboundState _inbound;
+    private readonly OutboundState _outbound;
     private ILoggingAdapter? _log;
 
     // Created for a catch-up and shut down once the connection is live: each materializer is a child
     // actor, and an idle connection should not keep one.
     private ActorMaterializer? _materializer;
-    private long _nextFrameNo = 1;
-    private long _lastSentTicks;
-    private long _lastProgressTicks;
-    private long _nextSequence = 1;
-    private long _knownLastSequence;
-    private bool _catchingUp;
-    private bool _bufferOverflowed;
     private bool _draining;
 
     // When the connection started; cleared once its first replay of the history is recorded.
     private long _replayStartedTimestamp = System.Diagnostics.Stopwatch.GetTimestamp();
 
     /// <summary>Creates the connection actor for the client behind <paramref name="link"/>.</summary>
+    /// <param name="document">The document the client opened.</param>
+    /// <param name="connectionId">Unique in the cluster.</param>
+    /// <param name="link">The bridge to the client's socket.</param>
+    /// <param name="sequencers">Where the document's sequencer takes appends: the singleton proxy or the shard region.</param>
+    /// <param name="journal">The read journal, for the history.</param>
+    /// <param name="settings">Limits and timings.</param>
     public ConnectionActor(
+        DocumentName document,
         string connectionId,
         ClientLink link,
-        IActorRef history,
-        IActorRef hub,
+        IActorRef sequencers,
         IPatchJournal journal,
         ConnectionSettings settings)
     {
+        _document = document;
         _connectionId = connectionId;
         _link = link;
-        _history = history;
-        _hub = hub;
+        _sequencers = sequencers;
         _journal = journal;
         _settings = settings;
+        _inbound = new InboundState(document, connectionId, settings.ResendAfter, settings.UnavailableAfter, link.CreditsFor);
+        _outbound = new OutboundState(settings.MaxBufferedLive);
     }
 
     /// <inheritdoc />
@@ -89,29 +92,19 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers
 
     /// <summary>Props for a connection actor.</summary>
     public static Props Props(
+        DocumentName document,
         string connectionId,
         ClientLink link,
-        IActorRef history,
-        IActorRef hub,
+        IActorRef sequencers,
         IPatchJournal journal,
         ConnectionSettings settings) =>
-        Akka.Actor.Props.Create(() => new ConnectionActor(connectionId, link, history, hub, journal, settings))
+        Akka.Actor.Props.Create(() => new ConnectionActor(document, connectionId, link, sequencers, journal, settings))
             .WithMailbox(ConnectionMailbox.Id);
-
-    /// <inheritdoc />
-    protected override void PreStart()
-    {
-        _hub.Tell(new PatchHubActor.RegisterConnection(Self));
-    }
 
     /// <inheritdoc />
     protected override void PostStop() => _link.Close(new CloseRequest(RelayCloseCodes.GoingAway, "connection ended"));
 
     private ILoggingAdapter Log => _log ??= Context.GetLogger();
-
-    private int UnconfirmedCount => _unconfirmed?.Count ?? 0;
-
-    private int BufferedCount => _buffered?.Count ?? 0;
 
     /// <inheritdoc />
     protected override void OnReceive(object message)
@@ -125,7 +118,11 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers
         switch (message)
         {
             case PatchAppended patch:
-                HandleLive(patch);
+                if (_outbound.OnLive(patch))
+                {
+                    Deliver(patch);
+                }
+
                 break;
             case ClientFrame frame:
                 HandleClientFrame(frame);
@@ -133,39 +130,27 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers
             case AppendPatchResponse confirmation:
                 HandleConfirmation(confirmation);
                 break;
-            case HistoryHeartbeat heartbeat:
-                _knownLastSequence = Math.Max(_knownLastSequence, heartbeat.LastSequence);
-                if (!_catchingUp && _knownLastSequence >= _nextSequence)
-                {
-                    StartCatchUp();
-                }
-
-                break;
-            case PatchHubActor.RegisterConnectionResponse registered:
-                // Everything the hub saw before it registered us is journaled; everything after comes live.
-                _knownLastSequence = Math.Max(_knownLastSequence, registered.LastSequence);
-                if (_knownLastSequence >= _nextSequence || BufferedCount > 0)
-                {
-                    StartCatchUp();
-                }
-                else
-                {
-                    RecordReplayDuration();
-                }
-
+            case Join join:
+                Run(_outbound.Join(join.Head));
                 break;
             case CatchUpCompleted completed:
-                HandleCatchUpCompleted(completed);
+                var (deliver, next) = _outbound.OnReadCompleted(completed.LastSequence);
+                foreach (var patch in deliver)
+                {
+                    Deliver(patch);
+                }
+
+                Run(next);
                 break;
             case CatchUpFailed failed when failed.Cause is SlowConsumerException:
                 CloseAndStop(RelayCloseCodes.PolicyViolation, "slow consumer");
                 break;
             case CatchUpFailed failed:
-                Log.Warning(failed.Cause, "Reading history for connection {ConnectionId} failed; retrying", _connectionId);
+                Log.Warning(failed.Cause, "Reading history of {Document} for connection {ConnectionId} failed; retrying", _document, _connectionId);
                 Timers.StartSingleTimer(nameof(RetryCatchUp), RetryCatchUp.Instance, TimeSpan.FromMilliseconds(500));
                 break;
             case RetryCatchUp:
-                StartCatchUp();
+                Run(OutboundStep.Read);
                 break;
             case ResendTick:
                 ResendIfStale();
@@ -185,7 +170,7 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers
         {
             case AppendPatchResponse confirmation:
                 HandleConfirmation(confirmation);
-                if (UnconfirmedCount == 0)
+                if (_inbound.Unconfirmed == 0)
                 {
                     Context.Stop(Self);
                 }
@@ -195,7 +180,7 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers
                 ResendIfStale();
                 break;
             case DrainTimedOut:
-                Log.Warning("Connection {ConnectionId} left with {Count} appends the sequencer never confirmed", _connectionId, UnconfirmedCount);
+                Log.Warning("Connection {ConnectionId} left with {Count} appends the sequencer never confirmed", _connectionId, _inbound.Unconfirmed);
                 Context.Stop(Self);
                 break;
         }
@@ -203,45 +188,23 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers
 
     private void HandleClientFrame(ClientFrame frame)
     {
-        var frameNo = _nextFrameNo++;
-        _unconfirmed ??= new Queue<AppendPatch>();
-        var append = new AppendPatch(
-            _connectionId,
-            frameNo,
-            _unconfirmed.Count == 0 ? frameNo : _unconfirmed.Peek().FrameNo,
-            frame.Payload,
-            frame.IsText);
-        if (_unconfirmed.Count == 0)
+        var append = _inbound.Accept(frame.Payload, frame.IsText, Environment.TickCount64, out var startsWaiting);
+        if (startsWaiting)
         {
             // The resend timer runs only while something waits for confirmation: idle connections cost no timer.
-            _lastSentTicks = Environment.TickCount64;
-            _lastProgressTicks = _lastSentTicks;
             Timers.StartPeriodicTimer(nameof(ResendTick), ResendTick.Instance, _settings.ResendAfter / 2);
         }
 
-        _unconfirmed.Enqueue(append);
-        _history.Tell(append);
+        _sequencers.Tell(append);
     }
 
     private void HandleConfirmation(AppendPatchResponse confirmation)
     {
-        var released = 0;
-        if (_unconfirmed is null)
-        {
-            return;
-        }
-
-        while (_unconfirmed.Count > 0 && _unconfirmed.Peek().FrameNo <= confirmation.FrameNo)
-        {
-            released += _link.CreditsFor(_unconfirmed.Dequeue().Payload.Length);
-        }
-
+        var released = _inbound.Confirm(confirmation.FrameNo, Environment.TickCount64);
         if (released > 0)
         {
-            _lastSentTicks = Environment.TickCount64;
-            _lastProgressTicks = _lastSentTicks;
             _link.ReleaseCredits(released);
-            if (_unconfirmed.Count == 0)
+            if (_inbound.Unconfirmed == 0)
             {
                 Timers.Cancel(nameof(ResendTick));
             }
@@ -250,72 +213,29 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers
 
     private void ResendIfStale()
     {
-        if (_unconfirmed is null || _unconfirmed.Count == 0 || Environment.TickCount64 - _lastSentTicks < _settings.ResendAfter.TotalMilliseconds)
+        var now = Environment.TickCount64;
+        var resend = _inbound.DueForResend(now);
+        if (resend.Count == 0)
         {
             return;
         }
 
-        if (!_draining && Environment.TickCount64 - _lastProgressTicks >= _settings.UnavailableAfter.TotalMilliseconds)
+        if (!_draining && _inbound.IsUnavailable(now))
         {
             // Its frames stay queued for the sequencer while the actor drains; the client learns it should
             // back off, rather than having its socket silently stop being read.
             CloseAndStop(RelayCloseCodes.TryAgainLater, "history unavailable, try again later");
         }
 
-        // The sequencer takes a connection's frames only in order, so everything unconfirmed goes again, in order.
-        var first = _unconfirmed.Peek().FrameNo;
-        Log.Debug("Resending {Count} unconfirmed appends of connection {ConnectionId} from frame {FrameNo}", _unconfirmed.Count, _connectionId, first);
-        foreach (var append in _unconfirmed)
+        Log.Debug("Resending {Count} unconfirmed appends of connection {ConnectionId} from frame {FrameNo}", resend.Count, _connectionId, resend[0].FrameNo);
+        foreach (var append in resend)
         {
-            _history.Tell(append with { FirstUnconfirmed = first });
+            _sequencers.Tell(append);
         }
-
-        _lastSentTicks = Environment.TickCount64;
-    }
-
-    private void HandleLive(PatchAppended patch)
-    {
-        _knownLastSequence = Math.Max(_knownLastSequence, patch.Sequence);
-        if (patch.Sequence < _nextSequence)
-        {
-            return;
-        }
-
-        if (!_catchingUp && patch.Sequence == _nextSequence)
-        {
-            Deliver(patch);
-            return;
-        }
-
-        Buffer(patch);
-        if (!_catchingUp)
-        {
-            StartCatchUp();
-        }
-    }
-
-    private void Buffer(PatchAppended patch)
-    {
-        if (_bufferOverflowed)
-        {
-            return;
-        }
-
-        _buffered ??= new SortedDictionary<long, PatchAppended>();
-        if (_buffered.Count >= _settings.MaxBufferedLive)
-        {
-            // The journal has them all; reading them again beats holding an unbounded buffer.
-            _buffered.Clear();
-            _bufferOverflowed = true;
-            return;
-        }
-
-        _buffered.TryAdd(patch.Sequence, patch);
     }
 
     private void Deliver(PatchAppended patch)
     {
-        _nextSequence = patch.Sequence + 1;
         if (patch.OriginConnectionId == _connectionId)
         {
             return;
@@ -327,11 +247,26 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers
         }
     }
 
-    private void StartCatchUp()
+    private void Run(OutboundStep step)
     {
-        _catchingUp = true;
-        _bufferOverflowed = false;
-        var from = _nextSequence;
+        switch (step)
+        {
+            case OutboundStep.Read:
+                StartCatchUp(_outbound.ReadFrom, _outbound.ReadTo);
+                break;
+            case OutboundStep.ReadAgainSoon:
+                Timers.StartSingleTimer(nameof(RetryCatchUp), RetryCatchUp.Instance, ReadAgainDelay);
+                break;
+            case OutboundStep.None when !_outbound.CatchingUp:
+                _materializer?.Shutdown();
+                _materializer = null;
+                RecordReplayDuration();
+                break;
+        }
+    }
+
+    private void StartCatchUp(long from, long to)
+    {
         var link = _link;
         var connectionId = _connectionId;
         var stallTimeout = _settings.ReplayStallTimeout;
@@ -339,7 +274,7 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers
 
         // Only a gap-free run is delivered: a journal that shows a later row before an earlier one
         // commits ends this round early, and the next round reads on from there.
-        _journal.Read(from, _knownLastSequence >= from ? _knownLastSequence : long.MaxValue)
+        _journal.Read(_document, from, to)
             .TakeWhile(patch => patch.Sequence == expected++)
             .Batch(ReplayBatch, patch => new List<PatchAppended> { patch }, (batch, patch) =>
             {
@@ -361,49 +296,7 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers
                 return batch[^1].Sequence;
             })
             .RunAggregate(from - 1, (_, sequence) => sequence, _materializer ??= Context.Materializer())
-            .PipeTo(Self, success: last => new CatchUpCompleted(from, last), failure: cause => new CatchUpFailed(cause));
-    }
-
-    private void HandleCatchUpCompleted(CatchUpCompleted completed)
-    {
-        _nextSequence = Math.Max(_nextSequence, completed.LastSequence + 1);
-        _knownLastSequence = Math.Max(_knownLastSequence, completed.LastSequence);
-        while (_buffered is { Count: > 0 })
-        {
-            var (sequence, patch) = _buffered.First();
-            if (sequence < _nextSequence)
-            {
-                _buffered.Remove(sequence);
-            }
-            else if (sequence == _nextSequence)
-            {
-                _buffered.Remove(sequence);
-                Deliver(patch);
-            }
-            else
-            {
-                break;
-            }
-        }
-
-        if (BufferedCount == 0 && !_bufferOverflowed && _knownLastSequence < _nextSequence)
-        {
-            _catchingUp = false;
-            _materializer?.Shutdown();
-            _materializer = null;
-            RecordReplayDuration();
-            return;
-        }
-
-        if (completed.LastSequence >= completed.FromSequence)
-        {
-            StartCatchUp();
-        }
-        else
-        {
-            // Nothing new was readable yet: the rows are being committed. Look again shortly.
-            Timers.StartSingleTimer(nameof(RetryCatchUp), RetryCatchUp.Instance, TimeSpan.FromMilliseconds(50));
-        }
+            .PipeTo(Self, success: last => new CatchUpCompleted(last), failure: cause => new CatchUpFailed(cause));
     }
 
     private void RecordReplayDuration()
@@ -417,7 +310,7 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers
 
     private void LeaveOrDrain()
     {
-        if (UnconfirmedCount == 0)
+        if (_inbound.Unconfirmed == 0)
         {
             Context.Stop(Self);
             return;
@@ -434,7 +327,7 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers
         LeaveOrDrain();
     }
 
-    /// <summary>A complete frame the client sent; the reader holds one credit of the link for it.</summary>
+    /// <summary>A complete frame the client sent; the reader holds the link's credits for it.</summary>
     public sealed record ClientFrame(ReadOnlyMemory<byte> Payload, bool IsText);
 
     /// <summary>The client's socket is gone.</summary>
@@ -448,7 +341,13 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers
         }
     }
 
-    private sealed record CatchUpCompleted(long FromSequence, long LastSequence);
+    /// <summary>
+    /// From the document's hub: everything up to <paramref name="Head"/> is journaled; every later patch comes
+    /// from the hub, in order and without gaps.
+    /// </summary>
+    public sealed record Join(long Head);
+
+    private sealed record CatchUpCompleted(long LastSequence);
 
     private sealed record CatchUpFailed(Exception Cause);
 

@@ -68,6 +68,8 @@ public static class RelayMetrics
     {
         Meter.CreateObservableGauge("relay.last_sequence", ObserveLastSequence, "{patch}", "Highest sequence number this node has seen");
         Meter.CreateObservableGauge("relay.cluster.members", ObserveClusterMembers, "{node}", "Cluster members with status Up, as this node sees them");
+        Meter.CreateObservableGauge("relay.documents.open", () => Observe(status => status.OpenDocuments), "{document}", "Documents with a hub on this node (the default document always)");
+        Meter.CreateObservableGauge("relay.sequencers", () => Observe(status => status.SequencerCount), "{document}", "Documents whose sequencer runs on this node");
     }
 
     /// <summary>Feeds the gauges of the node's state; one node per process.</summary>
@@ -83,6 +85,9 @@ public static class RelayMetrics
 
     /// <summary>Seconds since <paramref name="startTimestamp"/> (a <see cref="Stopwatch.GetTimestamp"/> value).</summary>
     public static double SecondsSince(long startTimestamp) => Stopwatch.GetElapsedTime(startTimestamp).TotalSeconds;
+
+    private static IEnumerable<Measurement<int>> Observe(Func<NodeStatus, int> read) =>
+        Volatile.Read(ref _status) is { } status ? [new Measurement<int>(read(status))] : [];
 
     private static IEnumerable<Measurement<long>> ObserveLastSequence() =>
         Volatile.Read(ref _status) is { } status ? [new Measurement<long>(status.LastSequence)] : [];

@@ -1,18 +1,24 @@
 #nullable enable
+using System.Collections.Concurrent;
+using Relay.Actors.Documents;
+
 namespace Relay.Actors.Fanout;
 
 /// <summary>
-/// What this node knows of the relay, written by the <see cref="PatchHubActor"/> and read by the gateway
-/// (readiness, status). A heartbeat that reached the hub through the topic proves that the node is a
-/// cluster member, is subscribed where the sequencer publishes, and that the sequencer is alive.
+/// What this node knows of the relay, read by the gateway (readiness, status) and the metrics. The default
+/// document's <see cref="DocumentHubActor"/> writes the heartbeat, subscription and sequence fields: a
+/// heartbeat that reached it through the topic proves that the node is a cluster member, is subscribed where
+/// the sequencer publishes, and that the sequencer is alive. Sequencers record where they run.
 /// </summary>
 public sealed class NodeStatus
 {
+    private readonly ConcurrentDictionary<DocumentName, byte> _sequencers = new();
     private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _lastHeartbeatTicks;
     private long _lastSequence;
     private int _subscribed;
     private int _connectionCount;
+    private int _openDocuments;
 
     /// <summary>Whether the hub's topic subscription is acknowledged.</summary>
     public bool Subscribed => Volatile.Read(ref _subscribed) == 1;
@@ -20,7 +26,26 @@ public sealed class NodeStatus
     /// <summary>The highest sequence number this node has seen.</summary>
     public long LastSequence => Volatile.Read(ref _lastSequence);
 
-    /// <summary>Connections registered with the hub.</summary>
+    /// <summary>The documents whose sequencer runs on this node.</summary>
+    public IReadOnlyCollection<DocumentName> Sequencers => _sequencers.Keys.ToList();
+
+    /// <summary>How many sequencers run on this node.</summary>
+    public int SequencerCount => _sequencers.Count;
+
+    /// <summary>Documents with a hub on this node.</summary>
+    public int OpenDocuments
+    {
+        get => Volatile.Read(ref _openDocuments);
+        set => Volatile.Write(ref _openDocuments, value);
+    }
+
+    /// <summary>Records that the sequencer of <paramref name="document"/> started on this node.</summary>
+    public void SequencerStarted(DocumentName document) => _sequencers[document] = 0;
+
+    /// <summary>Records that the sequencer of <paramref name="document"/> stopped on this node.</summary>
+    public void SequencerStopped(DocumentName document) => _sequencers.TryRemove(document, out _);
+
+    /// <summary>Connections of the default document on this node.</summary>
     public int ConnectionCount
     {
         get => Volatile.Read(ref _connectionCount);

@@ -1,9 +1,12 @@
 #nullable enable
 using Akka.Actor;
+using Akka.Cluster.Sharding;
 using Akka.Cluster.Tools.PublishSubscribe;
 using Akka.Event;
 using Akka.Persistence;
 using Relay.Actors.Diagnostics;
+using Relay.Actors.Documents;
+using Relay.Actors.Fanout;
 using Relay.Actors.Messages;
 
 namespace Relay.Actors.History;
@@ -12,16 +15,22 @@ namespace Relay.Actors.History;
 /// <param name="SnapshotEvery">Snapshot the state after this many patches, so recovery replays at most that many.</param>
 /// <param name="HeartbeatInterval">How often the last sequence number is announced on the topic.</param>
 /// <param name="MaxCursors">How many connections' deduplication cursors are kept.</param>
-public sealed record HistorySettings(int SnapshotEvery, TimeSpan HeartbeatInterval, int MaxCursors)
+/// <param name="PassivateAfter">
+/// A sequencer that takes no append and no open for this long asks its parent (the sequencer host or the
+/// shard) to stop it; the next message starts it again from the journal. Zero: never. The default document's
+/// sequencer never passivates: readiness listens to its heartbeat.
+/// </param>
+public sealed record HistorySettings(int SnapshotEvery, TimeSpan HeartbeatInterval, int MaxCursors, TimeSpan PassivateAfter)
 {
     /// <summary>Defaults for production.</summary>
-    public static readonly HistorySettings Default = new(10_000, TimeSpan.FromSeconds(1), 100_000);
+    public static readonly HistorySettings Default = new(10_000, TimeSpan.FromSeconds(1), 100_000, TimeSpan.FromMinutes(2));
 }
 
 /// <summary>
-/// The single sequencer of the cluster (a cluster singleton). Each accepted patch gets the next journal
+/// The single sequencer of one document: it lives under the cluster singleton (<see cref="HistoryHostActor"/>)
+/// or in a shard, and exactly once in the cluster either way. Each accepted patch gets the next journal
 /// sequence number, is journaled first and only then confirmed to its connection and published on the
-/// topic. Writes go through <c>PersistAsync</c> so the journal batches them.
+/// document's topic. Writes go through <c>PersistAsync</c> so the journal batches them.
 /// </summary>
 public sealed class HistoryActor : ReceivePersistentActor, IWithTimers
 {
@@ -29,6 +38,8 @@ public sealed class HistoryActor : ReceivePersistentActor, IWithTimers
     private const int MaxWritesInFlight = 2;
 
     private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly DocumentName _document;
+    private readonly NodeStatus _node;
     private readonly IActorRef _publisher;
     private readonly HistorySettings _settings;
     private readonly HistoryState _state;
@@ -38,9 +49,14 @@ public sealed class HistoryActor : ReceivePersistentActor, IWithTimers
     private readonly Queue<IActorRef> _awaitingConfirmation = new();
     private int _writesInFlight;
 
-    /// <summary>Creates the sequencer; <paramref name="publisher"/> is the DistributedPubSub mediator (or a test probe).</summary>
-    public HistoryActor(IActorRef publisher, HistorySettings settings)
+    /// <summary>
+    /// Creates the sequencer of <paramref name="document"/>; <paramref name="publisher"/> is the DistributedPubSub
+    /// mediator (or a test probe), <paramref name="node"/> the status of the node it runs on.
+    /// </summary>
+    public HistoryActor(DocumentName document, IActorRef publisher, NodeStatus node, HistorySettings settings)
     {
+        _document = document;
+        _node = node;
         _publisher = publisher;
         _settings = settings;
         _state = new HistoryState(settings.MaxCursors);
@@ -57,11 +73,24 @@ public sealed class HistoryActor : ReceivePersistentActor, IWithTimers
         Recover<RecoveryCompleted>(_ =>
         {
             _lastAssignedSequence = LastSequenceNr;
-            _log.Info("History recovered at sequence {LastSequence} with {Cursors} connection cursors", _state.LastSequence, _state.CursorCount);
+            _log.Info("History of {Document} recovered at sequence {LastSequence} with {Cursors} connection cursors", _document, _state.LastSequence, _state.CursorCount);
             Timers.StartPeriodicTimer(nameof(Heartbeat), Heartbeat.Instance, TimeSpan.Zero, _settings.HeartbeatInterval);
+            if (!_document.IsDefault && _settings.PassivateAfter > TimeSpan.Zero)
+            {
+                Context.SetReceiveTimeout(_settings.PassivateAfter);
+            }
         });
 
         Command<AppendPatch>(HandleAppend);
+        Command<OpenDocument>(_ => Sender.Tell(new DocumentOpened(_document, _state.LastSequence)));
+        Command<ReceiveTimeout>(_ =>
+        {
+            // The parent stops us with StopSequencer, so the writes in flight finish first; messages that
+            // arrive meanwhile start a new sequencer once this one is gone.
+            _log.Debug("Sequencer of {Document} idle for {Idle}; passivating", _document, _settings.PassivateAfter);
+            Context.SetReceiveTimeout(null);
+            Context.Parent.Tell(new Passivate(StopSequencer.Instance));
+        });
         Command<Heartbeat>(_ => Publish(new HistoryHeartbeat(_state.LastSequence)));
         Command<SaveSnapshotSuccess>(success =>
             DeleteSnapshots(new SnapshotSelectionCriteria(success.Metadata.SequenceNr - 1)));
@@ -71,7 +100,7 @@ public sealed class HistoryActor : ReceivePersistentActor, IWithTimers
         // confirmed and published before the sequencer stops, so no accepted patch is left unjournaled.
         Command<StopSequencer>(stop => DeferAsync(stop, _ =>
         {
-            _log.Info("Sequencer stopping at sequence {LastSequence}", _state.LastSequence);
+            _log.Info("Sequencer of {Document} stopping at sequence {LastSequence}", _document, _state.LastSequence);
             Context.Stop(Self);
         }));
         Command<DeleteSnapshotsSuccess>(_ => { });
@@ -79,14 +108,28 @@ public sealed class HistoryActor : ReceivePersistentActor, IWithTimers
     }
 
     /// <inheritdoc />
-    public override string PersistenceId => RelayTopics.HistoryPersistenceId;
+    public override string PersistenceId => _document.PersistenceId;
 
     /// <inheritdoc />
     public ITimerScheduler Timers { get; set; } = null!;
 
-    /// <summary>Props for the sequencer.</summary>
-    public static Props Props(IActorRef publisher, HistorySettings settings) =>
-        Akka.Actor.Props.Create(() => new HistoryActor(publisher, settings));
+    /// <summary>Props for the sequencer of <paramref name="document"/>.</summary>
+    public static Props Props(DocumentName document, IActorRef publisher, NodeStatus node, HistorySettings settings) =>
+        Akka.Actor.Props.Create(() => new HistoryActor(document, publisher, node, settings));
+
+    /// <inheritdoc />
+    protected override void PreStart()
+    {
+        _node.SequencerStarted(_document);
+        base.PreStart();
+    }
+
+    /// <inheritdoc />
+    protected override void PostStop()
+    {
+        _node.SequencerStopped(_document);
+        base.PostStop();
+    }
 
     private void HandleAppend(AppendPatch append)
     {
@@ -153,7 +196,7 @@ public sealed class HistoryActor : ReceivePersistentActor, IWithTimers
         }
     }
 
-    private void Publish(object message) => _publisher.Tell(new Publish(RelayTopics.Patches, message));
+    private void Publish(object message) => _publisher.Tell(new Publish(_document.Topic, message));
 
     /// <inheritdoc />
     protected override void OnPersistFailure(Exception cause, object @event, long sequenceNr)
@@ -187,7 +230,8 @@ public sealed class HistoryActor : ReceivePersistentActor, IWithTimers
         public static readonly BatchWritten Instance = new();
     }
 
-    private sealed class Heartbeat
+    // A heartbeat is the sequencer's own timer: it must not keep an idle sequencer from passivating.
+    private sealed class Heartbeat : INotInfluenceReceiveTimeout
     {
         public static readonly Heartbeat Instance = new();
 

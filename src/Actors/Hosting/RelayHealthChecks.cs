@@ -4,6 +4,7 @@ using Akka.Hosting;
 using Akka.Streams;
 using Akka.Streams.Dsl;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Relay.Actors.Documents;
 using Relay.Actors.Fanout;
 using Relay.Actors.Journal;
 using Relay.Actors.Messages;
@@ -43,7 +44,7 @@ public static class RelayHealthChecks
             }, tags: [ReadyTag])
             .WithHealthCheck("topic", (_, _, _) => Task.FromResult(status.Subscribed
                 ? HealthCheckResult.Healthy("subscribed")
-                : HealthCheckResult.Unhealthy($"the patch hub is not subscribed to topic {RelayTopics.Patches}")), tags: [ReadyTag])
+                : HealthCheckResult.Unhealthy($"the patch hub is not subscribed to topic {DocumentName.Default.Topic}")), tags: [ReadyTag])
             .WithHealthCheck("history", (_, _, _) => Task.FromResult(status.SinceLastHeartbeat switch
             {
                 null => HealthCheckResult.Unhealthy("no heartbeat from the sequencer yet"),
@@ -56,7 +57,7 @@ public static class RelayHealthChecks
                 // read journal that serves replay.
                 var sequence = Math.Max(1, status.LastSequence);
                 var journal = RelayHostingExtensions.CreatePatchJournal(system);
-                await journal.Read(sequence, sequence)
+                await journal.Read(DocumentName.Default, sequence, sequence)
                     .CompletionTimeout(JournalTimeout)
                     .RunWith(Sink.Ignore<PatchAppended>(), system.Materializer())
                     .WaitAsync(cancellationToken);

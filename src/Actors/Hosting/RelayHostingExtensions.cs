@@ -5,14 +5,14 @@ using Akka.Cluster.Hosting;
 using Akka.Cluster.Hosting.SBR;
 using Akka.Cluster.Tools.PublishSubscribe;
 using Akka.Hosting;
-using Akka.Pattern;
+using Akka.Cluster.Sharding;
 using Akka.Persistence.Sql.Hosting;
 using Akka.Persistence.Sql.Query;
 using Akka.Remote.Hosting;
 using Akka.Streams;
 using Akka.Streams.Dsl;
 using Microsoft.Data.Sqlite;
-using Relay.Actors.Connections;
+using Relay.Actors.Documents;
 using Relay.Actors.Fanout;
 using Relay.Actors.History;
 using Relay.Actors.Journal;
@@ -21,7 +21,10 @@ using Relay.Actors.Serialization;
 
 namespace Relay.Actors.Hosting;
 
-/// <summary>Marker for the <see cref="ActorRegistry"/> entry of the sequencer's singleton proxy.</summary>
+/// <summary>
+/// Marker for the <see cref="ActorRegistry"/> entry that reaches every document's sequencer: the singleton proxy
+/// (<c>singleton</c> placement) or the shard region (<c>sharded</c>). Both take <see cref="IDocumentCommand"/>s.
+/// </summary>
 public sealed class HistoryProxy;
 
 /// <summary>Akka.Hosting wiring of a Relay node.</summary>
@@ -75,23 +78,18 @@ public static class RelayHostingExtensions
                 providerName: options.Journal.ProviderName,
                 autoInitialize: true)
             .WithCustomSerializer("relay", [typeof(IRelayMessage)], system => new RelaySerializer(system))
-            .WithSingleton<HistoryProxy>(
-                "history",
-                (system, _, _) => BackoffSupervisor.Props(
-                    Backoff.OnStop(
-                            HistoryActor.Props(DistributedPubSub.Get(system).Mediator, HistorySettings.Default),
-                            "sequencer",
-                            TimeSpan.FromMilliseconds(200),
-                            TimeSpan.FromSeconds(5),
-                            0.2,
-                            -1)
-                        .WithFinalStopMessage(message => message is HistoryActor.StopSequencer)),
-                new ClusterSingletonOptions { BufferSize = 10_000, TerminationMessage = HistoryActor.StopSequencer.Instance },
-                createProxyToo: true)
+            .WithRelaySequencers(options, status)
             .WithActors((system, registry) =>
             {
-                var hub = system.ActorOf(PatchHubActor.Props(DistributedPubSub.Get(system).Mediator, status), "patch-hub");
-                registry.Register<PatchHubActor>(hub);
+                var hubs = system.ActorOf(
+                    DocumentHubsActor.Props(
+                        DistributedPubSub.Get(system).Mediator,
+                        registry.Get<HistoryProxy>(),
+                        CreatePatchJournal(system),
+                        HubSettings.Default,
+                        status),
+                    "documents");
+                registry.Register<DocumentHubsActor>(hubs);
             });
 
         if (options.Akka.SeedNodes.Length == 0)
@@ -109,7 +107,7 @@ public static class RelayHostingExtensions
         // Off the start-up path and best effort: a journal that is slow to come up must not delay or fail the start.
         builder.AddStartup((system, _) =>
         {
-            Task.Run(() => CreatePatchJournal(system).Read(1, 1).RunWith(Sink.Ignore<PatchAppended>(), system.Materializer()))
+            Task.Run(() => CreatePatchJournal(system).Read(DocumentName.Default, 1, 1).RunWith(Sink.Ignore<PatchAppended>(), system.Materializer()))
                 .ContinueWith(
                     warmUp => system.Log.Debug("Replay path warm-up failed: {0}", warmUp.Exception?.GetBaseException().Message),
                     TaskContinuationOptions.OnlyOnFaulted);
@@ -121,17 +119,40 @@ public static class RelayHostingExtensions
     /// <summary>The read journal that serves replay and gap filling.</summary>
     public static IPatchJournal CreatePatchJournal(ActorSystem system) => new QueryPatchJournal(system, SqlReadJournal.Identifier);
 
-    /// <summary>Creates a <see cref="ConnectionActor"/> for a new client.</summary>
-    public static IActorRef OpenConnection(
-        ActorSystem system,
-        IActorRegistry registry,
-        IPatchJournal journal,
-        string connectionId,
-        ClientLink link,
-        ConnectionSettings settings) =>
-        system.ActorOf(
-            ConnectionActor.Props(connectionId, link, registry.Get<HistoryProxy>(), registry.Get<PatchHubActor>(), journal, settings),
-            "connection-" + connectionId);
+    /// <summary>
+    /// Hosts the documents' sequencers as <c>Relay:Documents:Placement</c> says: under the cluster singleton, or
+    /// in Akka.Cluster.Sharding with one entity per document (coordinator state in distributed data, no
+    /// remembered entities). Either way <see cref="HistoryProxy"/> reaches them, and a document's sequencer
+    /// stops itself after <c>Relay:Documents:PassivateAfter</c> idle.
+    /// </summary>
+    private static AkkaConfigurationBuilder WithRelaySequencers(this AkkaConfigurationBuilder builder, RelayOptions options, NodeStatus status)
+    {
+        var settings = HistorySettings.Default with { PassivateAfter = options.Documents.PassivateAfter };
+        Props SequencerProps(ActorSystem system, DocumentName document) =>
+            HistoryActor.Props(document, DistributedPubSub.Get(system).Mediator, status, settings);
+
+        if (options.Documents.IsSharded)
+        {
+            return builder.WithShardRegion<HistoryProxy>(
+                "documents",
+                (system, _, _) => entityId => SequencerProps(system, DocumentName.FromPath(entityId)),
+                new DocumentMessageExtractor(),
+                new ShardOptions
+                {
+                    StateStoreMode = StateStoreMode.DData,
+                    RememberEntities = false,
+                    HandOffStopMessage = HistoryActor.StopSequencer.Instance,
+                    // The sequencers passivate themselves, so the default document's never does.
+                    ShouldPassivateIdleEntities = false,
+                });
+        }
+
+        return builder.WithSingleton<HistoryProxy>(
+            "history",
+            (system, _, _) => HistoryHostActor.Props(document => SequencerProps(system, document)),
+            new ClusterSingletonOptions { BufferSize = 10_000, TerminationMessage = HistoryActor.StopSequencer.Instance },
+            createProxyToo: true);
+    }
 
     /// <summary>
     /// Makes a SQLite connection string absolute (relative to <paramref name="contentRoot"/>), or returns the

@@ -13,6 +13,9 @@ public sealed class RelayOptions
     /// <summary>Journal settings.</summary>
     public JournalOptions Journal { get; set; } = new();
 
+    /// <summary>Document settings.</summary>
+    public DocumentsOptions Documents { get; set; } = new();
+
     /// <summary>The largest message a client may send, in bytes; larger ones close the socket with 1009.</summary>
     public int MaxMessageBytes { get; set; } = 1024 * 1024;
 
@@ -71,7 +74,53 @@ public sealed class RelayOptions
         }
 
         _ = Journal.ProviderName;
+        _ = Documents.IsSharded;
+        if (Documents.MaxOpenPerNode < 1)
+        {
+            throw new InvalidOperationException("Relay:Documents:MaxOpenPerNode must be positive");
+        }
+
+        if (Documents.PassivateAfter < TimeSpan.Zero)
+        {
+            throw new InvalidOperationException("Relay:Documents:PassivateAfter must be zero (never) or positive");
+        }
     }
+
+    /// <summary>
+    /// Resolves what depends on where the node runs: a relative SQLite path (or none) becomes a file under
+    /// <paramref name="contentRoot"/>.
+    /// </summary>
+    public void ResolveFor(string contentRoot)
+    {
+        if (Journal.IsSqlite)
+        {
+            Journal.ConnectionString = RelayHostingExtensions.ResolveSqliteConnectionString(Journal.ConnectionString, contentRoot);
+        }
+    }
+}
+
+/// <summary>Where the documents' sequencers live and how many documents a node opens.</summary>
+public sealed class DocumentsOptions
+{
+    /// <summary>
+    /// <c>singleton</c> (default): every document's sequencer lives under the one cluster singleton.
+    /// <c>sharded</c>: Akka.Cluster.Sharding spreads them over the nodes, one entity per document.
+    /// </summary>
+    public string Placement { get; set; } = "singleton";
+
+    /// <summary>A document's sequencer idle this long (no append, no node opening it) stops until its next message. Zero: never.</summary>
+    public TimeSpan PassivateAfter { get; set; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>Documents one node has connections to; an upgrade that would open one more gets 503.</summary>
+    public int MaxOpenPerNode { get; set; } = 10_000;
+
+    /// <summary>Whether <see cref="Placement"/> is <c>sharded</c>.</summary>
+    public bool IsSharded => Placement.ToLowerInvariant() switch
+    {
+        "singleton" => false,
+        "sharded" => true,
+        _ => throw new InvalidOperationException($"Relay:Documents:Placement '{Placement}' is not supported; use singleton or sharded"),
+    };
 }
 
 /// <summary>How this node joins the Akka cluster.</summary>

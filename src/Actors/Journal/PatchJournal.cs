@@ -3,6 +3,7 @@ using Akka;
 using Akka.Actor;
 using Akka.Persistence.Query;
 using Akka.Streams.Dsl;
+using Relay.Actors.Documents;
 using Relay.Actors.Messages;
 
 namespace Relay.Actors.Journal;
@@ -10,8 +11,8 @@ namespace Relay.Actors.Journal;
 /// <summary>Reads the journaled history; the only source of truth for replay and gap filling.</summary>
 public interface IPatchJournal
 {
-    /// <summary>The journaled patches from <paramref name="fromSequence"/> on, as the journal has them now.</summary>
-    Source<PatchAppended, NotUsed> Read(long fromSequence, long toSequence = long.MaxValue);
+    /// <summary>The journaled patches of <paramref name="document"/> from <paramref name="fromSequence"/> on, as the journal has them now.</summary>
+    Source<PatchAppended, NotUsed> Read(DocumentName document, long fromSequence, long toSequence = long.MaxValue);
 }
 
 /// <summary>Reads the history through Akka.Persistence.Query's current-events-by-persistence-id query.</summary>
@@ -34,7 +35,7 @@ public sealed class QueryPatchJournal : IPatchJournal
     }
 
     /// <inheritdoc />
-    public Source<PatchAppended, NotUsed> Read(long fromSequence, long toSequence = long.MaxValue)
+    public Source<PatchAppended, NotUsed> Read(DocumentName document, long fromSequence, long toSequence = long.MaxValue)
     {
         ICurrentEventsByPersistenceIdQuery query;
         try
@@ -46,7 +47,7 @@ public sealed class QueryPatchJournal : IPatchJournal
             return Source.Failed<PatchAppended>(ex.InnerException);
         }
 
-        return query.CurrentEventsByPersistenceId(RelayTopics.HistoryPersistenceId, fromSequence, toSequence)
+        return query.CurrentEventsByPersistenceId(document.PersistenceId, fromSequence, toSequence)
             .Select(envelope => (PatchAppended)envelope.Event);
     }
 }

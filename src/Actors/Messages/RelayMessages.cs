@@ -1,4 +1,6 @@
 #nullable enable
+using Relay.Actors.Documents;
+
 namespace Relay.Actors.Messages;
 
 /// <summary>
@@ -7,17 +9,25 @@ namespace Relay.Actors.Messages;
 /// </summary>
 public interface IRelayMessage;
 
+/// <summary>A message for the sequencer of one document; the placement routes it by <see cref="Document"/>.</summary>
+public interface IDocumentCommand : IRelayMessage
+{
+    /// <summary>The document whose sequencer takes the message.</summary>
+    DocumentName Document { get; }
+}
+
 /// <summary>
-/// A client's frame sent to the sequencer. <paramref name="FrameNo"/> counts the connection's
-/// frames from 1; <paramref name="FirstUnconfirmed"/> is the oldest frame the connection still
+/// A client's frame sent to the sequencer of <paramref name="Document"/>. <paramref name="FrameNo"/> counts the
+/// connection's frames from 1; <paramref name="FirstUnconfirmed"/> is the oldest frame the connection still
 /// waits on, so the sequencer can take up a connection it has no record of without reordering.
 /// </summary>
 public sealed record AppendPatch(
+    DocumentName Document,
     string ConnectionId,
     long FrameNo,
     long FirstUnconfirmed,
     ReadOnlyMemory<byte> Payload,
-    bool IsText) : IRelayMessage;
+    bool IsText) : IDocumentCommand;
 
 /// <summary>The sequencer confirms that every frame of the connection up to <paramref name="FrameNo"/> is journaled.</summary>
 public sealed record AppendPatchResponse(string ConnectionId, long FrameNo, long Sequence) : IRelayMessage;
@@ -31,6 +41,15 @@ public sealed record PatchAppended(
     long FrameNo,
     ReadOnlyMemory<byte> Payload,
     bool IsText) : IRelayMessage;
+
+/// <summary>
+/// A node opens <paramref name="Document"/>: its sequencer starts (recovering from the journal) if it is not
+/// running, and answers with <see cref="DocumentOpened"/>.
+/// </summary>
+public sealed record OpenDocument(DocumentName Document) : IDocumentCommand;
+
+/// <summary>The sequencer of <paramref name="Document"/> runs; everything up to <paramref name="LastSequence"/> is journaled.</summary>
+public sealed record DocumentOpened(DocumentName Document, long LastSequence) : IRelayMessage;
 
 /// <summary>Published by the sequencer on a cadence so that a node notices a patch the topic failed to deliver.</summary>
 public sealed record HistoryHeartbeat(long LastSequence) : IRelayMessage;

@@ -2,6 +2,7 @@
 using Akka.Actor;
 using Akka.Serialization;
 using Google.Protobuf;
+using Relay.Actors.Documents;
 using Relay.Actors.Messages;
 using Proto = Relay.Actors.Serialization.Proto;
 
@@ -21,6 +22,8 @@ public sealed class RelaySerializer : SerializerWithStringManifest
     private const string PatchAppendedManifest = "P";
     private const string HistoryHeartbeatManifest = "H";
     private const string HistorySnapshotManifest = "S";
+    private const string OpenDocumentManifest = "O";
+    private const string DocumentOpenedManifest = "OR";
 
     /// <summary>Creates the serializer for <paramref name="system"/>.</summary>
     public RelaySerializer(ExtendedActorSystem system) : base(system)
@@ -38,6 +41,8 @@ public sealed class RelaySerializer : SerializerWithStringManifest
         PatchAppended => PatchAppendedManifest,
         HistoryHeartbeat => HistoryHeartbeatManifest,
         HistorySnapshot => HistorySnapshotManifest,
+        OpenDocument => OpenDocumentManifest,
+        DocumentOpened => DocumentOpenedManifest,
         _ => throw new ArgumentException($"Cannot serialize {o.GetType()} with {nameof(RelaySerializer)}", nameof(o)),
     };
 
@@ -51,6 +56,7 @@ public sealed class RelaySerializer : SerializerWithStringManifest
             FirstUnconfirmed = m.FirstUnconfirmed,
             Payload = UnsafeByteOperations.UnsafeWrap(m.Payload),
             IsText = m.IsText,
+            Document = m.Document.Value,
         }.ToByteArray(),
         AppendPatchResponse m => new Proto.AppendPatchResponse
         {
@@ -68,6 +74,8 @@ public sealed class RelaySerializer : SerializerWithStringManifest
         }.ToByteArray(),
         HistoryHeartbeat m => new Proto.HistoryHeartbeat { LastSequence = m.LastSequence }.ToByteArray(),
         HistorySnapshot m => ToProto(m).ToByteArray(),
+        OpenDocument m => new Proto.OpenDocument { Document = m.Document.Value }.ToByteArray(),
+        DocumentOpened m => new Proto.DocumentOpened { Document = m.Document.Value, LastSequence = m.LastSequence }.ToByteArray(),
         _ => throw new ArgumentException($"Cannot serialize {obj.GetType()} with {nameof(RelaySerializer)}", nameof(obj)),
     };
 
@@ -79,7 +87,7 @@ public sealed class RelaySerializer : SerializerWithStringManifest
             case AppendPatchManifest:
             {
                 var m = Proto.AppendPatch.Parser.ParseFrom(bytes);
-                return new AppendPatch(m.ConnectionId, m.FrameNo, m.FirstUnconfirmed, m.Payload.Memory, m.IsText);
+                return new AppendPatch(DocumentName.Parse(m.Document), m.ConnectionId, m.FrameNo, m.FirstUnconfirmed, m.Payload.Memory, m.IsText);
             }
             case AppendPatchResponseManifest:
             {
@@ -98,6 +106,13 @@ public sealed class RelaySerializer : SerializerWithStringManifest
                 var m = Proto.HistorySnapshot.Parser.ParseFrom(bytes);
                 var cursors = m.Cursors.Select(c => new ConnectionCursor(c.ConnectionId, c.FrameNo, c.Sequence)).ToArray();
                 return new HistorySnapshot(m.LastSequence, cursors);
+            }
+            case OpenDocumentManifest:
+                return new OpenDocument(DocumentName.Parse(Proto.OpenDocument.Parser.ParseFrom(bytes).Document));
+            case DocumentOpenedManifest:
+            {
+                var m = Proto.DocumentOpened.Parser.ParseFrom(bytes);
+                return new DocumentOpened(DocumentName.Parse(m.Document), m.LastSequence);
             }
             default:
                 throw new System.Runtime.Serialization.SerializationException($"Unknown manifest '{manifest}' for {nameof(RelaySerializer)}");

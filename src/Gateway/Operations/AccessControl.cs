@@ -2,6 +2,7 @@ using System.Text;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
 using Microsoft.IdentityModel.Tokens;
+using Relay.Actors.Documents;
 using Relay.Actors.Hosting;
 
 namespace Relay.Gateway.Operations;
@@ -94,10 +95,10 @@ public sealed class UpgradeGate
     public bool IsStopping => _lifetime.ApplicationStopping.IsCancellationRequested;
 
     /// <summary>
-    /// Admits the request and returns its connection slot (dispose it when the socket is done), or writes the
-    /// refusal and returns null.
+    /// Admits the upgrade to <paramref name="document"/> and returns its connection slot (dispose it when the
+    /// socket is done), or writes the refusal and returns null.
     /// </summary>
-    public async Task<IDisposable?> AdmitAsync(HttpContext context)
+    public async Task<IDisposable?> AdmitAsync(HttpContext context, DocumentName document)
     {
         if (IsStopping)
         {
@@ -113,10 +114,8 @@ public sealed class UpgradeGate
             return null;
         }
 
-        if (_schemes.Length > 0 && !await AuthenticateAsync(context))
+        if (!await AuthorizeAsync(context, document))
         {
-            _logger.LogWarning("Refused an upgrade from {RemoteAddress}: missing or wrong credentials", context.Connection.RemoteIpAddress);
-            await context.ChallengeAsync(_schemes[0]);
             return null;
         }
 
@@ -130,6 +129,34 @@ public sealed class UpgradeGate
         }
 
         return new Slot(this);
+    }
+
+    /// <summary>
+    /// Whether the request's credentials, when credentials are required, open <paramref name="document"/>: none
+    /// or wrong ones get 401, a JWT whose <c>relay:docs</c> claim leaves the document out gets 403.
+    /// </summary>
+    public async Task<bool> AuthorizeAsync(HttpContext context, DocumentName document)
+    {
+        if (_schemes.Length == 0)
+        {
+            return true;
+        }
+
+        if (!await AuthenticateAsync(context))
+        {
+            _logger.LogWarning("Refused {Document} to {RemoteAddress}: missing or wrong credentials", document, context.Connection.RemoteIpAddress);
+            await context.ChallengeAsync(_schemes[0]);
+            return false;
+        }
+
+        if (!DocumentClaims.Allow(context.User, document))
+        {
+            _logger.LogWarning("Refused {Document} to {RemoteAddress}: not in the token's {Claim} claim", document, context.Connection.RemoteIpAddress, DocumentClaims.ClaimType);
+            await RefuseAsync(context, StatusCodes.Status403Forbidden, "document not allowed by the token");
+            return false;
+        }
+
+        return true;
     }
 
     private async Task<bool> AuthenticateAsync(HttpContext context)

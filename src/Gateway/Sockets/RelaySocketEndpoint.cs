@@ -1,14 +1,21 @@
 using System.Net.WebSockets;
+using Microsoft.AspNetCore.Http.Features;
+using Akka.Actor;
+using Relay.Actors.Documents;
 using Relay.Actors.Fanout;
 using Relay.Actors.Hosting;
 using Relay.Gateway.Operations;
 
 namespace Relay.Gateway.Sockets;
 
-/// <summary>The relay's one endpoint, <c>/</c>: WebSocket upgrades join the relay, plain requests get the node's status.</summary>
+/// <summary>
+/// The relay's endpoint: a URL's path names a document (<c>/</c> the default one); WebSocket upgrades join it,
+/// plain requests get its status.
+/// </summary>
 public static class RelaySocketEndpoint
 {
     private static readonly TimeSpan ReadyWait = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan StatusTimeout = TimeSpan.FromSeconds(5);
 
     /// <summary>
     /// Lets socket sessions batch their outgoing frames; runs before <c>UseWebSockets</c>, which takes the
@@ -25,68 +32,168 @@ public static class RelaySocketEndpoint
             return next(context);
         });
 
-    /// <summary>Maps <c>/</c>.</summary>
+    /// <summary>
+    /// Turns away WebSocket upgrades to the plain HTTP endpoints (<c>/healthz</c>, <c>/readyz</c>, <c>/metrics</c>)
+    /// with 400: those paths are not documents.
+    /// </summary>
+    public static IApplicationBuilder UseOperationsPathsWithoutUpgrades(this IApplicationBuilder app, params string[] paths) =>
+        app.Use((context, next) =>
+        {
+            if (context.WebSockets.IsWebSocketRequest && paths.Any(path => context.Request.Path.Equals(path, StringComparison.OrdinalIgnoreCase)))
+            {
+                context.Response.StatusCode = StatusCodes.Status400BadRequest;
+                return context.Response.WriteAsync($"{context.Request.Path} is not a document; it answers plain HTTP only\n");
+            }
+
+            return next(context);
+        });
+
+    /// <summary>Maps every other path: <c>/</c> is the default document, <c>/NAME</c> the document NAME.</summary>
     public static IEndpointRouteBuilder MapRelaySocket(this IEndpointRouteBuilder app)
     {
         // Resolved once: a request that touches no service gets no per-request DI scope, which every open
         // socket would otherwise keep for its lifetime.
         var services = app.ServiceProvider;
-        var status = services.GetRequiredService<NodeStatus>();
-        var sessions = services.GetRequiredService<SocketSessions>();
-        var options = services.GetRequiredService<RelayOptions>();
-        var gate = services.GetRequiredService<UpgradeGate>();
-        var logger = services.GetRequiredService<ILogger<SocketSession>>();
-        app.Map("/", context => HandleAsync(context, status, sessions, gate, options, logger));
+        var endpoint = new Handler(
+            services.GetRequiredService<NodeStatus>(),
+            services.GetRequiredService<SocketSessions>(),
+            services.GetRequiredService<RelayDocuments>(),
+            services.GetRequiredService<UpgradeGate>(),
+            services.GetRequiredService<RelayOptions>(),
+            services.GetRequiredService<ILogger<SocketSession>>());
+        app.Map("/{**document}", endpoint.HandleAsync);
         return app;
     }
 
-    private static async Task HandleAsync(
-        HttpContext context,
+    /// <summary>
+    /// The document a request names: its raw path, percent-decoded once, so that an encoded slash separates
+    /// segments like a plain one and nothing the server normalises hides a bad name.
+    /// </summary>
+    private static bool TryGetDocument(HttpContext context, out DocumentName document, out string error)
+    {
+        var raw = context.Features.Get<IHttpRequestFeature>()?.RawTarget ?? context.Request.Path.Value ?? "/";
+        var query = raw.IndexOf('?');
+        var path = query >= 0 ? raw[..query] : raw;
+        return DocumentName.TryParse(Uri.UnescapeDataString(path), out document, out error);
+    }
+
+    private sealed class Handler(
         NodeStatus status,
         SocketSessions sessions,
+        RelayDocuments documents,
         UpgradeGate gate,
         RelayOptions options,
         ILogger<SocketSession> logger)
     {
-        if (!context.WebSockets.IsWebSocketRequest)
+        public async Task HandleAsync(HttpContext context)
         {
-            await Results.Json(new
+            if (!TryGetDocument(context, out var document, out var error))
             {
-                service = "relay",
-                status = status.FirstReady.IsCompleted ? "ready" : "starting",
-                websocket = $"ws://{context.Request.Host}/",
-                // The figure MaxConnections is checked against: a socket counts until its session has fully ended.
-                connections = gate.Admitted,
-                lastSequence = status.LastSequence,
-            }).ExecuteAsync(context);
-            return;
-        }
+                context.Response.StatusCode = StatusCodes.Status400BadRequest;
+                await context.Response.WriteAsync(error + "\n");
+                return;
+            }
 
-        using var slot = await gate.AdmitAsync(context);
-        if (slot is null)
-        {
-            return;
-        }
+            if (!context.WebSockets.IsWebSocketRequest)
+            {
+                await WriteStatusAsync(context, document);
+                return;
+            }
 
-        // A socket accepted before the node can relay would miss patches; make the client wait a little, or retry.
-        if (!status.FirstReady.IsCompleted)
-        {
+            using var slot = await gate.AdmitAsync(context, document);
+            if (slot is null)
+            {
+                return;
+            }
+
+            using var lease = documents.TryAdmit(document);
+            if (lease is null)
+            {
+                logger.LogWarning("Refused an upgrade to {Document}: {MaxOpen} documents open on this node (Relay:Documents:MaxOpenPerNode)", document, options.Documents.MaxOpenPerNode);
+                context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+                context.Response.Headers.RetryAfter = "5";
+                await context.Response.WriteAsync("too many documents open on this node\n");
+                return;
+            }
+
+            // A socket accepted before the node can relay would miss patches; make the client wait a little, or retry.
+            if (!status.FirstReady.IsCompleted)
+            {
+                try
+                {
+                    await status.FirstReady.WaitAsync(ReadyWait, context.RequestAborted);
+                }
+                catch (TimeoutException)
+                {
+                    context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+                    context.Response.Headers.RetryAfter = "1";
+                    await context.Response.WriteAsync("relay node is not ready yet");
+                    return;
+                }
+            }
+
+            var connection = await sessions.OpenAsync(document);
+            WebSocket socket;
             try
             {
-                await status.FirstReady.WaitAsync(ReadyWait, context.RequestAborted);
+                socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext { DangerousEnableCompression = false });
             }
-            catch (TimeoutException)
+            catch
+            {
+                // The client is gone before its socket was: the connection ends unused.
+                connection.Actor.Tell(Relay.Actors.Connections.ConnectionActor.ClientDisconnected.Instance);
+                sessions.Remove(connection.ConnectionId);
+                throw;
+            }
+
+            using var _ = socket;
+            var stream = (context.Features.Get<IHttpUpgradeFeature>() as FrameBatchingStream.UpgradeFeature)?.Stream;
+            var session = new SocketSession(socket, stream, sessions, connection, options, logger);
+            await session.RunAsync();
+        }
+
+        private async Task WriteStatusAsync(HttpContext context, DocumentName document)
+        {
+            if (document.IsDefault)
+            {
+                await Results.Json(new
+                {
+                    service = "relay",
+                    status = status.FirstReady.IsCompleted ? "ready" : "starting",
+                    document = document.Value,
+                    websocket = $"ws://{context.Request.Host}/",
+                    // The figure MaxConnections is checked against: a socket counts until its session has fully ended.
+                    connections = gate.Admitted,
+                    lastSequence = status.LastSequence,
+                    openDocuments = documents.OpenDocuments,
+                    // The documents whose sequencer runs on this node.
+                    sequencers = status.Sequencers.Select(name => name.Value).Order(StringComparer.Ordinal).ToArray(),
+                }).ExecuteAsync(context);
+                return;
+            }
+
+            if (!await gate.AuthorizeAsync(context, document))
+            {
+                return;
+            }
+
+            try
+            {
+                var lastSequence = await documents.LastSequenceAsync(document, StatusTimeout);
+                await Results.Json(new
+                {
+                    service = "relay",
+                    document = document.Value,
+                    websocket = $"ws://{context.Request.Host}{document.Path}",
+                    lastSequence,
+                }).ExecuteAsync(context);
+            }
+            catch (AskTimeoutException)
             {
                 context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
                 context.Response.Headers.RetryAfter = "1";
-                await context.Response.WriteAsync("relay node is not ready yet");
-                return;
+                await context.Response.WriteAsync("the document's sequencer did not answer in time\n");
             }
         }
-
-        using var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext { DangerousEnableCompression = false });
-        var stream = (context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpUpgradeFeature>() as FrameBatchingStream.UpgradeFeature)?.Stream;
-        var session = new SocketSession(socket, stream, sessions, options, logger);
-        await session.RunAsync();
     }
 }

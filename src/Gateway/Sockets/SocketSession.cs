@@ -3,6 +3,7 @@ using System.Net.WebSockets;
 using System.Text.Unicode;
 using Akka.Actor;
 using Relay.Actors.Connections;
+using Relay.Actors.Documents;
 using Relay.Actors.Hosting;
 using Relay.Gateway.Operations;
 
@@ -20,16 +21,18 @@ public sealed class SocketSession
     private readonly WebSocket _socket;
     private readonly FrameBatchingStream? _stream;
     private readonly SocketSessions _sessions;
+    private readonly RelayConnection _connection;
     private readonly RelayOptions _options;
     private readonly ILogger<SocketSession> _logger;
     private readonly ConnectionMonitor _monitor;
 
-    /// <summary>Wraps an accepted socket.</summary>
-    public SocketSession(WebSocket socket, FrameBatchingStream? stream, SocketSessions sessions, RelayOptions options, ILogger<SocketSession> logger)
+    /// <summary>Wraps an accepted socket and the connection opened for it.</summary>
+    public SocketSession(WebSocket socket, FrameBatchingStream? stream, SocketSessions sessions, RelayConnection connection, RelayOptions options, ILogger<SocketSession> logger)
     {
         _socket = socket;
         _stream = stream;
         _sessions = sessions;
+        _connection = connection;
         _options = options;
         _logger = logger;
         _monitor = new ConnectionMonitor(options.MaxMessagesPerSecond, logger);
@@ -42,7 +45,7 @@ public sealed class SocketSession
     /// </remarks>
     public async Task RunAsync()
     {
-        var (connectionId, link, actor) = _sessions.Open();
+        var (connectionId, link, actor) = _connection;
         _logger.LogDebug("Connection {ConnectionId} opened", connectionId);
         var writer = WriteLoopAsync(link);
         var reader = ReadLoopAsync(link, actor);

@@ -1,0 +1,109 @@
+#nullable enable
+using Relay.Actors.Documents;
+using Relay.Actors.Messages;
+
+namespace Relay.Actors.Connections;
+
+/// <summary>
+/// A connection's inbound protocol, without an actor: it numbers the client's frames, keeps them until the
+/// sequencer confirms them, says when to resend them (all of them, in order, since the sequencer takes a
+/// connection's frames only in order), how many credits a confirmation gives back to the socket reader, and
+/// when the sequencer has been silent for so long that the client should be told to try again later (1013).
+/// Times are milliseconds of a monotonic clock, passed in.
+/// </summary>
+public sealed class InboundState
+{
+    private readonly DocumentName _document;
+    private readonly string _connectionId;
+    private readonly long _resendAfterMs;
+    private readonly long _unavailableAfterMs;
+    private readonly Func<int, int> _creditsFor;
+    private Queue<AppendPatch>? _unconfirmed;
+    private long _nextFrameNo = 1;
+    private long _lastSentMs;
+    private long _lastProgressMs;
+
+    /// <summary>Creates the state of one connection.</summary>
+    /// <param name="document">The document the frames are appended to.</param>
+    /// <param name="connectionId">The connection's id, unique in the cluster.</param>
+    /// <param name="resendAfter">Frames unconfirmed this long are sent again.</param>
+    /// <param name="unavailableAfter">No confirmation for this long while frames wait: the sequencer is unavailable.</param>
+    /// <param name="creditsFor">The reader's credits a frame of that many bytes holds.</param>
+    public InboundState(DocumentName document, string connectionId, TimeSpan resendAfter, TimeSpan unavailableAfter, Func<int, int> creditsFor)
+    {
+        _document = document;
+        _connectionId = connectionId;
+        _resendAfterMs = (long)resendAfter.TotalMilliseconds;
+        _unavailableAfterMs = (long)unavailableAfter.TotalMilliseconds;
+        _creditsFor = creditsFor;
+    }
+
+    /// <summary>Frames sent to the sequencer and not confirmed yet.</summary>
+    public int Unconfirmed => _unconfirmed?.Count ?? 0;
+
+    /// <summary>
+    /// Numbers the client's next frame and returns the append to send. <paramref name="startsWaiting"/> is true
+    /// when nothing was waiting before it: the caller starts its resend timer (idle connections run none).
+    /// </summary>
+    public AppendPatch Accept(ReadOnlyMemory<byte> payload, bool isText, long nowMs, out bool startsWaiting)
+    {
+        var frameNo = _nextFrameNo++;
+        _unconfirmed ??= new Queue<AppendPatch>();
+        startsWaiting = _unconfirmed.Count == 0;
+        var append = new AppendPatch(
+            _document,
+            _connectionId,
+            frameNo,
+            startsWaiting ? frameNo : _unconfirmed.Peek().FrameNo,
+            payload,
+            isText);
+        if (startsWaiting)
+        {
+            _lastSentMs = nowMs;
+            _lastProgressMs = nowMs;
+        }
+
+        _unconfirmed.Enqueue(append);
+        return append;
+    }
+
+    /// <summary>
+    /// Takes the sequencer's confirmation of every frame up to <paramref name="frameNo"/>; returns the credits
+    /// those frames held (0 for a repeated confirmation).
+    /// </summary>
+    public int Confirm(long frameNo, long nowMs)
+    {
+        var released = 0;
+        while (_unconfirmed is { Count: > 0 } && _unconfirmed.Peek().FrameNo <= frameNo)
+        {
+            released += _creditsFor(_unconfirmed.Dequeue().Payload.Length);
+        }
+
+        if (released > 0)
+        {
+            _lastSentMs = nowMs;
+            _lastProgressMs = nowMs;
+        }
+
+        return released;
+    }
+
+    /// <summary>Whether the sequencer has confirmed nothing for the unavailable limit while frames wait.</summary>
+    public bool IsUnavailable(long nowMs) => Unconfirmed > 0 && nowMs - _lastProgressMs >= _unavailableAfterMs;
+
+    /// <summary>
+    /// The appends to send again now, oldest first, each naming the oldest as the first unconfirmed frame; empty
+    /// when nothing waits or the last send is recent.
+    /// </summary>
+    public IReadOnlyList<AppendPatch> DueForResend(long nowMs)
+    {
+        if (_unconfirmed is not { Count: > 0 } || nowMs - _lastSentMs < _resendAfterMs)
+        {
+            return [];
+        }
+
+        _lastSentMs = nowMs;
+        var first = _unconfirmed.Peek().FrameNo;
+        return _unconfirmed.Select(append => append with { FirstUnconfirmed = first }).ToList();
+    }
+}

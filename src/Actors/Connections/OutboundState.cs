@@ -1,0 +1,155 @@
+#nullable enable
+using Relay.Actors.Messages;
+
+namespace Relay.Actors.Connections;
+
+/// <summary>What the connection does next with its outbound side.</summary>
+public enum OutboundStep
+{
+    /// <summary>Nothing: the connection is live, or a read is running.</summary>
+    None,
+
+    /// <summary>Read the journal from <see cref="OutboundState.ReadFrom"/> to <see cref="OutboundState.ReadTo"/>.</summary>
+    Read,
+
+    /// <summary>The last read made no progress (the rows are being committed): read the same range again shortly.</summary>
+    ReadAgainSoon,
+}
+
+/// <summary>
+/// A connection's outbound protocol, without an actor: the delivery cursor, the live patches held while the
+/// connection reads the history, and the catch-up. The node's hub gives every connection the document's
+/// patches after a head it names (<see cref="Join"/>), in order and without gaps; the connection reads the
+/// journal up to that head and delivers what the hub sent meanwhile after it, each sequence number once.
+/// The held patches are bounded: past the limit they are dropped and read from the journal instead.
+/// </summary>
+public sealed class OutboundState
+{
+    private readonly int _maxHeld;
+    private Queue<PatchAppended>? _held;
+    private long _latestSeen;
+    private bool _joined;
+    private bool _overflowed;
+
+    /// <summary>Creates the state; at most <paramref name="maxHeld"/> live patches are held during a catch-up.</summary>
+    public OutboundState(int maxHeld)
+    {
+        _maxHeld = maxHeld;
+    }
+
+    /// <summary>The next sequence number to deliver.</summary>
+    public long Next { get; private set; } = 1;
+
+    /// <summary>Whether a journal read is running or due.</summary>
+    public bool CatchingUp { get; private set; }
+
+    /// <summary>The first sequence number of the read to start.</summary>
+    public long ReadFrom => Next;
+
+    /// <summary>The last sequence number of the read to start.</summary>
+    public long ReadTo { get; private set; }
+
+    /// <summary>Live patches held while catching up.</summary>
+    public int Held => _held?.Count ?? 0;
+
+    /// <summary>The hub's head: everything up to <paramref name="head"/> is in the journal, the rest comes live.</summary>
+    public OutboundStep Join(long head)
+    {
+        _joined = true;
+        _latestSeen = Math.Max(_latestSeen, head);
+        if (head < Next)
+        {
+            return OutboundStep.None;
+        }
+
+        CatchingUp = true;
+        ReadTo = head;
+        return OutboundStep.Read;
+    }
+
+    /// <summary>
+    /// A live patch from the hub; returns whether to deliver it now. While catching up it is held (or, past the
+    /// limit, dropped and read from the journal later).
+    /// </summary>
+    public bool OnLive(PatchAppended patch)
+    {
+        _latestSeen = Math.Max(_latestSeen, patch.Sequence);
+        if (patch.Sequence < Next)
+        {
+            return false;
+        }
+
+        if (!CatchingUp && _joined)
+        {
+            Next = patch.Sequence + 1;
+            return true;
+        }
+
+        if (_overflowed)
+        {
+            return false;
+        }
+
+        _held ??= new Queue<PatchAppended>();
+        if (_held.Count >= _maxHeld)
+        {
+            // The journal has them all; reading them again beats an unbounded buffer.
+            _held.Clear();
+            _overflowed = true;
+            return false;
+        }
+
+        _held.Enqueue(patch);
+        return false;
+    }
+
+    /// <summary>
+    /// A read delivered everything up to <paramref name="lastRead"/>. Returns the held patches to deliver now, in
+    /// order, and what to do next.
+    /// </summary>
+    public (IReadOnlyList<PatchAppended> Deliver, OutboundStep Next) OnReadCompleted(long lastRead)
+    {
+        var progressed = lastRead >= Next;
+        Next = Math.Max(Next, lastRead + 1);
+        if (_overflowed)
+        {
+            _overflowed = false;
+            ReadTo = _latestSeen;
+            return ([], ReadTo >= Next ? OutboundStep.Read : Finish());
+        }
+
+        while (_held is { Count: > 0 } && _held.Peek().Sequence < Next)
+        {
+            _held.Dequeue();
+        }
+
+        if (_held is { Count: > 0 } && _held.Peek().Sequence > Next)
+        {
+            // The hub's patches are contiguous, so the read ended before the journal showed them all.
+            ReadTo = _held.Peek().Sequence - 1;
+            return ([], progressed ? OutboundStep.Read : OutboundStep.ReadAgainSoon);
+        }
+
+        if (_held is null || _held.Count == 0)
+        {
+            if (ReadTo >= Next)
+            {
+                return ([], progressed ? OutboundStep.Read : OutboundStep.ReadAgainSoon);
+            }
+
+            return ([], Finish());
+        }
+
+        var deliver = _held.ToList();
+        _held.Clear();
+        Next = deliver[^1].Sequence + 1;
+        return (deliver, Finish());
+    }
+
+    private OutboundStep Finish()
+    {
+        CatchingUp = false;
+        _held = null;
+        return OutboundStep.None;
+    }
+}
