@@ -97,31 +97,6 @@ public sealed class ConnectionMailboxSpecs : RelaySpec
         Assert.Equal(typeof(ConnectionMailbox.LeanMessageQueue), await ExpectMsgAsync<Type>(Patience));
     }
 
-    [Fact]
-    public void Should_be_configured_in_akka_hocon_as_the_specs_configure_it()
-    {
-        // The specs' HOCON repeats the block; this keeps the two from drifting apart.
-        var hocon = FindAkkaHocon();
-        var config = ConfigurationFactory.ParseString(File.ReadAllText(hocon));
-
-        Assert.Equal(SpecConfig.ConnectionMailboxType, config.GetString($"{ConnectionMailbox.Id}.mailbox-type"));
-        Assert.Equal(typeof(ConnectionMailbox), Type.GetType(SpecConfig.ConnectionMailboxType));
-    }
-
-    private static string FindAkkaHocon()
-    {
-        for (var folder = new DirectoryInfo(AppContext.BaseDirectory); folder is not null; folder = folder.Parent)
-        {
-            var candidate = Path.Combine(folder.FullName, "akka.hocon");
-            if (File.Exists(candidate) && File.Exists(Path.Combine(folder.FullName, "Relay.sln")))
-            {
-                return candidate;
-            }
-        }
-
-        throw new FileNotFoundException("akka.hocon at the repository root");
-    }
-
     private sealed class EchoActor : UntypedActor
     {
         protected override void OnReceive(object message)

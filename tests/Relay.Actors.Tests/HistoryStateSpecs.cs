@@ -1,4 +1,5 @@
 #nullable enable
+using Relay.Actors.Documents;
 using Relay.Actors.History;
 using Relay.Actors.Messages;
 using Xunit;
@@ -127,7 +128,7 @@ public sealed class HistoryStateSpecs
     }
 
     private static AppendPatch Append(string connection, long frame, long firstUnconfirmed) =>
-        new(connection, frame, firstUnconfirmed, new byte[] { (byte)frame }, IsText: false);
+        new(DocumentName.Default, connection, frame, firstUnconfirmed, new byte[] { (byte)frame }, IsText: false);
 
     private static PatchAppended Patch(long sequence, string connection, long frame) =>
         new(sequence, connection, frame, new byte[] { (byte)frame }, IsText: false);

@@ -2,6 +2,7 @@
 using System.Collections.Concurrent;
 using Akka;
 using Akka.Streams.Dsl;
+using Relay.Actors.Documents;
 using Relay.Actors.Journal;
 using Relay.Actors.Messages;
 
@@ -19,9 +20,9 @@ internal sealed class RecordingPatchJournal : IPatchJournal
     public IReadOnlyList<(long From, long To)> Reads => _reads.ToArray();
 
     /// <inheritdoc />
-    public Source<PatchAppended, NotUsed> Read(long fromSequence, long toSequence = long.MaxValue)
+    public Source<PatchAppended, NotUsed> Read(DocumentName document, long fromSequence, long toSequence = long.MaxValue)
     {
         _reads.Enqueue((fromSequence, toSequence));
-        return _journal.Read(fromSequence, toSequence);
+        return _journal.Read(document, fromSequence, toSequence);
     }
 }

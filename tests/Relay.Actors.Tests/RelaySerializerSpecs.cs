@@ -1,5 +1,6 @@
 #nullable enable
 using System.Runtime.Serialization;
+using Relay.Actors.Documents;
 using Relay.Actors.Messages;
 using Relay.Actors.Serialization;
 using Xunit;
@@ -16,10 +17,14 @@ public sealed class RelaySerializerSpecs : RelaySpec
 
     public static TheoryData<IRelayMessage, string> MessagesAndManifests => new()
     {
-        { new AppendPatch("conn-1", 3, 2, Text("{\"op\":\"add\"}"), IsText: true), "A" },
+        { new AppendPatch(DocumentName.Default, "conn-1", 3, 2, Text("{\"op\":\"add\"}"), IsText: true), "A" },
+        { new AppendPatch(DocumentName.Parse("gifts/family-2026"), "conn-1", 3, 2, Text("{\"op\":\"add\"}"), IsText: true), "A" },
         { new AppendPatchResponse("conn-1", 3, 42), "AR" },
         { new PatchAppended(42, "conn-1", 3, new byte[] { 0, 1, 2, 255 }, IsText: false), "P" },
         { new HistoryHeartbeat(42), "H" },
+        { new OpenDocument(DocumentName.Default), "O" },
+        { new OpenDocument(DocumentName.Parse("a/b.c")), "O" },
+        { new DocumentOpened(DocumentName.Parse("a/b.c"), 42), "OR" },
         { new HistorySnapshot(42, [new ConnectionCursor("conn-1", 3, 42), new ConnectionCursor("conn-2", 7, 40)]), "S" },
     };
 
@@ -52,7 +57,7 @@ public sealed class RelaySerializerSpecs : RelaySpec
     {
         var payload = new byte[1024 * 1024];
         new Random(4711).NextBytes(payload);
-        var append = new AppendPatch("conn-big", 1, 1, payload, isText);
+        var append = new AppendPatch(DocumentName.Parse("big"), "conn-big", 1, 1, payload, isText);
         var patch = new PatchAppended(9, "conn-big", 1, payload, isText);
 
         AssertSame(append, RoundTrip(append));
@@ -101,7 +106,7 @@ public sealed class RelaySerializerSpecs : RelaySpec
             case AppendPatch e:
             {
                 var a = Assert.IsType<AppendPatch>(actual);
-                Assert.Equal((e.ConnectionId, e.FrameNo, e.FirstUnconfirmed, e.IsText), (a.ConnectionId, a.FrameNo, a.FirstUnconfirmed, a.IsText));
+                Assert.Equal((e.Document, e.ConnectionId, e.FrameNo, e.FirstUnconfirmed, e.IsText), (a.Document, a.ConnectionId, a.FrameNo, a.FirstUnconfirmed, a.IsText));
                 Assert.True(e.Payload.Span.SequenceEqual(a.Payload.Span), "payload bytes differ");
                 break;
             }

@@ -1,45 +1,45 @@
 #nullable enable
 using Akka.Actor;
-using Akka.Configuration;
 using Akka.Persistence.Sql.Query;
 using Akka.Streams;
 using Akka.Streams.Dsl;
+using Relay.Actors.Documents;
 using Relay.Actors.Journal;
 using Relay.Actors.Messages;
 using Xunit.Abstractions;
 
 namespace Relay.Actors.Tests;
 
-/// <summary>Base of the actor specs: an actor system on its own real SQLite file, deleted afterwards.</summary>
+/// <summary>
+/// Base of the actor specs: the TestKit runs on a <see cref="SpecNode"/>, a whole Relay node in this process on
+/// its own real SQLite file, wired as production wires it. Its folder is deleted afterwards.
+/// </summary>
 public abstract class RelaySpec : Akka.TestKit.Xunit2.TestKit
 {
     /// <summary>Generous for a shared 2-core machine; only an expectation that fails ever waits this long.</summary>
     protected static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
 
-    private readonly string _folder;
-
-    protected RelaySpec(ITestOutputHelper output)
-        : this(SpecConfig.NewDatabase(out var folder), folder, output)
+    protected RelaySpec(ITestOutputHelper output, string placement = "singleton")
+        : this(SpecNode.Start(placement), output)
     {
     }
 
-    private RelaySpec(string connectionString, string folder, ITestOutputHelper output)
-        : base(SpecConfig.For(connectionString), output: output)
+    private RelaySpec(SpecNode node, ITestOutputHelper output)
+        : base(node.System, output)
     {
-        _folder = folder;
-        SystemConfig = SpecConfig.For(connectionString);
+        Node = node;
     }
 
-    /// <summary>This spec's configuration, for a second actor system on the same SQLite file.</summary>
-    protected Config SystemConfig { get; }
+    /// <summary>The node the spec runs on.</summary>
+    protected SpecNode Node { get; }
 
     /// <summary>The journal as replay and gap filling read it.</summary>
     protected IPatchJournal PatchJournal => new QueryPatchJournal(Sys, SqlReadJournal.Identifier);
 
-    /// <summary>Everything journaled so far, in journal order.</summary>
-    protected async Task<IReadOnlyList<PatchAppended>> ReadJournalAsync()
+    /// <summary>Everything journaled so far for <paramref name="document"/> (the default one if none), in journal order.</summary>
+    protected async Task<IReadOnlyList<PatchAppended>> ReadJournalAsync(DocumentName document = default)
     {
-        var patches = await PatchJournal.Read(1).RunWith(Sink.Seq<PatchAppended>(), Sys.Materializer());
+        var patches = await PatchJournal.Read(document, 1).RunWith(Sink.Seq<PatchAppended>(), Sys.Materializer());
         return patches.ToList();
     }
 
@@ -53,9 +53,10 @@ public abstract class RelaySpec : Akka.TestKit.Xunit2.TestKit
     protected override void AfterAll()
     {
         base.AfterAll();
+        Node.DisposeAsync().AsTask().GetAwaiter().GetResult();
         try
         {
-            Directory.Delete(_folder, recursive: true);
+            Directory.Delete(Node.Folder, recursive: true);
         }
         catch (IOException)
         {
