@@ -102,7 +102,6 @@ public sealed class DocumentHubActor : ReceiveActor, IWithTimers
                 "connection-" + open.ConnectionId);
             Context.Watch(connection);
             _connections.Add(connection);
-            _status?.ConnectionCount = _connections.Count;
             if (_head >= 0)
             {
                 connection.Tell(new ConnectionActor.Join(_head));
@@ -118,7 +117,6 @@ public sealed class DocumentHubActor : ReceiveActor, IWithTimers
         {
             _connections.Remove(terminated.ActorRef);
             _waitingForHead.Remove(terminated.ActorRef);
-            _status?.ConnectionCount = _connections.Count;
             if (_connections.Count == 0 && !_document.IsDefault)
             {
                 Context.Parent.Tell(new DocumentHubsActor.HubIdle(_document, _opened));

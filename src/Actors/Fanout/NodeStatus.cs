@@ -17,7 +17,6 @@ public sealed class NodeStatus
     private long _lastHeartbeatTicks;
     private long _lastSequence;
     private int _subscribed;
-    private int _connectionCount;
     private int _openDocuments;
 
     /// <summary>Whether the hub's topic subscription is acknowledged.</summary>
@@ -44,13 +43,6 @@ public sealed class NodeStatus
 
     /// <summary>Records that the sequencer of <paramref name="document"/> stopped on this node.</summary>
     public void SequencerStopped(DocumentName document) => _sequencers.TryRemove(document, out _);
-
-    /// <summary>Connections of the default document on this node.</summary>
-    public int ConnectionCount
-    {
-        get => Volatile.Read(ref _connectionCount);
-        set => Volatile.Write(ref _connectionCount, value);
-    }
 
     /// <summary>How long ago the last heartbeat arrived; null if none ever did.</summary>
     public TimeSpan? SinceLastHeartbeat
