@@ -41,7 +41,12 @@ public sealed partial class QuietStartSpecs
             }
 
             // The simple console format puts the message on the line after "warn: Category".
-            var message = i + 1 < lines.Length && lines[i].Contains("warn:", StringComparison.Ordinal) ? lines[i + 1] : lines[i];
+            var line = lines[i];
+            var message = line;
+            if (line.Contains("warn:", StringComparison.Ordinal) && i + 1 < lines.Length)
+            {
+                message = lines[++i];
+            }
 
             // Akka reports a heartbeat tick that came late because the machine's CPUs were busy. That is real
             // starvation of the test machine (it shares two cores with parallel builds), not a false alarm of the
@@ -52,7 +57,7 @@ public sealed partial class QuietStartSpecs
                 continue;
             }
 
-            warnings.Add(lines[i] + " " + message.Trim());
+            warnings.Add(line == message ? line : line + " " + message.Trim());
         }
 
         Assert.True(warnings.Count == 0, "warnings on a clean start:\n" + string.Join('\n', warnings));
