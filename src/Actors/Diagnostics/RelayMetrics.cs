@@ -105,7 +105,7 @@ public static class RelayMetrics
 /// <summary>The <c>reason</c> label of <c>relay_disconnects_total</c>.</summary>
 public static class DisconnectReason
 {
-    /// <summary>The client or server closed normally, or the client went away.</summary>
+    /// <summary>The server closed with 1000 (a close the client started counts as <see cref="ClientClosed"/>).</summary>
     public const string Normal = "normal";
 
     /// <summary>The server shut down.</summary>

@@ -57,7 +57,12 @@ public sealed class RelayOptions
     /// Seconds a client has to answer a ping before its connection is dropped as dead, so a half-open socket frees
     /// its slot within <see cref="KeepAliveIntervalSeconds"/> plus this. 0: never dropped for not answering.
     /// </summary>
-    public int KeepAliveTimeoutSeconds { get; set; } = 15;
+    /// <remarks>
+    /// Longer than <see cref="UnavailableAfterSeconds"/> by default: a socket that is not read because the journal is
+    /// away (back-pressure) has its client's pong stuck behind its frames, and that client should get its 1013
+    /// "try again later" rather than be dropped as dead first.
+    /// </remarks>
+    public int KeepAliveTimeoutSeconds { get; set; } = 40;
 
     /// <summary>Throws when a setting cannot work.</summary>
     public void Validate()
