@@ -28,8 +28,8 @@ public sealed class MessageLimitsNodeFixture : IAsyncLifetime
     /// <summary>Relay:KeepAliveIntervalSeconds.</summary>
     public const int KeepAliveIntervalSeconds = 1;
 
-    /// <summary>Relay:KeepAliveTimeoutSeconds.</summary>
-    public const int KeepAliveTimeoutSeconds = 1;
+    /// <summary>Relay:KeepAliveTimeoutSeconds: longer than the message deadline, so a peer stuck mid-frame meets the deadline first.</summary>
+    public const int KeepAliveTimeoutSeconds = 4;
 
     /// <summary>The node.</summary>
     public RelayNode Node { get; } = RelayNode.Sqlite("message-limits", extra: new Dictionary<string, string>
@@ -144,6 +144,23 @@ public sealed class MessageLimitSpecs : IClassFixture<MessageLimitsNodeFixture>
     }
 
     [Fact]
+    public async Task Should_close_a_socket_stuck_in_the_middle_of_a_frame_with_1008_after_the_deadline()
+    {
+        using var raw = await UpgradeRawAsync();
+        var clock = Stopwatch.StartNew();
+
+        // A masked binary frame announcing 100,000 bytes, of which only 1,000 ever come.
+        var header = new byte[] { 0x82, 0x80 | 127, 0, 0, 0, 0, 0, 0x01, 0x86, 0xA0, 0, 0, 0, 0 };
+        await raw.GetStream().WriteAsync(header.Concat(new byte[1000]).ToArray());
+
+        var (code, reason) = await ReadUntilCloseFrameAsync(raw.GetStream(), TimeSpan.FromSeconds(20));
+        _output.WriteLine($"close frame {code} ({reason}) after {clock.Elapsed.TotalSeconds:F1} s");
+        Assert.Equal(1008, code);
+        Assert.Equal("message not finished in time", reason);
+        Assert.InRange(clock.Elapsed, Deadline - TimeSpan.FromMilliseconds(100), CloseWait);
+    }
+
+    [Fact]
     public async Task Should_count_the_bytes_of_an_unfinished_message_against_the_byte_rate_and_close_with_1008()
     {
         await using var client = await RelayClient.ConnectAsync(_node.WebSocketUrl);
@@ -174,9 +191,7 @@ public sealed class MessageLimitSpecs : IClassFixture<MessageLimitsNodeFixture>
         using var raw = new TcpClient();
         await raw.ConnectAsync(IPAddress.Loopback, _node.HttpPort);
         var stream = raw.GetStream();
-        var handshake = $"GET / HTTP/1.1\r\nHost: 127.0.0.1:{_node.HttpPort}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
-        await stream.WriteAsync(Encoding.ASCII.GetBytes(handshake));
+        await stream.WriteAsync(Handshake());
         var clock = Stopwatch.StartNew();
 
         // Reads what the server sends (the history, then pings) and answers nothing, until it hangs up.
@@ -261,6 +276,97 @@ public sealed class MessageLimitSpecs : IClassFixture<MessageLimitsNodeFixture>
         {
             await clients.DisposeAllAsync();
         }
+    }
+
+    private byte[] Handshake() => Encoding.ASCII.GetBytes(
+        $"GET / HTTP/1.1\r\nHost: 127.0.0.1:{_node.HttpPort}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+
+    /// <summary>A raw TCP connection through the WebSocket upgrade, the server's HTTP head read away.</summary>
+    private async Task<TcpClient> UpgradeRawAsync()
+    {
+        var raw = new TcpClient();
+        await raw.ConnectAsync(IPAddress.Loopback, _node.HttpPort);
+        await raw.GetStream().WriteAsync(Handshake());
+        var head = new StringBuilder();
+        var one = new byte[1];
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        while (!head.ToString().EndsWith("\r\n\r\n", StringComparison.Ordinal) && await raw.GetStream().ReadAsync(one, cts.Token) == 1)
+        {
+            head.Append((char)one[0]);
+        }
+
+        Assert.StartsWith("HTTP/1.1 101", head.ToString(), StringComparison.Ordinal);
+        return raw;
+    }
+
+    /// <summary>Reads server frames (history, pings) until a close frame; its code and reason.</summary>
+    private static async Task<(int Code, string Reason)> ReadUntilCloseFrameAsync(NetworkStream stream, TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        var pending = new List<byte>();
+        var buffer = new byte[64 * 1024];
+        while (true)
+        {
+            var read = await stream.ReadAsync(buffer, cts.Token);
+            Assert.True(read > 0, "the server hung up without a close frame");
+            pending.AddRange(buffer.AsSpan(0, read).ToArray());
+            while (TryTakeFrame(pending, out var opcode, out var payload))
+            {
+                if (opcode == 8)
+                {
+                    return ((payload[0] << 8) | payload[1], Encoding.UTF8.GetString(payload, 2, payload.Length - 2));
+                }
+            }
+        }
+    }
+
+    /// <summary>Takes one complete unmasked server frame off the front of <paramref name="bytes"/>.</summary>
+    private static bool TryTakeFrame(List<byte> bytes, out int opcode, out byte[] payload)
+    {
+        (opcode, payload) = (0, []);
+        if (bytes.Count < 2)
+        {
+            return false;
+        }
+
+        var at = 2;
+        long length = bytes[1] & 0x7F;
+        if (length == 126)
+        {
+            if (bytes.Count < 4)
+            {
+                return false;
+            }
+
+            length = (bytes[2] << 8) | bytes[3];
+            at = 4;
+        }
+        else if (length == 127)
+        {
+            if (bytes.Count < 10)
+            {
+                return false;
+            }
+
+            length = 0;
+            for (var k = 2; k < 10; k++)
+            {
+                length = (length << 8) | bytes[k];
+            }
+
+            at = 10;
+        }
+
+        if (bytes.Count < at + length)
+        {
+            return false;
+        }
+
+        opcode = bytes[0] & 0x0F;
+        payload = bytes.GetRange(at, (int)length).ToArray();
+        bytes.RemoveRange(0, at + (int)length);
+        return true;
     }
 
     private async Task<long> ReceivedBytesAsync()
