@@ -124,6 +124,22 @@ public sealed class MessageLimitSpecs : IClassFixture<MessageLimitsNodeFixture>
     }
 
     [Fact]
+    public async Task Should_close_a_message_of_one_fragment_more_than_allowed_with_1009()
+    {
+        await using var client = await RelayClient.ConnectAsync(_node.WebSocketUrl);
+        for (var i = 0; i <= MessageLimitsNodeFixture.MaxFragments && !client.Closed.IsCompleted; i++)
+        {
+            if (!await TrySendAsync(client, "y"u8.ToArray(), endOfMessage: i == MessageLimitsNodeFixture.MaxFragments))
+            {
+                break;
+            }
+        }
+
+        var (status, _) = await client.Closed.WaitAsync(CloseWait);
+        Assert.Equal(WebSocketCloseStatus.MessageTooBig, status);
+    }
+
+    [Fact]
     public async Task Should_relay_a_message_of_as_many_fragments_as_allowed()
     {
         var clients = await _node.ConnectAtLiveEdgeAsync(2);

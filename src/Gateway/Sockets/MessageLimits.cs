@@ -51,8 +51,8 @@ public sealed class MessageLimits : IDisposable
         _timer.Change(_timeout, Timeout.InfiniteTimeSpan);
     }
 
-    /// <summary>Counts a frame of the current message; false when it is one too many.</summary>
-    public bool OnFragment() => ++_fragments <= _maxFragments;
+    /// <summary>Counts a frame of the current message that did not end it; false when, with its last frame still to come, the message would have more frames than allowed.</summary>
+    public bool OnFragment() => ++_fragments < _maxFragments;
 
     /// <summary>The current message is complete, or the reader gave up on it.</summary>
     public void End()

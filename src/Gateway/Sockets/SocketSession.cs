@@ -100,8 +100,8 @@ public sealed class SocketSession
             var closed = await link.Closed;
             _monitor.OnClosed(connectionId, closed, byClient: ReferenceEquals(closed, _closeByClient));
             _monitor.Dispose();
-            _limits?.Dispose();
             await Task.WhenAll(reader, writer).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            _limits?.Dispose();
         }
     }
 
@@ -194,15 +194,16 @@ public sealed class SocketSession
                     return null;
                 }
 
-                if (!_monitor.OnArrived(result.Count))
-                {
-                    link.Close(ConnectionMonitor.ByteRateLimited);
-                    return null;
-                }
-
                 if (received > _options.MaxMessageBytes)
                 {
                     link.Close(new CloseRequest(RelayCloseCodes.MessageTooBig, $"message larger than {_options.MaxMessageBytes} bytes"));
+                    return null;
+                }
+
+                // After the size check, so a message too big is told so rather than over its byte rate.
+                if (!_monitor.OnArrived(result.Count))
+                {
+                    link.Close(ConnectionMonitor.ByteRateLimited);
                     return null;
                 }
 
