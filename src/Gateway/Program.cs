@@ -14,7 +14,7 @@ builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.
 
 var app = builder.Build();
 app.UseFrameBatching();
-app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(30) });
+app.UseRelayWebSockets();
 app.UseOperationsPathsWithoutUpgrades(HealthEndpoints.LivePath, HealthEndpoints.ReadyPath, Telemetry.MetricsPath);
 app.MapRelayHealth();
 app.MapRelayMetrics();

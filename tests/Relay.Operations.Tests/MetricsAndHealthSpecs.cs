@@ -136,6 +136,29 @@ public sealed class MetricsAndHealthSpecs : IClassFixture<SmallLimitsNode>
     }
 
     [Fact]
+    public async Task Should_count_a_client_that_closes_with_1008_slow_consumer_as_closed_by_the_client_not_as_a_slow_reader()
+    {
+        var before = await Scrape.TakeAsync(_node);
+        await using var client = await RelayClient.ConnectAsync(_node.WebSocketUrl);
+
+        // The client's own choice of code and reason, the very ones the server uses for a slow reader.
+        using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10)))
+        {
+            await client.Socket.CloseOutputAsync(WebSocketCloseStatus.PolicyViolation, "slow consumer", cts.Token);
+        }
+
+        await client.Closed.WaitAsync(TimeSpan.FromSeconds(10));
+        Scrape after = before;
+        var counted = await Http.EventuallyAsync(async () =>
+        {
+            after = await Scrape.TakeAsync(_node);
+            return after.Value("relay_disconnects_total", "reason=\"client_closed\"") == before.Value("relay_disconnects_total", "reason=\"client_closed\"") + 1;
+        }, MetricsWait);
+        Assert.True(counted, after.Text);
+        Assert.Equal(before.Value("relay_disconnects_total", "reason=\"slow_reader\""), after.Value("relay_disconnects_total", "reason=\"slow_reader\""));
+    }
+
+    [Fact]
     public async Task Should_count_slow_reader_disconnects()
     {
         var before = await Scrape.TakeAsync(_node);

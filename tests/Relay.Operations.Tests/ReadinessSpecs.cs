@@ -62,5 +62,12 @@ public sealed class ReadinessSpecs
 
         Assert.True(missing, ready.Json.ToString());
         Assert.Equal(["journal"], Http.Missing(ready.Json));
+
+        // The body is public: no exception text, which names files, tables or hosts.
+        var body = ready.Json.GetRawText();
+        Assert.Equal("failed; see the node's log", ready.Json.GetProperty("checks").GetProperty("journal").GetProperty("description").GetString());
+        Assert.DoesNotContain(Path.GetFileName(Path.GetDirectoryName(database)!), body, StringComparison.Ordinal);
+        Assert.DoesNotContain("no such table", body, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("SQLite", body, StringComparison.OrdinalIgnoreCase);
     }
 }

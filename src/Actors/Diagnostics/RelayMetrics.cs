@@ -80,8 +80,11 @@ public static class RelayMetrics
     }
 
     /// <summary>Records a connection's end under its reason's label.</summary>
-    public static void RecordDisconnect(CloseRequest request) =>
-        Disconnects.Add(1, new KeyValuePair<string, object?>("reason", DisconnectReason.Of(request)));
+    public static void RecordDisconnect(CloseRequest request) => RecordDisconnect(DisconnectReason.Of(request));
+
+    /// <summary>Records a connection's end under <paramref name="reason"/> (a <see cref="DisconnectReason"/>).</summary>
+    public static void RecordDisconnect(string reason) =>
+        Disconnects.Add(1, new KeyValuePair<string, object?>("reason", reason));
 
     /// <summary>Seconds since <paramref name="startTimestamp"/> (a <see cref="Stopwatch.GetTimestamp"/> value).</summary>
     public static double SecondsSince(long startTimestamp) => Stopwatch.GetElapsedTime(startTimestamp).TotalSeconds;
@@ -107,7 +110,7 @@ public static class RelayMetrics
 /// <summary>The <c>reason</c> label of <c>relay_disconnects_total</c>.</summary>
 public static class DisconnectReason
 {
-    /// <summary>The client or server closed normally, or the client went away.</summary>
+    /// <summary>The server closed with 1000 (a close the client started counts as <see cref="ClientClosed"/>).</summary>
     public const string Normal = "normal";
 
     /// <summary>The server shut down.</summary>
@@ -125,11 +128,23 @@ public static class DisconnectReason
     /// <summary>A text frame that was not UTF-8 (1007).</summary>
     public const string BadUtf8 = "bad_utf8";
 
+    /// <summary>A message not finished within its deadline (1008).</summary>
+    public const string MessageTimeout = "message_timeout";
+
+    /// <summary>The client closed the socket itself, whatever code and reason it chose.</summary>
+    public const string ClientClosed = "client_closed";
+
     /// <summary>Anything else, such as an internal error.</summary>
     public const string Other = "other";
 
     /// <summary>The close reason the gateway writes for a client that sends too fast.</summary>
     public const string RateLimitedText = "message rate limit exceeded";
+
+    /// <summary>The close reason the gateway writes for a client that sends too many bytes per second.</summary>
+    public const string ByteRateLimitedText = "byte rate limit exceeded";
+
+    /// <summary>The close reason the gateway writes for a message not finished within its deadline.</summary>
+    public const string MessageTimeoutText = "message not finished in time";
 
     /// <summary>The close reason the connection actor writes for a client that does not read.</summary>
     public const string SlowReaderText = "slow consumer";
@@ -141,7 +156,8 @@ public static class DisconnectReason
         RelayCloseCodes.GoingAway => GoingAway,
         RelayCloseCodes.InvalidPayload => BadUtf8,
         RelayCloseCodes.MessageTooBig => Oversize,
-        RelayCloseCodes.PolicyViolation when request.Reason == RateLimitedText => RateLimited,
+        RelayCloseCodes.PolicyViolation when request.Reason is RateLimitedText or ByteRateLimitedText => RateLimited,
+        RelayCloseCodes.PolicyViolation when request.Reason == MessageTimeoutText => MessageTimeout,
         RelayCloseCodes.PolicyViolation when request.Reason == SlowReaderText => SlowReader,
         _ => Other,
     };

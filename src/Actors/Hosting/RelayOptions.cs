@@ -40,6 +40,33 @@ public sealed class RelayOptions
     /// <summary>Messages one client may send per second (a token bucket as deep as one second's worth); beyond, it is closed with 1008. 0: no limit.</summary>
     public int MaxMessagesPerSecond { get; set; }
 
+    /// <summary>
+    /// Payload bytes one client may send per second, counted as they arrive (fragments included), as a token
+    /// bucket as deep as one second's worth; beyond, it is closed with 1008. 0: no limit; else at least
+    /// <see cref="MaxMessageBytes"/>, so that a message of the largest size can pass.
+    /// </summary>
+    public int MaxBytesPerSecond { get; set; }
+
+    /// <summary>Seconds from the first frame of a client's message to its last; a message still unfinished then closes the socket with 1008.</summary>
+    public int MessageTimeoutSeconds { get; set; } = 10;
+
+    /// <summary>Frames one client message may span; one more closes the socket with 1009.</summary>
+    public int MaxFragmentsPerMessage { get; set; } = 1024;
+
+    /// <summary>Seconds between the pings the server sends each client.</summary>
+    public int KeepAliveIntervalSeconds { get; set; } = 30;
+
+    /// <summary>
+    /// Seconds a client has to answer a ping before its connection is dropped as dead, so a half-open socket frees
+    /// its slot within <see cref="KeepAliveIntervalSeconds"/> plus this. 0: never dropped for not answering.
+    /// </summary>
+    /// <remarks>
+    /// Longer than <see cref="UnavailableAfterSeconds"/> by default: a socket that is not read because the journal is
+    /// away (back-pressure) has its client's pong stuck behind its frames, and that client should get its 1013
+    /// "try again later" rather than be dropped as dead first.
+    /// </remarks>
+    public int KeepAliveTimeoutSeconds { get; set; } = 40;
+
     /// <summary>Throws when a setting cannot work.</summary>
     public void Validate()
     {
@@ -66,6 +93,21 @@ public sealed class RelayOptions
         if (MaxConnections < 0 || MaxMessagesPerSecond < 0)
         {
             throw new InvalidOperationException("Relay:MaxConnections and Relay:MaxMessagesPerSecond must be 0 (no limit) or positive");
+        }
+
+        if (MaxBytesPerSecond != 0 && MaxBytesPerSecond < MaxMessageBytes)
+        {
+            throw new InvalidOperationException("Relay:MaxBytesPerSecond must be 0 (no limit) or at least Relay:MaxMessageBytes");
+        }
+
+        if (MessageTimeoutSeconds < 1 || MaxFragmentsPerMessage < 1 || KeepAliveIntervalSeconds < 1)
+        {
+            throw new InvalidOperationException("Relay:MessageTimeoutSeconds, Relay:MaxFragmentsPerMessage and Relay:KeepAliveIntervalSeconds must be positive");
+        }
+
+        if (KeepAliveTimeoutSeconds < 0)
+        {
+            throw new InvalidOperationException("Relay:KeepAliveTimeoutSeconds must be 0 (off) or positive");
         }
 
         if (Akka.Port is < 0 or > 65535)

@@ -19,6 +19,12 @@ public static class AccessControl
         builder.Services.AddSingleton<UpgradeGate>();
 
         var authentication = builder.Services.AddAuthentication();
+
+        // AddAuthentication registers ASP.NET Core data protection, which makes a key at start and, on a machine or
+        // container that has none yet, warns that it is stored unencrypted. Relay protects nothing with it (no
+        // cookies, no antiforgery; bearer tokens are validated, not protected), so those warnings are about a key
+        // nobody uses; errors still show.
+        builder.Logging.AddFilter("Microsoft.AspNetCore.DataProtection", LogLevel.Error);
         if (!string.IsNullOrEmpty(access.Auth.Token))
         {
             authentication.AddScheme<AuthenticationSchemeOptions, SharedTokenAuthenticationHandler>(SharedTokenAuthenticationHandler.SchemeName, null);

@@ -7,21 +7,27 @@ namespace Relay.Gateway.Operations;
 /// <summary>
 /// What a socket session reports and what limits it, in one place so the session's loops carry one call each:
 /// the connection gauge (from creation to <see cref="Dispose"/>), frame and byte counters, the per-connection
-/// message rate (<c>Relay:MaxMessagesPerSecond</c>) and the log line of a faulted close.
+/// message and byte rates (<c>Relay:MaxMessagesPerSecond</c>, <c>Relay:MaxBytesPerSecond</c>) and the log line
+/// of a faulted close.
 /// </summary>
 public sealed partial class ConnectionMonitor : IDisposable
 {
     /// <summary>How a client over its message rate is closed.</summary>
     public static readonly CloseRequest RateLimited = new(RelayCloseCodes.PolicyViolation, DisconnectReason.RateLimitedText);
 
+    /// <summary>How a client over its byte rate is closed.</summary>
+    public static readonly CloseRequest ByteRateLimited = new(RelayCloseCodes.PolicyViolation, DisconnectReason.ByteRateLimitedText);
+
     private readonly TokenBucketRateLimiter? _limiter;
+    private readonly ByteBucket? _bytes;
     private readonly ILogger _logger;
     private int _disposed;
 
-    /// <summary>Counts a new open connection; <paramref name="maxMessagesPerSecond"/> 0 means no rate limit.</summary>
-    public ConnectionMonitor(int maxMessagesPerSecond, ILogger logger)
+    /// <summary>Counts a new open connection; a rate of 0 means no limit.</summary>
+    public ConnectionMonitor(int maxMessagesPerSecond, int maxBytesPerSecond, ILogger logger)
     {
         _logger = logger;
+        _bytes = maxBytesPerSecond > 0 ? new ByteBucket(maxBytesPerSecond) : null;
         if (maxMessagesPerSecond > 0)
         {
             _limiter = new TokenBucketRateLimiter(new TokenBucketRateLimiterOptions
@@ -37,8 +43,18 @@ public sealed partial class ConnectionMonitor : IDisposable
         RelayMetrics.Connections.Add(1);
     }
 
-    /// <summary>A complete client frame of <paramref name="bytes"/>; false when the client is over its rate and must be closed with <see cref="RateLimited"/>.</summary>
-    public bool OnReceived(int bytes)
+    /// <summary>
+    /// <paramref name="bytes"/> of a client message arrived, which may still be incomplete; false when the client
+    /// is over its byte rate and must be closed with <see cref="ByteRateLimited"/>.
+    /// </summary>
+    public bool OnArrived(int bytes)
+    {
+        RelayMetrics.BytesReceived.Add(bytes);
+        return _bytes is null || _bytes.TryTake(bytes);
+    }
+
+    /// <summary>A complete client message; false when the client is over its message rate and must be closed with <see cref="RateLimited"/>.</summary>
+    public bool OnReceived()
     {
         if (_limiter is not null)
         {
@@ -50,7 +66,6 @@ public sealed partial class ConnectionMonitor : IDisposable
         }
 
         RelayMetrics.PatchesReceived.Add(1);
-        RelayMetrics.BytesReceived.Add(bytes);
         return true;
     }
 
@@ -61,9 +76,19 @@ public sealed partial class ConnectionMonitor : IDisposable
         RelayMetrics.BytesSent.Add(bytes);
     }
 
-    /// <summary>The session ended with <paramref name="request"/>; a fault is logged as a warning with its reason.</summary>
-    public void OnClosed(string connectionId, CloseRequest request)
+    /// <summary>
+    /// The session ended with <paramref name="request"/>; a fault is logged as a warning with its reason. A close
+    /// the client started (<paramref name="byClient"/>) is counted as such, whatever code and reason it chose: a
+    /// client closing with 1008 "slow consumer" was not closed by the server for reading slowly.
+    /// </summary>
+    public void OnClosed(string connectionId, CloseRequest request, bool byClient)
     {
+        if (byClient)
+        {
+            RelayMetrics.RecordDisconnect(DisconnectReason.ClientClosed);
+            return;
+        }
+
         RelayMetrics.RecordDisconnect(request);
         if (request.Code is RelayCloseCodes.InvalidPayload or RelayCloseCodes.PolicyViolation or RelayCloseCodes.MessageTooBig or RelayCloseCodes.InternalError)
         {

@@ -52,10 +52,16 @@ public static class HealthEndpoints
             missing = report.Entries.Where(entry => entry.Value.Status != HealthStatus.Healthy).Select(entry => entry.Key).ToArray(),
             checks = report.Entries.ToDictionary(
                 entry => entry.Key,
-                entry => new { status = entry.Value.Status.ToString(), description = entry.Value.Description ?? entry.Value.Exception?.Message }),
+                entry => new { status = entry.Value.Status.ToString(), description = Describe(entry.Value) }),
         };
         return JsonSerializer.SerializeAsync(context.Response.Body, body, cancellationToken: context.RequestAborted);
     }
+
+    // An exception's message can name hosts, users, file paths or table names, and /readyz needs no credentials:
+    // the body says only that the check failed. The health check service logs the exception itself.
+    private static string? Describe(HealthReportEntry entry) =>
+        entry.Exception is not null ? "failed; see the node's log"
+        : entry.Description;
 
     private sealed class AcceptingHealthCheck(UpgradeGate gate) : IHealthCheck
     {

@@ -25,6 +25,8 @@ public sealed class SocketSession
     private readonly RelayOptions _options;
     private readonly ILogger<SocketSession> _logger;
     private readonly ConnectionMonitor _monitor;
+    private MessageLimits? _limits;
+    private CloseRequest? _closeByClient;
 
     /// <summary>Wraps an accepted socket and the connection opened for it.</summary>
     public SocketSession(WebSocket socket, FrameBatchingStream? stream, SocketSessions sessions, RelayConnection connection, RelayOptions options, ILogger<SocketSession> logger)
@@ -35,7 +37,7 @@ public sealed class SocketSession
         _connection = connection;
         _options = options;
         _logger = logger;
-        _monitor = new ConnectionMonitor(options.MaxMessagesPerSecond, logger);
+        _monitor = new ConnectionMonitor(options.MaxMessagesPerSecond, options.MaxBytesPerSecond, logger);
     }
 
     /// <summary>Runs until the socket is closed by either side.</summary>
@@ -98,9 +100,11 @@ public sealed class SocketSession
                 _socket.Abort();
             }
 
-            _monitor.OnClosed(connectionId, await link.Closed);
+            var closed = await link.Closed;
+            _monitor.OnClosed(connectionId, closed, byClient: ReferenceEquals(closed, _closeByClient));
             _monitor.Dispose();
             await Task.WhenAll(reader, writer).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            _limits?.Dispose();
         }
     }
 
@@ -121,7 +125,7 @@ public sealed class SocketSession
 
                 var isText = peek.MessageType == WebSocketMessageType.Text;
                 var payload = peek.EndOfMessage ? [] : await ReceiveMessageAsync(link);
-                if (payload is null)
+                if (payload is null || link.Closed.IsCompleted)
                 {
                     return;
                 }
@@ -132,7 +136,7 @@ public sealed class SocketSession
                     return;
                 }
 
-                if (!_monitor.OnReceived(payload.Length))
+                if (!_monitor.OnReceived())
                 {
                     link.Close(ConnectionMonitor.RateLimited);
                     return;
@@ -156,6 +160,9 @@ public sealed class SocketSession
     /// <summary>Reads the rest of the current message; null when the socket is to close instead.</summary>
     private async Task<byte[]?> ReceiveMessageAsync(ClientLink link)
     {
+        // The message's first frame has arrived: from now on it has a deadline and a fragment budget.
+        _limits ??= new MessageLimits(_options, link.Close);
+        _limits.Begin();
         var buffer = ArrayPool<byte>.Shared.Rent(ReceiveChunk);
         try
         {
@@ -184,9 +191,22 @@ public sealed class SocketSession
                 }
 
                 received += result.Count;
+                if (link.Closed.IsCompleted)
+                {
+                    // Closed meanwhile (the deadline passed, or the connection actor closed it): stop reading.
+                    return null;
+                }
+
                 if (received > _options.MaxMessageBytes)
                 {
                     link.Close(new CloseRequest(RelayCloseCodes.MessageTooBig, $"message larger than {_options.MaxMessageBytes} bytes"));
+                    return null;
+                }
+
+                // After the size check, so a message too big is told so rather than over its byte rate.
+                if (!_monitor.OnArrived(result.Count))
+                {
+                    link.Close(ConnectionMonitor.ByteRateLimited);
                     return null;
                 }
 
@@ -194,10 +214,20 @@ public sealed class SocketSession
                 {
                     return buffer.AsSpan(0, received).ToArray();
                 }
+
+                // A receive returns the rest of the current frame or fills the buffer: one that stopped short
+                // ended a frame (one that ends a frame exactly at the buffer's end goes uncounted, at most once per
+                // doubling of the buffer).
+                if (received < buffer.Length && !_limits.OnFragment())
+                {
+                    link.Close(_limits.TooManyFragments);
+                    return null;
+                }
             }
         }
         finally
         {
+            _limits.End();
             ArrayPool<byte>.Shared.Return(buffer);
         }
     }
@@ -229,8 +259,10 @@ public sealed class SocketSession
     private void CloseFromClient(ClientLink link)
     {
         // Echo the client's close code, as the closing handshake asks; codes that may not be sent become 1000.
+        // The request is remembered, so that the client's choice of code is never counted as the server's.
         var code = (int?)_socket.CloseStatus ?? (int)WebSocketCloseStatus.NormalClosure;
-        link.Close(new CloseRequest(code is 1005 or 1006 or 1015 ? 1000 : code, _socket.CloseStatusDescription ?? string.Empty));
+        _closeByClient = new CloseRequest(code is 1005 or 1006 or 1015 ? 1000 : code, _socket.CloseStatusDescription ?? string.Empty);
+        link.Close(_closeByClient);
     }
 
     // The runtime's WebSocket validates text frames itself: on bad UTF-8 it sends 1007 and throws a bare
