@@ -2,7 +2,9 @@
 using Akka.Actor;
 using Akka.Cluster.Tools.PublishSubscribe;
 using Akka.TestKit;
+using System.Diagnostics;
 using Relay.Actors.Connections;
+using Relay.Actors.Documents;
 using Relay.Actors.Fanout;
 using Relay.Actors.History;
 using Relay.Actors.Journal;
@@ -14,11 +16,14 @@ namespace Relay.Actors.Tests;
 
 /// <summary>
 /// One connection between a real <see cref="ClientLink"/> (read as the socket's writer would) and a real
-/// SQLite journal written by a real <see cref="HistoryActor"/>; probes stand in for the sequencer proxy and the hub.
+/// SQLite journal written by a real <see cref="HistoryActor"/>. The spec plays the document's hub (it sends
+/// <see cref="ConnectionActor.Join"/> and the live patches, in order and without gaps, as the hub guarantees)
+/// and a probe plays the sequencer. Filling gaps of the topic is the hub's: see <c>DocumentHubActorSpecs</c>.
 /// </summary>
 public sealed class ConnectionActorSpecs : RelaySpec
 {
     private const string Me = "me";
+    private static readonly DocumentName Doc = DocumentName.Parse("specs/connection");
     private static readonly ConnectionSettings Fast = new(
         MaxBufferedLive: 100,
         ResendAfter: TimeSpan.FromMilliseconds(300),
@@ -32,46 +37,37 @@ public sealed class ConnectionActorSpecs : RelaySpec
 
     public ConnectionActorSpecs(ITestOutputHelper output) : base(output)
     {
-        // The real sequencer fills the journal; what it publishes is handed to the connection by hand, or not.
+        // A real sequencer of the document fills the journal (the node's own takes the name "history"); what it
+        // publishes is handed to the connection by hand, or not.
         _published = CreateTestProbe();
         _published.IgnoreMessages<Publish>(p => p.Message is HistoryHeartbeat);
         _writerConnection = CreateTestProbe();
-        _writer = Sys.ActorOf(HistoryActor.Props(_published.Ref, new HistorySettings(1_000, TimeSpan.FromMinutes(10), 1_000)), "history");
-    }
-
-    [Fact]
-    public async Task Should_register_with_the_hub()
-    {
-        var (connection, _, _, hub) = Open();
-
-        var register = await hub.ExpectMsgAsync<PatchHubActor.RegisterConnection>(Patience);
-
-        Assert.Equal(connection, register.Connection);
+        _writer = Sys.ActorOf(HistoryActor.Props(Doc, _published.Ref, new NodeStatus(), new HistorySettings(1_000, TimeSpan.FromMinutes(10), 1_000, TimeSpan.Zero)), "spec-sequencer");
     }
 
     [Fact]
     public async Task Should_replay_the_history_in_order_and_then_the_live_patches()
     {
         await JournalAsync("other", "h1", "h2", "h3");
-        var (connection, link, _, hub) = Open();
-        await RegisterAsync(hub, connection);
+        var (connection, link, _) = Open();
+        Join(connection);
 
         Assert.Equal(["h1", "h2", "h3"], await ReadOutboundAsync(link, 3));
 
         var live = await JournalAsync("other", "live4");
-        connection.Tell(live[0], hub.Ref);
+        connection.Tell(live[0]);
         Assert.Equal(["live4"], await ReadOutboundAsync(link, 1));
     }
 
     [Fact]
     public async Task Should_keep_the_frame_kind_of_each_patch()
     {
-        _writer.Tell(new AppendPatch("other", 1, 1, new byte[] { 1, 2, 3 }, IsText: false), _writerConnection.Ref);
-        _writer.Tell(new AppendPatch("other", 2, 1, Text("t"), IsText: true), _writerConnection.Ref);
+        _writer.Tell(new AppendPatch(Doc, "other", 1, 1, new byte[] { 1, 2, 3 }, IsText: false), _writerConnection.Ref);
+        _writer.Tell(new AppendPatch(Doc, "other", 2, 1, Text("t"), IsText: true), _writerConnection.Ref);
         await _writerConnection.ExpectMsgAsync<AppendPatchResponse>(Patience);
         _lastSequence = (await _writerConnection.ExpectMsgAsync<AppendPatchResponse>(Patience)).Sequence;
-        var (connection, link, _, hub) = Open();
-        await RegisterAsync(hub, connection);
+        var (connection, link, _) = Open();
+        Join(connection);
 
         var binary = await ReadFrameAsync(link);
         var text = await ReadFrameAsync(link);
@@ -87,14 +83,14 @@ public sealed class ConnectionActorSpecs : RelaySpec
         await JournalAsync("other", "o1");
         await JournalAsync(Me, "mine2");
         await JournalAsync("other", "o3");
-        var (connection, link, _, hub) = Open();
-        await RegisterAsync(hub, connection);
+        var (connection, link, _) = Open();
+        Join(connection);
         Assert.Equal(["o1", "o3"], await ReadOutboundAsync(link, 2));
 
         var mine = await JournalAsync(Me, "mine4");
         var other = await JournalAsync("other", "o5");
-        connection.Tell(mine[0], hub.Ref);
-        connection.Tell(other[0], hub.Ref);
+        connection.Tell(mine[0]);
+        connection.Tell(other[0]);
 
         Assert.Equal(["o5"], await ReadOutboundAsync(link, 1));
         await ExpectNoOutboundAsync(link);
@@ -104,48 +100,62 @@ public sealed class ConnectionActorSpecs : RelaySpec
     public async Task Should_not_deliver_a_live_patch_it_already_replayed()
     {
         var history = await JournalAsync("other", "h1", "h2", "h3");
-        var (connection, link, _, hub) = Open();
-        await RegisterAsync(hub, connection);
+        var (connection, link, _) = Open();
+        Join(connection);
         Assert.Equal(["h1", "h2", "h3"], await ReadOutboundAsync(link, 3));
 
-        connection.Tell(history[1], hub.Ref);
-        connection.Tell(history[2], hub.Ref);
+        connection.Tell(history[1]);
+        connection.Tell(history[2]);
         var live = await JournalAsync("other", "live4");
-        connection.Tell(live[0], hub.Ref);
+        connection.Tell(live[0]);
 
         Assert.Equal(["live4"], await ReadOutboundAsync(link, 1));
         await ExpectNoOutboundAsync(link);
     }
 
     [Fact]
-    public async Task Should_fill_a_gap_in_the_live_patches_from_the_journal_in_order()
+    public async Task Should_deliver_the_live_patches_that_came_during_the_replay_after_it_each_once()
     {
-        await JournalAsync("other", "h1");
-        var (connection, link, _, hub) = Open();
-        await RegisterAsync(hub, connection);
-        Assert.Equal(["h1"], await ReadOutboundAsync(link, 1));
+        var history = await JournalAsync("other", "h1", "h2", "h3");
+        var live = await JournalAsync("other", "live4", "live5");
+        var journal = new RecordingPatchJournal(PatchJournal);
+        var (connection, link, _) = Open(journal: journal);
 
-        // The topic lost 2 and 3; 4 arrives.
-        var missed = await JournalAsync("other", "p2", "p3", "p4");
-        connection.Tell(missed[2], hub.Ref);
+        // As the hub does: the head, then every later patch at once, while the replay is still reading.
+        Join(connection, head: 3);
+        connection.Tell(live[0]);
+        connection.Tell(live[1]);
 
-        Assert.Equal(["p2", "p3", "p4"], await ReadOutboundAsync(link, 3));
+        Assert.Equal(["h1", "h2", "h3", "live4", "live5"], await ReadOutboundAsync(link, 5));
         await ExpectNoOutboundAsync(link);
+        Assert.Equal([(1L, 3L)], journal.Reads);
+        Assert.Equal(3, history.Count);
     }
 
     [Fact]
-    public async Task Should_fill_a_gap_a_heartbeat_reveals()
+    public async Task Should_read_again_from_the_journal_what_it_could_not_hold_during_the_replay()
     {
-        await JournalAsync("other", "h1");
-        var (connection, link, _, hub) = Open();
-        await RegisterAsync(hub, connection);
-        Assert.Equal(["h1"], await ReadOutboundAsync(link, 1));
+        // A 10-byte link holds the first patch of the replay; the second waits for room, so the replay is caught running.
+        await JournalAsync("other", "hist-1", "hist-2");
+        var live = await JournalAsync("other", "p3", "p4", "p5");
+        var journal = new RecordingPatchJournal(PatchJournal);
+        var (connection, link, _) = Open(maxOutboundBytes: 10, journal: journal, settings: Fast with { MaxBufferedLive = 1, ReplayStallTimeout = Patience });
+        Join(connection, head: 2);
+        await AwaitAssertAsync(async () => Assert.NotEqual(0, await CountChildrenAsync(connection)), Patience, TimeSpan.FromMilliseconds(50));
 
-        // The topic lost 2 and 3 entirely; only the heartbeat tells.
-        await JournalAsync("other", "p2", "p3");
-        connection.Tell(new HistoryHeartbeat(3), hub.Ref);
+        // More live patches than it may hold while the replay is stalled: they are read from the journal instead.
+        foreach (var patch in live)
+        {
+            connection.Tell(patch);
+        }
 
-        Assert.Equal(["p2", "p3"], await ReadOutboundAsync(link, 2));
+        Assert.Equal(["hist-1", "hist-2", "p3", "p4", "p5"], await ReadOutboundAsync(link, 5));
+        Assert.Equal([(1L, 2L), (3L, 5L)], journal.Reads);
+
+        var next = await JournalAsync("other", "p6");
+        connection.Tell(next[0]);
+        Assert.Equal(["p6"], await ReadOutboundAsync(link, 1));
+        await ExpectNoOutboundAsync(link);
     }
 
     [Fact]
@@ -153,19 +163,18 @@ public sealed class ConnectionActorSpecs : RelaySpec
     {
         // A 10-byte link holds the first patch of the replay; the second waits for room, so the replay is caught running.
         await JournalAsync("other", "hist-1", "hist-2");
-        var (connection, link, _, hub) = Open(maxOutboundBytes: 10, settings: Fast with { ReplayStallTimeout = Patience });
-        await RegisterAsync(hub, connection);
+        var live = await JournalAsync("other", "p3", "p4", "p5");
+        var (connection, link, _) = Open(maxOutboundBytes: 10, settings: Fast with { MaxBufferedLive = 1, ReplayStallTimeout = Patience });
+        Join(connection, head: 2);
         await AwaitAssertAsync(async () => Assert.NotEqual(0, await CountChildrenAsync(connection)), Patience, TimeSpan.FromMilliseconds(50));
-        Assert.Equal(["hist-1", "hist-2"], await ReadOutboundAsync(link, 2));
-
-        for (var round = 1; round <= 5; round++)
+        foreach (var patch in live)
         {
-            var missed = await JournalAsync("other", $"p{round}");
-            connection.Tell(new HistoryHeartbeat(missed[0].Sequence), hub.Ref);
-            Assert.Equal([$"p{round}"], await ReadOutboundAsync(link, 1));
+            connection.Tell(patch);
         }
 
-        // Six reads (the replay and five gap fills) ran; a live connection keeps nothing of them.
+        Assert.Equal(["hist-1", "hist-2", "p3", "p4", "p5"], await ReadOutboundAsync(link, 5));
+
+        // Two reads (the replay and the re-read after the overflow) ran; a live connection keeps nothing of them.
         await AwaitAssertAsync(async () => Assert.Equal(0, await CountChildrenAsync(connection)), Patience, TimeSpan.FromMilliseconds(100));
     }
 
@@ -173,12 +182,12 @@ public sealed class ConnectionActorSpecs : RelaySpec
     public async Task Should_go_live_without_reading_the_journal_when_the_hub_has_seen_nothing()
     {
         var journal = new RecordingPatchJournal(PatchJournal);
-        var (connection, link, _, hub) = Open(journal: journal);
-        await RegisterAsync(hub, connection, lastSequence: 0);
+        var (connection, link, _) = Open(journal: journal);
+        Join(connection, head: 0);
 
         var live = await JournalAsync("other", "live1", "live2");
-        connection.Tell(live[0], hub.Ref);
-        connection.Tell(live[1], hub.Ref);
+        connection.Tell(live[0]);
+        connection.Tell(live[1]);
 
         Assert.Equal(["live1", "live2"], await ReadOutboundAsync(link, 2));
         Assert.Empty(journal.Reads);
@@ -190,16 +199,16 @@ public sealed class ConnectionActorSpecs : RelaySpec
     {
         var patches = await JournalAsync("other", "h1", "h2", "h3", "h4", "h5");
         var journal = new RecordingPatchJournal(PatchJournal);
-        var (connection, link, _, hub) = Open(journal: journal);
+        var (connection, link, _) = Open(journal: journal);
 
-        // The hub had seen 3 when the connection registered; 4 and 5 reach the connection live.
-        await RegisterAsync(hub, connection, lastSequence: 3);
-        connection.Tell(patches[3], hub.Ref);
+        // The hub's head was 3 when the connection joined; 4 and 5 reach the connection live.
+        Join(connection, head: 3);
+        connection.Tell(patches[3]);
         Assert.Equal(["h1", "h2", "h3", "h4"], await ReadOutboundAsync(link, 4));
         // 5 is journaled, but nothing said it exists: it comes live, not from the journal.
         await ExpectNoOutboundAsync(link);
 
-        connection.Tell(patches[4], hub.Ref);
+        connection.Tell(patches[4]);
         Assert.Equal(["h5"], await ReadOutboundAsync(link, 1));
         await ExpectNoOutboundAsync(link);
         Assert.Equal([(1L, 3L)], journal.Reads);
@@ -208,9 +217,10 @@ public sealed class ConnectionActorSpecs : RelaySpec
     [Fact]
     public async Task Should_run_on_the_connection_mailbox()
     {
-        var (connection, _, _, hub) = Open();
-        // Registered, so started: a top-level actor has its real cell only once the guardian created it.
-        await hub.ExpectMsgAsync<PatchHubActor.RegisterConnection>(Patience);
+        var (connection, _, _) = Open();
+        // Identified, so started: a top-level actor has its real cell only once the guardian created it.
+        connection.Tell(new Identify("started"));
+        await ExpectMsgAsync<ActorIdentity>(Patience);
 
         var cell = Assert.IsAssignableFrom<ActorRefWithCell>(connection).Underlying;
         Assert.IsType<ConnectionMailbox.LeanMessageQueue>(Assert.IsType<ActorCell>(cell).Mailbox?.MessageQueue);
@@ -219,8 +229,8 @@ public sealed class ConnectionActorSpecs : RelaySpec
     [Fact]
     public async Task Should_send_client_frames_to_the_sequencer_numbered_from_one_with_the_first_unconfirmed()
     {
-        var (connection, link, history, hub) = Open();
-        await RegisterAsync(hub, connection);
+        var (connection, link, history) = Open();
+        Join(connection);
 
         await SendAsync(link, connection, Text("f1"), true);
         await SendAsync(link, connection, Text("f2"), true);
@@ -247,8 +257,8 @@ public sealed class ConnectionActorSpecs : RelaySpec
     [Fact]
     public async Task Should_resend_unconfirmed_appends_in_order_and_return_credits_on_confirmation()
     {
-        var (connection, link, history, hub) = Open(maxInFlight: 2);
-        await RegisterAsync(hub, connection);
+        var (connection, link, history) = Open(maxInFlight: 2);
+        Join(connection);
 
         // The socket reader takes a credit per frame; the third has to wait for the journal.
         await SendAsync(link, connection, Text("f1"), true);
@@ -271,14 +281,14 @@ public sealed class ConnectionActorSpecs : RelaySpec
     [Fact]
     public async Task Should_close_a_slow_reader_with_1008_when_its_outbound_bytes_run_over()
     {
-        var (connection, link, _, hub) = Open(maxOutboundBytes: 10);
-        await RegisterAsync(hub, connection);
+        var (connection, link, _) = Open(maxOutboundBytes: 10);
+        Join(connection);
         Watch(connection);
 
         // Nobody reads the link: six bytes fit, twelve do not.
         var live = await JournalAsync("other", "live-1", "live-2");
-        connection.Tell(live[0], hub.Ref);
-        connection.Tell(live[1], hub.Ref);
+        connection.Tell(live[0]);
+        connection.Tell(live[1]);
 
         var closed = await link.Closed.WaitAsync(Patience);
         Assert.Equal(new CloseRequest(RelayCloseCodes.PolicyViolation, "slow consumer"), closed);
@@ -289,8 +299,8 @@ public sealed class ConnectionActorSpecs : RelaySpec
     public async Task Should_close_a_reader_that_stalls_its_replay_with_1008()
     {
         await JournalAsync("other", "hist-1", "hist-2", "hist-3");
-        var (connection, link, _, hub) = Open(maxOutboundBytes: 10);
-        await RegisterAsync(hub, connection);
+        var (connection, link, _) = Open(maxOutboundBytes: 10);
+        Join(connection);
 
         var closed = await link.Closed.WaitAsync(Patience);
 
@@ -300,8 +310,8 @@ public sealed class ConnectionActorSpecs : RelaySpec
     [Fact]
     public async Task Should_close_with_1013_when_the_sequencer_confirms_nothing_for_too_long_and_keep_resending()
     {
-        var (connection, link, history, hub) = Open(settings: Fast with { UnavailableAfter = TimeSpan.FromSeconds(1.5) });
-        await RegisterAsync(hub, connection);
+        var (connection, link, history) = Open(settings: Fast with { UnavailableAfter = TimeSpan.FromSeconds(1.5) });
+        Join(connection);
         await SendAsync(link, connection, Text("stuck"), true);
 
         // The journal is down: the sequencer never answers; the frame is resent, and after the limit the client hears 1013.
@@ -321,23 +331,28 @@ public sealed class ConnectionActorSpecs : RelaySpec
     [Fact]
     public async Task Should_stay_open_through_an_outage_shorter_than_the_limit()
     {
-        var (connection, link, history, hub) = Open(settings: Fast with { UnavailableAfter = TimeSpan.FromSeconds(3) });
-        await RegisterAsync(hub, connection);
+        var (connection, link, history) = Open(settings: Fast with { UnavailableAfter = TimeSpan.FromSeconds(3) });
+        Join(connection);
         await SendAsync(link, connection, Text("slow"), true);
         await history.ExpectMsgAsync<AppendPatch>(Patience);
 
-        // Confirmed after a second and a half of resends: no close.
-        await Task.Delay(TimeSpan.FromSeconds(1.5));
+        // Confirmed after a second and a half of resends: no close, and no more resends, though the limit passes.
+        var outage = Stopwatch.StartNew();
+        while (outage.Elapsed < TimeSpan.FromSeconds(1.5))
+        {
+            Assert.Equal("slow", TextOf((await history.ExpectMsgAsync<AppendPatch>(Patience)).Payload));
+        }
+
         connection.Tell(new AppendPatchResponse(Me, 1, 1), history.Ref);
-        await Task.Delay(TimeSpan.FromSeconds(2));
+        await history.ExpectNoMsgAsync(TimeSpan.FromSeconds(2));
         Assert.False(link.Closed.IsCompleted);
     }
 
     [Fact]
     public async Task Should_stop_when_the_client_leaves_with_nothing_unconfirmed()
     {
-        var (connection, link, _, hub) = Open();
-        await RegisterAsync(hub, connection);
+        var (connection, link, _) = Open();
+        Join(connection);
         Watch(connection);
 
         connection.Tell(ConnectionActor.ClientDisconnected.Instance);
@@ -349,8 +364,8 @@ public sealed class ConnectionActorSpecs : RelaySpec
     [Fact]
     public async Task Should_stay_until_its_last_append_is_confirmed_after_the_client_left()
     {
-        var (connection, link, history, hub) = Open();
-        await RegisterAsync(hub, connection);
+        var (connection, link, history) = Open();
+        Join(connection);
         Watch(connection);
         await SendAsync(link, connection, Text("last words"), true);
         await history.ExpectMsgAsync<AppendPatch>(Patience);
@@ -364,7 +379,7 @@ public sealed class ConnectionActorSpecs : RelaySpec
         await ExpectTerminatedAsync(connection, Patience);
     }
 
-    private (IActorRef Connection, ClientLink Link, TestProbe History, TestProbe Hub) Open(
+    private (IActorRef Connection, ClientLink Link, TestProbe Sequencer) Open(
         long maxOutboundBytes = 1024 * 1024,
         int maxInFlight = 16,
         IPatchJournal? journal = null,
@@ -372,11 +387,10 @@ public sealed class ConnectionActorSpecs : RelaySpec
     {
         var link = new ClientLink(maxOutboundBytes, maxInFlight);
         var history = CreateTestProbe();
-        var hub = CreateTestProbe();
         var connection = Sys.ActorOf(
-            ConnectionActor.Props(Me, link, history.Ref, hub.Ref, journal ?? PatchJournal, settings ?? Fast),
+            ConnectionActor.Props(Doc, Me, link, history.Ref, journal ?? PatchJournal, settings ?? Fast),
             "connection-" + Me);
-        return (connection, link, history, hub);
+        return (connection, link, history);
     }
 
     /// <summary>The connection's children (a catch-up's materializer is one), counted by who answers an Identify.</summary>
@@ -400,13 +414,8 @@ public sealed class ConnectionActorSpecs : RelaySpec
         connection.Tell(new ConnectionActor.ClientFrame(payload, isText));
     }
 
-    /// <summary>As the hub does: answers the registration with the highest sequence journaled so far (or <paramref name="lastSequence"/>).</summary>
-    private async Task RegisterAsync(TestProbe hub, IActorRef connection, long? lastSequence = null)
-    {
-        var register = await hub.ExpectMsgAsync<PatchHubActor.RegisterConnection>(Patience);
-        Assert.Equal(connection, register.Connection);
-        connection.Tell(new PatchHubActor.RegisterConnectionResponse(lastSequence ?? _lastSequence), hub.Ref);
-    }
+    /// <summary>As the hub does: names its head, by default the highest sequence journaled so far; every later patch is the spec's to send.</summary>
+    private void Join(IActorRef connection, long? head = null) => connection.Tell(new ConnectionActor.Join(head ?? _lastSequence));
 
     private readonly Dictionary<string, long> _framesOf = new();
     private long _lastSequence;
@@ -418,7 +427,7 @@ public sealed class ConnectionActorSpecs : RelaySpec
         foreach (var text in texts)
         {
             var frame = _framesOf[origin] = _framesOf.GetValueOrDefault(origin) + 1;
-            _writer.Tell(new AppendPatch(origin, frame, frame, Text(text), IsText: true), _writerConnection.Ref);
+            _writer.Tell(new AppendPatch(Doc, origin, frame, frame, Text(text), IsText: true), _writerConnection.Ref);
             _lastSequence = (await _writerConnection.ExpectMsgAsync<AppendPatchResponse>(Patience)).Sequence;
             published.Add((PatchAppended)(await _published.ExpectMsgAsync<Publish>(Patience)).Message);
         }

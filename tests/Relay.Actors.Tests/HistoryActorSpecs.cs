@@ -1,9 +1,12 @@
 #nullable enable
 using Akka.Actor;
+using Akka.Cluster.Sharding;
 using Akka.Cluster.Tools.PublishSubscribe;
 using Akka.Pattern;
 using Akka.Persistence;
 using Akka.TestKit;
+using Relay.Actors.Documents;
+using Relay.Actors.Fanout;
 using Relay.Actors.History;
 using Relay.Actors.Messages;
 using Xunit;
@@ -11,11 +14,19 @@ using Xunit.Abstractions;
 
 namespace Relay.Actors.Tests;
 
-/// <summary>The sequencer on a real SQLite journal; a probe stands in for the DistributedPubSub mediator.</summary>
+/// <summary>
+/// One document's sequencer on the node's real SQLite journal, started by the spec rather than by a placement;
+/// a probe stands in for the DistributedPubSub mediator. The document is not the default one, whose sequencer
+/// the node runs itself.
+/// </summary>
 public sealed class HistoryActorSpecs : RelaySpec
 {
     // Heartbeats are announced once at start and then rarely, so they stay out of the way unless a spec wants them.
-    private static readonly HistorySettings Quiet = new(SnapshotEvery: 1_000, HeartbeatInterval: TimeSpan.FromMinutes(10), MaxCursors: 1_000);
+    private static readonly HistorySettings Quiet = new(SnapshotEvery: 1_000, HeartbeatInterval: TimeSpan.FromMinutes(10), MaxCursors: 1_000, PassivateAfter: TimeSpan.Zero);
+    private static readonly DocumentName Doc = DocumentName.Parse("specs/history");
+
+    // The sequencers this spec starts report here, not to the node's own status.
+    private readonly NodeStatus _status = new();
 
     public HistoryActorSpecs(ITestOutputHelper output) : base(output)
     {
@@ -40,7 +51,7 @@ public sealed class HistoryActorSpecs : RelaySpec
 
         Assert.Equal([1L, 2, 3, 4, 5], published.Select(p => p.Sequence));
         Assert.Equal(["a1", "b1", "a2", "b2", "c1"], published.Select(p => TextOf(p.Payload)));
-        var journal = await ReadJournalAsync();
+        var journal = await ReadJournalAsync(Doc);
         Assert.Equal([1L, 2, 3, 4, 5], journal.Select(p => p.Sequence));
         Assert.Equal(["a1", "b1", "a2", "b2", "c1"], journal.Select(p => TextOf(p.Payload)));
     }
@@ -61,7 +72,7 @@ public sealed class HistoryActorSpecs : RelaySpec
             Assert.Equal(sequence, published.Sequence);
 
             // Read at the moment of publication: the journal already has it, with the same content.
-            var journaled = (await ReadJournalAsync()).SingleOrDefault(p => p.Sequence == sequence);
+            var journaled = (await ReadJournalAsync(Doc)).SingleOrDefault(p => p.Sequence == sequence);
             Assert.NotNull(journaled);
             Assert.Equal(TextOf(published.Payload), TextOf(journaled.Payload));
             Assert.Equal(("a", (long)sequence, true), (journaled.OriginConnectionId, journaled.FrameNo, journaled.IsText));
@@ -100,7 +111,7 @@ public sealed class HistoryActorSpecs : RelaySpec
         history.Tell(Append("a", 2, 2, "a2"));
         var next = await ExpectPublishedPatchAsync(publisher);
         Assert.Equal((2L, 2L), (next.Sequence, next.FrameNo));
-        Assert.Equal(["a1", "a2"], (await ReadJournalAsync()).Select(p => TextOf(p.Payload)));
+        Assert.Equal(["a1", "a2"], (await ReadJournalAsync(Doc)).Select(p => TextOf(p.Payload)));
     }
 
     [Fact]
@@ -119,7 +130,7 @@ public sealed class HistoryActorSpecs : RelaySpec
         history.Tell(Append("a", 3, 3, "a3"));
         Assert.Equal(new AppendPatchResponse("a", 3, 3), await ExpectMsgAsync<AppendPatchResponse>(Patience));
 
-        Assert.Equal(["a1", "a2", "a3"], (await ReadJournalAsync()).Select(p => TextOf(p.Payload)));
+        Assert.Equal(["a1", "a2", "a3"], (await ReadJournalAsync(Doc)).Select(p => TextOf(p.Payload)));
         Assert.Equal(1, (await ExpectPublishedPatchAsync(publisher)).FrameNo);
         Assert.Equal(2, (await ExpectPublishedPatchAsync(publisher)).FrameNo);
         Assert.Equal(3, (await ExpectPublishedPatchAsync(publisher)).FrameNo);
@@ -137,14 +148,14 @@ public sealed class HistoryActorSpecs : RelaySpec
         await ExpectMsgAsync<AppendPatchResponse>(Patience);
         await StopAsync(history);
 
-        // A second actor system on the same file: nothing survives but the journal.
-        var second = ActorSystem.Create("second", SystemConfig);
+        // A second node on the same file: nothing survives but the journal.
+        var second = SpecNode.Start(folder: Node.Folder);
         try
         {
-            var publisher = CreateTestProbe(second);
+            var publisher = CreateTestProbe(second.System);
             publisher.IgnoreMessages<Publish>(p => p.Message is HistoryHeartbeat);
-            var connection = CreateTestProbe(second);
-            var restarted = second.ActorOf(HistoryActor.Props(publisher.Ref, Quiet));
+            var connection = CreateTestProbe(second.System);
+            var restarted = second.System.ActorOf(HistoryActor.Props(Doc, publisher.Ref, second.Status, Quiet));
 
             restarted.Tell(Append("a", 2, 2, "a2"), connection.Ref);
             Assert.Equal(new AppendPatchResponse("a", 2, 2), await connection.ExpectMsgAsync<AppendPatchResponse>(Patience));
@@ -156,10 +167,10 @@ public sealed class HistoryActorSpecs : RelaySpec
         }
         finally
         {
-            await second.Terminate();
+            await second.DisposeAsync();
         }
 
-        Assert.Equal(["a1", "a2", "b1", "b2"], (await ReadJournalAsync()).Select(p => TextOf(p.Payload)));
+        Assert.Equal(["a1", "a2", "b1", "b2"], (await ReadJournalAsync(Doc)).Select(p => TextOf(p.Payload)));
     }
 
     [Fact]
@@ -185,7 +196,7 @@ public sealed class HistoryActorSpecs : RelaySpec
         await StopAsync(history);
 
         // Without events 1..6 only the snapshot can tell the restarted sequencer about connection a.
-        Persistence.Instance.Apply(Sys).JournalFor(null).Tell(new DeleteMessagesTo(RelayTopics.HistoryPersistenceId, 6, TestActor));
+        Persistence.Instance.Apply(Sys).JournalFor(null).Tell(new DeleteMessagesTo(Doc.PersistenceId, 6, TestActor));
         await ExpectMsgAsync<DeleteMessagesSuccess>(Patience);
 
         var (restarted, publisher) = StartHistory(settings);
@@ -203,7 +214,7 @@ public sealed class HistoryActorSpecs : RelaySpec
         const int frames = 20;
         var connection = CreateTestProbe();
         var publisher = CreateTestProbe();
-        var history = Sys.ActorOf(HistoryActor.Props(publisher.Ref, Quiet));
+        var history = Sys.ActorOf(HistoryActor.Props(Doc, publisher.Ref, _status, Quiet));
         // The first heartbeat comes after recovery, so the appends below are handled, not stashed.
         await publisher.FishForMessageAsync<Publish>(p => p.Message is HistoryHeartbeat, Patience);
 
@@ -240,7 +251,7 @@ public sealed class HistoryActorSpecs : RelaySpec
             TimeSpan.FromSeconds(30),
             TimeSpan.FromMilliseconds(100));
 
-        var journal = await ReadJournalAsync();
+        var journal = await ReadJournalAsync(Doc);
         Assert.Equal(Enumerable.Range(1, frames).Select(f => (long)f), journal.Select(p => p.FrameNo));
         Assert.Equal(Enumerable.Range(1, frames).Select(s => (long)s), journal.Select(p => p.Sequence));
     }
@@ -270,7 +281,7 @@ public sealed class HistoryActorSpecs : RelaySpec
         }
 
         // One order for everyone: the journal's, numbered 1..N without a gap, each connection's frames in order.
-        var journal = await ReadJournalAsync();
+        var journal = await ReadJournalAsync(Doc);
         Assert.Equal(Enumerable.Range(1, total).Select(s => (long)s), journal.Select(p => p.Sequence));
         Assert.Equal(
             journal.Select(p => (p.Sequence, p.OriginConnectionId, p.FrameNo, TextOf(p.Payload))),
@@ -321,7 +332,7 @@ public sealed class HistoryActorSpecs : RelaySpec
         }
 
         Assert.Equal(Enumerable.Range(1, frames).Select(s => (long)s), published.Select(p => p.Sequence));
-        Assert.Equal(Enumerable.Range(1, frames).Select(f => (long)f), (await ReadJournalAsync()).Select(p => p.FrameNo));
+        Assert.Equal(Enumerable.Range(1, frames).Select(f => (long)f), (await ReadJournalAsync(Doc)).Select(p => p.FrameNo));
         await publisher.ExpectNoMsgAsync(TimeSpan.FromMilliseconds(300));
 
         // Every frame is confirmed; a resend that found its frame already journaled is confirmed again, never renumbered.
@@ -339,10 +350,10 @@ public sealed class HistoryActorSpecs : RelaySpec
     public async Task Should_publish_heartbeats_with_the_last_sequence()
     {
         var publisher = CreateTestProbe();
-        var history = Sys.ActorOf(HistoryActor.Props(publisher.Ref, Quiet with { HeartbeatInterval = TimeSpan.FromMilliseconds(100) }));
+        var history = Sys.ActorOf(HistoryActor.Props(Doc, publisher.Ref, _status, Quiet with { HeartbeatInterval = TimeSpan.FromMilliseconds(100) }));
 
         var first = await publisher.FishForMessageAsync<Publish>(p => p.Message is HistoryHeartbeat, Patience);
-        Assert.Equal(RelayTopics.Patches, first.Topic);
+        Assert.Equal(Doc.Topic, first.Topic);
         Assert.Equal(0, ((HistoryHeartbeat)first.Message).LastSequence);
 
         history.Tell(Append("a", 1, 1, "a1"));
@@ -350,11 +361,46 @@ public sealed class HistoryActorSpecs : RelaySpec
         await publisher.FishForMessageAsync<Publish>(p => p.Message is HistoryHeartbeat { LastSequence: 2 }, Patience);
     }
 
+    [Fact]
+    public async Task Should_answer_open_document_with_the_last_journaled_sequence()
+    {
+        var (history, _) = StartHistory(Quiet);
+
+        history.Tell(new OpenDocument(Doc));
+        Assert.Equal(new DocumentOpened(Doc, 0), await ExpectMsgAsync<DocumentOpened>(Patience));
+
+        history.Tell(Append("a", 1, 1, "a1"));
+        history.Tell(Append("a", 2, 1, "a2"));
+        await ExpectMsgAsync<AppendPatchResponse>(Patience);
+        await ExpectMsgAsync<AppendPatchResponse>(Patience);
+        history.Tell(new OpenDocument(Doc));
+        Assert.Equal(new DocumentOpened(Doc, 2), await ExpectMsgAsync<DocumentOpened>(Patience));
+    }
+
+    [Fact]
+    public async Task Should_ask_its_parent_to_passivate_it_when_idle_and_stop_when_told()
+    {
+        var parent = CreateTestProbe();
+        var history = parent.ChildActorOf(HistoryActor.Props(Doc, CreateTestProbe().Ref, _status, Quiet with { PassivateAfter = TimeSpan.FromMilliseconds(300) }));
+        history.Tell(Append("a", 1, 1, "a1"));
+        await ExpectMsgAsync<AppendPatchResponse>(Patience);
+        Assert.Contains(Doc, _status.Sequencers);
+
+        var passivate = await parent.ExpectMsgAsync<Passivate>(Patience);
+        Assert.Same(HistoryActor.StopSequencer.Instance, passivate.StopMessage);
+
+        Watch(history);
+        history.Tell(passivate.StopMessage, parent.Ref);
+        await ExpectTerminatedAsync(history, Patience);
+        Assert.DoesNotContain(Doc, _status.Sequencers);
+        await parent.ExpectNoMsgAsync(TimeSpan.FromMilliseconds(300));
+    }
+
     private (IActorRef History, TestProbe Publisher) StartHistory(HistorySettings settings)
     {
         var publisher = CreateTestProbe();
         publisher.IgnoreMessages<Publish>(p => p.Message is HistoryHeartbeat);
-        return (Sys.ActorOf(HistoryActor.Props(publisher.Ref, settings)), publisher);
+        return (Sys.ActorOf(HistoryActor.Props(Doc, publisher.Ref, _status, settings)), publisher);
     }
 
     // As production runs it: a write that collides with one the previous incarnation still had in flight
@@ -364,7 +410,7 @@ public sealed class HistoryActorSpecs : RelaySpec
         var publisher = CreateTestProbe();
         publisher.IgnoreMessages<Publish>(p => p.Message is HistoryHeartbeat);
         var props = BackoffSupervisor.Props(Backoff.OnStop(
-            HistoryActor.Props(publisher.Ref, Quiet),
+            HistoryActor.Props(Doc, publisher.Ref, _status, Quiet),
             "sequencer",
             TimeSpan.FromMilliseconds(50),
             TimeSpan.FromMilliseconds(500),
@@ -388,7 +434,7 @@ public sealed class HistoryActorSpecs : RelaySpec
         await AwaitAssertAsync(
             async () =>
             {
-                store.Tell(new LoadSnapshot(RelayTopics.HistoryPersistenceId, SnapshotSelectionCriteria.Latest, long.MaxValue), TestActor);
+                store.Tell(new LoadSnapshot(Doc.PersistenceId, SnapshotSelectionCriteria.Latest, long.MaxValue), TestActor);
                 var loaded = await ExpectMsgAsync<LoadSnapshotResult>(Patience);
                 Assert.NotNull(loaded.Snapshot);
                 Assert.Equal(sequence, loaded.Snapshot.Metadata.SequenceNr);
@@ -402,10 +448,10 @@ public sealed class HistoryActorSpecs : RelaySpec
     private static async Task<PatchAppended> ExpectPublishedPatchAsync(TestProbe publisher)
     {
         var publish = await publisher.ExpectMsgAsync<Publish>(Patience);
-        Assert.Equal(RelayTopics.Patches, publish.Topic);
+        Assert.Equal(Doc.Topic, publish.Topic);
         return Assert.IsType<PatchAppended>(publish.Message);
     }
 
     private static AppendPatch Append(string connection, long frame, long firstUnconfirmed, string text) =>
-        new(connection, frame, firstUnconfirmed, Text(text), IsText: true);
+        new(Doc, connection, frame, firstUnconfirmed, Text(text), IsText: true);
 }

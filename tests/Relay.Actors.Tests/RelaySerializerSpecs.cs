@@ -4,16 +4,21 @@ using Relay.Actors.Documents;
 using Relay.Actors.Messages;
 using Relay.Actors.Serialization;
 using Xunit;
-using Xunit.Abstractions;
 
 namespace Relay.Actors.Tests;
 
-/// <summary>The wire and journal format: every message survives a round trip through Akka's serialization.</summary>
-public sealed class RelaySerializerSpecs : RelaySpec
+/// <summary>
+/// The wire and journal format: every message survives a round trip through Akka's serialization, as a node wired
+/// by <c>WithRelay</c> binds it. The specs only read the node's serialization, so they share one node.
+/// </summary>
+public sealed class RelaySerializerSpecs : IClassFixture<SharedSpecNode>
 {
-    public RelaySerializerSpecs(ITestOutputHelper output) : base(output)
+    public RelaySerializerSpecs(SharedSpecNode node)
     {
+        Sys = node.Node.System;
     }
+
+    private Akka.Actor.ActorSystem Sys { get; }
 
     public static TheoryData<IRelayMessage, string> MessagesAndManifests => new()
     {
@@ -132,4 +137,6 @@ public sealed class RelaySerializerSpecs : RelaySpec
                 break;
         }
     }
+
+    private static ReadOnlyMemory<byte> Text(string text) => System.Text.Encoding.UTF8.GetBytes(text);
 }

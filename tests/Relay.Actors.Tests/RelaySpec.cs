@@ -4,6 +4,7 @@ using Akka.Persistence.Sql.Query;
 using Akka.Streams;
 using Akka.Streams.Dsl;
 using Relay.Actors.Documents;
+using Relay.Actors.Hosting;
 using Relay.Actors.Journal;
 using Relay.Actors.Messages;
 using Xunit.Abstractions;
@@ -19,8 +20,8 @@ public abstract class RelaySpec : Akka.TestKit.Xunit2.TestKit
     /// <summary>Generous for a shared 2-core machine; only an expectation that fails ever waits this long.</summary>
     protected static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
 
-    protected RelaySpec(ITestOutputHelper output, string placement = "singleton")
-        : this(SpecNode.Start(placement), output)
+    protected RelaySpec(ITestOutputHelper output, string placement = "singleton", Action<RelayOptions>? configure = null)
+        : this(SpecNode.Start(placement, configure: configure), output)
     {
     }
 

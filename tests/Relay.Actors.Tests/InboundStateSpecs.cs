@@ -1,0 +1,151 @@
+#nullable enable
+using Relay.Actors.Connections;
+using Relay.Actors.Documents;
+using Relay.Actors.Messages;
+using Xunit;
+
+namespace Relay.Actors.Tests;
+
+/// <summary>A connection's inbound protocol, without an actor: times are milliseconds passed in.</summary>
+public sealed class InboundStateSpecs
+{
+    private const long ResendAfterMs = 1_000;
+    private const long UnavailableAfterMs = 5_000;
+    private static readonly DocumentName Document = DocumentName.Parse("notes/today");
+
+    [Fact]
+    public void Should_number_frames_from_one_and_name_the_oldest_unconfirmed_as_first_unconfirmed()
+    {
+        var state = NewState();
+
+        var first = state.Accept(Text("f1"), true, 0, out var firstStartsWaiting);
+        var second = state.Accept(Text("f2"), false, 0, out var secondStartsWaiting);
+        var third = state.Accept(Text("f3"), true, 0, out _);
+
+        Assert.Equal([(1L, 1L), (2L, 1L), (3L, 1L)], new[] { first, second, third }.Select(a => (a.FrameNo, a.FirstUnconfirmed)));
+        Assert.Equal((Document, "me", true), (first.Document, first.ConnectionId, first.IsText));
+        Assert.False(second.IsText);
+        Assert.True(firstStartsWaiting);
+        Assert.False(secondStartsWaiting);
+        Assert.Equal(3, state.Unconfirmed);
+
+        state.Confirm(2, 10);
+        var fourth = state.Accept(Text("f4"), true, 10, out var fourthStartsWaiting);
+        Assert.Equal((4L, 3L), (fourth.FrameNo, fourth.FirstUnconfirmed));
+        Assert.False(fourthStartsWaiting);
+    }
+
+    [Fact]
+    public void Should_start_waiting_again_once_everything_was_confirmed()
+    {
+        var state = NewState();
+        state.Accept(Text("f1"), true, 0, out _);
+        state.Confirm(1, 10);
+
+        var next = state.Accept(Text("f2"), true, 20, out var startsWaiting);
+
+        Assert.True(startsWaiting);
+        Assert.Equal((2L, 2L), (next.FrameNo, next.FirstUnconfirmed));
+    }
+
+    [Fact]
+    public void Should_release_the_credits_of_the_confirmed_frames_once()
+    {
+        // One credit per started 4 KiB, as the client link counts them.
+        var state = new InboundState(Document, "me", TimeSpan.FromMilliseconds(ResendAfterMs), TimeSpan.FromMilliseconds(UnavailableAfterMs), bytes => 1 + (bytes - 1) / 4096);
+        state.Accept(new byte[10], false, 0, out _);
+        state.Accept(new byte[5_000], false, 0, out _);
+        state.Accept(new byte[9_000], false, 0, out _);
+
+        Assert.Equal(1 + 2, state.Confirm(2, 10));
+        Assert.Equal(0, state.Confirm(2, 20));
+        Assert.Equal(0, state.Confirm(1, 30));
+        Assert.Equal(1, state.Unconfirmed);
+
+        Assert.Equal(3, state.Confirm(3, 40));
+        Assert.Equal(0, state.Confirm(3, 50));
+        Assert.Equal(0, state.Unconfirmed);
+    }
+
+    [Fact]
+    public void Should_resend_nothing_before_the_interval_or_when_nothing_waits()
+    {
+        var state = NewState();
+        Assert.Empty(state.DueForResend(ResendAfterMs * 10));
+
+        state.Accept(Text("f1"), true, 100, out _);
+
+        Assert.Empty(state.DueForResend(100 + ResendAfterMs - 1));
+        Assert.Single(state.DueForResend(100 + ResendAfterMs));
+
+        state.Confirm(1, 2_000);
+        Assert.Empty(state.DueForResend(100_000));
+    }
+
+    [Fact]
+    public void Should_resend_all_unconfirmed_frames_in_order_with_the_oldest_as_first_unconfirmed()
+    {
+        var state = NewState();
+        for (var i = 1; i <= 4; i++)
+        {
+            state.Accept(Text($"f{i}"), true, 0, out _);
+        }
+
+        state.Confirm(1, 0);
+
+        var resend = state.DueForResend(ResendAfterMs);
+        Assert.Equal([(2L, 2L), (3L, 2L), (4L, 2L)], resend.Select(a => (a.FrameNo, a.FirstUnconfirmed)));
+        Assert.Equal(["f2", "f3", "f4"], resend.Select(a => System.Text.Encoding.UTF8.GetString(a.Payload.Span)));
+
+        // A resend restarts the interval.
+        Assert.Empty(state.DueForResend(ResendAfterMs * 2 - 1));
+        Assert.Equal(3, state.DueForResend(ResendAfterMs * 2).Count);
+    }
+
+    [Fact]
+    public void Should_restart_the_resend_interval_when_a_confirmation_arrives()
+    {
+        var state = NewState();
+        state.Accept(Text("f1"), true, 0, out _);
+        state.Accept(Text("f2"), true, 0, out _);
+
+        state.Confirm(1, 900);
+
+        Assert.Empty(state.DueForResend(ResendAfterMs));
+        Assert.Equal([2L], state.DueForResend(900 + ResendAfterMs).Select(a => a.FrameNo));
+    }
+
+    [Fact]
+    public void Should_be_unavailable_after_the_limit_only_while_frames_wait()
+    {
+        var state = NewState();
+        Assert.False(state.IsUnavailable(UnavailableAfterMs * 10));
+
+        state.Accept(Text("f1"), true, 0, out _);
+        state.Accept(Text("f2"), true, 0, out _);
+        // Resending is no progress.
+        state.DueForResend(ResendAfterMs);
+        state.DueForResend(ResendAfterMs * 2);
+        Assert.False(state.IsUnavailable(UnavailableAfterMs - 1));
+        Assert.True(state.IsUnavailable(UnavailableAfterMs));
+
+        // A partial confirmation is progress.
+        state.Confirm(1, UnavailableAfterMs + 100);
+        Assert.False(state.IsUnavailable(UnavailableAfterMs * 2 + 99));
+        Assert.True(state.IsUnavailable(UnavailableAfterMs * 2 + 100));
+
+        // Nothing waits: never unavailable, however long the sequencer is silent.
+        state.Confirm(2, 20_000);
+        Assert.False(state.IsUnavailable(1_000_000));
+
+        // The clock starts again with the next frame.
+        state.Accept(Text("f3"), true, 1_000_000, out _);
+        Assert.False(state.IsUnavailable(1_000_000 + UnavailableAfterMs - 1));
+        Assert.True(state.IsUnavailable(1_000_000 + UnavailableAfterMs));
+    }
+
+    private static InboundState NewState() =>
+        new(Document, "me", TimeSpan.FromMilliseconds(ResendAfterMs), TimeSpan.FromMilliseconds(UnavailableAfterMs), _ => 1);
+
+    private static ReadOnlyMemory<byte> Text(string text) => System.Text.Encoding.UTF8.GetBytes(text);
+}

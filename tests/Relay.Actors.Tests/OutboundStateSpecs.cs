@@ -1,0 +1,191 @@
+#nullable enable
+using Relay.Actors.Connections;
+using Relay.Actors.Messages;
+using Xunit;
+
+namespace Relay.Actors.Tests;
+
+/// <summary>A connection's outbound protocol, without an actor or a journal: the spec plays both the hub and the reads.</summary>
+public sealed class OutboundStateSpecs
+{
+    [Fact]
+    public void Should_go_live_without_a_read_when_joining_at_head_zero()
+    {
+        var state = new OutboundState(maxHeld: 10);
+
+        Assert.Equal(OutboundStep.None, state.Join(0));
+        Assert.False(state.CatchingUp);
+
+        Assert.True(state.OnLive(Patch(1)));
+        Assert.True(state.OnLive(Patch(2)));
+        Assert.Equal(3, state.Next);
+        Assert.Equal(0, state.Held);
+    }
+
+    [Fact]
+    public void Should_read_one_to_n_when_joining_at_head_n()
+    {
+        var state = new OutboundState(maxHeld: 10);
+
+        Assert.Equal(OutboundStep.Read, state.Join(3));
+
+        Assert.True(state.CatchingUp);
+        Assert.Equal((1L, 3L), (state.ReadFrom, state.ReadTo));
+    }
+
+    [Fact]
+    public void Should_deliver_the_live_patches_held_during_the_catch_up_after_the_read_without_duplicates()
+    {
+        var state = new OutboundState(maxHeld: 10);
+        state.Join(3);
+
+        Assert.False(state.OnLive(Patch(4)));
+        Assert.False(state.OnLive(Patch(5)));
+        Assert.Equal(2, state.Held);
+
+        var (deliver, next) = state.OnReadCompleted(3);
+        Assert.Equal([4L, 5L], deliver.Select(p => p.Sequence));
+        Assert.Equal(OutboundStep.None, next);
+        Assert.False(state.CatchingUp);
+        Assert.Equal(0, state.Held);
+
+        Assert.False(state.OnLive(Patch(5)));
+        Assert.True(state.OnLive(Patch(6)));
+        Assert.Equal(7, state.Next);
+    }
+
+    [Fact]
+    public void Should_go_live_after_the_read_when_nothing_came_meanwhile()
+    {
+        var state = new OutboundState(maxHeld: 10);
+        state.Join(3);
+
+        var (deliver, next) = state.OnReadCompleted(3);
+
+        Assert.Empty(deliver);
+        Assert.Equal(OutboundStep.None, next);
+        Assert.False(state.CatchingUp);
+        Assert.True(state.OnLive(Patch(4)));
+    }
+
+    [Fact]
+    public void Should_read_on_from_where_a_short_read_ended()
+    {
+        var state = new OutboundState(maxHeld: 10);
+        state.Join(5);
+        state.OnLive(Patch(6));
+
+        // The journal showed only 1..3 yet.
+        var (deliver, next) = state.OnReadCompleted(3);
+        Assert.Empty(deliver);
+        Assert.Equal(OutboundStep.Read, next);
+        Assert.Equal((4L, 5L), (state.ReadFrom, state.ReadTo));
+
+        (deliver, next) = state.OnReadCompleted(5);
+        Assert.Equal([6L], deliver.Select(p => p.Sequence));
+        Assert.Equal(OutboundStep.None, next);
+    }
+
+    [Fact]
+    public void Should_read_on_from_where_a_short_read_ended_when_nothing_is_held()
+    {
+        var state = new OutboundState(maxHeld: 10);
+        state.Join(5);
+
+        var (_, next) = state.OnReadCompleted(2);
+
+        Assert.Equal(OutboundStep.Read, next);
+        Assert.Equal((3L, 5L), (state.ReadFrom, state.ReadTo));
+        Assert.True(state.CatchingUp);
+    }
+
+    [Fact]
+    public void Should_read_the_same_range_again_soon_when_a_read_made_no_progress()
+    {
+        var state = new OutboundState(maxHeld: 10);
+        state.Join(3);
+
+        // The rows are still being committed: the read found none of them.
+        var (deliver, next) = state.OnReadCompleted(0);
+        Assert.Empty(deliver);
+        Assert.Equal(OutboundStep.ReadAgainSoon, next);
+        Assert.Equal((1L, 3L), (state.ReadFrom, state.ReadTo));
+
+        state.OnLive(Patch(4));
+        (deliver, next) = state.OnReadCompleted(0);
+        Assert.Empty(deliver);
+        Assert.Equal(OutboundStep.ReadAgainSoon, next);
+        Assert.Equal((1L, 3L), (state.ReadFrom, state.ReadTo));
+
+        (deliver, next) = state.OnReadCompleted(3);
+        Assert.Equal([4L], deliver.Select(p => p.Sequence));
+        Assert.Equal(OutboundStep.None, next);
+    }
+
+    [Fact]
+    public void Should_drop_the_held_patches_on_overflow_and_read_again_up_to_the_latest_seen()
+    {
+        var state = new OutboundState(maxHeld: 2);
+        state.Join(3);
+        state.OnLive(Patch(4));
+        state.OnLive(Patch(5));
+
+        // One more than it may hold: all of them are dropped, and so is every later one until the read ends.
+        Assert.False(state.OnLive(Patch(6)));
+        Assert.Equal(0, state.Held);
+        Assert.False(state.OnLive(Patch(7)));
+        Assert.Equal(0, state.Held);
+
+        var (deliver, next) = state.OnReadCompleted(3);
+        Assert.Empty(deliver);
+        Assert.Equal(OutboundStep.Read, next);
+        Assert.Equal((4L, 7L), (state.ReadFrom, state.ReadTo));
+
+        // Live patches during the re-read are held again and follow it.
+        Assert.False(state.OnLive(Patch(8)));
+        (deliver, next) = state.OnReadCompleted(7);
+        Assert.Equal([8L], deliver.Select(p => p.Sequence));
+        Assert.Equal(OutboundStep.None, next);
+        Assert.True(state.OnLive(Patch(9)));
+    }
+
+    [Fact]
+    public void Should_go_live_after_an_overflow_whose_re_read_is_already_covered()
+    {
+        var state = new OutboundState(maxHeld: 1);
+        state.Join(3);
+        state.OnLive(Patch(4));
+        state.OnLive(Patch(5));
+
+        // A read that happened to return up to 5 already covers everything seen.
+        var (deliver, next) = state.OnReadCompleted(5);
+
+        Assert.Empty(deliver);
+        Assert.Equal(OutboundStep.None, next);
+        Assert.False(state.CatchingUp);
+        Assert.True(state.OnLive(Patch(6)));
+    }
+
+    [Fact]
+    public void Should_ignore_patches_below_its_cursor()
+    {
+        var state = new OutboundState(maxHeld: 10);
+        state.Join(2);
+        state.OnReadCompleted(2);
+
+        Assert.False(state.OnLive(Patch(1)));
+        Assert.False(state.OnLive(Patch(2)));
+        Assert.True(state.OnLive(Patch(3)));
+        Assert.False(state.OnLive(Patch(3)));
+        Assert.Equal(4, state.Next);
+
+        // Below the cursor while catching up: never held.
+        var reading = new OutboundState(maxHeld: 10);
+        reading.Join(5);
+        reading.OnReadCompleted(3);
+        Assert.False(reading.OnLive(Patch(2)));
+        Assert.Equal(0, reading.Held);
+    }
+
+    private static PatchAppended Patch(long sequence) => new(sequence, "other", sequence, new byte[] { (byte)sequence }, IsText: false);
+}
