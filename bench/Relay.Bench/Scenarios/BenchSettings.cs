@@ -39,6 +39,9 @@ public sealed record BenchSettings
     /// <summary>The longest any one phase (connecting, filling, replaying) may take.</summary>
     public TimeSpan PhaseTimeout { get; init; } = TimeSpan.FromSeconds(180);
 
+    /// <summary>How long the connections scenario lets the server settle before each memory reading.</summary>
+    public TimeSpan Settle { get; init; } = TimeSpan.FromSeconds(3);
+
     /// <summary>Sockets opened at once while connecting many.</summary>
     public int ConnectConcurrency { get; init; } = 64;
 
@@ -51,6 +54,7 @@ public sealed record BenchSettings
         Warmup = TimeSpan.FromMilliseconds(300),
         Measure = TimeSpan.FromSeconds(1),
         Connections = 50,
+        Settle = TimeSpan.FromMilliseconds(500),
         History = 500,
         ReplayInFlight = 100,
         StallTimeout = TimeSpan.FromSeconds(10),

@@ -6,26 +6,26 @@ namespace Relay.Bench.Scenarios;
 /// <summary>
 /// Replay: one sender fills a history of H patches while one watcher receives them (the ingest rate is measured
 /// at the watcher, so for Relay it is the durable rate: nothing is relayed before it is journaled); then one new
-/// client connects and the time until it has all H is the replay rate.
+/// client connects: the time until it has all H is the replay rate, the time until its first patch the time to first frame.
 /// </summary>
 public static class ReplayScenario
 {
     /// <summary>Runs the scenario.</summary>
-    public static async Task<JsonObject> RunAsync(Uri url, int? pid, BenchSettings settings, Func<string?> serverFailure)
+    public static async Task<JsonObject> RunAsync(IClientConnector connector, int? pid, BenchSettings settings, Func<string?> serverFailure)
     {
         var history = settings.History;
         var result = new JsonObject { ["scenario"] = "replay", ["history"] = history, ["inFlight"] = settings.ReplayInFlight };
         var runId = (uint)Random.Shared.Next();
         using var tracker = new DeliveryTracker(1, 1, settings.ReplayInFlight);
         var watcherSink = new ReceiverSink(runId, 1, tracker, null);
-        var clients = new List<BenchClient>();
+        var clients = new List<IBenchClient>();
         using var stop = new CancellationTokenSource();
         Task fill = Task.CompletedTask;
         try
         {
-            var watcher = await BenchClient.ConnectAsync(url, watcherSink, TimeSpan.FromSeconds(30));
+            var watcher = await connector.ConnectAsync(watcherSink, TimeSpan.FromSeconds(30));
             clients.Add(watcher);
-            var sender = await BenchClient.ConnectAsync(url, DiscardSink.Instance, TimeSpan.FromSeconds(30));
+            var sender = await connector.ConnectAsync(DiscardSink.Instance, TimeSpan.FromSeconds(30));
             clients.Add(sender);
             if (await Clients.DrainAsync(clients, TimeSpan.FromMilliseconds(300), settings.PhaseTimeout) is { } drainError)
             {
@@ -53,9 +53,21 @@ public static class ReplayScenario
                 result["serverRssKbAfterFill"] = ProcStats.ResidentKb(p);
             }
 
-            var newcomerSink = new ReceiverSink(runId, 1, null, null);
+            var firstFrame = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
+            var newcomerSink = new ReceiverSink(runId, 1, null, null)
+            {
+                OnPatch = count =>
+                {
+                    if (count == 1)
+                    {
+                        firstFrame.TrySetResult(Stopwatch.GetTimestamp());
+                    }
+                },
+            };
             var replaying = Stopwatch.StartNew();
-            var newcomer = await BenchClient.ConnectAsync(url, newcomerSink, TimeSpan.FromSeconds(30), bufferSize: 64 * 1024);
+            var connectStarted = Stopwatch.GetTimestamp();
+            var newcomer = await connector.ConnectAsync(newcomerSink, TimeSpan.FromSeconds(30), bufferSize: 64 * 1024);
+            result["connectMs"] = Math.Round(Stopwatch.GetElapsedTime(connectStarted).TotalMilliseconds, 2);
             clients.Add(newcomer);
             var replayError = await Waiting.UntilAsync(
                 () => newcomerSink.Patches >= history,
@@ -71,6 +83,9 @@ public static class ReplayScenario
             var replaySeconds = replaying.Elapsed.TotalSeconds;
             result["replaySeconds"] = Math.Round(replaySeconds, 2);
             result["replayPerSec"] = Math.Round(history / replaySeconds);
+
+            // From the start of the connect (TCP, upgrade, and for SignalR its handshake) to the first patch of the history.
+            result["firstFrameMs"] = Math.Round(Stopwatch.GetElapsedTime(connectStarted, await firstFrame.Task).TotalMilliseconds, 2);
             result["outOfOrder"] = watcherSink.OutOfOrder + newcomerSink.OutOfOrder;
             result["ok"] = watcherSink.OutOfOrder == 0 && newcomerSink.OutOfOrder == 0;
             if (!(bool)result["ok"]!)
@@ -80,7 +95,7 @@ public static class ReplayScenario
 
             return result;
         }
-        catch (Exception ex) when (ex is TimeoutException or System.Net.WebSockets.WebSocketException or IOException or InvalidOperationException)
+        catch (Exception ex) when (FlowScenario.IsConnectionFailure(ex))
         {
             return FlowScenario.Failed(result, ex.Message);
         }
@@ -92,7 +107,7 @@ public static class ReplayScenario
         }
     }
 
-    private static async Task FillAsync(BenchClient sender, uint runId, int patchBytes, int history, DeliveryTracker tracker, CancellationToken cancellationToken)
+    private static async Task FillAsync(IBenchClient sender, uint runId, int patchBytes, int history, DeliveryTracker tracker, CancellationToken cancellationToken)
     {
         var buffer = Patch.NewBuffer(patchBytes);
         for (long seq = 0; seq < history; seq++)
