@@ -32,6 +32,8 @@ settings = settings with
     History = Int("history", settings.History),
     ReplayInFlight = Int("replay-in-flight", settings.ReplayInFlight),
     Settle = TimeSpan.FromSeconds(Double("settle", settings.Settle.TotalSeconds)),
+    Joiners = Int("joiners", settings.Joiners),
+    JoinInterval = TimeSpan.FromSeconds(Double("join-interval", settings.JoinInterval.TotalSeconds)),
 };
 var scenarios = options.TryGetValue("scenario", out var names) ? names.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) : Runner.AllScenarios;
 var resultsFolder = options.GetValueOrDefault("results") ?? Path.Combine(RepoPaths.Root, "bench", "results");
@@ -154,8 +156,8 @@ static string Usage() => """
                                                writes <results>/fanout.png and fanout-chart.json
 
     Options:
-      --scenario fanout,latency,connections,replay   which scenarios (default all)
+      --scenario fanout,latency,connections,replay,join   which scenarios (default all)
       --receivers 50  --senders 2  --patch-bytes 128  --in-flight 200  --latency-in-flight 5
       --warmup 3  --measure 10 --settle 3 (seconds)  --connections 5000  --history 100000  --replay-in-flight 1000
-      --chart-receivers 10,50,200,1000  --results bench/results
+      --joiners 10  --join-interval 0.3 (seconds)  --chart-receivers 10,50,200,1000  --results bench/results
     """;

@@ -9,7 +9,7 @@ namespace Relay.Bench;
 public static class Runner
 {
     /// <summary>The scenarios, in the order they run.</summary>
-    public static readonly string[] AllScenarios = ["fanout", "latency", "connections", "replay"];
+    public static readonly string[] AllScenarios = ["fanout", "latency", "connections", "replay", "join"];
 
     /// <summary>The servers every scenario runs against, in the order they run.</summary>
     public static readonly ServerKind[] AllServers = [ServerKind.Reference, ServerKind.SignalR, ServerKind.Relay];
@@ -21,6 +21,7 @@ public static class Runner
         "latency" => FlowScenario.RunAsync("latency", connector, pid, settings, receivers ?? settings.Receivers, settings.LatencyInFlight, serverFailure),
         "connections" => ConnectionsScenario.RunAsync(connector, pid, settings, serverFailure),
         "replay" => ReplayScenario.RunAsync(connector, pid, settings, serverFailure),
+        "join" => JoinScenario.RunAsync(connector, settings, serverFailure),
         _ => throw new ArgumentException($"unknown scenario '{scenario}'; use {string.Join(", ", AllScenarios)}"),
     };
 
@@ -129,6 +130,12 @@ public static class Runner
             ["maxLatencyMs"] = new JsonObject { ["reference"] = MaxLatency("reference"), ["signalr"] = MaxLatency("signalr"), ["relay"] = MaxLatency("relay") },
             ["relayOverReference"] = vsReference,
             ["relayOverSignalR"] = vsSignalR,
+            ["joinRaceFree"] = new JsonObject
+            {
+                ["reference"] = Completed("reference").Any(r => (string?)r["scenario"] == "join"),
+                ["signalr"] = Completed("signalr").Any(r => (string?)r["scenario"] == "join"),
+                ["relay"] = Completed("relay").Any(r => (string?)r["scenario"] == "join"),
+            },
             ["targets"] = new JsonArray
             {
                 Goal("fan-out deliveries/s >= 4x reference", Of(vsReference, "fanoutDeliveries"), "ratio >= 4", v => v >= 4),
@@ -170,6 +177,7 @@ public static class Runner
                 "fanout" or "latency" => Positive(result, "deliveriesPerSec") && Positive(result, "p99Ms") && Positive(result, "latencySamples"),
                 "connections" => Positive(result, "patchToAllMs") && result["kbPerConnection"] is not null,
                 "replay" => Positive(result, "ingestPerSec") && Positive(result, "replayPerSec") && Positive(result, "firstFrameMs"),
+                "join" => Positive(result, "patchesSent") && result["joinersComplete"].AsDouble() == settings.Joiners,
                 _ => false,
             };
             if (!sane)
@@ -230,6 +238,8 @@ public static class Runner
         settings.History,
         settings.ReplayInFlight,
         SettleSeconds = settings.Settle.TotalSeconds,
+        settings.Joiners,
+        JoinIntervalSeconds = settings.JoinInterval.TotalSeconds,
     })!;
 
     private static string Name(ServerKind kind) => kind switch

@@ -33,6 +33,12 @@ public sealed record BenchSettings
     /// <summary>Patches the replay filler may have that the watcher has not received yet.</summary>
     public int ReplayInFlight { get; init; } = 1000;
 
+    /// <summary>Clients that join while patches flow, in the join check.</summary>
+    public int Joiners { get; init; } = 10;
+
+    /// <summary>Time between two joiners.</summary>
+    public TimeSpan JoinInterval { get; init; } = TimeSpan.FromMilliseconds(300);
+
     /// <summary>No progress for this long fails a scenario as stalled.</summary>
     public TimeSpan StallTimeout { get; init; } = TimeSpan.FromSeconds(15);
 
@@ -57,6 +63,8 @@ public sealed record BenchSettings
         Settle = TimeSpan.FromMilliseconds(500),
         History = 500,
         ReplayInFlight = 100,
+        Joiners = 3,
+        JoinInterval = TimeSpan.FromMilliseconds(150),
         StallTimeout = TimeSpan.FromSeconds(10),
         PhaseTimeout = TimeSpan.FromSeconds(30),
     };
