@@ -58,7 +58,7 @@ public sealed record BenchSettings
         FanoutInFlight = 20,
         LatencyInFlight = 2,
         Warmup = TimeSpan.FromMilliseconds(300),
-        Measure = TimeSpan.FromSeconds(1),
+        Measure = TimeSpan.FromMilliseconds(500),
         Connections = 50,
         Settle = TimeSpan.FromMilliseconds(500),
         History = 500,
