@@ -50,10 +50,17 @@ public sealed record WebSocketConnector(Uri Url) : IClientConnector
         WebSocketBenchClient.ConnectAsync(Url, sink, timeout, bufferSize);
 }
 
-/// <summary>SignalR hub connections (JSON protocol, WebSockets only, no negotiation).</summary>
-public sealed record SignalRConnector(Uri Url) : IClientConnector
+/// <summary>
+/// SignalR hub connections (JSON protocol, WebSockets only, no negotiation): by default the .NET client library's
+/// <see cref="SignalRBenchClient"/> (it sizes its own buffers), or with <paramref name="Wire"/> the lean
+/// <see cref="SignalRWireClient"/>.
+/// </summary>
+public sealed record SignalRConnector(Uri Url, bool Wire = false) : IClientConnector
 {
+    /// <summary>Whether <c>--signalr-client wire</c> was given for this process.</summary>
+    public static bool WireByDefault { get; set; }
+
     /// <inheritdoc />
     public Task<IBenchClient> ConnectAsync(IMessageSink sink, TimeSpan timeout, int bufferSize = 4096) =>
-        SignalRBenchClient.ConnectAsync(Url, sink, timeout);
+        Wire || WireByDefault ? SignalRWireClient.ConnectAsync(Url, sink, timeout, bufferSize) : SignalRBenchClient.ConnectAsync(Url, sink, timeout);
 }

@@ -35,6 +35,12 @@ settings = settings with
     Joiners = Int("joiners", settings.Joiners),
     JoinInterval = TimeSpan.FromSeconds(Double("join-interval", settings.JoinInterval.TotalSeconds)),
 };
+SignalRConnector.WireByDefault = (options.GetValueOrDefault("signalr-client") ?? "library") switch
+{
+    "library" => false,
+    "wire" => true,
+    var other => throw new ArgumentException($"unknown SignalR client '{other}'; use library or wire"),
+};
 var scenarios = options.TryGetValue("scenario", out var names) ? names.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) : Runner.AllScenarios;
 var resultsFolder = options.GetValueOrDefault("results") ?? Path.Combine(RepoPaths.Root, "bench", "results");
 
@@ -159,5 +165,6 @@ static string Usage() => """
       --scenario fanout,latency,connections,replay,join   which scenarios (default all)
       --receivers 50  --senders 2  --patch-bytes 128  --in-flight 200  --latency-in-flight 5
       --warmup 3  --measure 10 --settle 3 (seconds)  --connections 5000  --history 100000  --replay-in-flight 1000
+      --signalr-client library|wire   the SignalR relay's clients: HubConnection (default) or a lean raw-WebSocket client
       --joiners 10  --join-interval 0.3 (seconds)  --chart-receivers 10,50,200,1000  --results bench/results
     """;
