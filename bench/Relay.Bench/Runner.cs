@@ -124,9 +124,12 @@ public static class Runner
         var vsReference = Ratios("reference");
         var vsSignalR = Ratios("signalr");
         double? Of(JsonObject ratios, string key) => ratios[key].AsDouble();
+        // Other work on this shared machine moves every figure: the run's range of 1-minute load averages.
+        var loads = results.OfType<JsonObject>().SelectMany(r => new[] { r["loadAvgBefore"].AsDouble(), r["loadAvgAfter"].AsDouble() }).OfType<double>().ToArray();
         return new JsonObject
         {
             ["scenario"] = "comparison",
+            ["loadAverage"] = loads.Length == 0 ? null : new JsonObject { ["min"] = loads.Min(), ["max"] = loads.Max() },
             ["maxLatencyMs"] = new JsonObject { ["reference"] = MaxLatency("reference"), ["signalr"] = MaxLatency("signalr"), ["relay"] = MaxLatency("relay") },
             ["relayOverReference"] = vsReference,
             ["relayOverSignalR"] = vsSignalR,
