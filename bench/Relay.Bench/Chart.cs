@@ -16,7 +16,7 @@ public static class Chart
         multiplot.Layout = new ScottPlot.MultiplotLayouts.Columns();
         var throughput = multiplot.GetPlot(0);
         var latency = multiplot.GetPlot(1);
-        var colors = new Dictionary<string, Color> { ["relay"] = Colors.RoyalBlue, ["reference"] = Colors.DarkOrange };
+        var colors = new Dictionary<string, Color> { ["relay"] = Colors.RoyalBlue, ["reference"] = Colors.DarkOrange, ["signalr"] = Colors.SeaGreen };
 
         // Receivers grow by factors; evenly spaced categories read better than a linear axis.
         var positions = receivers.Select((_, i) => (double)i).ToArray();

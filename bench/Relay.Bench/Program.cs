@@ -31,6 +31,15 @@ settings = settings with
     Connections = Int("connections", settings.Connections),
     History = Int("history", settings.History),
     ReplayInFlight = Int("replay-in-flight", settings.ReplayInFlight),
+    Settle = TimeSpan.FromSeconds(Double("settle", settings.Settle.TotalSeconds)),
+    Joiners = Int("joiners", settings.Joiners),
+    JoinInterval = TimeSpan.FromSeconds(Double("join-interval", settings.JoinInterval.TotalSeconds)),
+};
+SignalRConnector.WireByDefault = (options.GetValueOrDefault("signalr-client") ?? "library") switch
+{
+    "library" => false,
+    "wire" => true,
+    var other => throw new ArgumentException($"unknown SignalR client '{other}'; use library or wire"),
 };
 var scenarios = options.TryGetValue("scenario", out var names) ? names.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) : Runner.AllScenarios;
 var resultsFolder = options.GetValueOrDefault("results") ?? Path.Combine(RepoPaths.Root, "bench", "results");
@@ -86,10 +95,16 @@ if (options.TryGetValue("url", out var url))
     }
 
     int? pid = options.TryGetValue("pid", out var p) ? int.Parse(p, CultureInfo.InvariantCulture) : null;
+    IClientConnector connector = (options.GetValueOrDefault("protocol") ?? "websocket") switch
+    {
+        "websocket" => new WebSocketConnector(target),
+        "signalr" => new SignalRConnector(target),
+        var other => throw new ArgumentException($"unknown protocol '{other}'; use websocket or signalr"),
+    };
     var failed = false;
     foreach (var scenario in scenarios)
     {
-        var result = await Runner.RunAsync(scenario, target, pid, settings, () => pid is { } id && !File.Exists($"/proc/{id}/status") ? "the server process exited" : null);
+        var result = await Runner.RunAsync(scenario, connector, pid, settings, () => pid is { } id && !File.Exists($"/proc/{id}/status") ? "the server process exited" : null);
         result.Insert(1, "server", target.ToString());
         Runner.Print(result);
         failed |= result["ok"]?.GetValue<bool>() != true;
@@ -139,16 +154,17 @@ static string Usage() => """
 
     Modes (one):
       --url ws://127.0.0.1:PORT/ [--pid PID]   run scenarios against a running server (fresh history expected;
-                                               PID gives memory and CPU figures)
-      --vs                                     each scenario against a fresh reference relay and a fresh Relay,
-                                               then the ratios; writes <results>/vs.json
-      --smoke                                  each scenario, tiny, against a fresh Relay; exit 0 if all completed
-      --chart                                  fan-out and latency at 10, 50, 200, 1000 receivers on both servers;
+         [--protocol websocket|signalr]        PID gives memory and CPU figures; signalr: the hub's http:// URL)
+      --vs                                     each scenario against a fresh reference relay, a fresh SignalR relay
+                                               and a fresh Relay, then the ratios; writes <results>/vs.json
+      --smoke                                  each scenario, tiny, against each server, fresh; exit 0 if all completed
+      --chart                                  fan-out and latency at 10, 50, 200, 1000 receivers on every server;
                                                writes <results>/fanout.png and fanout-chart.json
 
     Options:
-      --scenario fanout,latency,connections,replay   which scenarios (default all)
+      --scenario fanout,latency,connections,replay,join   which scenarios (default all)
       --receivers 50  --senders 2  --patch-bytes 128  --in-flight 200  --latency-in-flight 5
-      --warmup 3  --measure 10 (seconds)  --connections 5000  --history 100000  --replay-in-flight 1000
-      --chart-receivers 10,50,200,1000  --results bench/results
+      --warmup 3  --measure 10 --settle 3 (seconds)  --connections 5000  --history 100000  --replay-in-flight 1000
+      --signalr-client library|wire   the SignalR relay's clients: HubConnection (default) or a lean raw-WebSocket client
+      --joiners 10  --join-interval 0.3 (seconds)  --chart-receivers 10,50,200,1000  --results bench/results
     """;

@@ -9,15 +9,19 @@ namespace Relay.Bench;
 public static class Runner
 {
     /// <summary>The scenarios, in the order they run.</summary>
-    public static readonly string[] AllScenarios = ["fanout", "latency", "connections", "replay"];
+    public static readonly string[] AllScenarios = ["fanout", "latency", "connections", "replay", "join"];
 
-    /// <summary>Runs <paramref name="scenario"/> against <paramref name="url"/>, a server the bench did not start.</summary>
-    public static Task<JsonObject> RunAsync(string scenario, Uri url, int? pid, BenchSettings settings, Func<string?> serverFailure, int? receivers = null) => scenario switch
+    /// <summary>The servers every scenario runs against, in the order they run.</summary>
+    public static readonly ServerKind[] AllServers = [ServerKind.Reference, ServerKind.SignalR, ServerKind.Relay];
+
+    /// <summary>Runs <paramref name="scenario"/> with clients from <paramref name="connector"/>, on a server the bench may not have started.</summary>
+    public static Task<JsonObject> RunAsync(string scenario, IClientConnector connector, int? pid, BenchSettings settings, Func<string?> serverFailure, int? receivers = null) => scenario switch
     {
-        "fanout" => FlowScenario.RunAsync("fanout", url, pid, settings, receivers ?? settings.Receivers, settings.FanoutInFlight, serverFailure),
-        "latency" => FlowScenario.RunAsync("latency", url, pid, settings, receivers ?? settings.Receivers, settings.LatencyInFlight, serverFailure),
-        "connections" => ConnectionsScenario.RunAsync(url, pid, settings, serverFailure),
-        "replay" => ReplayScenario.RunAsync(url, pid, settings, serverFailure),
+        "fanout" => FlowScenario.RunAsync("fanout", connector, pid, settings, receivers ?? settings.Receivers, settings.FanoutInFlight, serverFailure),
+        "latency" => FlowScenario.RunAsync("latency", connector, pid, settings, receivers ?? settings.Receivers, settings.LatencyInFlight, serverFailure),
+        "connections" => ConnectionsScenario.RunAsync(connector, pid, settings, serverFailure),
+        "replay" => ReplayScenario.RunAsync(connector, pid, settings, serverFailure),
+        "join" => JoinScenario.RunAsync(connector, settings, serverFailure),
         _ => throw new ArgumentException($"unknown scenario '{scenario}'; use {string.Join(", ", AllScenarios)}"),
     };
 
@@ -29,7 +33,12 @@ public static class Runner
         IServerUnderTest server;
         try
         {
-            server = kind == ServerKind.Relay ? await RelayServer.StartAsync() : await ReferenceServer.StartAsync();
+            server = kind switch
+            {
+                ServerKind.Relay => await RelayServer.StartAsync(),
+                ServerKind.SignalR => await SignalRServer.StartAsync(),
+                _ => await ReferenceServer.StartAsync(),
+            };
         }
         catch (Exception ex) when (ex is InvalidOperationException or TimeoutException or IOException or System.ComponentModel.Win32Exception)
         {
@@ -39,7 +48,7 @@ public static class Runner
         await using (server)
         {
             string? Failure() => server.IsRunning ? null : "the server process exited";
-            var result = await RunAsync(scenario, server.Url, server.ProcessId, settings, Failure, receivers);
+            var result = await RunAsync(scenario, server.Connector, server.ProcessId, settings, Failure, receivers);
             result.Insert(1, "server", server.Name);
             result["wallSeconds"] = Math.Round((DateTime.UtcNow - started).TotalSeconds, 1);
 
@@ -56,13 +65,13 @@ public static class Runner
         }
     }
 
-    /// <summary>Every scenario against the reference and against Relay, each on fresh servers; prints each line and the ratios.</summary>
+    /// <summary>Every scenario against the reference, the SignalR relay and Relay, each on a fresh server; prints each line and the ratios.</summary>
     public static async Task<JsonObject> VersusAsync(BenchSettings settings, IReadOnlyList<string> scenarios)
     {
         var results = new JsonArray();
         foreach (var scenario in scenarios)
         {
-            foreach (var kind in new[] { ServerKind.Reference, ServerKind.Relay })
+            foreach (var kind in AllServers)
             {
                 var result = await RunOnFreshAsync(kind, scenario, settings);
                 Print(result);
@@ -82,62 +91,101 @@ public static class Runner
         };
     }
 
-    /// <summary>Relay over reference for each scenario's figure, and issue 5's targets.</summary>
+    /// <summary>Relay over each other server for each scenario's figure, and the goals of the performance issue.</summary>
     public static JsonObject Compare(JsonArray results)
     {
+        IEnumerable<JsonObject> Completed(string server) =>
+            results.OfType<JsonObject>().Where(r => (string?)r["server"] == server && r["ok"]?.GetValue<bool>() == true);
         double? Figure(string scenario, string server, string key) =>
-            results.OfType<JsonObject>().FirstOrDefault(r => (string?)r["scenario"] == scenario && (string?)r["server"] == server && r["ok"]?.GetValue<bool>() == true)?[key].AsDouble();
-        double? Ratio(string scenario, string key) =>
-            Figure(scenario, "relay", key) is { } relay && Figure(scenario, "reference", key) is { } reference && reference != 0 ? Math.Round(relay / reference, 2) : null;
-        JsonObject Target(string name, double? value, string rule, bool? met) => new() { ["target"] = name, ["value"] = value, ["rule"] = rule, ["met"] = met };
+            Completed(server).FirstOrDefault(r => (string?)r["scenario"] == scenario)?[key].AsDouble();
+        double? Over(double? relay, double? other) => relay is { } r && other is { } o && o != 0 ? Math.Round(r / o, 2) : null;
+        double? Ratio(string scenario, string key, string other) => Over(Figure(scenario, "relay", key), Figure(scenario, other, key));
 
-        var fanout = Ratio("fanout", "deliveriesPerSec");
-        var p99 = Ratio("latency", "p99Ms");
-        var kb = Figure("connections", "relay", "kbPerConnection");
-        var replay = Ratio("replay", "replayPerSec");
-        var ingest = Figure("replay", "relay", "ingestPerSec");
+        // The longest single delivery in any fan-out or light-load run of a server (each run on a fresh server).
+        double? MaxLatency(string server) =>
+            Completed(server).Where(r => (string?)r["scenario"] is "fanout" or "latency").Select(r => r["maxMs"].AsDouble()).Max();
+        JsonObject Ratios(string other) => new()
+        {
+            ["fanoutDeliveries"] = Ratio("fanout", "deliveriesPerSec", other),
+            ["fanoutP99"] = Ratio("fanout", "p99Ms", other),
+            ["lightDeliveries"] = Ratio("latency", "deliveriesPerSec", other),
+            ["lightP50"] = Ratio("latency", "p50Ms", other),
+            ["lightP99"] = Ratio("latency", "p99Ms", other),
+            ["maxLatency"] = Over(MaxLatency("relay"), MaxLatency(other)),
+            ["kbPerConnection"] = Ratio("connections", "kbPerConnection", other),
+            ["patchToAll"] = Ratio("connections", "patchToAllMs", other),
+            ["replay"] = Ratio("replay", "replayPerSec", other),
+            ["firstFrame"] = Ratio("replay", "firstFrameMs", other),
+            ["ingest"] = Ratio("replay", "ingestPerSec", other),
+        };
+        JsonObject Goal(string name, double? value, string rule, Func<double, bool> met) =>
+            new() { ["target"] = name, ["value"] = value, ["rule"] = rule, ["met"] = value is { } v ? met(v) : null };
+
+        var vsReference = Ratios("reference");
+        var vsSignalR = Ratios("signalr");
+        double? Of(JsonObject ratios, string key) => ratios[key].AsDouble();
+        // Other work on this shared machine moves every figure: the run's range of 1-minute load averages.
+        var loads = results.OfType<JsonObject>().SelectMany(r => new[] { r["loadAvgBefore"].AsDouble(), r["loadAvgAfter"].AsDouble() }).OfType<double>().ToArray();
         return new JsonObject
         {
             ["scenario"] = "comparison",
-            ["ratios"] = new JsonObject
+            ["loadAverage"] = loads.Length == 0 ? null : new JsonObject { ["min"] = loads.Min(), ["max"] = loads.Max() },
+            ["maxLatencyMs"] = new JsonObject { ["reference"] = MaxLatency("reference"), ["signalr"] = MaxLatency("signalr"), ["relay"] = MaxLatency("relay") },
+            ["relayOverReference"] = vsReference,
+            ["relayOverSignalR"] = vsSignalR,
+            ["joinRaceFree"] = new JsonObject
             {
-                ["fanoutDeliveries"] = fanout,
-                ["latencyP50"] = Ratio("latency", "p50Ms"),
-                ["latencyP99"] = p99,
-                ["kbPerConnection"] = Ratio("connections", "kbPerConnection"),
-                ["patchToAll"] = Ratio("connections", "patchToAllMs"),
-                ["replay"] = replay,
-                ["ingest"] = Ratio("replay", "ingestPerSec"),
+                ["reference"] = Completed("reference").Any(r => (string?)r["scenario"] == "join"),
+                ["signalr"] = Completed("signalr").Any(r => (string?)r["scenario"] == "join"),
+                ["relay"] = Completed("relay").Any(r => (string?)r["scenario"] == "join"),
             },
             ["targets"] = new JsonArray
             {
-                Target("fan-out deliveries/s >= 1.5x reference", fanout, "ratio >= 1.5", fanout is { } f ? f >= 1.5 : null),
-                Target("p99 under light load <= reference", p99, "ratio <= 1.0", p99 is { } l ? l <= 1.0 : null),
-                Target("<= 16 KB per idle connection", kb, "KB <= 16", kb is { } k ? k <= 16 : null),
-                Target("replay >= reference", replay, "ratio >= 1.0", replay is { } r ? r >= 1.0 : null),
-                Target("durable ingest >= 30,000 patches/s", ingest, "patches/s >= 30000", ingest is { } i ? i >= 30_000 : null),
+                Goal("fan-out deliveries/s >= 4x reference", Of(vsReference, "fanoutDeliveries"), "ratio >= 4", v => v >= 4),
+                Goal("fan-out deliveries/s >= 2x SignalR", Of(vsSignalR, "fanoutDeliveries"), "ratio >= 2", v => v >= 2),
+                Goal("fan-out p99 <= SignalR", Of(vsSignalR, "fanoutP99"), "ratio <= 1", v => v <= 1),
+                Goal("light-load deliveries/s >= reference", Of(vsReference, "lightDeliveries"), "ratio >= 1", v => v >= 1),
+                Goal("light-load deliveries/s >= SignalR", Of(vsSignalR, "lightDeliveries"), "ratio >= 1", v => v >= 1),
+                Goal("light-load p99 <= reference", Of(vsReference, "lightP99"), "ratio <= 1", v => v <= 1),
+                Goal("light-load p99 <= SignalR", Of(vsSignalR, "lightP99"), "ratio <= 1", v => v <= 1),
+                Goal("max latency in any run <= 2x SignalR", Of(vsSignalR, "maxLatency"), "ratio <= 2", v => v <= 2),
+                Goal("<= 12 KB per idle connection", Figure("connections", "relay", "kbPerConnection"), "KB <= 12", v => v <= 12),
+                Goal("one patch to all idle connections <= reference", Of(vsReference, "patchToAll"), "ratio <= 1", v => v <= 1),
+                Goal("replay messages/s >= reference", Of(vsReference, "replay"), "ratio >= 1", v => v >= 1),
+                Goal("replay first frame <= 10 ms", Figure("replay", "relay", "firstFrameMs"), "ms <= 10", v => v <= 10),
+                Goal("durable ingest >= 50,000 patches/s", Figure("replay", "relay", "ingestPerSec"), "patches/s >= 50000", v => v >= 50_000),
             },
         };
     }
 
-    /// <summary>Each scenario, tiny, against a fresh Relay; true if all completed with sane figures.</summary>
+    /// <summary>
+    /// Each scenario, tiny, against each server, fresh; true if all completed with sane figures. Installs nothing:
+    /// the reference relay runs only where <c>ws@8</c> is installed already (by a full run), and is reported skipped otherwise.
+    /// </summary>
     public static async Task<bool> SmokeAsync(BenchSettings settings)
     {
         var ok = true;
-        foreach (var scenario in AllScenarios)
+        foreach (var (scenario, kind) in AllScenarios.SelectMany(s => AllServers.Select(k => (s, k))))
         {
-            var result = await RunOnFreshAsync(ServerKind.Relay, scenario, settings);
+            if (kind == ServerKind.Reference && !ReferenceServer.IsInstalled)
+            {
+                Print(new JsonObject { ["scenario"] = scenario, ["server"] = Name(kind), ["skipped"] = "ws@8 is not installed; scripts/bench.sh (full run) installs it once" });
+                continue;
+            }
+
+            var result = await RunOnFreshAsync(kind, scenario, settings);
             Print(result);
             var sane = result["ok"]?.GetValue<bool>() == true && scenario switch
             {
                 "fanout" or "latency" => Positive(result, "deliveriesPerSec") && Positive(result, "p99Ms") && Positive(result, "latencySamples"),
                 "connections" => Positive(result, "patchToAllMs") && result["kbPerConnection"] is not null,
-                "replay" => Positive(result, "ingestPerSec") && Positive(result, "replayPerSec"),
+                "replay" => Positive(result, "ingestPerSec") && Positive(result, "replayPerSec") && Positive(result, "firstFrameMs"),
+                "join" => Positive(result, "patchesSent") && result["joinersComplete"].AsDouble() == settings.Joiners,
                 _ => false,
             };
             if (!sane)
             {
-                Console.Error.WriteLine($"smoke: {scenario} did not complete sanely");
+                Console.Error.WriteLine($"smoke: {scenario} on {Name(kind)} did not complete sanely");
                 ok = false;
             }
         }
@@ -145,14 +193,14 @@ public static class Runner
         return ok;
     }
 
-    /// <summary>Fan-out and latency at each receiver count against both servers; returns the points for the chart.</summary>
+    /// <summary>Fan-out and latency at each receiver count against every server; returns the points for the chart.</summary>
     public static async Task<(List<ChartPoint> Points, JsonArray Results)> ChartAsync(BenchSettings settings, IReadOnlyList<int> receiverCounts)
     {
         var points = new List<ChartPoint>();
         var results = new JsonArray();
         foreach (var receivers in receiverCounts)
         {
-            foreach (var kind in new[] { ServerKind.Reference, ServerKind.Relay })
+            foreach (var kind in AllServers)
             {
                 var fanout = await RunOnFreshAsync(kind, "fanout", settings, receivers);
                 Print(fanout);
@@ -192,9 +240,17 @@ public static class Runner
         settings.Connections,
         settings.History,
         settings.ReplayInFlight,
+        SettleSeconds = settings.Settle.TotalSeconds,
+        settings.Joiners,
+        JoinIntervalSeconds = settings.JoinInterval.TotalSeconds,
     })!;
 
-    private static string Name(ServerKind kind) => kind == ServerKind.Relay ? "relay" : "reference";
+    private static string Name(ServerKind kind) => kind switch
+    {
+        ServerKind.Relay => "relay",
+        ServerKind.SignalR => "signalr",
+        _ => "reference",
+    };
 
     private static bool Positive(JsonObject result, string key) => result[key].AsDouble() > 0;
 }

@@ -33,11 +33,20 @@ public sealed record BenchSettings
     /// <summary>Patches the replay filler may have that the watcher has not received yet.</summary>
     public int ReplayInFlight { get; init; } = 1000;
 
+    /// <summary>Clients that join while patches flow, in the join check.</summary>
+    public int Joiners { get; init; } = 10;
+
+    /// <summary>Time between two joiners.</summary>
+    public TimeSpan JoinInterval { get; init; } = TimeSpan.FromMilliseconds(300);
+
     /// <summary>No progress for this long fails a scenario as stalled.</summary>
     public TimeSpan StallTimeout { get; init; } = TimeSpan.FromSeconds(15);
 
     /// <summary>The longest any one phase (connecting, filling, replaying) may take.</summary>
     public TimeSpan PhaseTimeout { get; init; } = TimeSpan.FromSeconds(180);
+
+    /// <summary>How long the connections scenario lets the server settle before each memory reading.</summary>
+    public TimeSpan Settle { get; init; } = TimeSpan.FromSeconds(3);
 
     /// <summary>Sockets opened at once while connecting many.</summary>
     public int ConnectConcurrency { get; init; } = 64;
@@ -49,10 +58,13 @@ public sealed record BenchSettings
         FanoutInFlight = 20,
         LatencyInFlight = 2,
         Warmup = TimeSpan.FromMilliseconds(300),
-        Measure = TimeSpan.FromSeconds(1),
+        Measure = TimeSpan.FromMilliseconds(500),
         Connections = 50,
+        Settle = TimeSpan.FromMilliseconds(500),
         History = 500,
         ReplayInFlight = 100,
+        Joiners = 3,
+        JoinInterval = TimeSpan.FromMilliseconds(150),
         StallTimeout = TimeSpan.FromSeconds(10),
         PhaseTimeout = TimeSpan.FromSeconds(30),
     };

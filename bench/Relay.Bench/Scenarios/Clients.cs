@@ -4,9 +4,9 @@ namespace Relay.Bench.Scenarios;
 public static class Clients
 {
     /// <summary>Connects one client per sink, <paramref name="concurrency"/> at a time.</summary>
-    public static async Task<BenchClient[]> ConnectAllAsync(Uri url, IReadOnlyList<IMessageSink> sinks, int concurrency, TimeSpan timeout)
+    public static async Task<IBenchClient[]> ConnectAllAsync(IClientConnector connector, IReadOnlyList<IMessageSink> sinks, int concurrency, TimeSpan timeout)
     {
-        var clients = new BenchClient?[sinks.Count];
+        var clients = new IBenchClient?[sinks.Count];
         var next = -1;
         using var cts = new CancellationTokenSource(timeout);
         async Task WorkAsync()
@@ -14,7 +14,7 @@ public static class Clients
             int i;
             while ((i = Interlocked.Increment(ref next)) < sinks.Count && !cts.IsCancellationRequested)
             {
-                clients[i] = await BenchClient.ConnectAsync(url, sinks[i], TimeSpan.FromSeconds(30));
+                clients[i] = await connector.ConnectAsync(sinks[i], TimeSpan.FromSeconds(30));
             }
         }
 
@@ -24,13 +24,13 @@ public static class Clients
         }
         catch
         {
-            await DisposeAllAsync(clients.OfType<BenchClient>());
+            await DisposeAllAsync(clients.OfType<IBenchClient>());
             throw;
         }
 
         if (clients.Any(c => c is null))
         {
-            await DisposeAllAsync(clients.OfType<BenchClient>());
+            await DisposeAllAsync(clients.OfType<IBenchClient>());
             throw new TimeoutException($"connected {clients.Count(c => c is not null)} of {sinks.Count} within {timeout.TotalSeconds:0} s");
         }
 
@@ -38,7 +38,7 @@ public static class Clients
     }
 
     /// <summary>Aborts every client.</summary>
-    public static async Task DisposeAllAsync(IEnumerable<BenchClient> clients)
+    public static async Task DisposeAllAsync(IEnumerable<IBenchClient> clients)
     {
         foreach (var chunk in clients.Chunk(500))
         {
@@ -47,7 +47,7 @@ public static class Clients
     }
 
     /// <summary>The first client whose socket ended, as a failure message; null while all are open.</summary>
-    public static string? FirstEnded(IEnumerable<BenchClient> clients, string role)
+    public static string? FirstEnded(IEnumerable<IBenchClient> clients, string role)
     {
         foreach (var client in clients)
         {
@@ -61,7 +61,7 @@ public static class Clients
     }
 
     /// <summary>Waits until no client received anything for <paramref name="quiet"/>: what a server sends on connect (its history) is drained before measuring.</summary>
-    public static Task<string?> DrainAsync(IReadOnlyList<BenchClient> clients, TimeSpan quiet, TimeSpan max)
+    public static Task<string?> DrainAsync(IReadOnlyList<IBenchClient> clients, TimeSpan quiet, TimeSpan max)
     {
         long Total() => clients.Sum(c => c.Received);
         var last = -1L;

@@ -9,10 +9,8 @@ namespace Relay.Bench.Scenarios;
 /// </summary>
 public static class ConnectionsScenario
 {
-    private static readonly TimeSpan Settle = TimeSpan.FromSeconds(3);
-
     /// <summary>Runs the scenario; memory figures need <paramref name="pid"/>.</summary>
-    public static async Task<JsonObject> RunAsync(Uri url, int? pid, BenchSettings settings, Func<string?> serverFailure)
+    public static async Task<JsonObject> RunAsync(IClientConnector connector, int? pid, BenchSettings settings, Func<string?> serverFailure)
     {
         var count = settings.Connections;
         var result = new JsonObject { ["scenario"] = "connections", ["connections"] = count };
@@ -29,15 +27,15 @@ public static class ConnectionsScenario
                 }
             },
         }).ToArray();
-        var clients = Array.Empty<BenchClient>();
-        BenchClient? sender = null;
+        var clients = Array.Empty<IBenchClient>();
+        IBenchClient? sender = null;
         try
         {
-            await Task.Delay(Settle);
+            await Task.Delay(settings.Settle);
             var rssBefore = pid is { } p0 ? ProcStats.ResidentKb(p0) : null;
             var cpu0 = pid is { } pc ? ProcStats.CpuSeconds(pc) : 0;
             var connecting = Stopwatch.StartNew();
-            clients = await Clients.ConnectAllAsync(url, sinks, settings.ConnectConcurrency, settings.PhaseTimeout);
+            clients = await Clients.ConnectAllAsync(connector, sinks, settings.ConnectConcurrency, settings.PhaseTimeout);
             result["connectSeconds"] = Math.Round(connecting.Elapsed.TotalSeconds, 2);
             result["connectsPerSec"] = Math.Round(count / connecting.Elapsed.TotalSeconds);
             if (pid is { } pc1)
@@ -54,7 +52,7 @@ public static class ConnectionsScenario
             // what it spends meanwhile is what N idle connections cost it in CPU.
             var idleCpu0 = pid is { } pi ? ProcStats.CpuSeconds(pi) : 0;
             var idle = Stopwatch.StartNew();
-            await Task.Delay(Settle);
+            await Task.Delay(settings.Settle);
             if (pid is { } pi1)
             {
                 result["idleServerCpuPercent"] = Math.Round(100 * (ProcStats.CpuSeconds(pi1) - idleCpu0) / idle.Elapsed.TotalSeconds);
@@ -72,7 +70,7 @@ public static class ConnectionsScenario
                 result["serverThreads"] = ProcStats.Threads(p1);
             }
 
-            sender = await BenchClient.ConnectAsync(url, DiscardSink.Instance, TimeSpan.FromSeconds(30));
+            sender = await connector.ConnectAsync(DiscardSink.Instance, TimeSpan.FromSeconds(30));
             var buffer = Patch.NewBuffer(settings.PatchBytes);
             var sent = Stopwatch.GetTimestamp();
             Patch.Write(buffer, runId, 0, 0, sent);
@@ -92,7 +90,7 @@ public static class ConnectionsScenario
             result["ok"] = true;
             return result;
         }
-        catch (Exception ex) when (ex is TimeoutException or System.Net.WebSockets.WebSocketException or IOException or InvalidOperationException)
+        catch (Exception ex) when (FlowScenario.IsConnectionFailure(ex))
         {
             return FlowScenario.Failed(result, ex.Message);
         }

@@ -12,7 +12,7 @@ namespace Relay.Bench.Scenarios;
 public static class FlowScenario
 {
     /// <summary>Runs the scenario named <paramref name="name"/> (fanout or latency) with <paramref name="inFlight"/> patches in flight.</summary>
-    public static async Task<JsonObject> RunAsync(string name, Uri url, int? pid, BenchSettings settings, int receivers, int inFlight, Func<string?> serverFailure)
+    public static async Task<JsonObject> RunAsync(string name, IClientConnector connector, int? pid, BenchSettings settings, int receivers, int inFlight, Func<string?> serverFailure)
     {
         var result = new JsonObject
         {
@@ -26,14 +26,14 @@ public static class FlowScenario
         using var tracker = new DeliveryTracker(settings.Senders, receivers, inFlight);
         var latency = new LatencyRecorder();
         var sinks = Enumerable.Range(0, receivers).Select(_ => new ReceiverSink(runId, settings.Senders, tracker, latency)).ToArray();
-        var receiverClients = Array.Empty<BenchClient>();
-        var senderClients = Array.Empty<BenchClient>();
+        var receiverClients = Array.Empty<IBenchClient>();
+        var senderClients = Array.Empty<IBenchClient>();
         using var stop = new CancellationTokenSource();
         var senderLoops = Array.Empty<Task>();
         try
         {
-            receiverClients = await Clients.ConnectAllAsync(url, sinks, settings.ConnectConcurrency, settings.PhaseTimeout);
-            senderClients = await Clients.ConnectAllAsync(url, Enumerable.Repeat<IMessageSink>(DiscardSink.Instance, settings.Senders).ToArray(), settings.Senders, settings.PhaseTimeout);
+            receiverClients = await Clients.ConnectAllAsync(connector, sinks, settings.ConnectConcurrency, settings.PhaseTimeout);
+            senderClients = await Clients.ConnectAllAsync(connector, Enumerable.Repeat<IMessageSink>(DiscardSink.Instance, settings.Senders).ToArray(), settings.Senders, settings.PhaseTimeout);
             var all = receiverClients.Concat(senderClients).ToArray();
             if (await Clients.DrainAsync(all, TimeSpan.FromMilliseconds(300), settings.PhaseTimeout) is { } drainError)
             {
@@ -90,7 +90,7 @@ public static class FlowScenario
 
             return result;
         }
-        catch (Exception ex) when (ex is TimeoutException or System.Net.WebSockets.WebSocketException or IOException or InvalidOperationException)
+        catch (Exception ex) when (FlowScenario.IsConnectionFailure(ex))
         {
             return Failed(result, ex.Message);
         }
@@ -110,7 +110,11 @@ public static class FlowScenario
         return result;
     }
 
-    private static async Task SendLoopAsync(BenchClient client, int sender, uint runId, int patchBytes, DeliveryTracker tracker, CancellationToken cancellationToken)
+    /// <summary>How a client's connection fails: WebSocket and SignalR clients alike (refused, timed out, broken).</summary>
+    public static bool IsConnectionFailure(Exception ex) =>
+        ex is TimeoutException or System.Net.WebSockets.WebSocketException or IOException or InvalidOperationException or HttpRequestException or OperationCanceledException;
+
+    private static async Task SendLoopAsync(IBenchClient client, int sender, uint runId, int patchBytes, DeliveryTracker tracker, CancellationToken cancellationToken)
     {
         var buffer = Patch.NewBuffer(patchBytes);
         long seq = 0;
@@ -127,7 +131,7 @@ public static class FlowScenario
         {
             // The window closed.
         }
-        catch (Exception ex) when ((ex is System.Net.WebSockets.WebSocketException or ObjectDisposedException) && cancellationToken.IsCancellationRequested)
+        catch (Exception ex) when ((ex is System.Net.WebSockets.WebSocketException or ObjectDisposedException or InvalidOperationException) && cancellationToken.IsCancellationRequested)
         {
             // Aborted at the end of the run.
         }

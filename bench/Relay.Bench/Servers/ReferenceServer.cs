@@ -1,6 +1,4 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Net.Sockets;
 using Relay.Testing;
 
 namespace Relay.Bench.Servers;
@@ -11,13 +9,13 @@ namespace Relay.Bench.Servers;
 /// </summary>
 public sealed class ReferenceServer : IServerUnderTest
 {
-    private readonly Process _process;
-    private readonly ConcurrentQueue<string> _output = new();
+    private readonly ServerProcess _process;
 
-    private ReferenceServer(Process process, int port)
+    private ReferenceServer(ServerProcess process, int port)
     {
         _process = process;
         Url = new Uri($"ws://127.0.0.1:{port}/");
+        Connector = new WebSocketConnector(Url);
     }
 
     /// <inheritdoc />
@@ -27,67 +25,35 @@ public sealed class ReferenceServer : IServerUnderTest
     public Uri Url { get; }
 
     /// <inheritdoc />
+    public IClientConnector Connector { get; }
+
+    /// <inheritdoc />
     public int ProcessId => _process.Id;
 
     /// <inheritdoc />
-    public string Output => string.Join('\n', _output);
+    public string Output => _process.Output;
 
     /// <inheritdoc />
-    public bool IsRunning => !_process.HasExited;
+    public bool IsRunning => _process.IsRunning;
+
+    /// <summary>Whether <c>ws@8</c> is already installed where the reference runs (the smoke run installs nothing).</summary>
+    public static bool IsInstalled => File.Exists(Path.Combine(Folder, "node_modules", "ws", "package.json"));
+
+    private static string Folder => Path.Combine(Path.GetTempPath(), "relay-bench", "reference");
 
     /// <summary>Starts the reference relay on a free loopback port and waits until it accepts connections.</summary>
     public static async Task<ReferenceServer> StartAsync()
     {
         var folder = await PrepareAsync();
         var port = FreePort.Next();
-        var info = new ProcessStartInfo("node")
-        {
-            WorkingDirectory = folder,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
+        var info = new ProcessStartInfo("node") { WorkingDirectory = folder };
         info.ArgumentList.Add("seed-relay.mjs");
         info.Environment["PORT"] = port.ToString();
-        var process = Process.Start(info) ?? throw new InvalidOperationException("node did not start");
-        var server = new ReferenceServer(process, port);
-        process.OutputDataReceived += (_, e) => server.Record(e.Data);
-        process.ErrorDataReceived += (_, e) => server.Record(e.Data);
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-
-        var waited = Stopwatch.StartNew();
-        while (true)
-        {
-            if (process.HasExited)
-            {
-                throw new InvalidOperationException($"the reference relay exited with {process.ExitCode}:\n{server.Output}");
-            }
-
-            try
-            {
-                using var probe = new TcpClient();
-                await probe.ConnectAsync("127.0.0.1", port);
-                return server;
-            }
-            catch (SocketException) when (waited.Elapsed < TimeSpan.FromSeconds(30))
-            {
-                await Task.Delay(100);
-            }
-        }
+        return new ReferenceServer(await ServerProcess.StartAsync(info, port, TimeSpan.FromSeconds(30)), port);
     }
 
     /// <inheritdoc />
-    public async ValueTask DisposeAsync()
-    {
-        if (!_process.HasExited)
-        {
-            _process.Kill(entireProcessTree: true);
-            await _process.WaitForExitAsync();
-        }
-
-        _process.Dispose();
-    }
+    public ValueTask DisposeAsync() => _process.DisposeAsync();
 
     /// <summary>
     /// A folder with the reference relay and <c>ws@8</c> installed, made once. The copy listens on 127.0.0.1
@@ -96,7 +62,7 @@ public sealed class ReferenceServer : IServerUnderTest
     private static async Task<string> PrepareAsync()
     {
         var source = Path.Combine(AppContext.BaseDirectory, "reference", "seed-relay.mjs");
-        var folder = Path.Combine(Path.GetTempPath(), "relay-bench", "reference");
+        var folder = Folder;
         Directory.CreateDirectory(folder);
         var script = await File.ReadAllTextAsync(source);
         const string Original = "new WebSocketServer({ port })";
@@ -106,7 +72,7 @@ public sealed class ReferenceServer : IServerUnderTest
         }
 
         await File.WriteAllTextAsync(Path.Combine(folder, "seed-relay.mjs"), script.Replace(Original, "new WebSocketServer({ port, host: \"127.0.0.1\" })", StringComparison.Ordinal));
-        if (!File.Exists(Path.Combine(folder, "node_modules", "ws", "package.json")))
+        if (!IsInstalled)
         {
             var npm = new ProcessStartInfo("npm") { WorkingDirectory = folder, UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
             foreach (var arg in new[] { "install", "--no-audit", "--no-fund", "--silent", "ws@8" })
@@ -126,18 +92,5 @@ public sealed class ReferenceServer : IServerUnderTest
         }
 
         return folder;
-    }
-
-    private void Record(string? line)
-    {
-        if (line is null)
-        {
-            return;
-        }
-
-        _output.Enqueue(line);
-        while (_output.Count > 200 && _output.TryDequeue(out _))
-        {
-        }
     }
 }

@@ -21,6 +21,9 @@ public sealed class RelayServer : IServerUnderTest
     public Uri Url => _node.WebSocketUrl;
 
     /// <inheritdoc />
+    public IClientConnector Connector => new WebSocketConnector(_node.WebSocketUrl);
+
+    /// <inheritdoc />
     public int ProcessId => _node.ProcessId ?? 0;
 
     /// <inheritdoc />

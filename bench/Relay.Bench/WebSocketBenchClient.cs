@@ -2,30 +2,11 @@ using System.Net.WebSockets;
 
 namespace Relay.Bench;
 
-/// <summary>What a <see cref="BenchClient"/> does with each message it receives; called on its one receive loop.</summary>
-public interface IMessageSink
-{
-    /// <summary>One whole message; the span is only valid during the call.</summary>
-    void OnMessage(ReadOnlySpan<byte> message);
-}
-
-/// <summary>A sink that only counts (senders must still read what others send, or the server stalls them).</summary>
-public sealed class DiscardSink : IMessageSink
-{
-    /// <summary>The shared instance.</summary>
-    public static readonly DiscardSink Instance = new();
-
-    /// <inheritdoc />
-    public void OnMessage(ReadOnlySpan<byte> message)
-    {
-    }
-}
-
 /// <summary>
 /// A lean WebSocket client for load: one receive loop that reads into one reused buffer and hands each
 /// message to a sink, so receiving allocates nothing per message; sends come from one caller at a time.
 /// </summary>
-public sealed class BenchClient : IAsyncDisposable
+public sealed class WebSocketBenchClient : IBenchClient
 {
     private readonly ClientWebSocket _socket = new();
     private readonly IMessageSink _sink;
@@ -33,23 +14,23 @@ public sealed class BenchClient : IAsyncDisposable
     private long _received;
     private Task _readLoop = Task.CompletedTask;
 
-    private BenchClient(IMessageSink sink, int bufferSize)
+    private WebSocketBenchClient(IMessageSink sink, int bufferSize)
     {
         _sink = sink;
         _buffer = new byte[bufferSize];
         _socket.Options.SetBuffer(bufferSize, bufferSize);
     }
 
-    /// <summary>Messages received so far.</summary>
+    /// <inheritdoc />
     public long Received => Volatile.Read(ref _received);
 
-    /// <summary>Null while the socket is open; why it ended otherwise.</summary>
+    /// <inheritdoc />
     public string? Ended { get; private set; }
 
     /// <summary>Connects and starts the receive loop.</summary>
-    public static async Task<BenchClient> ConnectAsync(Uri url, IMessageSink sink, TimeSpan timeout, int bufferSize = 4096)
+    public static async Task<IBenchClient> ConnectAsync(Uri url, IMessageSink sink, TimeSpan timeout, int bufferSize = 4096)
     {
-        var client = new BenchClient(sink, bufferSize);
+        var client = new WebSocketBenchClient(sink, bufferSize);
         using var cts = new CancellationTokenSource(timeout);
         try
         {
@@ -65,7 +46,7 @@ public sealed class BenchClient : IAsyncDisposable
         return client;
     }
 
-    /// <summary>Sends one text frame; the buffer may be reused once this completes.</summary>
+    /// <inheritdoc />
     public ValueTask SendTextAsync(ReadOnlyMemory<byte> payload, CancellationToken cancellationToken) =>
         _socket.SendAsync(payload, WebSocketMessageType.Text, endOfMessage: true, cancellationToken);
 
