@@ -19,7 +19,14 @@ public sealed class PlacementOrderer : ITestCaseOrderer
     public IEnumerable<TTestCase> OrderTestCases<TTestCase>(IEnumerable<TTestCase> testCases)
         where TTestCase : ITestCase =>
         testCases
-            .OrderBy(testCase => testCase.TestMethodArguments is [string placement, ..] ? placement : string.Empty, StringComparer.Ordinal)
+            .OrderBy(PlacementOf, StringComparer.Ordinal)
             .ThenBy(testCase => testCase.TestMethod.Method.Name, StringComparer.Ordinal)
             .ThenBy(testCase => testCase.UniqueID, StringComparer.Ordinal);
+
+    // The display name carries the argument whether or not the runner handed the case over with its arguments.
+    private static string PlacementOf(ITestCase testCase) =>
+        testCase.TestMethodArguments is [string placement, ..] ? placement
+        : testCase.DisplayName.Contains("\"sharded\"", StringComparison.Ordinal) ? "sharded"
+        : testCase.DisplayName.Contains("\"singleton\"", StringComparison.Ordinal) ? "singleton"
+        : string.Empty;
 }
