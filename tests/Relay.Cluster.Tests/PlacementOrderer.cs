@@ -19,7 +19,7 @@ public sealed class PlacementOrderer : ITestCaseOrderer
     public IEnumerable<TTestCase> OrderTestCases<TTestCase>(IEnumerable<TTestCase> testCases)
         where TTestCase : ITestCase =>
         testCases
-            .OrderBy(PlacementOf, StringComparer.Ordinal)
+            .OrderBy(testCase => PlacementOf(testCase), StringComparer.Ordinal)
             .ThenBy(testCase => testCase.TestMethod.Method.Name, StringComparer.Ordinal)
             .ThenBy(testCase => testCase.UniqueID, StringComparer.Ordinal);
 
