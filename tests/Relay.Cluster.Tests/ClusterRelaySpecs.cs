@@ -12,7 +12,6 @@ namespace Relay.Cluster.Tests;
 /// the history's length first and only looks at its own patches.
 /// </summary>
 [Collection(ClusterCollection.Name)]
-[TestCaseOrderer(PlacementOrderer.TypeName, PlacementOrderer.AssemblyName)]
 public sealed class ClusterRelaySpecs : IClassFixture<ThreeNodeCluster>
 {
     private readonly ThreeNodeCluster _fixture;
@@ -104,11 +103,14 @@ public sealed class ClusterRelaySpecs : IClassFixture<ThreeNodeCluster>
         await using var sender = await RelayClient.ConnectAsync(_cluster[0].WebSocketUrl);
         var before = await Probe.SettledLastSequenceAsync(_cluster.Nodes);
         _ = await sender.ReceiveManyAsync((int)before);
+        await using var watcher = await RelayClient.ConnectAsync(_cluster[1].WebSocketUrl);
         for (var i = 0; i < 30; i++)
         {
             await sender.SendTextAsync($"late:{i}");
         }
 
+        // Settling means nothing is in flight: once a watcher has them all, they are all sequenced.
+        await watcher.ReceiveManyAsync((int)before + 30, TimeSpan.FromSeconds(30));
         var total = await Probe.SettledLastSequenceAsync(_cluster.Nodes);
         await using var late = await RelayClient.ConnectAsync(_cluster[2].WebSocketUrl);
         var history = (await late.ReceiveManyAsync((int)total)).Select(message => message.Text).ToList();

@@ -5,49 +5,42 @@ namespace Relay.Cluster.Tests;
 
 /// <summary>
 /// Three Gateway processes in one cluster on a fresh PostgreSQL database, shared by the tests of one class
-/// (a class fixture; it takes the collection's <see cref="PostgresServer"/>). The cluster runs with one
-/// <c>Relay:Documents:Placement</c> at a time: asking for the other placement stops it and starts a new one on a
-/// new database, so a class ordered by placement (<see cref="PlacementOrderer"/>) starts each cluster once.
+/// (a class fixture; it takes the collection's <see cref="PostgresServer"/>). One cluster per
+/// <c>Relay:Documents:Placement</c>, started by the first test that asks for it and kept until the class is
+/// done: xunit runs a theory's rows one after the other, so the two placements alternate from test to test, and
+/// restarting a cluster at every switch would cost more than two idle clusters side by side.
 /// </summary>
 public sealed class ThreeNodeCluster : IAsyncLifetime
 {
     private readonly PostgresServer _postgres;
-    private readonly SemaphoreSlim _switching = new(1, 1);
-    private RelayCluster? _cluster;
-    private string? _placement;
+    private readonly SemaphoreSlim _starting = new(1, 1);
+    private readonly Dictionary<string, RelayCluster> _clusters = new(StringComparer.Ordinal);
 
-    /// <summary>Describes the cluster; nothing starts until a test asks for it.</summary>
+    /// <summary>Describes the clusters; nothing starts until a test asks for one.</summary>
     public ThreeNodeCluster(PostgresServer postgres) => _postgres = postgres;
 
-    /// <summary>The server the journal lives on.</summary>
+    /// <summary>The server the journals live on.</summary>
     public PostgresServer Postgres => _postgres;
 
     /// <summary>The running cluster with <paramref name="placement"/> (<c>singleton</c> or <c>sharded</c>), started if need be.</summary>
     public async Task<RelayCluster> WithPlacementAsync(string placement)
     {
-        await _switching.WaitAsync();
+        await _starting.WaitAsync();
         try
         {
-            if (_cluster is not null && _placement == placement)
+            if (!_clusters.TryGetValue(placement, out var cluster))
             {
-                return _cluster;
+                var connectionString = await _postgres.CreateDatabaseAsync("relay_specs_" + placement);
+                cluster = new RelayCluster(connectionString, extra: new Dictionary<string, string> { ["Relay:Documents:Placement"] = placement });
+                await cluster.StartAsync();
+                _clusters[placement] = cluster;
             }
 
-            if (_cluster is not null)
-            {
-                await _cluster.DisposeAsync();
-                _cluster = null;
-            }
-
-            var connectionString = await _postgres.CreateDatabaseAsync("relay_specs_" + placement);
-            var cluster = new RelayCluster(connectionString, extra: new Dictionary<string, string> { ["Relay:Documents:Placement"] = placement });
-            await cluster.StartAsync();
-            (_cluster, _placement) = (cluster, placement);
             return cluster;
         }
         finally
         {
-            _switching.Release();
+            _starting.Release();
         }
     }
 
@@ -57,11 +50,11 @@ public sealed class ThreeNodeCluster : IAsyncLifetime
     /// <inheritdoc />
     public async Task DisposeAsync()
     {
-        if (_cluster is not null)
+        foreach (var cluster in _clusters.Values)
         {
-            await _cluster.DisposeAsync();
+            await cluster.DisposeAsync();
         }
 
-        _switching.Dispose();
+        _starting.Dispose();
     }
 }
