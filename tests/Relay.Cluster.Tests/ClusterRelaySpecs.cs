@@ -7,36 +7,50 @@ namespace Relay.Cluster.Tests;
 
 /// <summary>
 /// The relay's promises across nodes of one running three-node cluster: clients on different nodes, one
-/// total order, no echo, late joiners, large patches, a node joining. The tests share the cluster and its
-/// journal, so each one reads the history's length first and only looks at its own patches.
+/// total order, no echo, late joiners, large patches, a node joining, many documents. Each spec runs with both
+/// <c>Relay:Documents:Placement</c>s; the specs of one placement share its cluster and journal, so each one reads
+/// the history's length first and only looks at its own patches.
 /// </summary>
 [Collection(ClusterCollection.Name)]
 public sealed class ClusterRelaySpecs : IClassFixture<ThreeNodeCluster>
 {
-    private readonly RelayCluster _cluster;
+    private readonly ThreeNodeCluster _fixture;
     private readonly PostgresServer _postgres;
     private readonly ITestOutputHelper _output;
+    private RelayCluster _cluster = null!;
 
     /// <summary>Creates the specs on the shared cluster.</summary>
     public ClusterRelaySpecs(ThreeNodeCluster fixture, ITestOutputHelper output)
     {
-        _cluster = fixture.Cluster;
+        _fixture = fixture;
         _postgres = fixture.Postgres;
         _output = output;
     }
 
-    [Fact]
-    public void Should_run_exactly_one_sequencer_on_the_oldest_node()
-    {
-        var hosts = _cluster.HistoryHosts;
+    /// <summary>Where the documents' sequencers run.</summary>
+    public static TheoryData<string> Placements => new() { "singleton", "sharded" };
 
-        Assert.True(hosts.Count == 1, $"sequencer hosts: [{string.Join(", ", hosts.Select(node => node.Name))}]\n{_cluster.Output}");
-        Assert.Same(_cluster[0], hosts[0]);
+    [Theory]
+    [MemberData(nameof(Placements))]
+    public async Task Should_run_the_default_documents_sequencer_on_exactly_one_node_the_oldest_when_singleton(string placement)
+    {
+        await UseClusterAsync(placement);
+
+        var host = await _cluster.SingleHistoryHostAsync();
+
+        if (placement == "singleton")
+        {
+            Assert.Same(_cluster[0], host);
+        }
+
+        _output.WriteLine($"{placement}: the default document's sequencer runs on {host.Name}");
     }
 
-    [Fact]
-    public async Task Should_relay_across_nodes_in_one_total_order_without_echo()
+    [Theory]
+    [MemberData(nameof(Placements))]
+    public async Task Should_relay_across_nodes_in_one_total_order_without_echo(string placement)
     {
+        await UseClusterAsync(placement);
         const int perClient = 40;
         var before = await Probe.SettledLastSequenceAsync(_cluster.Nodes);
         var clients = await Task.WhenAll(_cluster.Nodes.Select(node => RelayClient.ConnectAsync(node.WebSocketUrl)));
@@ -81,17 +95,22 @@ public sealed class ClusterRelaySpecs : IClassFixture<ThreeNodeCluster>
         }
     }
 
-    [Fact]
-    public async Task Should_give_a_late_joiner_on_another_node_the_full_history_then_live_patches()
+    [Theory]
+    [MemberData(nameof(Placements))]
+    public async Task Should_give_a_late_joiner_on_another_node_the_full_history_then_live_patches(string placement)
     {
+        await UseClusterAsync(placement);
         await using var sender = await RelayClient.ConnectAsync(_cluster[0].WebSocketUrl);
         var before = await Probe.SettledLastSequenceAsync(_cluster.Nodes);
         _ = await sender.ReceiveManyAsync((int)before);
+        await using var watcher = await RelayClient.ConnectAsync(_cluster[1].WebSocketUrl);
         for (var i = 0; i < 30; i++)
         {
             await sender.SendTextAsync($"late:{i}");
         }
 
+        // Settling means nothing is in flight: once a watcher has them all, they are all sequenced.
+        await watcher.ReceiveManyAsync((int)before + 30, TimeSpan.FromSeconds(30));
         var total = await Probe.SettledLastSequenceAsync(_cluster.Nodes);
         await using var late = await RelayClient.ConnectAsync(_cluster[2].WebSocketUrl);
         var history = (await late.ReceiveManyAsync((int)total)).Select(message => message.Text).ToList();
@@ -104,9 +123,11 @@ public sealed class ClusterRelaySpecs : IClassFixture<ThreeNodeCluster>
         Assert.Null(await late.ReceiveNothingAsync(TimeSpan.FromMilliseconds(300)));
     }
 
-    [Fact]
-    public async Task Should_carry_a_patch_of_the_maximum_size_across_nodes()
+    [Theory]
+    [MemberData(nameof(Placements))]
+    public async Task Should_carry_a_patch_of_the_maximum_size_across_nodes(string placement)
     {
+        await UseClusterAsync(placement);
         var patch = RandomNumberGenerator.GetBytes(1024 * 1024);
         var before = await Probe.SettledLastSequenceAsync(_cluster.Nodes);
         await using var sender = await RelayClient.ConnectAsync(_cluster[1].WebSocketUrl);
@@ -125,9 +146,11 @@ public sealed class ClusterRelaySpecs : IClassFixture<ThreeNodeCluster>
         Assert.Equal(patch, history[^1].Payload);
     }
 
-    [Fact]
-    public async Task Should_serve_a_node_that_joins_while_patches_flow_from_its_first_upgrade()
+    [Theory]
+    [MemberData(nameof(Placements))]
+    public async Task Should_serve_a_node_that_joins_while_patches_flow_from_its_first_upgrade(string placement)
     {
+        await UseClusterAsync(placement);
         await using var sender = await RelayClient.ConnectAsync(_cluster[0].WebSocketUrl);
         var before = await Probe.SettledLastSequenceAsync(_cluster.Nodes);
         _ = await sender.ReceiveManyAsync((int)before);
@@ -141,12 +164,81 @@ public sealed class ClusterRelaySpecs : IClassFixture<ThreeNodeCluster>
         await stop.CancelAsync();
         var sent = await sending;
         var history = await joined.ReceiveManyAsync((int)before + sent.Count, TimeSpan.FromSeconds(30));
+        var hosts = new List<string>();
+        foreach (var node in _cluster.Nodes.Append(node4))
+        {
+            if ((await node.SequencersAsync()).Contains(string.Empty))
+            {
+                hosts.Add(node.Name);
+            }
+        }
+
         var (exitCode, _) = await node4.TerminateAsync();
 
         Assert.Equal(sent, Probe.Tagged(history.Select(message => message.Text), "join"));
         Assert.Null(await joined.ReceiveNothingAsync(TimeSpan.FromMilliseconds(300)));
-        Assert.DoesNotContain(RelayCluster.HistoryRecoveredLogLine, node4.Output, StringComparison.Ordinal);
+        // The singleton stays on the oldest node; a shard may move to the new node, but never runs twice.
+        Assert.Equal(placement == "singleton" ? [_cluster[0].Name] : hosts.Take(1), hosts);
+        Assert.Single(hosts);
         Assert.Equal(0, exitCode);
-        _output.WriteLine($"node4 joined while {sent.Count} patches were sent; journal on {_postgres.Port}");
+        _output.WriteLine($"{placement}: node4 joined while {sent.Count} patches were sent; the default document's sequencer on [{string.Join(", ", hosts)}]; journal on {_postgres.Port}");
     }
+
+    [Theory]
+    [MemberData(nameof(Placements))]
+    public async Task Should_run_each_of_30_documents_sequencers_on_exactly_one_node_and_relay_each_across_nodes(string placement)
+    {
+        await UseClusterAsync(placement);
+        const int documents = 30;
+        var names = Enumerable.Range(0, documents).Select(i => $"spread/{placement}-{i:D2}").ToList();
+        var watchers = new List<RelayClient>();
+        var senders = new List<RelayClient>();
+        try
+        {
+            for (var i = 0; i < documents; i++)
+            {
+                // The watcher of each document is on another node than its sender.
+                watchers.Add(await RelayClient.ConnectAsync(_cluster[(i + 1) % 3].WebSocketUrlOf(names[i])));
+                senders.Add(await RelayClient.ConnectAsync(_cluster[i % 3].WebSocketUrlOf(names[i])));
+            }
+
+            await Task.WhenAll(senders.Select((sender, i) => sender.SendTextAsync($"{names[i]}:1")));
+            var received = await Task.WhenAll(watchers.Select(watcher => watcher.ReceiveAsync(TimeSpan.FromSeconds(30))));
+
+            // Where each document's sequencer runs, as the nodes say, once every document has exactly one.
+            Dictionary<string, List<string>> hostsOf = [];
+            var settled = await Probe.EventuallyAsync(async () =>
+            {
+                var sequencers = await Task.WhenAll(_cluster.Nodes.Select(node => node.SequencersAsync()));
+                hostsOf = names.ToDictionary(
+                    name => name,
+                    name => _cluster.Nodes.Where((_, n) => sequencers[n].Contains(name)).Select(node => node.Name).ToList());
+                return hostsOf.Values.All(hosts => hosts.Count == 1);
+            }, TimeSpan.FromSeconds(20));
+            var hostingNodes = hostsOf.Values.SelectMany(hosts => hosts).Distinct().Order().ToList();
+            _output.WriteLine($"{placement}: {documents} documents' sequencers on [{string.Join(", ", hostingNodes.Select(node => $"{node}: {hostsOf.Values.Count(hosts => hosts.Contains(node))}"))}]");
+
+            Assert.Equal(names.Select(name => $"{name}:1"), received.Select(message => message.Text));
+            Assert.True(settled, "documents without exactly one sequencer: " + string.Join(", ", hostsOf.Where(entry => entry.Value.Count != 1).Select(entry => $"{entry.Key} on [{string.Join(", ", entry.Value)}]")));
+            if (placement == "sharded")
+            {
+                Assert.True(hostingNodes.Count >= 2, $"every sequencer on {string.Join(", ", hostingNodes)}");
+            }
+            else
+            {
+                Assert.Equal([_cluster[0].Name], hostingNodes);
+            }
+
+            foreach (var name in names)
+            {
+                Assert.Equal(1, await Probe.LastSequenceAsync(_cluster[2], name));
+            }
+        }
+        finally
+        {
+            await Task.WhenAll(watchers.Concat(senders).Select(client => client.DisposeAsync().AsTask()));
+        }
+    }
+
+    private async Task UseClusterAsync(string placement) => _cluster = await _fixture.WithPlacementAsync(placement);
 }

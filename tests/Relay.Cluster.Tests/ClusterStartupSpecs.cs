@@ -31,7 +31,7 @@ public sealed class ClusterStartupSpecs
             var received = await Task.WhenAll(clients.Take(2).Select(client => client.ReceiveAsync(TimeSpan.FromSeconds(20))));
 
             Assert.All(received, message => Assert.Equal("hello from node3", message.Text));
-            Assert.Single(cluster.HistoryHosts);
+            Assert.Single(await cluster.HistoryHostsAsync());
             var journalErrors = cluster.Output.Split('\n')
                 .Where(line => line.Contains("initialization", StringComparison.OrdinalIgnoreCase) && line.Contains("fail", StringComparison.OrdinalIgnoreCase))
                 .ToList();

@@ -16,10 +16,13 @@ public static class Probe
     private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(5) };
     private static readonly TimeSpan MinTick = TimeSpan.FromMilliseconds(10);
 
-    /// <summary>The highest sequence number <paramref name="node"/> reports on its status page.</summary>
-    public static async Task<long> LastSequenceAsync(RelayNode node)
+    /// <summary>
+    /// The highest sequence number of <paramref name="document"/> that <paramref name="node"/> reports: for the
+    /// default document what its status page has seen, for another what the document's sequencer says.
+    /// </summary>
+    public static async Task<long> LastSequenceAsync(RelayNode node, string document = "")
     {
-        var status = await Http.GetFromJsonAsync<JsonElement>(node.HttpUrl);
+        var status = await Http.GetFromJsonAsync<JsonElement>(node.HttpUrlOf(document));
         return status.GetProperty("lastSequence").GetInt64();
     }
 
@@ -27,14 +30,14 @@ public static class Probe
     /// Waits until every running node reports the same last sequence for a while (the sequencer's heartbeat
     /// reached them all and nothing is in flight), and returns it.
     /// </summary>
-    public static async Task<long> SettledLastSequenceAsync(IEnumerable<RelayNode> nodes, TimeSpan? timeout = null)
+    public static async Task<long> SettledLastSequenceAsync(IEnumerable<RelayNode> nodes, TimeSpan? timeout = null, string document = "")
     {
         var running = nodes.Where(node => node.IsRunning).ToList();
         var deadline = Stopwatch.StartNew();
         long? previous = null;
         while (deadline.Elapsed < (timeout ?? TimeSpan.FromSeconds(30)))
         {
-            var seen = await Task.WhenAll(running.Select(LastSequenceAsync));
+            var seen = await Task.WhenAll(running.Select(node => LastSequenceAsync(node, document)));
             if (seen.Distinct().Count() == 1 && previous == seen[0])
             {
                 return seen[0];
@@ -47,15 +50,15 @@ public static class Probe
         throw new TimeoutException("the nodes did not agree on the last sequence number");
     }
 
-    /// <summary>Connects a new client to <paramref name="node"/> and reads the whole history (<paramref name="length"/> messages).</summary>
-    public static async Task<IReadOnlyList<string>> ReadHistoryAsync(RelayNode node, long length)
+    /// <summary>Connects a new client of <paramref name="document"/> to <paramref name="node"/> and reads the whole history (<paramref name="length"/> messages).</summary>
+    public static async Task<IReadOnlyList<string>> ReadHistoryAsync(RelayNode node, long length, string document = "")
     {
-        await using var client = await RelayClient.ConnectAsync(node.WebSocketUrl);
+        await using var client = await RelayClient.ConnectAsync(node.WebSocketUrlOf(document));
         var history = await client.ReceiveManyAsync((int)length, TimeSpan.FromSeconds(60));
         var extra = await client.ReceiveNothingAsync(TimeSpan.FromMilliseconds(500));
         if (extra is not null)
         {
-            throw new InvalidOperationException($"history on {node.Name} is longer than {length}: then came '{extra.Text}'");
+            throw new InvalidOperationException($"history of /{document} on {node.Name} is longer than {length}: then came '{extra.Text}'");
         }
 
         return history.Select(message => message.Text).ToList();
@@ -151,6 +154,23 @@ public static class Probe
             }
 
             await Task.Delay(50);
+        }
+
+        return true;
+    }
+
+    /// <summary>Waits until <paramref name="condition"/> holds, polling every 200 ms; false when <paramref name="timeout"/> passed first.</summary>
+    public static async Task<bool> EventuallyAsync(Func<Task<bool>> condition, TimeSpan timeout)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (!await condition())
+        {
+            if (deadline.Elapsed > timeout)
+            {
+                return false;
+            }
+
+            await Task.Delay(200);
         }
 
         return true;

@@ -5,29 +5,56 @@ namespace Relay.Cluster.Tests;
 
 /// <summary>
 /// Three Gateway processes in one cluster on a fresh PostgreSQL database, shared by the tests of one class
-/// (a class fixture; it takes the collection's <see cref="PostgresServer"/>).
+/// (a class fixture; it takes the collection's <see cref="PostgresServer"/>). One cluster per
+/// <c>Relay:Documents:Placement</c>, started by the first test that asks for it and kept until the class is
+/// done: xunit runs a theory's rows one after the other, so the two placements alternate from test to test, and
+/// restarting a cluster at every switch would cost more than two idle clusters side by side.
 /// </summary>
 public sealed class ThreeNodeCluster : IAsyncLifetime
 {
     private readonly PostgresServer _postgres;
+    private readonly SemaphoreSlim _starting = new(1, 1);
+    private readonly Dictionary<string, RelayCluster> _clusters = new(StringComparer.Ordinal);
 
-    /// <summary>Describes the cluster; it starts in <see cref="InitializeAsync"/>.</summary>
+    /// <summary>Describes the clusters; nothing starts until a test asks for one.</summary>
     public ThreeNodeCluster(PostgresServer postgres) => _postgres = postgres;
 
-    /// <summary>The running cluster.</summary>
-    public RelayCluster Cluster { get; private set; } = null!;
-
-    /// <summary>The server the journal lives on.</summary>
+    /// <summary>The server the journals live on.</summary>
     public PostgresServer Postgres => _postgres;
 
-    /// <inheritdoc />
-    public async Task InitializeAsync()
+    /// <summary>The running cluster with <paramref name="placement"/> (<c>singleton</c> or <c>sharded</c>), started if need be.</summary>
+    public async Task<RelayCluster> WithPlacementAsync(string placement)
     {
-        var connectionString = await _postgres.CreateDatabaseAsync("relay_specs");
-        Cluster = new RelayCluster(connectionString);
-        await Cluster.StartAsync();
+        await _starting.WaitAsync();
+        try
+        {
+            if (!_clusters.TryGetValue(placement, out var cluster))
+            {
+                var connectionString = await _postgres.CreateDatabaseAsync("relay_specs_" + placement);
+                cluster = new RelayCluster(connectionString, extra: new Dictionary<string, string> { ["Relay:Documents:Placement"] = placement });
+                await cluster.StartAsync();
+                _clusters[placement] = cluster;
+            }
+
+            return cluster;
+        }
+        finally
+        {
+            _starting.Release();
+        }
     }
 
     /// <inheritdoc />
-    public async Task DisposeAsync() => await Cluster.DisposeAsync();
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    /// <inheritdoc />
+    public async Task DisposeAsync()
+    {
+        foreach (var cluster in _clusters.Values)
+        {
+            await cluster.DisposeAsync();
+        }
+
+        _starting.Dispose();
+    }
 }

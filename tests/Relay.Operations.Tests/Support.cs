@@ -140,18 +140,27 @@ public static class Upgrade
 /// <summary>HS256 JWTs made by hand, so the tests need no token library.</summary>
 public static class Jwt
 {
-    /// <summary>A token signed with <paramref name="key"/>.</summary>
-    public static string Create(string key, string issuer, string audience, DateTimeOffset expires)
+    /// <summary>
+    /// A token signed with <paramref name="key"/>; with <paramref name="documents"/>, it carries them as its
+    /// <c>relay:docs</c> claim (a JSON list of names and prefixes ending in <c>*</c>).
+    /// </summary>
+    public static string Create(string key, string issuer, string audience, DateTimeOffset expires, IReadOnlyList<string>? documents = null)
     {
         var header = Encode("""{"alg":"HS256","typ":"JWT"}"""u8.ToArray());
-        var payload = Encode(JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, object>
+        var claims = new Dictionary<string, object>
         {
             ["sub"] = "tester",
             ["iss"] = issuer,
             ["aud"] = audience,
             ["exp"] = expires.ToUnixTimeSeconds(),
             ["nbf"] = DateTimeOffset.UtcNow.AddMinutes(-1).ToUnixTimeSeconds(),
-        }));
+        };
+        if (documents is not null)
+        {
+            claims["relay:docs"] = documents;
+        }
+
+        var payload = Encode(JsonSerializer.SerializeToUtf8Bytes(claims));
         var signature = Encode(HMACSHA256.HashData(Encoding.UTF8.GetBytes(key), Encoding.ASCII.GetBytes(header + "." + payload)));
         return header + "." + payload + "." + signature;
     }

@@ -1,3 +1,5 @@
+using System.Diagnostics;
+
 namespace Relay.Testing;
 
 /// <summary>
@@ -6,9 +8,6 @@ namespace Relay.Testing;
 /// </summary>
 public sealed class RelayCluster : IAsyncDisposable
 {
-    /// <summary>The line the sequencer logs on the node where it (re)starts.</summary>
-    public const string HistoryRecoveredLogLine = "History recovered at sequence";
-
     private readonly List<RelayNode> _nodes;
 
     /// <summary>Describes <paramref name="size"/> nodes journaling to <paramref name="connectionString"/>; nothing runs until <see cref="StartAsync"/>.</summary>
@@ -42,7 +41,7 @@ public sealed class RelayCluster : IAsyncDisposable
 
     /// <summary>
     /// Starts node1 and waits until it is ready, then the others together. node1 is thereby the oldest
-    /// member and hosts the sequencer, and the journal's tables are created once before the others connect.
+    /// member and hosts the singleton (with the <c>singleton</c> placement), and the journal's tables are created once before the others connect.
     /// </summary>
     public Task StartAsync(TimeSpan? readyTimeout = null) =>
         KillAllOnFailureAsync(async () =>
@@ -59,12 +58,39 @@ public sealed class RelayCluster : IAsyncDisposable
         KillAllOnFailureAsync(() => Task.WhenAll(_nodes.Select(node => node.StartAsync(readyTimeout))));
 
     /// <summary>
-    /// The running nodes whose sequencer started (from their logs). Exactly one, except for the moments of a
-    /// handover; a node that logged it once and lost the singleton later still counts, so read this right
-    /// after starting or after the previous host went away.
+    /// The running nodes whose status lists <paramref name="document"/>'s sequencer (<c>""</c> is the default
+    /// document), as they answer now: exactly one once the cluster is settled, none while the document is
+    /// passivated or not opened yet, and for a moment two or none during a handover.
     /// </summary>
-    public IReadOnlyList<RelayNode> HistoryHosts =>
-        _nodes.Where(node => node.IsRunning && node.Output.Contains(HistoryRecoveredLogLine, StringComparison.Ordinal)).ToList();
+    public async Task<IReadOnlyList<RelayNode>> HistoryHostsAsync(string document = "")
+    {
+        var running = _nodes.Where(node => node.IsRunning).ToList();
+        var sequencers = await Task.WhenAll(running.Select(node => node.SequencersAsync()));
+        return running.Where((_, i) => sequencers[i].Contains(document, StringComparer.Ordinal)).ToList();
+    }
+
+    /// <summary>
+    /// Waits until exactly one running node hosts <paramref name="document"/>'s sequencer and returns it; fails
+    /// after <paramref name="timeout"/> (default 30 s) with the hosts last seen.
+    /// </summary>
+    public async Task<RelayNode> SingleHistoryHostAsync(string document = "", TimeSpan? timeout = null)
+    {
+        var deadline = Stopwatch.StartNew();
+        IReadOnlyList<RelayNode> hosts = [];
+        while (deadline.Elapsed < (timeout ?? TimeSpan.FromSeconds(30)))
+        {
+            hosts = await HistoryHostsAsync(document);
+            if (hosts.Count == 1)
+            {
+                return hosts[0];
+            }
+
+            await Task.Delay(200);
+        }
+
+        throw new TimeoutException(
+            $"the sequencer of /{document} ran on [{string.Join(", ", hosts.Select(node => node.Name))}], not on exactly one node, for {timeout ?? TimeSpan.FromSeconds(30)}");
+    }
 
     // A fixture whose start fails is never disposed by xunit: the nodes that did start must not outlive the run.
     private async Task KillAllOnFailureAsync(Func<Task> start)

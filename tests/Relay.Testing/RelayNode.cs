@@ -93,8 +93,14 @@ public sealed class RelayNode : IAsyncDisposable
     /// <summary>The HTTP base address.</summary>
     public Uri HttpUrl => new($"http://127.0.0.1:{HttpPort}/");
 
-    /// <summary>The WebSocket address clients connect to.</summary>
+    /// <summary>The WebSocket address clients of the default document connect to.</summary>
     public Uri WebSocketUrl => new($"ws://127.0.0.1:{HttpPort}/");
+
+    /// <summary>The WebSocket address of <paramref name="document"/> (<c>""</c> is the default document).</summary>
+    public Uri WebSocketUrlOf(string document) => new($"ws://127.0.0.1:{HttpPort}/{document}");
+
+    /// <summary>The HTTP address of <paramref name="document"/>: its status (the node's status for <c>""</c>).</summary>
+    public Uri HttpUrlOf(string document) => new($"http://127.0.0.1:{HttpPort}/{document}");
 
     /// <summary>The configuration the node runs with.</summary>
     public IReadOnlyDictionary<string, string> Settings => _settings;
@@ -186,6 +192,16 @@ public sealed class RelayNode : IAsyncDisposable
         }
 
         throw new TimeoutException($"{Name} was not ready within {timeout}:\n{Output}");
+    }
+
+    /// <summary>The JSON of <c>GET /{document}</c>: the node's status for the default document, else the document's.</summary>
+    public Task<JsonElement> StatusAsync(string document = "") => Http.GetFromJsonAsync<JsonElement>(HttpUrlOf(document));
+
+    /// <summary>The documents whose sequencer runs on this node, as its status lists them (<c>""</c> is the default document).</summary>
+    public async Task<IReadOnlyList<string>> SequencersAsync()
+    {
+        var status = await StatusAsync();
+        return status.GetProperty("sequencers").EnumerateArray().Select(name => name.GetString()!).ToList();
     }
 
     /// <summary>Sends SIGKILL: the process dies at once, as in a crash.</summary>
