@@ -41,7 +41,7 @@ SignalRConnector.WireByDefault = (options.GetValueOrDefault("signalr-client") ??
     "wire" => true,
     var other => throw new ArgumentException($"unknown SignalR client '{other}'; use library or wire"),
 };
-var scenarios = options.TryGetValue("scenario", out var names) ? names.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) : Runner.AllScenarios;
+var scenarios = options.TryGetValue("scenario", out var names) ? names.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) : [.. Runner.AllScenarios, .. Runner.DocumentScenarios];
 var resultsFolder = options.GetValueOrDefault("results") ?? Path.Combine(RepoPaths.Root, "bench", "results");
 
 if (options.ContainsKey("smoke"))
@@ -102,7 +102,9 @@ if (options.TryGetValue("url", out var url))
         var other => throw new ArgumentException($"unknown protocol '{other}'; use websocket or signalr"),
     };
     var failed = false;
-    foreach (var scenario in scenarios)
+
+    // The cluster scenarios start clusters of their own; against a given URL they do not apply.
+    foreach (var scenario in scenarios.Where(s => !s.StartsWith("cluster-", StringComparison.Ordinal)))
     {
         var result = await Runner.RunAsync(scenario, connector, pid, settings, () => pid is { } id && !File.Exists($"/proc/{id}/status") ? "the server process exited" : null);
         result.Insert(1, "server", target.ToString());
@@ -162,7 +164,8 @@ static string Usage() => """
                                                writes <results>/fanout.png and fanout-chart.json
 
     Options:
-      --scenario fanout,latency,connections,replay,join   which scenarios (default all)
+      --scenario fanout,latency,connections,replay,join,documents-1,documents-100,cluster-singleton,cluster-sharded
+                                               which scenarios (default all; the last four are Relay's own)
       --receivers 50  --senders 2  --patch-bytes 128  --in-flight 200  --latency-in-flight 5
       --warmup 3  --measure 10 --settle 3 (seconds)  --connections 5000  --history 100000  --replay-in-flight 1000
       --signalr-client library|wire   the SignalR relay's clients: HubConnection (default) or a lean raw-WebSocket client

@@ -11,6 +11,12 @@ public static class Runner
     /// <summary>The scenarios, in the order they run.</summary>
     public static readonly string[] AllScenarios = ["fanout", "latency", "connections", "replay", "join"];
 
+    /// <summary>
+    /// Relay's own scenarios, after the side-by-side ones, each on a fresh Relay: durable ingest on one node with 1
+    /// and with 100 documents, and on a 3-node cluster with each placement (not in the smoke run).
+    /// </summary>
+    public static readonly string[] DocumentScenarios = ["documents-1", "documents-100", "cluster-singleton", "cluster-sharded"];
+
     /// <summary>The servers every scenario runs against, in the order they run.</summary>
     public static readonly ServerKind[] AllServers = [ServerKind.Reference, ServerKind.SignalR, ServerKind.Relay];
 
@@ -22,7 +28,9 @@ public static class Runner
         "connections" => ConnectionsScenario.RunAsync(connector, pid, settings, serverFailure),
         "replay" => ReplayScenario.RunAsync(connector, pid, settings, serverFailure),
         "join" => JoinScenario.RunAsync(connector, settings, serverFailure),
-        _ => throw new ArgumentException($"unknown scenario '{scenario}'; use {string.Join(", ", AllScenarios)}"),
+        "documents-1" => DocumentsScenario.RunAsync(connector.Url, pid, settings, 1, serverFailure),
+        "documents-100" => DocumentsScenario.RunAsync(connector.Url, pid, settings, 100, serverFailure),
+        _ => throw new ArgumentException($"unknown scenario '{scenario}'; use {string.Join(", ", AllScenarios.Concat(DocumentScenarios))}"),
     };
 
     /// <summary>Starts a fresh <paramref name="kind"/> server, runs one scenario on it, kills it.</summary>
@@ -69,7 +77,7 @@ public static class Runner
     public static async Task<JsonObject> VersusAsync(BenchSettings settings, IReadOnlyList<string> scenarios)
     {
         var results = new JsonArray();
-        foreach (var scenario in scenarios)
+        foreach (var scenario in scenarios.Where(s => !DocumentScenarios.Contains(s)))
         {
             foreach (var kind in AllServers)
             {
@@ -77,6 +85,15 @@ public static class Runner
                 Print(result);
                 results.Add(result);
             }
+        }
+
+        foreach (var scenario in DocumentScenarios.Where(scenarios.Contains))
+        {
+            var result = scenario.StartsWith("cluster-", StringComparison.Ordinal)
+                ? await DocumentsScenario.RunClusterAsync(settings, scenario["cluster-".Length..], 100)
+                : await RunOnFreshAsync(ServerKind.Relay, scenario, settings);
+            Print(result);
+            results.Add(result);
         }
 
         var comparison = Compare(results);
@@ -133,6 +150,15 @@ public static class Runner
             ["maxLatencyMs"] = new JsonObject { ["reference"] = MaxLatency("reference"), ["signalr"] = MaxLatency("signalr"), ["relay"] = MaxLatency("relay") },
             ["relayOverReference"] = vsReference,
             ["relayOverSignalR"] = vsSignalR,
+            ["documents"] = new JsonObject
+            {
+                ["ingestOneDocument"] = Figure("documents-1", "relay", "ingestPerSec"),
+                ["ingestHundredDocuments"] = Figure("documents-100", "relay", "ingestPerSec"),
+                ["hundredOverOne"] = Over(Figure("documents-100", "relay", "ingestPerSec"), Figure("documents-1", "relay", "ingestPerSec")),
+                ["clusterSingleton"] = Figure("cluster-singleton", "relay", "ingestPerSec"),
+                ["clusterSharded"] = Figure("cluster-sharded", "relay", "ingestPerSec"),
+                ["shardedOverSingleton"] = Over(Figure("cluster-sharded", "relay", "ingestPerSec"), Figure("cluster-singleton", "relay", "ingestPerSec")),
+            },
             ["joinRaceFree"] = new JsonObject
             {
                 ["reference"] = Completed("reference").Any(r => (string?)r["scenario"] == "join"),
@@ -165,7 +191,9 @@ public static class Runner
     public static async Task<bool> SmokeAsync(BenchSettings settings)
     {
         var ok = true;
-        foreach (var (scenario, kind) in AllScenarios.SelectMany(s => AllServers.Select(k => (s, k))))
+        var runs = AllScenarios.SelectMany(s => AllServers.Select(k => (s, k)))
+            .Concat(DocumentScenarios.Where(s => !s.StartsWith("cluster-", StringComparison.Ordinal)).Select(s => (s, ServerKind.Relay)));
+        foreach (var (scenario, kind) in runs)
         {
             if (kind == ServerKind.Reference && !ReferenceServer.IsInstalled)
             {
@@ -181,6 +209,7 @@ public static class Runner
                 "connections" => Positive(result, "patchToAllMs") && result["kbPerConnection"] is not null,
                 "replay" => Positive(result, "ingestPerSec") && Positive(result, "replayPerSec") && Positive(result, "firstFrameMs"),
                 "join" => Positive(result, "patchesSent") && result["joinersComplete"].AsDouble() == settings.Joiners,
+                "documents-1" or "documents-100" => Positive(result, "ingestPerSec"),
                 _ => false,
             };
             if (!sane)

@@ -114,7 +114,8 @@ public static class FlowScenario
     public static bool IsConnectionFailure(Exception ex) =>
         ex is TimeoutException or System.Net.WebSockets.WebSocketException or IOException or InvalidOperationException or HttpRequestException or OperationCanceledException;
 
-    private static async Task SendLoopAsync(IBenchClient client, int sender, uint runId, int patchBytes, DeliveryTracker tracker, CancellationToken cancellationToken)
+    /// <summary>Sends patches as fast as <paramref name="tracker"/> gives credits, until cancelled.</summary>
+    public static async Task SendLoopAsync(IBenchClient client, int sender, uint runId, int patchBytes, DeliveryTracker tracker, CancellationToken cancellationToken)
     {
         var buffer = Patch.NewBuffer(patchBytes);
         long seq = 0;
