@@ -11,18 +11,38 @@ public sealed class RelayCluster : IAsyncDisposable
     private readonly List<RelayNode> _nodes;
 
     /// <summary>Describes <paramref name="size"/> nodes journaling to <paramref name="connectionString"/>; nothing runs until <see cref="StartAsync"/>.</summary>
-    public RelayCluster(string connectionString, int size = 3, IDictionary<string, string>? extra = null)
+    /// <param name="connectionString">The journal.</param>
+    /// <param name="size">How many nodes.</param>
+    /// <param name="extra">More settings for every node.</param>
+    /// <param name="certificatePath">A PKCS#12 certificate every node presents and requires of its peers (TLS between nodes); null: no TLS.</param>
+    public RelayCluster(string connectionString, int size = 3, IDictionary<string, string>? extra = null, string? certificatePath = null)
     {
         ConnectionString = connectionString;
         var settings = new Dictionary<string, string>(extra ?? new Dictionary<string, string>());
         // Failovers are read from several nodes' logs side by side; timestamps line them up.
         settings.TryAdd("Logging:Console:TimestampFormat", "HH:mm:ss.fff ");
+        if (certificatePath is not null)
+        {
+            foreach (var (key, value) in TlsSettings(certificatePath))
+            {
+                settings[key] = value;
+            }
+        }
+
         var akkaPorts = Enumerable.Range(0, size).Select(_ => FreePort.Next()).ToArray();
-        SeedNodes = akkaPorts.Select(port => $"akka.tcp://relay@127.0.0.1:{port}").ToArray();
+        var scheme = certificatePath is null ? "akka.tcp" : "akka.ssl.tcp";
+        SeedNodes = akkaPorts.Select(port => $"{scheme}://relay@127.0.0.1:{port}").ToArray();
         _nodes = akkaPorts
             .Select((port, i) => RelayNode.Postgres($"node{i + 1}", connectionString, SeedNodes, port, settings))
             .ToList();
     }
+
+    /// <summary>The settings that turn TLS between nodes on with the certificate at <paramref name="certificatePath"/>.</summary>
+    public static Dictionary<string, string> TlsSettings(string certificatePath) => new()
+    {
+        ["Relay:Akka:Tls:Enabled"] = "true",
+        ["Relay:Akka:Tls:CertificatePath"] = certificatePath,
+    };
 
     /// <summary>The journal's connection string.</summary>
     public string ConnectionString { get; }

@@ -66,7 +66,7 @@ public static class RelayHostingExtensions
                 MaxFrameSize = frameSize,
                 SendBufferSize = frameSize * 2,
                 ReceiveBufferSize = frameSize * 2,
-            })
+            }.WithRelayTls(options.Akka.Tls))
             .WithClustering(new ClusterOptions
             {
                 SeedNodes = options.Akka.SeedNodes,

@@ -115,6 +115,8 @@ public sealed class RelayOptions
             throw new InvalidOperationException("Relay:Akka:Port must be a TCP port (0 picks a free one)");
         }
 
+        Akka.Tls.Validate();
+
         _ = Journal.ProviderName;
         _ = Documents.IsSharded;
         if (Documents.MaxOpenPerNode < 1)
@@ -174,8 +176,14 @@ public sealed class AkkaNodeOptions
     /// <summary>The Akka.Remote port; 0 picks a free one.</summary>
     public int Port { get; set; } = 4053;
 
-    /// <summary>Seed node addresses (<c>akka.tcp://relay@host:port</c>); empty: this node forms a cluster of its own.</summary>
+    /// <summary>
+    /// Seed node addresses (<c>akka.tcp://relay@host:port</c>, <c>akka.ssl.tcp://...</c> with TLS); empty: this node
+    /// forms a cluster of its own.
+    /// </summary>
     public string[] SeedNodes { get; set; } = [];
+
+    /// <summary>TLS with mutual authentication between nodes.</summary>
+    public TlsOptions Tls { get; set; } = new();
 }
 
 /// <summary>Where the history is journaled.</summary>
