@@ -40,6 +40,9 @@ public sealed class ClusterScriptSpecs
             var status = await RunAsync(environment, TimeSpan.FromSeconds(30), "status");
             _output.WriteLine(status.Output);
             pids = Directory.GetFiles(state, "*.pid").Select(file => int.Parse(File.ReadAllText(file).Trim())).ToList();
+            NginxAssert.KeepsTokensOutOfLogsAndHoldsManySockets(File.ReadAllText(Path.Combine(state, "nginx", "nginx.conf")));
+            // The gateways talk over TLS with the certificate the script generated.
+            Assert.True(File.Exists(Path.Combine(state, "tls", "node.pfx")), "no certificate in the state folder");
 
             // Issue 3's browser check, on the empty history the pages expect: Immer pages on gateway1 and
             // gateway2 stay in sync, and a page opened later through the load balancer gets the same state.

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.RegularExpressions;
 using Akka.Actor;
 using Microsoft.Extensions.Configuration;
@@ -12,18 +11,23 @@ namespace Relay.Cluster.Tests;
 
 /// <summary>
 /// docker-compose.yml, the Dockerfile and deploy/nginx checked without a container engine: compose accepts
-/// the file, and every gateway's environment binds to a Relay configuration that works in that topology.
+/// the file, and every gateway's environment binds to a Relay configuration that works in that topology. The
+/// checks read the configuration as compose resolves it (<c>docker-compose config</c>: anchors merged, the
+/// password taken from <c>.env.example</c> in place of the <c>.env</c> a user writes).
 /// </summary>
 public sealed partial class ComposeFileSpecs
 {
     private static readonly string ComposeFile = Path.Combine(RepoPaths.Root, "docker-compose.yml");
+    private static readonly string[] EnvFile = ["--env-file", Path.Combine(RepoPaths.Root, ".env.example")];
     private readonly YamlMappingNode _services;
 
-    /// <summary>Reads docker-compose.yml.</summary>
+    /// <summary>Reads docker-compose.yml as <c>docker-compose config</c> resolves it.</summary>
     public ComposeFileSpecs()
     {
+        var resolved = RunComposeAsync("config").GetAwaiter().GetResult();
+        Assert.True(resolved.ExitCode == 0, $"docker-compose config failed with {resolved.ExitCode}:\n{resolved.Output}");
         var yaml = new YamlStream();
-        using (var reader = new StreamReader(ComposeFile))
+        using (var reader = new StringReader(resolved.StandardOutput))
         {
             yaml.Load(reader);
         }
@@ -34,29 +38,47 @@ public sealed partial class ComposeFileSpecs
     [Fact]
     public async Task Should_be_accepted_by_docker_compose()
     {
-        var info = new ProcessStartInfo("docker-compose", "config -q")
-        {
-            WorkingDirectory = RepoPaths.Root,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        Process process;
-        try
-        {
-            process = Process.Start(info)!;
-        }
-        catch (System.ComponentModel.Win32Exception ex)
-        {
-            throw new InvalidOperationException("docker-compose is not installed; install it: apt-get install -y docker-compose", ex);
-        }
+        var result = await RunComposeAsync("config", "-q");
+        Assert.True(result.ExitCode == 0, $"docker-compose config -q failed with {result.ExitCode}:\n{result.Output}");
+    }
 
-        using (process)
+    [Fact]
+    public async Task Should_take_the_password_from_the_env_file_and_define_the_gateways_once()
+    {
+        var raw = await File.ReadAllTextAsync(ComposeFile);
+        var example = await File.ReadAllTextAsync(Path.Combine(RepoPaths.Root, ".env.example"));
+        var ignored = await File.ReadAllLinesAsync(Path.Combine(RepoPaths.Root, ".gitignore"));
+        var empty = Path.Combine(RepoPaths.NewTempFolder("compose-env"), "empty.env");
+        await File.WriteAllTextAsync(empty, "");
+        var withoutEnvFile = await ProcessRunner.RunAsync("docker-compose", ["--env-file", empty, "-f", ComposeFile, "config", "-q"], TimeSpan.FromSeconds(60));
+
+        Assert.Contains("POSTGRES_PASSWORD=", example, StringComparison.Ordinal);
+        Assert.Contains(".env", ignored);
+        Assert.DoesNotContain("Password=relay", raw, StringComparison.Ordinal);
+        Assert.DoesNotContain("POSTGRES_PASSWORD: relay", raw, StringComparison.Ordinal);
+        Assert.True(withoutEnvFile.ExitCode != 0, "compose accepts the file without a password");
+        Assert.Contains("POSTGRES_PASSWORD", withoutEnvFile.Output, StringComparison.Ordinal);
+        Assert.Matches(@"(?m)^x-gateway: &gateway\s*$", raw);
+        Assert.Equal(Gateways().Count, Regex.Matches(raw, @"<<: \*gateway\s*$", RegexOptions.Multiline).Count);
+    }
+
+    [Fact]
+    public void Should_run_the_gateways_with_tls_between_them_from_a_generated_certificate()
+    {
+        var certificate = (YamlMappingNode)_services["certificate"];
+        var written = VolumeTargets(certificate);
+        foreach (var name in Gateways())
         {
-            var stderr = process.StandardError.ReadToEndAsync();
-            await process.StandardOutput.ReadToEndAsync();
-            await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
-            Assert.True(process.ExitCode == 0, $"docker-compose config -q failed with {process.ExitCode}:\n{await stderr}");
+            var options = Bind(name);
+            var gateway = (YamlMappingNode)_services[name];
+            var mounted = VolumeTargets(gateway);
+            var dependsOn = (YamlMappingNode)gateway["depends_on"];
+
+            Assert.True(options.Akka.Tls.Enabled, $"{name} runs without TLS");
+            Assert.StartsWith("/certs/", options.Akka.Tls.CertificatePath, StringComparison.Ordinal);
+            Assert.Equal(written, mounted);
+            Assert.Equal("service_completed_successfully", ((YamlMappingNode)dependsOn["certificate"])["condition"].ToString());
+            Assert.False(dependsOn.Children.Keys.Any(key => Gateways().Contains(key.ToString())), $"{name} waits for another gateway: they must start together to form a cluster");
         }
     }
 
@@ -86,7 +108,7 @@ public sealed partial class ComposeFileSpecs
             foreach (var seed in options.Akka.SeedNodes)
             {
                 var address = Address.Parse(seed);
-                Assert.Equal("akka.tcp", address.Protocol);
+                Assert.Equal(options.Akka.Tls.Enabled ? "akka.ssl.tcp" : "akka.tcp", address.Protocol);
                 Assert.Equal(RelayHostingExtensions.ActorSystemName, address.System);
                 Assert.Contains(address.Host, gateways);
                 Assert.Equal(akkaPorts[address.Host!], address.Port);
@@ -103,10 +125,12 @@ public sealed partial class ComposeFileSpecs
         var config = File.ReadAllText(Path.Combine(RepoPaths.Root, mount.Split(':')[0]));
         var upstreams = NginxServer().Matches(config).Select(match => (Host: match.Groups[1].Value, Port: int.Parse(match.Groups[2].Value))).ToList();
 
-        Assert.Contains("5001:5001", ((YamlSequenceNode)nginx["ports"]).Children.Select(node => node.ToString()));
+        var published = ((YamlSequenceNode)nginx["ports"]).Children.Cast<YamlMappingNode>().Select(port => $"{port["published"]}:{port["target"]}");
+        Assert.Contains("5001:5001", published);
         Assert.Contains("proxy_set_header Upgrade $http_upgrade;", config, StringComparison.Ordinal);
         Assert.Contains("proxy_set_header Connection $connection_upgrade;", config, StringComparison.Ordinal);
         Assert.Contains("proxy_http_version 1.1;", config, StringComparison.Ordinal);
+        NginxAssert.KeepsTokensOutOfLogsAndHoldsManySockets(config);
         Assert.Equal(Gateways().Order(), upstreams.Select(upstream => upstream.Host).Order());
         foreach (var (host, port) in upstreams)
         {
@@ -132,7 +156,7 @@ public sealed partial class ComposeFileSpecs
         }
 
         var volumes = ((YamlSequenceNode)((YamlMappingNode)_services["postgres"])["volumes"]).Children.Select(node => node.ToString());
-        Assert.Contains(volumes, volume => volume.EndsWith(":/var/lib/postgresql/data", StringComparison.Ordinal));
+        Assert.Contains(volumes, volume => volume.Split(':')[1] == "/var/lib/postgresql/data");
     }
 
     [Fact]
@@ -153,6 +177,22 @@ public sealed partial class ComposeFileSpecs
         {
             var path = Path.Combine(RepoPaths.Root, source);
             Assert.True(File.Exists(path) || Directory.Exists(path), $"the Dockerfile copies {source}, which does not exist");
+        }
+    }
+
+    /// <summary>A service's volumes as <c>source:target</c>, without the mode.</summary>
+    private static List<string> VolumeTargets(YamlMappingNode service) =>
+        ((YamlSequenceNode)service["volumes"]).Children.Select(node => string.Join(':', node.ToString().Split(':').Take(2))).ToList();
+
+    private static async Task<ProcessResult> RunComposeAsync(params string[] arguments)
+    {
+        try
+        {
+            return await ProcessRunner.RunAsync("docker-compose", [.. EnvFile, "-f", ComposeFile, .. arguments], TimeSpan.FromSeconds(60));
+        }
+        catch (System.ComponentModel.Win32Exception ex)
+        {
+            throw new InvalidOperationException("docker-compose is not installed; install it: apt-get install -y docker-compose", ex);
         }
     }
 
