@@ -116,6 +116,12 @@ public sealed class RelayOptions
         }
 
         Akka.Tls.Validate();
+        var scheme = Akka.Tls.Enabled ? "akka.ssl.tcp://" : "akka.tcp://";
+        if (Akka.SeedNodes.FirstOrDefault(seed => !seed.StartsWith(scheme, StringComparison.Ordinal)) is { } seed)
+        {
+            throw new InvalidOperationException(
+                $"Relay:Akka:SeedNodes entry '{seed}' must start with {scheme} (TLS between nodes is {(Akka.Tls.Enabled ? "on" : "off")}, Relay:Akka:Tls:Enabled)");
+        }
 
         _ = Journal.ProviderName;
         _ = Documents.IsSharded;
