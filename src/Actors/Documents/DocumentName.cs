@@ -125,9 +125,6 @@ public readonly record struct DocumentName
     public static DocumentName Parse(string path) =>
         TryParse(path, out var name, out var error) ? name : throw new ArgumentException(error, nameof(path));
 
-    /// <summary>The document a <see cref="Path"/> names (the reverse of <see cref="Path"/>).</summary>
-    public static DocumentName FromPath(string path) => Parse(path);
-
     /// <inheritdoc />
     public override string ToString() => Path;
 

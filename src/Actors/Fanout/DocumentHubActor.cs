@@ -67,7 +67,10 @@ public sealed class DocumentHubActor : ReceiveActor, IWithTimers
             _log.Debug("Subscribed to topic {Topic}", _document.Topic);
             _status?.MarkSubscribed();
             OpenDocument();
-            Timers.StartPeriodicTimer(nameof(CheckSequencer), CheckSequencer.Instance, _settings.ReopenAfter);
+            if (_head < 0 || _document.IsDefault)
+            {
+                Timers.StartPeriodicTimer(nameof(CheckSequencer), CheckSequencer.Instance, _settings.ReopenAfter);
+            }
         });
         Receive<DocumentOpened>(opened => OnHeadKnown(opened.LastSequence));
         Receive<HistoryHeartbeat>(heartbeat =>
@@ -154,6 +157,12 @@ public sealed class DocumentHubActor : ReceiveActor, IWithTimers
 
             _waitingForHead.Clear();
             _status?.ObserveSequence(_head);
+            if (!_document.IsDefault)
+            {
+                // Only the default document's hub keeps watching for a silent sequencer (readiness depends on it).
+                Timers.Cancel(nameof(CheckSequencer));
+            }
+
             DeliverHeld();
         }
 
@@ -246,7 +255,7 @@ public sealed class DocumentHubActor : ReceiveActor, IWithTimers
         _journal.Read(_document, from, to)
             .TakeWhile(patch => patch.Sequence == expected++)
             .RunWith(Sink.Seq<PatchAppended>(), _materializer ??= Context.Materializer())
-            .PipeTo(Self, success: patches => new GapRead(from, patches), failure: cause => new GapReadFailed(cause));
+            .PipeTo(Self, success: patches => new GapRead(patches), failure: cause => new GapReadFailed(cause));
     }
 
     private void OnGapRead(GapRead read)
@@ -277,7 +286,7 @@ public sealed class DocumentHubActor : ReceiveActor, IWithTimers
     /// <summary>The connection actor of an opened connection.</summary>
     public sealed record ConnectionOpened(IActorRef Connection);
 
-    private sealed record GapRead(long From, IReadOnlyList<PatchAppended> Patches);
+    private sealed record GapRead(IReadOnlyList<PatchAppended> Patches);
 
     private sealed record GapReadFailed(Exception Cause);
 

@@ -135,7 +135,7 @@ public static class RelayHostingExtensions
         {
             return builder.WithShardRegion<HistoryProxy>(
                 "documents",
-                (system, _, _) => entityId => SequencerProps(system, DocumentName.FromPath(entityId)),
+                (system, _, _) => entityId => SequencerProps(system, DocumentName.Parse(entityId)),
                 new DocumentMessageExtractor(),
                 new ShardOptions
                 {
