@@ -105,12 +105,6 @@ public sealed class RelayNode : IAsyncDisposable
     /// <summary>The configuration the node runs with.</summary>
     public IReadOnlyDictionary<string, string> Settings => _settings;
 
-    /// <summary>
-    /// A cgroup's <c>cgroup.procs</c> the process is moved into as it starts, before it opens any socket
-    /// (see <see cref="NetworkPartition"/>); null: it stays where the test runs.
-    /// </summary>
-    public string? CgroupProcsFile { get; set; }
-
     /// <summary>The process id, while it runs.</summary>
     public int? ProcessId => _process is { HasExited: false } ? _process.Id : null;
 
@@ -165,10 +159,6 @@ public sealed class RelayNode : IAsyncDisposable
         process.OutputDataReceived += (_, e) => Record(e.Data);
         process.ErrorDataReceived += (_, e) => Record(e.Data);
         process.Start();
-        if (CgroupProcsFile is not null)
-        {
-            File.AppendAllText(CgroupProcsFile, process.Id.ToString());
-        }
 
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
