@@ -30,10 +30,10 @@ public sealed class DocumentHubsActor : ReceiveActor
             if (!_hubs.TryGetValue(open.Document, out var entry))
             {
                 entry = (_startHub(open.Document), 0);
-                _status.OpenDocuments = _hubs.Count + 1;
             }
 
             _hubs[open.Document] = (entry.Hub, entry.Opened + 1);
+            _status.OpenDocuments = _hubs.Count;
             entry.Hub.Forward(open.Open);
         });
         Receive<HubIdle>(idle =>
