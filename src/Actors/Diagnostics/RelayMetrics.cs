@@ -55,6 +55,10 @@ public static class RelayMetrics
             tags: null,
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5] });
 
+    /// <summary>Journal writes of a sequencer that failed or were rejected; each stops the sequencer, which recovers from the journal.</summary>
+    public static readonly Counter<long> JournalWriteFailures =
+        Meter.CreateCounter<long>("relay.journal.write.failures", "{write}", "Journal writes that failed or were rejected; the sequencer restarts from the journal");
+
     /// <summary>From a connection's start to the end of its replay of the history.</summary>
     public static readonly Histogram<double> ReplayDuration =
         Meter.CreateHistogram<double>(

@@ -202,6 +202,7 @@ public sealed class HistoryActor : ReceivePersistentActor, IWithTimers
     protected override void OnPersistFailure(Exception cause, object @event, long sequenceNr)
     {
         _log.Error(cause, "Journal write of sequence {Sequence} failed; the sequencer stops and its supervisor restarts it", sequenceNr);
+        RelayMetrics.JournalWriteFailures.Add(1);
         base.OnPersistFailure(cause, @event, sequenceNr);
     }
 
@@ -211,6 +212,7 @@ public sealed class HistoryActor : ReceivePersistentActor, IWithTimers
         // Later appends already took the following sequence numbers; only a fresh recovery from the
         // journal gives the state and the numbering the journal really has.
         _log.Error(cause, "Journal rejected sequence {Sequence}; the sequencer stops and its supervisor restarts it", sequenceNr);
+        RelayMetrics.JournalWriteFailures.Add(1);
         Context.Stop(Self);
     }
 
