@@ -209,6 +209,26 @@ public sealed class HistoryActorSpecs : RelaySpec
     }
 
     [Fact]
+    public async Task Should_snapshot_once_the_payloads_since_the_last_snapshot_reach_the_byte_bound()
+    {
+        // Large patches: a count of 1,000 would come far too late, the byte bound of 10,000 decides.
+        var settings = Quiet with { SnapshotEveryBytes = 10_000 };
+        var (history, _) = StartHistory(settings);
+        var payload = new string('x', 4_000);
+        for (var frame = 1; frame <= 5; frame++)
+        {
+            history.Tell(Append("a", frame, 1, payload));
+            await ExpectMsgAsync<AppendPatchResponse>(Patience);
+        }
+
+        // 3 x 4,000 bytes reach the bound; patches 4 and 5 (8,000 bytes) do not yet.
+        Assert.Equal(3, (await AwaitLatestSnapshotAsync(3)).LastSequence);
+        history.Tell(Append("a", 6, 6, payload));
+        await ExpectMsgAsync<AppendPatchResponse>(Patience);
+        Assert.Equal(6, (await AwaitLatestSnapshotAsync(6)).LastSequence);
+    }
+
+    [Fact]
     public async Task Should_journal_each_frame_exactly_once_when_restarted_between_write_and_confirmation()
     {
         const int frames = 20;

@@ -22,6 +22,14 @@ namespace Relay.Actors.History;
 /// </param>
 public sealed record HistorySettings(int SnapshotEvery, TimeSpan HeartbeatInterval, int MaxCursors, TimeSpan PassivateAfter)
 {
+    /// <summary>
+    /// Snapshot also once the payloads journaled since the last snapshot reach this many bytes (or the size of
+    /// the last snapshot, if that is larger): recovery then replays about this much, whatever the patch sizes.
+    /// The journal plugin reads a whole page of rows before handing out the first, so a count alone would let
+    /// a history of large patches load gigabytes at once.
+    /// </summary>
+    public long SnapshotEveryBytes { get; init; } = 4 * 1024 * 1024;
+
     /// <summary>Defaults for production.</summary>
     public static readonly HistorySettings Default = new(10_000, TimeSpan.FromSeconds(1), 100_000, TimeSpan.FromMinutes(2));
 }
@@ -44,6 +52,8 @@ public sealed class HistoryActor : ReceivePersistentActor, IWithTimers
     private readonly HistorySettings _settings;
     private readonly HistoryState _state;
     private long _lastSnapshotSequence;
+    private long _bytesSinceSnapshot;
+    private long _lastSnapshotBytes;
     private long _lastAssignedSequence;
     private List<PatchAppended> _batch = new();
     private readonly Queue<IActorRef> _awaitingConfirmation = new();
@@ -67,9 +77,14 @@ public sealed class HistoryActor : ReceivePersistentActor, IWithTimers
             {
                 _state.Restore(snapshot);
                 _lastSnapshotSequence = offer.Metadata.SequenceNr;
+                _lastSnapshotBytes = _state.ApproximateSnapshotBytes;
             }
         });
-        Recover<PatchAppended>(patch => _state.Apply(patch));
+        Recover<PatchAppended>(patch =>
+        {
+            _state.Apply(patch);
+            _bytesSinceSnapshot += patch.Payload.Length;
+        });
         Recover<RecoveryCompleted>(_ =>
         {
             _lastAssignedSequence = LastSequenceNr;
@@ -189,9 +204,13 @@ public sealed class HistoryActor : ReceivePersistentActor, IWithTimers
         _state.Apply(persisted);
         _awaitingConfirmation.Dequeue().Tell(new AppendPatchResponse(persisted.OriginConnectionId, persisted.FrameNo, persisted.Sequence));
         Publish(persisted);
-        if (persisted.Sequence - _lastSnapshotSequence >= _settings.SnapshotEvery)
+        _bytesSinceSnapshot += persisted.Payload.Length;
+        if (persisted.Sequence - _lastSnapshotSequence >= _settings.SnapshotEvery ||
+            _bytesSinceSnapshot >= Math.Max(_settings.SnapshotEveryBytes, _lastSnapshotBytes))
         {
             _lastSnapshotSequence = persisted.Sequence;
+            _bytesSinceSnapshot = 0;
+            _lastSnapshotBytes = _state.ApproximateSnapshotBytes;
             SaveSnapshot(_state.ToSnapshot());
         }
     }

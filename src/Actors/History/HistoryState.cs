@@ -102,6 +102,9 @@ public sealed class HistoryState
         }
     }
 
+    /// <summary>About how large the state's snapshot is, in bytes: each cursor is an id and three numbers.</summary>
+    public long ApproximateSnapshotBytes => _cursors.Keys.Sum(id => (long)id.Length + 24);
+
     /// <summary>The state as a snapshot.</summary>
     public HistorySnapshot ToSnapshot() => new(
         LastSequence,
