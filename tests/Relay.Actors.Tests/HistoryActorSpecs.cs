@@ -387,14 +387,41 @@ public sealed class HistoryActorSpecs : RelaySpec
         var (history, _) = StartHistory(Quiet);
 
         history.Tell(new OpenDocument(Doc));
-        Assert.Equal(new DocumentOpened(Doc, 0), await ExpectMsgAsync<DocumentOpened>(Patience));
+        var empty = await ExpectMsgAsync<DocumentOpened>(Patience);
+        Assert.Equal((Doc, 0L), (empty.Document, empty.LastSequence));
+        Assert.NotEqual(0, empty.Epoch);
 
         history.Tell(Append("a", 1, 1, "a1"));
         history.Tell(Append("a", 2, 1, "a2"));
         await ExpectMsgAsync<AppendPatchResponse>(Patience);
         await ExpectMsgAsync<AppendPatchResponse>(Patience);
         history.Tell(new OpenDocument(Doc));
-        Assert.Equal(new DocumentOpened(Doc, 2), await ExpectMsgAsync<DocumentOpened>(Patience));
+        // The epoch picked for the empty history is the one its first patch journaled.
+        Assert.Equal(new DocumentOpened(Doc, 2, empty.Epoch), await ExpectMsgAsync<DocumentOpened>(Patience));
+    }
+
+    [Fact]
+    public async Task Should_keep_the_epoch_its_first_patch_journaled_across_restarts_and_snapshots()
+    {
+        var settings = Quiet with { SnapshotEvery = 3 };
+        var (history, _) = StartHistory(settings);
+        for (var frame = 1; frame <= 4; frame++)
+        {
+            history.Tell(Append("a", frame, 1, $"a{frame}"));
+            await ExpectMsgAsync<AppendPatchResponse>(Patience);
+        }
+
+        var epoch = (await ReadJournalAsync(Doc))[0].Epoch;
+        Assert.NotEqual(0, epoch);
+        await AwaitLatestSnapshotAsync(3);
+        await StopAsync(history);
+
+        // Recovered from the snapshot and the tail, without the first patch: the snapshot keeps the epoch.
+        Persistence.Instance.Apply(Sys).JournalFor(null).Tell(new DeleteMessagesTo(Doc.PersistenceId, 3, TestActor));
+        await ExpectMsgAsync<DeleteMessagesSuccess>(Patience);
+        var (restarted, _) = StartHistory(settings);
+        restarted.Tell(new OpenDocument(Doc));
+        Assert.Equal(new DocumentOpened(Doc, 4, epoch), await ExpectMsgAsync<DocumentOpened>(Patience));
     }
 
     [Fact]

@@ -127,6 +127,43 @@ public sealed class HistoryStateSpecs
         Assert.Equal(AppendDecision.Accept, state.Decide(Append("conn-1", 2, 2)));
     }
 
+    [Fact]
+    public void Should_pick_a_fresh_epoch_for_an_empty_history_and_take_the_journaled_one_from_its_first_patch()
+    {
+        var first = new HistoryState();
+        var second = new HistoryState();
+        first.EnsureEpoch("relay-history/a");
+        second.EnsureEpoch("relay-history/a");
+        Assert.NotEqual(0, first.Epoch);
+        Assert.NotEqual(first.Epoch, second.Epoch);
+
+        var recovered = new HistoryState();
+        recovered.Apply(Patch(1, "a", 1) with { Epoch = first.Epoch });
+        recovered.Apply(Patch(2, "a", 2));
+        recovered.EnsureEpoch("relay-history/a");
+        Assert.Equal(first.Epoch, recovered.Epoch);
+
+        var fromSnapshot = new HistoryState();
+        fromSnapshot.Restore(recovered.ToSnapshot());
+        Assert.Equal(first.Epoch, fromSnapshot.Epoch);
+    }
+
+    [Fact]
+    public void Should_name_a_history_journaled_before_epochs_by_its_first_patch()
+    {
+        // The same first patch gives the same epoch on every node and every restart; another first patch another.
+        var one = new HistoryState();
+        one.Apply(Patch(1, "conn-x", 1));
+        var same = new HistoryState();
+        same.Apply(Patch(1, "conn-x", 1));
+        var other = new HistoryState();
+        other.Apply(Patch(1, "conn-y", 1));
+
+        Assert.NotEqual(0, one.Epoch);
+        Assert.Equal(one.Epoch, same.Epoch);
+        Assert.NotEqual(one.Epoch, other.Epoch);
+    }
+
     private static AppendPatch Append(string connection, long frame, long firstUnconfirmed) =>
         new(DocumentName.Default, connection, frame, firstUnconfirmed, new byte[] { (byte)frame }, IsText: false);
 

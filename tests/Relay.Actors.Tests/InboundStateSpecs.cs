@@ -144,6 +144,29 @@ public sealed class InboundStateSpecs
         Assert.True(state.IsUnavailable(1_000_000 + UnavailableAfterMs));
     }
 
+    [Fact]
+    public void Should_take_a_clients_own_patch_ids_starting_anywhere_and_going_up_by_one()
+    {
+        var state = NewState();
+
+        // A relay.v1 client resending after a reconnect starts at its oldest unacknowledged id.
+        var first = state.Accept(Text("p7"), true, 7, 0, out var startsWaiting);
+        Assert.True(startsWaiting);
+        Assert.Equal((7L, 7L, "me"), (first!.FrameNo, first.FirstUnconfirmed, first.ConnectionId));
+        var second = state.Accept(Text("p8"), true, 8, 0, out _);
+        Assert.Equal((8L, 7L), (second!.FrameNo, second.FirstUnconfirmed));
+        Assert.Null(state.Accept(Text("p10"), true, 10, 0, out _));
+        Assert.Null(state.Accept(Text("p8"), true, 8, 0, out _));
+        Assert.Equal(9, state.Accept(Text("p9"), true, 9, 0, out _)!.FrameNo);
+        Assert.Equal(3, state.Unconfirmed);
+    }
+
+    [Fact]
+    public void Should_refuse_an_id_below_one()
+    {
+        Assert.Null(NewState().Accept(Text("p0"), true, 0, 0, out _));
+    }
+
     private static InboundState NewState() =>
         new(Document, "me", TimeSpan.FromMilliseconds(ResendAfterMs), TimeSpan.FromMilliseconds(UnavailableAfterMs), _ => 1);
 

@@ -23,6 +23,22 @@ public sealed class OutboundStateSpecs
     }
 
     [Fact]
+    public void Should_read_only_after_the_resume_point_when_resuming()
+    {
+        var state = new OutboundState(maxHeld: 10);
+        state.StartAfter(5);
+
+        Assert.Equal(OutboundStep.Read, state.Join(8));
+        Assert.Equal((6L, 8L), (state.ReadFrom, state.ReadTo));
+
+        var resumedAtHead = new OutboundState(maxHeld: 10);
+        resumedAtHead.StartAfter(8);
+        Assert.Equal(OutboundStep.None, resumedAtHead.Join(8));
+        Assert.False(resumedAtHead.OnLive(Patch(8)));
+        Assert.True(resumedAtHead.OnLive(Patch(9)));
+    }
+
+    [Fact]
     public void Should_read_one_to_n_when_joining_at_head_n()
     {
         var state = new OutboundState(maxHeld: 10);

@@ -27,10 +27,14 @@ public sealed class RelaySerializerSpecs : IClassFixture<SharedSpecNode>
         { new AppendPatchResponse("conn-1", 3, 42), "AR" },
         { new PatchAppended(42, "conn-1", 3, new byte[] { 0, 1, 2, 255 }, IsText: false), "P" },
         { new HistoryHeartbeat(42), "H" },
+        { new HistoryHeartbeat(42, -7_000_000_000_000_000_001), "H" },
+        { new PatchAppended(1, "client/tab1", 9, new byte[] { 7 }, IsText: false) { Epoch = -1 }, "P" },
         { new OpenDocument(DocumentName.Default), "O" },
         { new OpenDocument(DocumentName.Parse("a/b.c")), "O" },
         { new DocumentOpened(DocumentName.Parse("a/b.c"), 42), "OR" },
+        { new DocumentOpened(DocumentName.Parse("a/b.c"), 42, long.MaxValue), "OR" },
         { new HistorySnapshot(42, [new ConnectionCursor("conn-1", 3, 42), new ConnectionCursor("conn-2", 7, 40)]), "S" },
+        { new HistorySnapshot(42, [new ConnectionCursor("client/tab1", 3, 42)], long.MinValue), "S" },
     };
 
     [Theory]

@@ -23,8 +23,39 @@ public static class RelayCloseCodes
     public const int TryAgainLater = 1013;
 }
 
-/// <summary>One frame on its way to a client; the payload is shared by every client it goes to.</summary>
-public readonly record struct OutboundFrame(ReadOnlyMemory<byte> Payload, bool IsText);
+/// <summary>What an outbound frame is; raw clients only ever get <see cref="Patch"/>.</summary>
+public enum OutboundKind : byte
+{
+    /// <summary>A patch of the document, numbered <see cref="OutboundFrame.Sequence"/>.</summary>
+    Patch,
+
+    /// <summary><c>relay.v1</c>: the client's own patch <see cref="OutboundFrame.Id"/> is journaled as <see cref="OutboundFrame.Sequence"/>.</summary>
+    Ack,
+
+    /// <summary><c>relay.v1</c>: the first frame; <see cref="OutboundFrame.Sequence"/> is the head, <see cref="OutboundFrame.Id"/> the epoch.</summary>
+    Hello,
+}
+
+/// <summary>
+/// One frame on its way to a client; the payload is shared by every client it goes to. The socket's writer
+/// encodes it for the client's protocol (docs/protocol.md): a raw client gets the payload alone.
+/// </summary>
+public readonly record struct OutboundFrame(
+    ReadOnlyMemory<byte> Payload,
+    bool IsText,
+    long Sequence = 0,
+    OutboundKind Kind = OutboundKind.Patch,
+    long Id = 0)
+{
+    /// <summary>An acknowledgement of the client's patch <paramref name="id"/>, journaled as <paramref name="sequence"/>.</summary>
+    public static OutboundFrame Ack(long id, long sequence) => new(ReadOnlyMemory<byte>.Empty, true, sequence, OutboundKind.Ack, id);
+
+    /// <summary>The hello: the history named <paramref name="epoch"/> with head <paramref name="head"/>; <paramref name="resumed"/> travels as <see cref="IsText"/>.</summary>
+    public static OutboundFrame Hello(long head, long epoch, bool resumed) => new(ReadOnlyMemory<byte>.Empty, resumed, head, OutboundKind.Hello, epoch);
+
+    /// <summary>For a hello: whether the connection resumed.</summary>
+    public bool Resumed => Kind == OutboundKind.Hello && IsText;
+}
 
 /// <summary>Why and how a connection is closed.</summary>
 public sealed record CloseRequest(int Code, string Reason);

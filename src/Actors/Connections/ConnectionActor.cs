@@ -50,6 +50,8 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers
     private readonly IActorRef _sequencers;
     private readonly IPatchJournal _journal;
     private readonly ConnectionSettings _settings;
+    private readonly ClientProtocol _protocol;
+    private readonly string _origin;
     private readonly InboundState _inbound;
     private readonly OutboundState _outbound;
     private ILoggingAdapter? _log;
@@ -69,13 +71,15 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers
     /// <param name="sequencers">Where the document's sequencer takes appends: the singleton proxy or the shard region.</param>
     /// <param name="journal">The read journal, for the history.</param>
     /// <param name="settings">Limits and timings.</param>
+    /// <param name="protocol">How the client speaks: raw frames or <c>relay.v1</c>.</param>
     public ConnectionActor(
         DocumentName document,
         string connectionId,
         ClientLink link,
         IActorRef sequencers,
         IPatchJournal journal,
-        ConnectionSettings settings)
+        ConnectionSettings settings,
+        ClientProtocol protocol)
     {
         _document = document;
         _connectionId = connectionId;
@@ -83,7 +87,9 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers
         _sequencers = sequencers;
         _journal = journal;
         _settings = settings;
-        _inbound = new InboundState(document, connectionId, settings.ResendAfter, settings.UnavailableAfter, link.CreditsFor);
+        _protocol = protocol;
+        _origin = protocol.OriginFor(connectionId);
+        _inbound = new InboundState(document, _origin, settings.ResendAfter, settings.UnavailableAfter, link.CreditsFor);
         _outbound = new OutboundState(settings.MaxBufferedLive);
     }
 
@@ -97,8 +103,9 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers
         ClientLink link,
         IActorRef sequencers,
         IPatchJournal journal,
-        ConnectionSettings settings) =>
-        Akka.Actor.Props.Create(() => new ConnectionActor(document, connectionId, link, sequencers, journal, settings))
+        ConnectionSettings settings,
+        ClientProtocol? protocol = null) =>
+        Akka.Actor.Props.Create(() => new ConnectionActor(document, connectionId, link, sequencers, journal, settings, protocol ?? ClientProtocol.Raw))
             .WithMailbox(ConnectionMailbox.Id);
 
     /// <inheritdoc />
@@ -131,7 +138,7 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers
                 HandleConfirmation(confirmation);
                 break;
             case Join join:
-                Run(_outbound.Join(join.Head));
+                HandleJoin(join);
                 break;
             case CatchUpCompleted completed:
                 var (deliver, next) = _outbound.OnReadCompleted(completed.LastSequence);
@@ -186,9 +193,41 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers
         }
     }
 
+    private void HandleJoin(Join join)
+    {
+        if (_protocol.Enveloped)
+        {
+            // The hello goes first; with a resume, the history before the client's last sequence number is skipped.
+            var resumed = _protocol.CanResume(join.Head, join.Epoch);
+            if (resumed)
+            {
+                _outbound.StartAfter(_protocol.ResumeAfter!.Value);
+            }
+
+            if (!_link.TryEnqueue(OutboundFrame.Hello(join.Head, join.Epoch, resumed)))
+            {
+                CloseAndStop(RelayCloseCodes.PolicyViolation, "slow consumer");
+                return;
+            }
+        }
+
+        Run(_outbound.Join(join.Head));
+    }
+
     private void HandleClientFrame(ClientFrame frame)
     {
-        var append = _inbound.Accept(frame.Payload, frame.IsText, Environment.TickCount64, out var startsWaiting);
+        var now = Environment.TickCount64;
+        bool startsWaiting;
+        AppendPatch? accepted = frame.Id > 0
+            ? _inbound.Accept(frame.Payload, frame.IsText, frame.Id, now, out startsWaiting)
+            : _inbound.Accept(frame.Payload, frame.IsText, now, out startsWaiting);
+        if (accepted is not { } append)
+        {
+            _link.ReleaseCredits(_link.CreditsFor(frame.Payload.Length));
+            CloseAndStop(RelayCloseCodes.PolicyViolation, "patch ids must go up by one");
+            return;
+        }
+
         if (startsWaiting)
         {
             // The resend timer runs only while something waits for confirmation: idle connections cost no timer.
@@ -236,15 +275,25 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers
 
     private void Deliver(PatchAppended patch)
     {
-        if (patch.OriginConnectionId == _connectionId)
-        {
-            return;
-        }
-
-        if (!_link.TryEnqueue(new OutboundFrame(patch.Payload, patch.IsText)))
+        if (FrameFor(patch, _origin, _protocol.Enveloped) is { } frame && !_link.TryEnqueue(frame))
         {
             CloseAndStop(RelayCloseCodes.PolicyViolation, "slow consumer");
         }
+    }
+
+    /// <summary>
+    /// What the client gets for <paramref name="patch"/>: another's patch as it is; its own, nothing (raw) or an
+    /// acknowledgement at the patch's place in the order (<c>relay.v1</c>), so that a client's sequence numbers
+    /// never skip one and a patch resent after a reconnect learns the number it was journaled under.
+    /// </summary>
+    private static OutboundFrame? FrameFor(PatchAppended patch, string origin, bool enveloped)
+    {
+        if (patch.OriginConnectionId != origin)
+        {
+            return new OutboundFrame(patch.Payload, patch.IsText, patch.Sequence);
+        }
+
+        return enveloped ? OutboundFrame.Ack(patch.FrameNo, patch.Sequence) : null;
     }
 
     private void Run(OutboundStep step)
@@ -268,7 +317,8 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers
     private void StartCatchUp(long from, long to)
     {
         var link = _link;
-        var connectionId = _connectionId;
+        var origin = _origin;
+        var enveloped = _protocol.Enveloped;
         var stallTimeout = _settings.ReplayStallTimeout;
         var expected = from;
 
@@ -286,8 +336,8 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers
                 // Whole pages go to the socket's queue at once; the await only waits when the client lags.
                 foreach (var patch in batch)
                 {
-                    if (patch.OriginConnectionId != connectionId &&
-                        !await link.EnqueueAsync(new OutboundFrame(patch.Payload, patch.IsText), stallTimeout).ConfigureAwait(false))
+                    if (FrameFor(patch, origin, enveloped) is { } frame &&
+                        !await link.EnqueueAsync(frame, stallTimeout).ConfigureAwait(false))
                     {
                         throw new SlowConsumerException();
                     }
@@ -327,8 +377,11 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers
         LeaveOrDrain();
     }
 
-    /// <summary>A complete frame the client sent; the reader holds the link's credits for it.</summary>
-    public sealed record ClientFrame(ReadOnlyMemory<byte> Payload, bool IsText);
+    /// <summary>
+    /// A complete frame the client sent; the reader holds the link's credits for it. <paramref name="Id"/>: the
+    /// patch id a <c>relay.v1</c> client gave it; 0 for a raw client's frame, which the connection numbers itself.
+    /// </summary>
+    public sealed record ClientFrame(ReadOnlyMemory<byte> Payload, bool IsText, long Id = 0);
 
     /// <summary>The client's socket is gone.</summary>
     public sealed record ClientDisconnected
@@ -343,9 +396,9 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers
 
     /// <summary>
     /// From the document's hub: everything up to <paramref name="Head"/> is journaled; every later patch comes
-    /// from the hub, in order and without gaps.
+    /// from the hub, in order and without gaps. <paramref name="Epoch"/> names the history.
     /// </summary>
-    public sealed record Join(long Head);
+    public sealed record Join(long Head, long Epoch = 0);
 
     private sealed record CatchUpCompleted(long LastSequence);
 

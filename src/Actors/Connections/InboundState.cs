@@ -20,6 +20,7 @@ public sealed class InboundState
     private readonly Func<int, int> _creditsFor;
     private Queue<AppendPatch>? _unconfirmed;
     private long _nextFrameNo = 1;
+    private bool _acceptedAny;
     private long _lastSentMs;
     private long _lastProgressMs;
 
@@ -45,9 +46,23 @@ public sealed class InboundState
     /// Numbers the client's next frame and returns the append to send. <paramref name="startsWaiting"/> is true
     /// when nothing was waiting before it: the caller starts its resend timer (idle connections run none).
     /// </summary>
-    public AppendPatch Accept(ReadOnlyMemory<byte> payload, bool isText, long nowMs, out bool startsWaiting)
+    public AppendPatch Accept(ReadOnlyMemory<byte> payload, bool isText, long nowMs, out bool startsWaiting) =>
+        Accept(payload, isText, _nextFrameNo, nowMs, out startsWaiting)!;
+
+    /// <summary>
+    /// Takes the client's frame numbered by the client itself (<c>relay.v1</c> patch ids): the first any positive
+    /// number, each later one one more than the previous. Returns null for a number out of that order.
+    /// </summary>
+    public AppendPatch? Accept(ReadOnlyMemory<byte> payload, bool isText, long frameNo, long nowMs, out bool startsWaiting)
     {
-        var frameNo = _nextFrameNo++;
+        startsWaiting = false;
+        if (frameNo < 1 || (_acceptedAny && frameNo != _nextFrameNo))
+        {
+            return null;
+        }
+
+        _acceptedAny = true;
+        _nextFrameNo = frameNo + 1;
         _unconfirmed ??= new Queue<AppendPatch>();
         startsWaiting = _unconfirmed.Count == 0;
         var append = new AppendPatch(

@@ -52,6 +52,15 @@ public sealed class OutboundState
     /// <summary>Live patches held while catching up.</summary>
     public int Held => _held?.Count ?? 0;
 
+    /// <summary>Before the join: the client already holds everything up to <paramref name="after"/> (a resume).</summary>
+    public void StartAfter(long after)
+    {
+        if (!_joined)
+        {
+            Next = Math.Max(Next, after + 1);
+        }
+    }
+
     /// <summary>The hub's head: everything up to <paramref name="head"/> is in the journal, the rest comes live.</summary>
     public OutboundStep Join(long head)
     {

@@ -65,13 +65,16 @@ public sealed class RelayDocuments
         return new Lease(this, document);
     }
 
-    /// <summary>Opens a connection to <paramref name="document"/>: its link and its actor, a child of the document's hub.</summary>
-    public async Task<RelayConnection> ConnectAsync(DocumentName document)
+    /// <summary>
+    /// Opens a connection to <paramref name="document"/> for a client speaking <paramref name="protocol"/> (raw
+    /// frames when null): its link and its actor, a child of the document's hub.
+    /// </summary>
+    public async Task<RelayConnection> ConnectAsync(DocumentName document, ClientProtocol? protocol = null)
     {
         var connectionId = Guid.NewGuid().ToString("N");
         var link = new ClientLink(_options.MaxOutboundBytesPerConnection, _options.MaxInFlightPerConnection);
         var opened = await _registry.Get<DocumentHubsActor>().Ask<DocumentHubActor.ConnectionOpened>(
-            new DocumentHubsActor.OpenConnection(document, new DocumentHubActor.OpenConnection(connectionId, link, _connectionSettings)),
+            new DocumentHubsActor.OpenConnection(document, new DocumentHubActor.OpenConnection(connectionId, link, _connectionSettings, protocol)),
             TimeSpan.FromSeconds(10));
         return new RelayConnection(connectionId, link, opened.Connection);
     }

@@ -42,6 +42,7 @@ public sealed class DocumentHubActor : ReceiveActor, IWithTimers
     // sequencer has named the document's head.
     private long _head = -1;
     private long _latestKnown;
+    private long _epoch;
     private bool _reading;
     private long _lastHeardTicks;
     private int _opened;
@@ -72,11 +73,11 @@ public sealed class DocumentHubActor : ReceiveActor, IWithTimers
                 Timers.StartPeriodicTimer(nameof(CheckSequencer), CheckSequencer.Instance, _settings.ReopenAfter);
             }
         });
-        Receive<DocumentOpened>(opened => OnHeadKnown(opened.LastSequence));
+        Receive<DocumentOpened>(opened => OnHeadKnown(opened.LastSequence, opened.Epoch));
         Receive<HistoryHeartbeat>(heartbeat =>
         {
             _status?.ObserveHeartbeat(heartbeat.LastSequence);
-            OnHeadKnown(heartbeat.LastSequence);
+            OnHeadKnown(heartbeat.LastSequence, heartbeat.Epoch);
         });
         Receive<PatchAppended>(OnLive);
         Receive<CheckSequencer>(_ =>
@@ -101,13 +102,13 @@ public sealed class DocumentHubActor : ReceiveActor, IWithTimers
         {
             _opened++;
             var connection = Context.ActorOf(
-                ConnectionActor.Props(_document, open.ConnectionId, open.Link, _sequencers, _journal, open.Settings),
+                ConnectionActor.Props(_document, open.ConnectionId, open.Link, _sequencers, _journal, open.Settings, open.Protocol),
                 "connection-" + open.ConnectionId);
             Context.Watch(connection);
             _connections.Add(connection);
             if (_head >= 0)
             {
-                connection.Tell(new ConnectionActor.Join(_head));
+                connection.Tell(new ConnectionActor.Join(_head, _epoch));
             }
             else
             {
@@ -142,9 +143,16 @@ public sealed class DocumentHubActor : ReceiveActor, IWithTimers
 
     private void OpenDocument() => _sequencers.Tell(new OpenDocument(_document));
 
-    private void OnHeadKnown(long lastSequence)
+    private void OnHeadKnown(long lastSequence, long epoch)
     {
         _lastHeardTicks = Environment.TickCount64;
+        if (epoch != 0)
+        {
+            // An empty history's epoch is the sequencer's pick until its first patch journals it; a sequencer
+            // restarted before then picks another, and later joiners get that one.
+            _epoch = epoch;
+        }
+
         _latestKnown = Math.Max(_latestKnown, lastSequence);
         if (_head < 0)
         {
@@ -152,7 +160,7 @@ public sealed class DocumentHubActor : ReceiveActor, IWithTimers
             _head = lastSequence;
             foreach (var connection in _waitingForHead)
             {
-                connection.Tell(new ConnectionActor.Join(_head));
+                connection.Tell(new ConnectionActor.Join(_head, _epoch));
             }
 
             _waitingForHead.Clear();
@@ -281,7 +289,7 @@ public sealed class DocumentHubActor : ReceiveActor, IWithTimers
     }
 
     /// <summary>Opens a connection of the client behind <paramref name="Link"/>; answered with <see cref="ConnectionOpened"/>.</summary>
-    public sealed record OpenConnection(string ConnectionId, ClientLink Link, ConnectionSettings Settings);
+    public sealed record OpenConnection(string ConnectionId, ClientLink Link, ConnectionSettings Settings, ClientProtocol? Protocol = null);
 
     /// <summary>The connection actor of an opened connection.</summary>
     public sealed record ConnectionOpened(IActorRef Connection);

@@ -88,6 +88,7 @@ public sealed class HistoryActor : ReceivePersistentActor, IWithTimers
         Recover<RecoveryCompleted>(_ =>
         {
             _lastAssignedSequence = LastSequenceNr;
+            _state.EnsureEpoch(PersistenceId);
             _log.Info("History of {Document} recovered at sequence {LastSequence} with {Cursors} connection cursors", _document, _state.LastSequence, _state.CursorCount);
             Timers.StartPeriodicTimer(nameof(Heartbeat), Heartbeat.Instance, TimeSpan.Zero, _settings.HeartbeatInterval);
             if (!_document.IsDefault && _settings.PassivateAfter > TimeSpan.Zero)
@@ -97,7 +98,7 @@ public sealed class HistoryActor : ReceivePersistentActor, IWithTimers
         });
 
         Command<AppendPatch>(HandleAppend);
-        Command<OpenDocument>(_ => Sender.Tell(new DocumentOpened(_document, _state.LastSequence)));
+        Command<OpenDocument>(_ => Sender.Tell(new DocumentOpened(_document, _state.LastSequence, _state.Epoch)));
         Command<ReceiveTimeout>(_ =>
         {
             // The parent stops us with StopSequencer, so the writes in flight finish first; messages that
@@ -106,7 +107,7 @@ public sealed class HistoryActor : ReceivePersistentActor, IWithTimers
             Context.SetReceiveTimeout(null);
             Context.Parent.Tell(new Passivate(StopSequencer.Instance));
         });
-        Command<Heartbeat>(_ => Publish(new HistoryHeartbeat(_state.LastSequence)));
+        Command<Heartbeat>(_ => Publish(new HistoryHeartbeat(_state.LastSequence, _state.Epoch)));
         Command<SaveSnapshotSuccess>(success =>
             DeleteSnapshots(new SnapshotSelectionCriteria(success.Metadata.SequenceNr - 1)));
         Command<SaveSnapshotFailure>(failure =>
@@ -161,7 +162,12 @@ public sealed class HistoryActor : ReceivePersistentActor, IWithTimers
 
         // LastSequenceNr moves only when a write completes; the journal numbers events in the order they
         // are persisted, so the sequencer counts ahead itself and checks the count in the callback.
-        _batch.Add(new PatchAppended(++_lastAssignedSequence, append.ConnectionId, append.FrameNo, append.Payload, append.IsText));
+        var sequence = ++_lastAssignedSequence;
+        _batch.Add(new PatchAppended(sequence, append.ConnectionId, append.FrameNo, append.Payload, append.IsText)
+        {
+            // The first patch journals the epoch the sequencer picked for the empty history.
+            Epoch = sequence == 1 ? _state.Epoch : 0,
+        });
         _awaitingConfirmation.Enqueue(Sender);
         if (_writesInFlight < MaxWritesInFlight)
         {

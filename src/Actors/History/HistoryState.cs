@@ -41,6 +41,12 @@ public sealed class HistoryState
     /// <summary>The last journaled sequence number; 0 for an empty history.</summary>
     public long LastSequence { get; private set; }
 
+    /// <summary>
+    /// The document's epoch: names this history, so that a client's sequence numbers from another history (the
+    /// journal reset, replaced or restored to another) are never taken for this one's. 0 until known.
+    /// </summary>
+    public long Epoch { get; private set; }
+
     /// <summary>Connections the state currently tracks.</summary>
     public int CursorCount => _cursors.Count;
 
@@ -86,6 +92,12 @@ public sealed class HistoryState
     /// <summary>Applies a journaled event, live or during recovery.</summary>
     public void Apply(PatchAppended patch)
     {
+        if (patch.Sequence == 1)
+        {
+            // The first patch carries the epoch; one journaled before epochs existed names it by its content.
+            Epoch = patch.Epoch != 0 ? patch.Epoch : EpochOf(patch);
+        }
+
         LastSequence = patch.Sequence;
         if (!_cursors.TryGetValue(patch.OriginConnectionId, out var cursor))
         {
@@ -105,20 +117,58 @@ public sealed class HistoryState
     /// <summary>About how large the state's snapshot is, in bytes: each cursor is an id and three numbers.</summary>
     public long ApproximateSnapshotBytes => _cursors.Keys.Sum(id => (long)id.Length + 24);
 
+    /// <summary>
+    /// After recovery: an empty history gets a fresh random epoch (journaled with its first patch; a sequencer
+    /// that stops before then just picks another), a history recovered from a snapshot older than epochs one
+    /// derived from <paramref name="persistenceId"/>.
+    /// </summary>
+    public void EnsureEpoch(string persistenceId)
+    {
+        if (Epoch != 0)
+        {
+            return;
+        }
+
+        Epoch = LastSequence == 0
+            ? Math.Max(1, Random.Shared.NextInt64())
+            : Fnv1a(System.Text.Encoding.UTF8.GetBytes("epoch-of:" + persistenceId), Offset);
+    }
+
     /// <summary>The state as a snapshot.</summary>
     public HistorySnapshot ToSnapshot() => new(
         LastSequence,
-        _cursors.Select(kv => new ConnectionCursor(kv.Key, kv.Value.JournaledFrame, kv.Value.Sequence)).ToArray());
+        _cursors.Select(kv => new ConnectionCursor(kv.Key, kv.Value.JournaledFrame, kv.Value.Sequence)).ToArray(),
+        Epoch);
 
     /// <summary>Restores the state from a snapshot.</summary>
     public void Restore(HistorySnapshot snapshot)
     {
         _cursors.Clear();
         LastSequence = snapshot.LastSequence;
+        Epoch = snapshot.Epoch;
         foreach (var c in snapshot.Cursors)
         {
             _cursors[c.ConnectionId] = new Cursor { AcceptedFrame = c.FrameNo, JournaledFrame = c.FrameNo, Sequence = c.Sequence };
         }
+    }
+
+    private const ulong Offset = 14695981039346656037;
+
+    private static long EpochOf(PatchAppended first)
+    {
+        var hash = Fnv1a(System.Text.Encoding.UTF8.GetBytes(first.OriginConnectionId + "/" + first.FrameNo), Offset);
+        return Fnv1a(first.Payload.Span, unchecked((ulong)hash));
+    }
+
+    // FNV-1a, 64 bits; never 0 (0 means "not known").
+    private static long Fnv1a(ReadOnlySpan<byte> bytes, ulong hash)
+    {
+        foreach (var b in bytes)
+        {
+            hash = unchecked((hash ^ b) * 1099511628211);
+        }
+
+        return hash == 0 ? 1 : unchecked((long)hash);
     }
 
     private void Evict()

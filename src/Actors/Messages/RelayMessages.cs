@@ -34,13 +34,19 @@ public sealed record AppendPatchResponse(string ConnectionId, long FrameNo, long
 
 /// <summary>
 /// A patch that is journaled under <paramref name="Sequence"/>; published on the topic only after the journal write.
+/// <paramref name="OriginConnectionId"/> is the sender's identity for deduplication: its connection's id, or for a
+/// <c>relay.v1</c> client that named itself, the client (<see cref="Connections.ClientIdentity"/>).
 /// </summary>
 public sealed record PatchAppended(
     long Sequence,
     string OriginConnectionId,
     long FrameNo,
     ReadOnlyMemory<byte> Payload,
-    bool IsText) : IRelayMessage;
+    bool IsText) : IRelayMessage
+{
+    /// <summary>On a document's first patch only: the document's epoch, journaled with it. 0 elsewhere.</summary>
+    public long Epoch { get; init; }
+}
 
 /// <summary>
 /// A node opens <paramref name="Document"/>: its sequencer starts (recovering from the journal) if it is not
@@ -48,14 +54,17 @@ public sealed record PatchAppended(
 /// </summary>
 public sealed record OpenDocument(DocumentName Document) : IDocumentCommand;
 
-/// <summary>The sequencer of <paramref name="Document"/> runs; everything up to <paramref name="LastSequence"/> is journaled.</summary>
-public sealed record DocumentOpened(DocumentName Document, long LastSequence) : IRelayMessage;
+/// <summary>
+/// The sequencer of <paramref name="Document"/> runs; everything up to <paramref name="LastSequence"/> is journaled.
+/// <paramref name="Epoch"/> names this history: it changes when the history is reset or replaced.
+/// </summary>
+public sealed record DocumentOpened(DocumentName Document, long LastSequence, long Epoch = 0) : IRelayMessage;
 
 /// <summary>Published by the sequencer on a cadence so that a node notices a patch the topic failed to deliver.</summary>
-public sealed record HistoryHeartbeat(long LastSequence) : IRelayMessage;
+public sealed record HistoryHeartbeat(long LastSequence, long Epoch = 0) : IRelayMessage;
 
 /// <summary>The last frame the sequencer journaled for one connection.</summary>
 public sealed record ConnectionCursor(string ConnectionId, long FrameNo, long Sequence);
 
-/// <summary>The sequencer's snapshot: its last sequence number and its deduplication cursors.</summary>
-public sealed record HistorySnapshot(long LastSequence, IReadOnlyList<ConnectionCursor> Cursors) : IRelayMessage;
+/// <summary>The sequencer's snapshot: its last sequence number, its deduplication cursors and the document's epoch (0: not known, an old snapshot).</summary>
+public sealed record HistorySnapshot(long LastSequence, IReadOnlyList<ConnectionCursor> Cursors, long Epoch = 0) : IRelayMessage;

@@ -71,11 +71,12 @@ public sealed class RelaySerializer : SerializerWithStringManifest
             FrameNo = m.FrameNo,
             Payload = UnsafeByteOperations.UnsafeWrap(m.Payload),
             IsText = m.IsText,
+            Epoch = unchecked((ulong)m.Epoch),
         }.ToByteArray(),
-        HistoryHeartbeat m => new Proto.HistoryHeartbeat { LastSequence = m.LastSequence }.ToByteArray(),
+        HistoryHeartbeat m => new Proto.HistoryHeartbeat { LastSequence = m.LastSequence, Epoch = unchecked((ulong)m.Epoch) }.ToByteArray(),
         HistorySnapshot m => ToProto(m).ToByteArray(),
         OpenDocument m => new Proto.OpenDocument { Document = m.Document.Value }.ToByteArray(),
-        DocumentOpened m => new Proto.DocumentOpened { Document = m.Document.Value, LastSequence = m.LastSequence }.ToByteArray(),
+        DocumentOpened m => new Proto.DocumentOpened { Document = m.Document.Value, LastSequence = m.LastSequence, Epoch = unchecked((ulong)m.Epoch) }.ToByteArray(),
         _ => throw new ArgumentException($"Cannot serialize {obj.GetType()} with {nameof(RelaySerializer)}", nameof(obj)),
     };
 
@@ -97,22 +98,25 @@ public sealed class RelaySerializer : SerializerWithStringManifest
             case PatchAppendedManifest:
             {
                 var m = Proto.PatchAppended.Parser.ParseFrom(bytes);
-                return new PatchAppended(m.Sequence, m.OriginConnectionId, m.FrameNo, m.Payload.Memory, m.IsText);
+                return new PatchAppended(m.Sequence, m.OriginConnectionId, m.FrameNo, m.Payload.Memory, m.IsText) { Epoch = unchecked((long)m.Epoch) };
             }
             case HistoryHeartbeatManifest:
-                return new HistoryHeartbeat(Proto.HistoryHeartbeat.Parser.ParseFrom(bytes).LastSequence);
+            {
+                var m = Proto.HistoryHeartbeat.Parser.ParseFrom(bytes);
+                return new HistoryHeartbeat(m.LastSequence, unchecked((long)m.Epoch));
+            }
             case HistorySnapshotManifest:
             {
                 var m = Proto.HistorySnapshot.Parser.ParseFrom(bytes);
                 var cursors = m.Cursors.Select(c => new ConnectionCursor(c.ConnectionId, c.FrameNo, c.Sequence)).ToArray();
-                return new HistorySnapshot(m.LastSequence, cursors);
+                return new HistorySnapshot(m.LastSequence, cursors, unchecked((long)m.Epoch));
             }
             case OpenDocumentManifest:
                 return new OpenDocument(DocumentName.Parse(Proto.OpenDocument.Parser.ParseFrom(bytes).Document));
             case DocumentOpenedManifest:
             {
                 var m = Proto.DocumentOpened.Parser.ParseFrom(bytes);
-                return new DocumentOpened(DocumentName.Parse(m.Document), m.LastSequence);
+                return new DocumentOpened(DocumentName.Parse(m.Document), m.LastSequence, unchecked((long)m.Epoch));
             }
             default:
                 throw new System.Runtime.Serialization.SerializationException($"Unknown manifest '{manifest}' for {nameof(RelaySerializer)}");
@@ -121,7 +125,7 @@ public sealed class RelaySerializer : SerializerWithStringManifest
 
     private static Proto.HistorySnapshot ToProto(HistorySnapshot snapshot)
     {
-        var proto = new Proto.HistorySnapshot { LastSequence = snapshot.LastSequence };
+        var proto = new Proto.HistorySnapshot { LastSequence = snapshot.LastSequence, Epoch = unchecked((ulong)snapshot.Epoch) };
         foreach (var c in snapshot.Cursors)
         {
             proto.Cursors.Add(new Proto.ConnectionCursor { ConnectionId = c.ConnectionId, FrameNo = c.FrameNo, Sequence = c.Sequence });

@@ -100,6 +100,14 @@ public static class RelaySocketEndpoint
                 return;
             }
 
+            var protocol = Relay.Actors.Connections.ClientProtocol.Raw;
+            if (RelayV1.IsRequested(context) && !RelayV1.TryParseRequest(context.Request.Query, out protocol, out var protocolError))
+            {
+                context.Response.StatusCode = StatusCodes.Status400BadRequest;
+                await context.Response.WriteAsync(protocolError + "\n");
+                return;
+            }
+
             using var slot = await gate.AdmitAsync(context, document);
             if (slot is null)
             {
@@ -132,11 +140,15 @@ public static class RelaySocketEndpoint
                 }
             }
 
-            var connection = await sessions.OpenAsync(document);
+            var connection = await sessions.OpenAsync(document, protocol);
             WebSocket socket;
             try
             {
-                socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext { DangerousEnableCompression = false });
+                socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
+                {
+                    DangerousEnableCompression = false,
+                    SubProtocol = protocol.Enveloped ? RelayV1.SubProtocol : null,
+                });
             }
             catch
             {
@@ -148,7 +160,7 @@ public static class RelaySocketEndpoint
 
             using var _ = socket;
             var stream = (context.Features.Get<IHttpUpgradeFeature>() as FrameBatchingStream.UpgradeFeature)?.Stream;
-            var session = new SocketSession(socket, stream, sessions, connection, options, logger);
+            var session = new SocketSession(socket, stream, sessions, connection, document, protocol, options, logger);
             await session.RunAsync();
         }
 

@@ -25,12 +25,24 @@ public sealed class SocketSession
     private readonly RelayOptions _options;
     private readonly ILogger<SocketSession> _logger;
     private readonly ConnectionMonitor _monitor;
+    private readonly DocumentName _document;
+    private readonly bool _enveloped;
     private MessageLimits? _limits;
     private CloseRequest? _closeByClient;
 
-    /// <summary>Wraps an accepted socket and the connection opened for it.</summary>
-    public SocketSession(WebSocket socket, FrameBatchingStream? stream, SocketSessions sessions, RelayConnection connection, RelayOptions options, ILogger<SocketSession> logger)
+    /// <summary>Wraps an accepted socket and the connection opened for it to <paramref name="document"/>, speaking <paramref name="protocol"/>.</summary>
+    public SocketSession(
+        WebSocket socket,
+        FrameBatchingStream? stream,
+        SocketSessions sessions,
+        RelayConnection connection,
+        DocumentName document,
+        ClientProtocol protocol,
+        RelayOptions options,
+        ILogger<SocketSession> logger)
     {
+        _document = document;
+        _enveloped = protocol.Enveloped;
         _socket = socket;
         _stream = stream;
         _sessions = sessions;
@@ -142,8 +154,20 @@ public sealed class SocketSession
                     return;
                 }
 
-                await link.AcquireCreditsForAsync(payload.Length);
-                actor.Tell(new ConnectionActor.ClientFrame(payload, isText));
+                var frame = new ConnectionActor.ClientFrame(payload, isText);
+                if (_enveloped)
+                {
+                    if (!RelayV1.TryReadPatch(payload, out var id, out var patch, out var error))
+                    {
+                        link.Close(new CloseRequest(RelayCloseCodes.PolicyViolation, "bad relay.v1 frame: " + error));
+                        return;
+                    }
+
+                    frame = new ConnectionActor.ClientFrame(patch, isText, id);
+                }
+
+                await link.AcquireCreditsForAsync(frame.Payload.Length);
+                actor.Tell(frame);
             }
         }
         catch (WebSocketException ex) when (IsRuntimeUtf8Rejection(ex) || _socket.CloseStatus == WebSocketCloseStatus.InvalidPayloadData)
@@ -272,6 +296,23 @@ public sealed class SocketSession
 
     private static readonly string BareFaultMessage = new WebSocketException(WebSocketError.Faulted).Message;
 
+    private async ValueTask SendEnvelopedAsync(OutboundFrame frame)
+    {
+        var (buffer, length, isText) = RelayV1.Encode(frame, _document);
+        try
+        {
+            await _socket.SendAsync(
+                buffer.AsMemory(0, length),
+                isText ? WebSocketMessageType.Text : WebSocketMessageType.Binary,
+                endOfMessage: true,
+                CancellationToken.None);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
     private async Task WriteLoopAsync(ClientLink link)
     {
         try
@@ -287,11 +328,19 @@ public sealed class SocketSession
                         _stream.Hold = link.HasQueued;
                     }
 
-                    await _socket.SendAsync(
-                        frame.Payload,
-                        frame.IsText ? WebSocketMessageType.Text : WebSocketMessageType.Binary,
-                        endOfMessage: true,
-                        CancellationToken.None);
+                    if (_enveloped)
+                    {
+                        await SendEnvelopedAsync(frame);
+                    }
+                    else
+                    {
+                        await _socket.SendAsync(
+                            frame.Payload,
+                            frame.IsText ? WebSocketMessageType.Text : WebSocketMessageType.Binary,
+                            endOfMessage: true,
+                            CancellationToken.None);
+                    }
+
                     link.OnSent(frame);
                     ConnectionMonitor.OnSent(frame.Payload.Length);
                 }

@@ -20,10 +20,10 @@ public sealed class SocketSessions
     /// <summary>Open sessions on this node.</summary>
     public int Count => _open.Count;
 
-    /// <summary>Starts a session on <paramref name="document"/>: a link and its connection actor.</summary>
-    public async Task<RelayConnection> OpenAsync(DocumentName document)
+    /// <summary>Starts a session on <paramref name="document"/> for a client speaking <paramref name="protocol"/>: a link and its connection actor.</summary>
+    public async Task<RelayConnection> OpenAsync(DocumentName document, ClientProtocol protocol)
     {
-        var connection = await _documents.ConnectAsync(document);
+        var connection = await _documents.ConnectAsync(document, protocol);
         _open[connection.ConnectionId] = connection.Link;
         return connection;
     }

@@ -17,8 +17,11 @@ public static class RawHttp
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(15);
 
-    /// <summary>Sends <c>GET {target}</c> to <paramref name="node"/>, as a WebSocket upgrade when <paramref name="upgrade"/>.</summary>
-    public static async Task<RawResponse> GetAsync(RelayNode node, string target, bool upgrade)
+    /// <summary>
+    /// Sends <c>GET {target}</c> to <paramref name="node"/>, as a WebSocket upgrade when <paramref name="upgrade"/>
+    /// (offering <paramref name="subProtocol"/>, if given).
+    /// </summary>
+    public static async Task<RawResponse> GetAsync(RelayNode node, string target, bool upgrade, string? subProtocol = null)
     {
         using var cts = new CancellationTokenSource(Timeout);
         using var tcp = new TcpClient();
@@ -28,6 +31,11 @@ public static class RawHttp
         request.Append(upgrade
             ? "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
             : "Connection: close\r\n");
+        if (subProtocol is not null)
+        {
+            request.Append($"Sec-WebSocket-Protocol: {subProtocol}\r\n");
+        }
+
         request.Append("\r\n");
         await stream.WriteAsync(Encoding.ASCII.GetBytes(request.ToString()), cts.Token);
 

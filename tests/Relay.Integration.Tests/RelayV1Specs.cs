@@ -1,0 +1,162 @@
+using System.Net;
+using System.Text;
+using Relay.Integration.Tests.Infrastructure;
+using Relay.Testing;
+
+namespace Relay.Integration.Tests;
+
+/// <summary>
+/// The <c>relay.v1</c> subprotocol (docs/protocol.md) against a real node: the hello, numbered patches, the
+/// sender's acknowledgements in the order, text and binary payloads byte for byte, resume within an epoch, no
+/// double after a reconnect's resend, and the refusals. Raw clients of the same document see what they always did.
+/// Each test uses a document of its own on the shared node.
+/// </summary>
+[Collection(SharedNodeCollection.Name)]
+public sealed class RelayV1Specs
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
+    private readonly RelayNode _node;
+
+    public RelayV1Specs(SharedNodeFixture fixture) => _node = fixture.Node;
+
+    [Fact]
+    public async Task Should_greet_number_patches_and_acknowledge_the_senders_own_while_raw_clients_get_the_bare_payloads()
+    {
+        var document = Unique("greet");
+        await using var sender = await RelayV1Client.ConnectAsync(Url(document, "client=sender-1"));
+        await using var watcher = await RelayV1Client.ConnectAsync(Url(document));
+        await using var raw = await RelayClient.ConnectAsync(_node.WebSocketUrlOf(document));
+
+        Assert.Equal(document, watcher.Hello.Header.GetProperty("document").GetString());
+        Assert.Matches("^[0-9a-f]{16}$", watcher.Epoch);
+        Assert.Equal(0, watcher.Head);
+        Assert.False(watcher.Resumed);
+
+        var binary = new byte[] { 0, 255, 10, 13, (byte)'{', 10, 128 };
+        await sender.SendTextAsync(1, "{\"op\":\"add\",\n \"path\":[\"gifts\",0]}");
+        await sender.SendBinaryAsync(2, binary);
+
+        var acks = await sender.ReceiveManyAsync(2, Patience);
+        Assert.Equal([("ack", 1L, 1L), ("ack", 2L, 2L)], acks.Select(a => (a.Type, a.Header.GetProperty("id").GetInt64(), a.Seq)));
+        var patches = await watcher.ReceiveManyAsync(2, Patience);
+        Assert.Equal([("patch", 1L, true), ("patch", 2L, false)], patches.Select(p => (p.Type, p.Seq, p.IsText)));
+        Assert.Equal("{\"op\":\"add\",\n \"path\":[\"gifts\",0]}", patches[0].Text);
+        Assert.Equal(binary, patches[1].Payload);
+
+        var bare = await raw.ReceiveManyAsync(2, Patience);
+        Assert.Equal("{\"op\":\"add\",\n \"path\":[\"gifts\",0]}", bare[0].Text);
+        Assert.Equal(binary, bare[1].Payload);
+        Assert.False(bare[1].IsText);
+    }
+
+    [Fact]
+    public async Task Should_resume_after_the_clients_last_sequence_number_within_the_same_epoch()
+    {
+        var document = Unique("resume");
+        await using var sender = await RelayV1Client.ConnectAsync(Url(document, "client=writer"));
+        string epoch;
+        await using (var reader = await RelayV1Client.ConnectAsync(Url(document)))
+        {
+            epoch = reader.Epoch;
+            for (var id = 1; id <= 5; id++)
+            {
+                await sender.SendTextAsync(id, $"p{id}");
+            }
+
+            Assert.Equal([1L, 2, 3, 4, 5], (await reader.ReceiveManyAsync(5, Patience)).Select(p => p.Seq));
+        }
+
+        for (var id = 6; id <= 8; id++)
+        {
+            await sender.SendTextAsync(id, $"p{id}");
+        }
+
+        await sender.ReceiveManyAsync(8, Patience);
+
+        // Resumed: only what came after 5.
+        await using var resumed = await RelayV1Client.ConnectAsync(Url(document, $"after=5&epoch={epoch}"));
+        Assert.True(resumed.Resumed);
+        Assert.Equal(8, resumed.Head);
+        Assert.Equal(epoch, resumed.Epoch);
+        var tail = await resumed.ReceiveManyAsync(3, Patience);
+        Assert.Equal([(6L, "p6"), (7L, "p7"), (8L, "p8")], tail.Select(p => (p.Seq, p.Text)));
+        Assert.Null(await resumed.Client.ReceiveNothingAsync(TimeSpan.FromMilliseconds(300)));
+
+        // Another epoch, or a point past the head: a full join, said so in the hello.
+        await using var otherEpoch = await RelayV1Client.ConnectAsync(Url(document, "after=5&epoch=00000000000000ff"));
+        Assert.False(otherEpoch.Resumed);
+        Assert.Equal(Enumerable.Range(1, 8).Select(i => (long)i), (await otherEpoch.ReceiveManyAsync(8, Patience)).Select(p => p.Seq));
+        await using var pastHead = await RelayV1Client.ConnectAsync(Url(document, $"after=9&epoch={epoch}"));
+        Assert.False(pastHead.Resumed);
+        Assert.Equal(Enumerable.Range(1, 8).Select(i => (long)i), (await pastHead.ReceiveManyAsync(8, Patience)).Select(p => p.Seq));
+    }
+
+    [Fact]
+    public async Task Should_journal_a_resent_patch_once_and_acknowledge_it_with_its_original_sequence_number()
+    {
+        var document = Unique("resend");
+        await using var other = await RelayV1Client.ConnectAsync(Url(document, "client=other"));
+        await using var watcher = await RelayClient.ConnectAsync(_node.WebSocketUrlOf(document));
+        string epoch;
+        await using (var first = await RelayV1Client.ConnectAsync(Url(document, "client=phone")))
+        {
+            epoch = first.Epoch;
+            await first.SendTextAsync(1, "a");
+            Assert.Equal(1, (await first.ReceiveAsync(Patience)).Seq);
+            await other.SendTextAsync(1, "interleaved");
+            await first.SendTextAsync(2, "b");
+            await first.SendTextAsync(3, "c");
+            // The socket drops before the client reads the acknowledgements of 2 and 3.
+            Assert.Equal(["a", "interleaved", "b", "c"], (await watcher.ReceiveManyAsync(4, Patience)).Select(r => r.Text));
+        }
+
+        // The client holds everything up to 1 and resends 2 and 3 with their ids, then goes on with 4.
+        await using var again = await RelayV1Client.ConnectAsync(Url(document, $"client=phone&after=1&epoch={epoch}"));
+        Assert.True(again.Resumed);
+        await again.SendTextAsync(2, "b");
+        await again.SendTextAsync(3, "c");
+        await again.SendTextAsync(4, "d");
+        var frames = await again.ReceiveManyAsync(4, Patience);
+        Assert.Equal(
+            [("patch", 2L, 0L), ("ack", 3L, 2L), ("ack", 4L, 3L), ("ack", 5L, 4L)],
+            frames.Select(f => (f.Type, f.Seq, f.Type == "ack" ? f.Header.GetProperty("id").GetInt64() : 0L)));
+        Assert.Equal("d", (await watcher.ReceiveAsync(Patience)).Text);
+        Assert.Null(await watcher.ReceiveNothingAsync(TimeSpan.FromMilliseconds(500)));
+        Assert.Equal(5, (await _node.StatusAsync(document)).GetProperty("lastSequence").GetInt64());
+    }
+
+    [Fact]
+    public async Task Should_close_with_1008_on_a_frame_without_a_header_or_an_id_out_of_order()
+    {
+        var document = Unique("bad-frames");
+        await using var noHeader = await RelayV1Client.ConnectAsync(Url(document));
+        await noHeader.Client.SendTextAsync("no header here");
+        var closed = await noHeader.Client.Closed.WaitAsync(Patience);
+        Assert.Equal(1008, (int?)closed.Status);
+        Assert.StartsWith("bad relay.v1 frame", closed.Description);
+
+        await using var skipping = await RelayV1Client.ConnectAsync(Url(document));
+        await skipping.SendTextAsync(1, "one");
+        await skipping.SendTextAsync(3, "three");
+        closed = await skipping.Client.Closed.WaitAsync(Patience);
+        Assert.Equal(1008, (int?)closed.Status);
+        Assert.Equal("patch ids must go up by one", closed.Description);
+    }
+
+    [Theory]
+    [InlineData("client=has%20space", "client must be")]
+    [InlineData("after=3", "after and epoch go together")]
+    [InlineData("after=-1&epoch=0000000000000001", "after must be")]
+    [InlineData("after=1&epoch=xyz", "epoch must be")]
+    public async Task Should_refuse_a_relay_v1_upgrade_with_a_bad_query_with_400(string query, string reason)
+    {
+        var response = await RawHttp.GetAsync(_node, $"/{Unique("bad-query")}?{query}", upgrade: true, subProtocol: "relay.v1");
+        Assert.Equal((int)HttpStatusCode.BadRequest, response.Status);
+        Assert.Contains(reason, response.Body);
+    }
+
+    private Uri Url(string document, string query = "") =>
+        new(_node.WebSocketUrlOf(document) + (query.Length > 0 ? "?" + query : string.Empty));
+
+    private static string Unique(string name) => $"v1/{name}-{Guid.NewGuid():N}";
+}
