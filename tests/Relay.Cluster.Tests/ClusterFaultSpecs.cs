@@ -103,21 +103,37 @@ public sealed class ClusterFaultSpecs : IAsyncLifetime
         await using var sender = await RelayClient.ConnectAsync(senderNode.WebSocketUrlOf(Document));
         await using var watcher = await RelayClient.ConnectAsync(host.WebSocketUrlOf(Document));
         var traffic = SteadyTraffic.Start(sender, watcher, "crash", SendInterval, PatchCount, SendingLimit);
+        // A relay.v1 client on the victim: once the node is back, it resumes there after what it held.
+        await using var reader = await RelayV1Client.ConnectAsync(new Uri(victim.WebSocketUrlOf(Document) + "?client=reader"));
 
         await Task.Delay(TimeSpan.FromSeconds(2));
         var killedAt = traffic.Clock.Elapsed;
         await victim.KillAsync();
+        var held = 0L;
+        while (reader.Client.Pending > 0)
+        {
+            held = Math.Max(held, (await reader.ReceiveAsync()).Seq);
+        }
+
         // The restarted node joins under its old address once the cluster has removed the dead incarnation.
         await victim.StartAsync(TimeSpan.FromSeconds(60));
         var rejoinedAt = traffic.Clock.Elapsed;
         var (sent, received) = await traffic.FinishAsync(DeliveryTimeout);
         var history = await ReadSettledHistoryAsync(victim);
+        await using var resumed = await RelayV1Client.ConnectAsync(
+            new Uri($"{victim.WebSocketUrlOf(Document)}?client=reader&after={held}&epoch={reader.Epoch}"));
+        var tail = await resumed.ReceiveManyAsync(history.Count - (int)held, TimeSpan.FromSeconds(30));
 
         _output.WriteLine($"{victim.Name} killed, back and ready {(rejoinedAt - killedAt).TotalSeconds:F1} s later; longest silence on {host.Name} meanwhile: {traffic.LongestSilenceAfter(killedAt).TotalSeconds:F1} s");
         var tally = Report(sent, received, history, host, victim);
+        _output.WriteLine($"the relay.v1 reader held {held} patches when {victim.Name} died and resumed there with {tail.Count} more");
         AssertExact(tally, sent, history);
         AssertOpen(sender, watcher);
         Assert.Same(host, await Cluster.SingleHistoryHostAsync(Document));
+        Assert.True(held > 0, "the relay.v1 reader received nothing before the kill");
+        Assert.True(resumed.Resumed, $"hello: {resumed.Hello.Header}");
+        Assert.Equal(Enumerable.Range((int)held + 1, tail.Count).Select(i => (long)i), tail.Select(f => f.Seq));
+        Assert.Equal(history.Skip((int)held), tail.Select(f => f.Text));
     }
 
     [Theory]

@@ -125,6 +125,42 @@ public sealed class ClusterRelaySpecs : IClassFixture<ThreeNodeCluster>
 
     [Theory]
     [MemberData(nameof(Placements))]
+    public async Task Should_resume_a_relay_v1_client_on_another_node_after_its_last_sequence_number_without_doubling_its_resends(string placement)
+    {
+        await UseClusterAsync(placement);
+        var document = $"resume-{placement}";
+        var url = (RelayNode node, string query) => new Uri($"{node.WebSocketUrlOf(document)}?{query}");
+        await using var other = await RelayV1Client.ConnectAsync(url(_cluster[2], "client=other"));
+        string epoch;
+        long held;
+        await using (var phone = await RelayV1Client.ConnectAsync(url(_cluster[0], "client=phone")))
+        {
+            epoch = phone.Epoch;
+            await phone.SendTextAsync(1, "p1");
+            held = (await phone.ReceiveAsync(TimeSpan.FromSeconds(20))).Seq;
+            // Patch 2 goes out, and the connection drops before its ack is read.
+            await phone.SendTextAsync(2, "p2");
+            await other.SendTextAsync(1, "o1");
+            await other.ReceiveManyAsync(2, TimeSpan.FromSeconds(20));
+        }
+
+        await using var resumed = await RelayV1Client.ConnectAsync(url(_cluster[1], $"client=phone&after={held}&epoch={epoch}"));
+        await resumed.SendTextAsync(2, "p2");
+        var frames = await resumed.ReceiveManyAsync(2, TimeSpan.FromSeconds(20));
+        await other.SendTextAsync(2, "o2");
+        var live = await resumed.ReceiveAsync(TimeSpan.FromSeconds(20));
+
+        Assert.True(resumed.Resumed, $"hello: {resumed.Hello.Header}");
+        Assert.Equal(epoch, resumed.Epoch);
+        // Everything after the held number, each once, in order: p2's ack and o1, in whichever order they were sequenced.
+        Assert.Equal([held + 1, held + 2, held + 3], frames.Select(f => f.Seq).Append(live.Seq));
+        Assert.Equal(["ack:2", "patch:o1"], frames.Select(f => f.Type == "ack" ? $"ack:{f.Header.GetProperty("id").GetInt64()}" : $"patch:{f.Text}").Order());
+        Assert.Equal("o2", live.Text);
+        Assert.Equal(held + 3, await Probe.LastSequenceAsync(_cluster[2], document));
+    }
+
+    [Theory]
+    [MemberData(nameof(Placements))]
     public async Task Should_carry_a_patch_of_the_maximum_size_across_nodes(string placement)
     {
         await UseClusterAsync(placement);
