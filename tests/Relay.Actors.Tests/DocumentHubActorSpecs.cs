@@ -23,7 +23,7 @@ namespace Relay.Actors.Tests;
 public sealed class DocumentHubActorSpecs : RelaySpec
 {
     private static readonly DocumentName Doc = DocumentName.Parse("specs/hub");
-    private static readonly HubSettings Settings = new(MaxHeld: 100, ReopenAfter: TimeSpan.FromMinutes(1));
+    private static readonly HubSettings Settings = new(MaxHeld: 100, MaxHeldBytes: 1024 * 1024, ReopenAfter: TimeSpan.FromMinutes(1));
 
     private readonly IActorRef _mediator;
     private readonly TestProbe _sequencer;
@@ -52,7 +52,7 @@ public sealed class DocumentHubActorSpecs : RelaySpec
     {
         await JournalAsync("h1", "h2", "h3");
         // The real sequencer names the head this time.
-        var hub = Sys.ActorOf(DocumentHubActor.Props(Doc, _mediator, _writer, _journal, Settings, null));
+        var hub = Sys.ActorOf(DocumentHubActor.Props(Doc, _mediator, _writer, ReaderOf(_journal), Settings, null));
         var link = await OpenAsync(hub);
 
         Assert.Equal(["h1", "h2", "h3"], await ReadAsync(link, 3));
@@ -136,7 +136,7 @@ public sealed class DocumentHubActorSpecs : RelaySpec
     public async Task Should_join_a_connection_opened_before_the_head_is_known_only_once_it_is()
     {
         var history = await JournalAsync("h1", "h2", "p3");
-        var hub = Sys.ActorOf(DocumentHubActor.Props(Doc, _mediator, _sequencer.Ref, _journal, Settings, null));
+        var hub = Sys.ActorOf(DocumentHubActor.Props(Doc, _mediator, _sequencer.Ref, ReaderOf(_journal), Settings, null));
         await _sequencer.ExpectMsgAsync<OpenDocument>(Patience);
         var link = await OpenAsync(hub);
 
@@ -157,7 +157,7 @@ public sealed class DocumentHubActorSpecs : RelaySpec
     [Fact]
     public async Task Should_ask_the_sequencer_again_until_it_names_the_head()
     {
-        var hub = Sys.ActorOf(DocumentHubActor.Props(Doc, _mediator, _sequencer.Ref, _journal, Settings with { ReopenAfter = TimeSpan.FromMilliseconds(200) }, null));
+        var hub = Sys.ActorOf(DocumentHubActor.Props(Doc, _mediator, _sequencer.Ref, ReaderOf(_journal), Settings with { ReopenAfter = TimeSpan.FromMilliseconds(200) }, null));
 
         await _sequencer.ExpectMsgAsync<OpenDocument>(Patience);
         Assert.Equal(new OpenDocument(Doc), await _sequencer.ExpectMsgAsync<OpenDocument>(Patience));
@@ -178,7 +178,7 @@ public sealed class DocumentHubActorSpecs : RelaySpec
     public async Task Should_report_idle_to_its_parent_when_its_last_connection_leaves()
     {
         var parent = CreateTestProbe();
-        var hub = parent.ChildActorOf(DocumentHubActor.Props(Doc, _mediator, _sequencer.Ref, _journal, Settings, null));
+        var hub = parent.ChildActorOf(DocumentHubActor.Props(Doc, _mediator, _sequencer.Ref, ReaderOf(_journal), Settings, null));
         await _sequencer.ExpectMsgAsync<OpenDocument>(Patience);
         hub.Tell(new DocumentOpened(Doc, 0), _sequencer.Ref);
         var first = await OpenConnectionAsync(hub);
@@ -222,7 +222,7 @@ public sealed class DocumentHubActorSpecs : RelaySpec
     /// <summary>Starts a hub under the spec and names <paramref name="head"/> as the sequencer would, once it subscribed.</summary>
     private async Task<IActorRef> StartHubAsync(long head)
     {
-        var hub = Sys.ActorOf(DocumentHubActor.Props(Doc, _mediator, _sequencer.Ref, _journal, Settings, null));
+        var hub = Sys.ActorOf(DocumentHubActor.Props(Doc, _mediator, _sequencer.Ref, ReaderOf(_journal), Settings, null));
         // The hub asks for the head once its subscription is acknowledged.
         await _sequencer.ExpectMsgAsync<OpenDocument>(Patience);
         hub.Tell(new DocumentOpened(Doc, head), _sequencer.Ref);

@@ -85,8 +85,8 @@ public static class RelayHostingExtensions
                     DocumentHubsActor.Props(
                         DistributedPubSub.Get(system).Mediator,
                         registry.Get<HistoryProxy>(),
-                        CreatePatchJournal(system),
-                        HubSettings.Default,
+                        CreateHistoryReader(system, options, status),
+                        HubSettings.Default with { MaxHeldBytes = options.Replay.MaxBufferedBytes },
                         status),
                     "documents");
                 registry.Register<DocumentHubsActor>(hubs);
@@ -118,6 +118,18 @@ public static class RelayHostingExtensions
 
     /// <summary>The read journal that serves replay and gap filling.</summary>
     public static IPatchJournal CreatePatchJournal(ActorSystem system) => new QueryPatchJournal(system, SqlReadJournal.Identifier);
+
+    /// <summary>
+    /// The node's reader of histories: windows of <c>Relay:Replay:MaxBufferedBytes</c>, never more rows than the read
+    /// journal's page (<c>max-buffer-size</c> in akka.hocon), holes registered in <paramref name="status"/>; it reads
+    /// <paramref name="journal"/> if given, else the node's read journal.
+    /// </summary>
+    public static HistoryReader CreateHistoryReader(ActorSystem system, RelayOptions options, NodeStatus status, IPatchJournal? journal = null)
+    {
+        var page = system.Settings.Config.GetInt($"{SqlReadJournal.Identifier}.max-buffer-size", 500);
+        var settings = new ReplaySettings(options.Replay.MaxBufferedBytes, options.MaxMessageBytes, page, options.Journal.SkipGapAfter);
+        return new HistoryReader(journal ?? CreatePatchJournal(system), status.Holes, settings, Logging.GetLogger(system, typeof(HistoryReader)));
+    }
 
     /// <summary>
     /// Hosts the documents' sequencers as <c>Relay:Documents:Placement</c> says: under the cluster singleton, or
