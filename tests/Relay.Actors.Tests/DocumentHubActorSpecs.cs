@@ -3,11 +3,13 @@ using Akka.Actor;
 using Akka.Cluster.Tools.PublishSubscribe;
 using Akka.Cluster.Tools.PublishSubscribe.Internal;
 using Akka.TestKit;
+using Microsoft.Data.Sqlite;
 using Relay.Actors.Connections;
 using Relay.Actors.Documents;
 using Relay.Actors.Fanout;
 using Relay.Actors.History;
 using Relay.Actors.Hosting;
+using Relay.Actors.Journal;
 using Relay.Actors.Messages;
 using Xunit;
 using Xunit.Abstractions;
@@ -34,7 +36,8 @@ public sealed class DocumentHubActorSpecs : RelaySpec
     private long _frames;
     private int _connections;
 
-    public DocumentHubActorSpecs(ITestOutputHelper output) : base(output)
+    public DocumentHubActorSpecs(ITestOutputHelper output)
+        : base(output, configure: options => options.Journal.SkipGapAfter = TimeSpan.FromMilliseconds(500))
     {
         _mediator = DistributedPubSub.Get(Sys).Mediator;
         _sequencer = CreateTestProbe();
@@ -107,6 +110,36 @@ public sealed class DocumentHubActorSpecs : RelaySpec
         }
 
         Assert.Equal([(3L, 3L)], _journal.Reads);
+    }
+
+    [Fact]
+    public async Task Should_hand_on_past_a_row_the_journal_lacks_once_the_gap_has_lasted_and_register_the_hole_once()
+    {
+        var reader = ReaderOf(_journal);
+        var hub = await StartHubAsync(head: 0, reader);
+        var links = new[] { await OpenAsync(hub), await OpenAsync(hub) };
+
+        // 3 is lost on the topic and then from the journal: a hole, with 4 after it.
+        var patches = await JournalAsync("p1", "p2", "p3", "p4");
+        await DeleteRowAsync(Doc, 3);
+        Publish(patches[0]);
+        Publish(patches[1]);
+        Publish(patches[3]);
+
+        foreach (var link in links)
+        {
+            Assert.Equal(["p1", "p2", "p4"], await ReadAsync(link, 3));
+        }
+
+        Assert.Equal([new JournalHole(Doc, 3, 3)], reader.Holes.Holes);
+
+        // Past the hole the hub goes on as before.
+        var next = await JournalAsync("p5");
+        Publish(next[0]);
+        foreach (var link in links)
+        {
+            Assert.Equal(["p5"], await ReadAsync(link, 1));
+        }
     }
 
     [Fact]
@@ -220,9 +253,9 @@ public sealed class DocumentHubActorSpecs : RelaySpec
     }
 
     /// <summary>Starts a hub under the spec and names <paramref name="head"/> as the sequencer would, once it subscribed.</summary>
-    private async Task<IActorRef> StartHubAsync(long head)
+    private async Task<IActorRef> StartHubAsync(long head, HistoryReader? reader = null)
     {
-        var hub = Sys.ActorOf(DocumentHubActor.Props(Doc, _mediator, _sequencer.Ref, ReaderOf(_journal), Settings, null));
+        var hub = Sys.ActorOf(DocumentHubActor.Props(Doc, _mediator, _sequencer.Ref, reader ?? ReaderOf(_journal), Settings, null));
         // The hub asks for the head once its subscription is acknowledged.
         await _sequencer.ExpectMsgAsync<OpenDocument>(Patience);
         hub.Tell(new DocumentOpened(Doc, head), _sequencer.Ref);
@@ -259,6 +292,18 @@ public sealed class DocumentHubActorSpecs : RelaySpec
     /// <summary>Waits until a hub (the only subscriber in these specs) is subscribed to the document's topic.</summary>
     private Task AwaitSubscribedAsync() =>
         AwaitAssertAsync(async () => Assert.Equal(1, await CountSubscribersAsync()), Patience, TimeSpan.FromMilliseconds(50));
+
+    private async Task DeleteRowAsync(DocumentName document, long sequence)
+    {
+        var database = new SqliteConnectionStringBuilder(Node.Options.Journal.ConnectionString) { Pooling = false }.ConnectionString;
+        await using var connection = new SqliteConnection(database);
+        await connection.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = "DELETE FROM journal WHERE persistence_id = $id AND sequence_number = $sequence;";
+        command.Parameters.AddWithValue("$id", document.PersistenceId);
+        command.Parameters.AddWithValue("$sequence", sequence);
+        Assert.Equal(1, await command.ExecuteNonQueryAsync());
+    }
 
     private void Publish(PatchAppended patch) => _mediator.Tell(new Publish(Doc.Topic, patch));
 
