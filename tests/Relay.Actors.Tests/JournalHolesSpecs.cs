@@ -45,9 +45,7 @@ public sealed class JournalHolesSpecs
     [Fact]
     public void Should_skip_a_gap_inside_a_known_hole_but_not_one_that_reaches_past_it()
     {
-        var holes = new JournalHoles();
-        holes.Observe(Doc, 10, 20, nowMs: 0, SkipAfter);
-        holes.Observe(Doc, 10, 20, nowMs: 5_000, SkipAfter);
+        var holes = WithHole(10, 20);
 
         Assert.Equal(GapVerdict.Skip, holes.Observe(Doc, 12, 20, nowMs: 5_001, SkipAfter));
         Assert.Equal(GapVerdict.Wait, holes.Observe(Doc, 10, 25, nowMs: 5_001, SkipAfter));
@@ -56,9 +54,7 @@ public sealed class JournalHolesSpecs
     [Fact]
     public void Should_keep_the_holes_of_each_document_apart()
     {
-        var holes = new JournalHoles();
-        holes.Observe(Doc, 150, 150, nowMs: 0, SkipAfter);
-        holes.Observe(Doc, 150, 150, nowMs: 5_000, SkipAfter);
+        var holes = WithHole(150, 150);
 
         Assert.Equal(GapVerdict.Wait, holes.Observe(Other, 150, 150, nowMs: 5_001, SkipAfter));
     }
@@ -73,5 +69,14 @@ public sealed class JournalHolesSpecs
         Assert.Equal(GapVerdict.Wait, holes.Observe(Doc, 150, 150, nowMs: 20_000, SkipAfter));
         Assert.Equal(GapVerdict.Wait, holes.Observe(Doc, 150, 150, nowMs: 24_999, SkipAfter));
         Assert.Equal(GapVerdict.SkipNewHole, holes.Observe(Doc, 150, 150, nowMs: 25_000, SkipAfter));
+    }
+
+    // A register where from..to of Doc was declared a hole at 5 s.
+    private static JournalHoles WithHole(long from, long to)
+    {
+        var holes = new JournalHoles();
+        holes.Observe(Doc, from, to, nowMs: 0, SkipAfter);
+        Assert.Equal(GapVerdict.SkipNewHole, holes.Observe(Doc, from, to, nowMs: 5_000, SkipAfter));
+        return holes;
     }
 }
