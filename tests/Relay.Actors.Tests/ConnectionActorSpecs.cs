@@ -26,6 +26,7 @@ public sealed class ConnectionActorSpecs : RelaySpec
     private static readonly DocumentName Doc = DocumentName.Parse("specs/connection");
     private static readonly ConnectionSettings Fast = new(
         MaxBufferedLive: 100,
+        MaxBufferedLiveBytes: 1024 * 1024,
         ResendAfter: TimeSpan.FromMilliseconds(300),
         ReplayStallTimeout: TimeSpan.FromMilliseconds(500),
         DrainTimeout: TimeSpan.FromSeconds(5),
@@ -388,7 +389,7 @@ public sealed class ConnectionActorSpecs : RelaySpec
         var link = new ClientLink(maxOutboundBytes, maxInFlight);
         var history = CreateTestProbe();
         var connection = Sys.ActorOf(
-            ConnectionActor.Props(Doc, Me, link, history.Ref, journal ?? PatchJournal, settings ?? Fast),
+            ConnectionActor.Props(Doc, Me, link, history.Ref, ReaderOf(journal), settings ?? Fast),
             "connection-" + Me);
         return (connection, link, history);
     }

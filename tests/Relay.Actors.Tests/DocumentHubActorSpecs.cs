@@ -3,11 +3,13 @@ using Akka.Actor;
 using Akka.Cluster.Tools.PublishSubscribe;
 using Akka.Cluster.Tools.PublishSubscribe.Internal;
 using Akka.TestKit;
+using Microsoft.Data.Sqlite;
 using Relay.Actors.Connections;
 using Relay.Actors.Documents;
 using Relay.Actors.Fanout;
 using Relay.Actors.History;
 using Relay.Actors.Hosting;
+using Relay.Actors.Journal;
 using Relay.Actors.Messages;
 using Xunit;
 using Xunit.Abstractions;
@@ -23,7 +25,7 @@ namespace Relay.Actors.Tests;
 public sealed class DocumentHubActorSpecs : RelaySpec
 {
     private static readonly DocumentName Doc = DocumentName.Parse("specs/hub");
-    private static readonly HubSettings Settings = new(MaxHeld: 100, ReopenAfter: TimeSpan.FromMinutes(1));
+    private static readonly HubSettings Settings = new(MaxHeld: 100, MaxHeldBytes: 1024 * 1024, ReopenAfter: TimeSpan.FromMinutes(1));
 
     private readonly IActorRef _mediator;
     private readonly TestProbe _sequencer;
@@ -34,7 +36,8 @@ public sealed class DocumentHubActorSpecs : RelaySpec
     private long _frames;
     private int _connections;
 
-    public DocumentHubActorSpecs(ITestOutputHelper output) : base(output)
+    public DocumentHubActorSpecs(ITestOutputHelper output)
+        : base(output, configure: options => options.Journal.SkipGapAfter = TimeSpan.FromMilliseconds(500))
     {
         _mediator = DistributedPubSub.Get(Sys).Mediator;
         _sequencer = CreateTestProbe();
@@ -52,7 +55,7 @@ public sealed class DocumentHubActorSpecs : RelaySpec
     {
         await JournalAsync("h1", "h2", "h3");
         // The real sequencer names the head this time.
-        var hub = Sys.ActorOf(DocumentHubActor.Props(Doc, _mediator, _writer, _journal, Settings, null));
+        var hub = Sys.ActorOf(DocumentHubActor.Props(Doc, _mediator, _writer, ReaderOf(_journal), Settings, null));
         var link = await OpenAsync(hub);
 
         Assert.Equal(["h1", "h2", "h3"], await ReadAsync(link, 3));
@@ -110,6 +113,36 @@ public sealed class DocumentHubActorSpecs : RelaySpec
     }
 
     [Fact]
+    public async Task Should_hand_on_past_a_row_the_journal_lacks_once_the_gap_has_lasted_and_register_the_hole_once()
+    {
+        var reader = ReaderOf(_journal);
+        var hub = await StartHubAsync(head: 0, reader);
+        var links = new[] { await OpenAsync(hub), await OpenAsync(hub) };
+
+        // 3 is lost on the topic and then from the journal: a hole, with 4 after it.
+        var patches = await JournalAsync("p1", "p2", "p3", "p4");
+        await DeleteRowAsync(Doc, 3);
+        Publish(patches[0]);
+        Publish(patches[1]);
+        Publish(patches[3]);
+
+        foreach (var link in links)
+        {
+            Assert.Equal(["p1", "p2", "p4"], await ReadAsync(link, 3));
+        }
+
+        Assert.Equal([new JournalHole(Doc, 3, 3)], reader.Holes.Holes);
+
+        // Past the hole the hub goes on as before.
+        var next = await JournalAsync("p5");
+        Publish(next[0]);
+        foreach (var link in links)
+        {
+            Assert.Equal(["p5"], await ReadAsync(link, 1));
+        }
+    }
+
+    [Fact]
     public async Task Should_fill_a_lost_trailing_patch_that_a_heartbeat_reveals()
     {
         var hub = await StartHubAsync(head: 0);
@@ -136,7 +169,7 @@ public sealed class DocumentHubActorSpecs : RelaySpec
     public async Task Should_join_a_connection_opened_before_the_head_is_known_only_once_it_is()
     {
         var history = await JournalAsync("h1", "h2", "p3");
-        var hub = Sys.ActorOf(DocumentHubActor.Props(Doc, _mediator, _sequencer.Ref, _journal, Settings, null));
+        var hub = Sys.ActorOf(DocumentHubActor.Props(Doc, _mediator, _sequencer.Ref, ReaderOf(_journal), Settings, null));
         await _sequencer.ExpectMsgAsync<OpenDocument>(Patience);
         var link = await OpenAsync(hub);
 
@@ -157,7 +190,7 @@ public sealed class DocumentHubActorSpecs : RelaySpec
     [Fact]
     public async Task Should_ask_the_sequencer_again_until_it_names_the_head()
     {
-        var hub = Sys.ActorOf(DocumentHubActor.Props(Doc, _mediator, _sequencer.Ref, _journal, Settings with { ReopenAfter = TimeSpan.FromMilliseconds(200) }, null));
+        var hub = Sys.ActorOf(DocumentHubActor.Props(Doc, _mediator, _sequencer.Ref, ReaderOf(_journal), Settings with { ReopenAfter = TimeSpan.FromMilliseconds(200) }, null));
 
         await _sequencer.ExpectMsgAsync<OpenDocument>(Patience);
         Assert.Equal(new OpenDocument(Doc), await _sequencer.ExpectMsgAsync<OpenDocument>(Patience));
@@ -178,7 +211,7 @@ public sealed class DocumentHubActorSpecs : RelaySpec
     public async Task Should_report_idle_to_its_parent_when_its_last_connection_leaves()
     {
         var parent = CreateTestProbe();
-        var hub = parent.ChildActorOf(DocumentHubActor.Props(Doc, _mediator, _sequencer.Ref, _journal, Settings, null));
+        var hub = parent.ChildActorOf(DocumentHubActor.Props(Doc, _mediator, _sequencer.Ref, ReaderOf(_journal), Settings, null));
         await _sequencer.ExpectMsgAsync<OpenDocument>(Patience);
         hub.Tell(new DocumentOpened(Doc, 0), _sequencer.Ref);
         var first = await OpenConnectionAsync(hub);
@@ -220,9 +253,9 @@ public sealed class DocumentHubActorSpecs : RelaySpec
     }
 
     /// <summary>Starts a hub under the spec and names <paramref name="head"/> as the sequencer would, once it subscribed.</summary>
-    private async Task<IActorRef> StartHubAsync(long head)
+    private async Task<IActorRef> StartHubAsync(long head, HistoryReader? reader = null)
     {
-        var hub = Sys.ActorOf(DocumentHubActor.Props(Doc, _mediator, _sequencer.Ref, _journal, Settings, null));
+        var hub = Sys.ActorOf(DocumentHubActor.Props(Doc, _mediator, _sequencer.Ref, reader ?? ReaderOf(_journal), Settings, null));
         // The hub asks for the head once its subscription is acknowledged.
         await _sequencer.ExpectMsgAsync<OpenDocument>(Patience);
         hub.Tell(new DocumentOpened(Doc, head), _sequencer.Ref);
@@ -259,6 +292,18 @@ public sealed class DocumentHubActorSpecs : RelaySpec
     /// <summary>Waits until a hub (the only subscriber in these specs) is subscribed to the document's topic.</summary>
     private Task AwaitSubscribedAsync() =>
         AwaitAssertAsync(async () => Assert.Equal(1, await CountSubscribersAsync()), Patience, TimeSpan.FromMilliseconds(50));
+
+    private async Task DeleteRowAsync(DocumentName document, long sequence)
+    {
+        var database = new SqliteConnectionStringBuilder(Node.Options.Journal.ConnectionString) { Pooling = false }.ConnectionString;
+        await using var connection = new SqliteConnection(database);
+        await connection.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = "DELETE FROM journal WHERE persistence_id = $id AND sequence_number = $sequence;";
+        command.Parameters.AddWithValue("$id", document.PersistenceId);
+        command.Parameters.AddWithValue("$sequence", sequence);
+        Assert.Equal(1, await command.ExecuteNonQueryAsync());
+    }
 
     private void Publish(PatchAppended patch) => _mediator.Tell(new Publish(Doc.Topic, patch));
 

@@ -47,7 +47,7 @@ public sealed class MetricsAndHealthSpecs : IClassFixture<SmallLimitsNode>
         Assert.Equal(HttpStatusCode.OK, status);
         Assert.Empty(Http.Missing(json));
         var checks = json.GetProperty("checks");
-        foreach (var name in new[] { "accepting", "cluster", "topic", "history", "journal" })
+        foreach (var name in new[] { "accepting", "cluster", "topic", "history", "journal", "holes" })
         {
             Assert.Equal("Healthy", checks.GetProperty(name).GetProperty("status").GetString());
         }

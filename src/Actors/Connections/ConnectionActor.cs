@@ -12,6 +12,7 @@ namespace Relay.Actors.Connections;
 
 /// <summary>Settings of every connection.</summary>
 /// <param name="MaxBufferedLive">Live patches held while the connection reads the history; beyond, they are read from the journal instead.</param>
+/// <param name="MaxBufferedLiveBytes">Payload bytes of the live patches held while the connection reads the history; beyond, as above.</param>
 /// <param name="ResendAfter">An append not confirmed this long is sent again.</param>
 /// <param name="ReplayStallTimeout">A client that reads nothing of its replay for this long is closed as a slow consumer.</param>
 /// <param name="DrainTimeout">After the client left, how long its unconfirmed appends are still resent.</param>
@@ -21,6 +22,7 @@ namespace Relay.Actors.Connections;
 /// </param>
 public sealed record ConnectionSettings(
     int MaxBufferedLive,
+    long MaxBufferedLiveBytes,
     TimeSpan ResendAfter,
     TimeSpan ReplayStallTimeout,
     TimeSpan DrainTimeout,
@@ -28,7 +30,7 @@ public sealed record ConnectionSettings(
 {
     /// <summary>Defaults for production: a journal outage of up to half a minute disconnects nobody.</summary>
     public static readonly ConnectionSettings Default = new(
-        10_000, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(30));
+        10_000, 4L * 1024 * 1024, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(30));
 }
 
 /// <summary>
@@ -40,15 +42,13 @@ public sealed record ConnectionSettings(
 /// </summary>
 public sealed class ConnectionActor : UntypedActor, IWithTimers
 {
-    // Replayed patches handed to the socket's queue per step while the journal reads ahead.
-    private const int ReplayBatch = 512;
     private static readonly TimeSpan ReadAgainDelay = TimeSpan.FromMilliseconds(50);
 
     private readonly DocumentName _document;
     private readonly string _connectionId;
     private readonly ClientLink _link;
     private readonly IActorRef _sequencers;
-    private readonly IPatchJournal _journal;
+    private readonly HistoryReader _reader;
     private readonly ConnectionSettings _settings;
     private readonly ClientProtocol _protocol;
     private readonly string _origin;
@@ -69,7 +69,7 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers
     /// <param name="connectionId">Unique in the cluster.</param>
     /// <param name="link">The bridge to the client's socket.</param>
     /// <param name="sequencers">Where the document's sequencer takes appends: the singleton proxy or the shard region.</param>
-    /// <param name="journal">The read journal, for the history.</param>
+    /// <param name="reader">Reads the history from the journal.</param>
     /// <param name="settings">Limits and timings.</param>
     /// <param name="protocol">How the client speaks: raw frames or <c>relay.v1</c>.</param>
     public ConnectionActor(
@@ -77,7 +77,7 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers
         string connectionId,
         ClientLink link,
         IActorRef sequencers,
-        IPatchJournal journal,
+        HistoryReader reader,
         ConnectionSettings settings,
         ClientProtocol protocol)
     {
@@ -85,12 +85,12 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers
         _connectionId = connectionId;
         _link = link;
         _sequencers = sequencers;
-        _journal = journal;
+        _reader = reader;
         _settings = settings;
         _protocol = protocol;
         _origin = protocol.OriginFor(connectionId);
         _inbound = new InboundState(document, _origin, settings.ResendAfter, settings.UnavailableAfter, link.CreditsFor);
-        _outbound = new OutboundState(settings.MaxBufferedLive);
+        _outbound = new OutboundState(settings.MaxBufferedLive, settings.MaxBufferedLiveBytes);
     }
 
     /// <inheritdoc />
@@ -102,10 +102,10 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers
         string connectionId,
         ClientLink link,
         IActorRef sequencers,
-        IPatchJournal journal,
+        HistoryReader reader,
         ConnectionSettings settings,
         ClientProtocol? protocol = null) =>
-        Akka.Actor.Props.Create(() => new ConnectionActor(document, connectionId, link, sequencers, journal, settings, protocol ?? ClientProtocol.Raw))
+        Akka.Actor.Props.Create(() => new ConnectionActor(document, connectionId, link, sequencers, reader, settings, protocol ?? ClientProtocol.Raw))
             .WithMailbox(ConnectionMailbox.Id);
 
     /// <inheritdoc />
@@ -141,7 +141,7 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers
                 HandleJoin(join);
                 break;
             case CatchUpCompleted completed:
-                var (deliver, next) = _outbound.OnReadCompleted(completed.LastSequence);
+                var (deliver, next) = _outbound.OnReadCompleted(completed.ReadThrough);
                 foreach (var patch in deliver)
                 {
                     Deliver(patch);
@@ -320,33 +320,26 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers
         var origin = _origin;
         var enveloped = _protocol.Enveloped;
         var stallTimeout = _settings.ReplayStallTimeout;
-        var expected = from;
 
-        // Only a gap-free run is delivered: a journal that shows a later row before an earlier one
-        // commits ends this round early, and the next round reads on from there.
-        _journal.Read(_document, from, to)
-            .TakeWhile(patch => patch.Sequence == expected++)
-            .Batch(ReplayBatch, patch => new List<PatchAppended> { patch }, (batch, patch) =>
-            {
-                batch.Add(patch);
-                return batch;
-            })
-            .SelectAsync(1, async batch =>
-            {
-                // Whole pages go to the socket's queue at once; the await only waits when the client lags.
-                foreach (var patch in batch)
+        // The reader holds one window of the history at a time and reads the next only once this one is in the
+        // socket's queue, which is bounded: a client that lags holds the read back. It hands out only gap-free
+        // runs (and skips known holes): a journal that shows a later row before an earlier one commits ends
+        // this round early, and the next round reads on from there.
+        _reader.ReadAsync(
+                _document,
+                from,
+                to,
+                Math.Max(to, _outbound.LatestSeen),
+                async patch =>
                 {
                     if (FrameFor(patch, origin, enveloped) is { } frame &&
                         !await link.EnqueueAsync(frame, stallTimeout).ConfigureAwait(false))
                     {
                         throw new SlowConsumerException();
                     }
-                }
-
-                return batch[^1].Sequence;
-            })
-            .RunAggregate(from - 1, (_, sequence) => sequence, _materializer ??= Context.Materializer())
-            .PipeTo(Self, success: last => new CatchUpCompleted(last), failure: cause => new CatchUpFailed(cause));
+                },
+                _materializer ??= Context.Materializer())
+            .PipeTo(Self, success: readThrough => new CatchUpCompleted(readThrough), failure: cause => new CatchUpFailed(cause));
     }
 
     private void RecordReplayDuration()
@@ -400,7 +393,7 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers
     /// </summary>
     public sealed record Join(long Head, long Epoch = 0);
 
-    private sealed record CatchUpCompleted(long LastSequence);
+    private sealed record CatchUpCompleted(long ReadThrough);
 
     private sealed record CatchUpFailed(Exception Cause);
 

@@ -21,20 +21,26 @@ public enum OutboundStep
 /// connection reads the history, and the catch-up. The node's hub gives every connection the document's
 /// patches after a head it names (<see cref="Join"/>), in order and without gaps; the connection reads the
 /// journal up to that head and delivers what the hub sent meanwhile after it, each sequence number once.
-/// The held patches are bounded: past the limit they are dropped and read from the journal instead.
+/// The held patches are bounded in count and bytes: past either limit they are dropped and read from the journal
+/// instead. Sequence numbers need not be contiguous: a hole in the journal is skipped by the read and by the hub.
 /// </summary>
 public sealed class OutboundState
 {
     private readonly int _maxHeld;
+    private readonly long _maxHeldBytes;
     private Queue<PatchAppended>? _held;
-    private long _latestSeen;
+    private long _heldBytes;
     private bool _joined;
     private bool _overflowed;
 
-    /// <summary>Creates the state; at most <paramref name="maxHeld"/> live patches are held during a catch-up.</summary>
-    public OutboundState(int maxHeld)
+    /// <summary>
+    /// Creates the state; at most <paramref name="maxHeld"/> live patches of <paramref name="maxHeldBytes"/> payload
+    /// bytes in all are held during a catch-up.
+    /// </summary>
+    public OutboundState(int maxHeld, long maxHeldBytes)
     {
         _maxHeld = maxHeld;
+        _maxHeldBytes = maxHeldBytes;
     }
 
     /// <summary>The next sequence number to deliver.</summary>
@@ -52,6 +58,12 @@ public sealed class OutboundState
     /// <summary>Live patches held while catching up.</summary>
     public int Held => _held?.Count ?? 0;
 
+    /// <summary>Payload bytes of the live patches held while catching up.</summary>
+    public long HeldBytes => _heldBytes;
+
+    /// <summary>The latest sequence number the hub named or sent: the journal has every row up to it.</summary>
+    public long LatestSeen { get; private set; }
+
     /// <summary>Before the join: the client already holds everything up to <paramref name="after"/> (a resume).</summary>
     public void StartAfter(long after)
     {
@@ -65,7 +77,7 @@ public sealed class OutboundState
     public OutboundStep Join(long head)
     {
         _joined = true;
-        _latestSeen = Math.Max(_latestSeen, head);
+        LatestSeen = Math.Max(LatestSeen, head);
         if (head < Next)
         {
             return OutboundStep.None;
@@ -82,7 +94,7 @@ public sealed class OutboundState
     /// </summary>
     public bool OnLive(PatchAppended patch)
     {
-        _latestSeen = Math.Max(_latestSeen, patch.Sequence);
+        LatestSeen = Math.Max(LatestSeen, patch.Sequence);
         if (patch.Sequence < Next)
         {
             return false;
@@ -100,41 +112,43 @@ public sealed class OutboundState
         }
 
         _held ??= new Queue<PatchAppended>();
-        if (_held.Count >= _maxHeld)
+        if (_held.Count >= _maxHeld || _heldBytes + patch.Payload.Length > _maxHeldBytes)
         {
             // The journal has them all; reading them again beats an unbounded buffer.
-            _held.Clear();
+            ClearHeld();
             _overflowed = true;
             return false;
         }
 
         _held.Enqueue(patch);
+        _heldBytes += patch.Payload.Length;
         return false;
     }
 
     /// <summary>
-    /// A read delivered everything up to <paramref name="lastRead"/>. Returns the held patches to deliver now, in
-    /// order, and what to do next.
+    /// A read went through <paramref name="readThrough"/>: it delivered every patch up to there, except in holes of
+    /// the journal it skipped. Returns the held patches to deliver now, in order, and what to do next.
     /// </summary>
-    public (IReadOnlyList<PatchAppended> Deliver, OutboundStep Next) OnReadCompleted(long lastRead)
+    public (IReadOnlyList<PatchAppended> Deliver, OutboundStep Next) OnReadCompleted(long readThrough)
     {
-        var progressed = lastRead >= Next;
-        Next = Math.Max(Next, lastRead + 1);
+        var progressed = readThrough >= Next;
+        Next = Math.Max(Next, readThrough + 1);
         if (_overflowed)
         {
             _overflowed = false;
-            ReadTo = _latestSeen;
+            ReadTo = LatestSeen;
             return ([], ReadTo >= Next ? OutboundStep.Read : Finish());
         }
 
         while (_held is { Count: > 0 } && _held.Peek().Sequence < Next)
         {
-            _held.Dequeue();
+            _heldBytes -= _held.Dequeue().Payload.Length;
         }
 
         if (_held is { Count: > 0 } && _held.Peek().Sequence > Next)
         {
-            // The hub's patches are contiguous, so the read ended before the journal showed them all.
+            // The hub hands on every patch after its head, so the journal has the ones before the first held, or
+            // lacks them for good (a hole, which the read skips once it is known): read up to it.
             ReadTo = _held.Peek().Sequence - 1;
             return ([], progressed ? OutboundStep.Read : OutboundStep.ReadAgainSoon);
         }
@@ -150,7 +164,7 @@ public sealed class OutboundState
         }
 
         var deliver = _held.ToList();
-        _held.Clear();
+        ClearHeld();
         Next = deliver[^1].Sequence + 1;
         return (deliver, Finish());
     }
@@ -159,6 +173,13 @@ public sealed class OutboundState
     {
         CatchingUp = false;
         _held = null;
+        _heldBytes = 0;
         return OutboundStep.None;
+    }
+
+    private void ClearHeld()
+    {
+        _held?.Clear();
+        _heldBytes = 0;
     }
 }

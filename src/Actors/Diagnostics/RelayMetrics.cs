@@ -46,6 +46,10 @@ public static class RelayMetrics
     public static readonly Counter<long> Disconnects =
         Meter.CreateCounter<long>("relay.disconnects", "{connection}", "Closed connections by reason");
 
+    /// <summary>Holes this node found in the journal: sequence numbers missing for good while later ones are there.</summary>
+    public static readonly Counter<long> JournalHoles =
+        Meter.CreateCounter<long>("relay.journal.holes", "{hole}", "Holes found in the journal (missing sequence numbers delivery skips), each once per node");
+
     /// <summary>From <c>PersistAsync</c> to its callback in the sequencer.</summary>
     public static readonly Histogram<double> JournalWriteDuration =
         Meter.CreateHistogram<double>(

@@ -29,7 +29,11 @@ public sealed class RelayDocuments
     {
         _registry = registry;
         _options = options;
-        _connectionSettings = ConnectionSettings.Default with { UnavailableAfter = TimeSpan.FromSeconds(options.UnavailableAfterSeconds) };
+        _connectionSettings = ConnectionSettings.Default with
+        {
+            MaxBufferedLiveBytes = options.Replay.MaxBufferedBytes,
+            UnavailableAfter = TimeSpan.FromSeconds(options.UnavailableAfterSeconds),
+        };
     }
 
     /// <summary>Documents open on this node (the default document always is).</summary>

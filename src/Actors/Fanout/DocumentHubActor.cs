@@ -21,25 +21,25 @@ namespace Relay.Actors.Fanout;
 /// </summary>
 public sealed class DocumentHubActor : ReceiveActor, IWithTimers
 {
-    // Patches read from the journal per gap-filling round.
-    private const int MaxGapRead = 1000;
-
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly DocumentName _document;
     private readonly IActorRef _mediator;
     private readonly IActorRef _sequencers;
-    private readonly IPatchJournal _journal;
+    private readonly HistoryReader _reader;
     private readonly HubSettings _settings;
     private readonly NodeStatus? _status;
     private readonly HashSet<IActorRef> _connections = new();
     private readonly List<IActorRef> _waitingForHead = new();
 
-    // Live patches past a gap, held until the journal fills it; bounded, past that they are read from the journal.
+    // Live patches past a gap, held until the journal fills it; bounded in count and bytes, past that they are read
+    // from the journal.
     private readonly SortedDictionary<long, PatchAppended> _held = new();
+    private readonly ReplayWindow _window;
+    private long _heldBytes;
     private ActorMaterializer? _materializer;
 
-    // The last sequence number handed to the connections: every patch up to it is journaled. -1 until the
-    // sequencer has named the document's head.
+    // The last sequence number handed to the connections (or the end of a hole in the journal skipped after it):
+    // every patch up to it is journaled. -1 until the sequencer has named the document's head.
     private long _head = -1;
     private long _latestKnown;
     private long _epoch;
@@ -51,15 +51,16 @@ public sealed class DocumentHubActor : ReceiveActor, IWithTimers
     /// <param name="document">The document.</param>
     /// <param name="mediator">The DistributedPubSub mediator.</param>
     /// <param name="sequencers">Where <see cref="OpenDocument"/> reaches the document's sequencer.</param>
-    /// <param name="journal">The read journal, for gaps.</param>
+    /// <param name="reader">Reads the history, for gaps.</param>
     /// <param name="settings">Timings and limits.</param>
     /// <param name="status">The node's status, for the default document's hub only (readiness watches it).</param>
-    public DocumentHubActor(DocumentName document, IActorRef mediator, IActorRef sequencers, IPatchJournal journal, HubSettings settings, NodeStatus? status)
+    public DocumentHubActor(DocumentName document, IActorRef mediator, IActorRef sequencers, HistoryReader reader, HubSettings settings, NodeStatus? status)
     {
         _document = document;
         _mediator = mediator;
         _sequencers = sequencers;
-        _journal = journal;
+        _reader = reader;
+        _window = reader.NewWindow();
         _settings = settings;
         _status = status;
 
@@ -102,7 +103,7 @@ public sealed class DocumentHubActor : ReceiveActor, IWithTimers
         {
             _opened++;
             var connection = Context.ActorOf(
-                ConnectionActor.Props(_document, open.ConnectionId, open.Link, _sequencers, _journal, open.Settings, open.Protocol),
+                ConnectionActor.Props(_document, open.ConnectionId, open.Link, _sequencers, _reader, open.Settings, open.Protocol),
                 "connection-" + open.ConnectionId);
             Context.Watch(connection);
             _connections.Add(connection);
@@ -132,8 +133,8 @@ public sealed class DocumentHubActor : ReceiveActor, IWithTimers
     public ITimerScheduler Timers { get; set; } = null!;
 
     /// <summary>Props for the hub of <paramref name="document"/>.</summary>
-    public static Props Props(DocumentName document, IActorRef mediator, IActorRef sequencers, IPatchJournal journal, HubSettings settings, NodeStatus? status) =>
-        Akka.Actor.Props.Create(() => new DocumentHubActor(document, mediator, sequencers, journal, settings, status));
+    public static Props Props(DocumentName document, IActorRef mediator, IActorRef sequencers, HistoryReader reader, HubSettings settings, NodeStatus? status) =>
+        Akka.Actor.Props.Create(() => new DocumentHubActor(document, mediator, sequencers, reader, settings, status));
 
     /// <inheritdoc />
     protected override void PreStart() => _mediator.Tell(new Subscribe(_document.Topic, Self));
@@ -205,13 +206,17 @@ public sealed class DocumentHubActor : ReceiveActor, IWithTimers
 
     private void Hold(PatchAppended patch)
     {
-        if (_held.Count >= _settings.MaxHeld)
+        if (_held.Count >= _settings.MaxHeld || _heldBytes + patch.Payload.Length > _settings.MaxHeldBytes)
         {
             // The journal has them all.
             _held.Clear();
+            _heldBytes = 0;
         }
 
-        _held.TryAdd(patch.Sequence, patch);
+        if (_held.TryAdd(patch.Sequence, patch))
+        {
+            _heldBytes += patch.Payload.Length;
+        }
     }
 
     private void HandOn(PatchAppended patch)
@@ -229,15 +234,16 @@ public sealed class DocumentHubActor : ReceiveActor, IWithTimers
         while (_held.Count > 0)
         {
             var (sequence, patch) = _held.First();
+            if (sequence > _head + 1)
+            {
+                break;
+            }
+
             _held.Remove(sequence);
+            _heldBytes -= patch.Payload.Length;
             if (sequence == _head + 1)
             {
                 HandOn(patch);
-            }
-            else if (sequence > _head + 1)
-            {
-                _held[sequence] = patch;
-                break;
             }
         }
     }
@@ -249,8 +255,8 @@ public sealed class DocumentHubActor : ReceiveActor, IWithTimers
             return;
         }
 
-        // Up to the first held patch, or to the latest sequence the sequencer announced.
-        var to = Math.Min(_held.Count > 0 ? _held.First().Key - 1 : _latestKnown, _head + MaxGapRead);
+        // Up to the first held patch, or to the latest sequence the sequencer announced; one window of it per round.
+        var to = _held.Count > 0 ? _held.First().Key - 1 : _latestKnown;
         if (to <= _head)
         {
             DeliverHeld();
@@ -258,29 +264,29 @@ public sealed class DocumentHubActor : ReceiveActor, IWithTimers
         }
 
         _reading = true;
-        var from = _head + 1;
-        var expected = from;
-        _journal.Read(_document, from, to)
-            .TakeWhile(patch => patch.Sequence == expected++)
-            .RunWith(Sink.Seq<PatchAppended>(), _materializer ??= Context.Materializer())
-            .PipeTo(Self, success: patches => new GapRead(patches), failure: cause => new GapReadFailed(cause));
+        _reader.ReadWindowAsync(_document, _window, _head + 1, to, Math.Max(to, _latestKnown), _materializer ??= Context.Materializer())
+            .PipeTo(Self, success: window => new GapRead(window), failure: cause => new GapReadFailed(cause));
     }
 
     private void OnGapRead(GapRead read)
     {
         _reading = false;
-        foreach (var patch in read.Patches)
+        var progressed = read.Window.ReadThrough > _head;
+        foreach (var patch in read.Window.Patches)
         {
-            if (patch.Sequence == _head + 1)
+            // In order, and contiguous except across a hole of the journal the reader skipped.
+            if (patch.Sequence > _head)
             {
                 HandOn(patch);
             }
         }
 
+        _head = Math.Max(_head, read.Window.ReadThrough);
         DeliverHeld();
-        if (read.Patches.Count == 0)
+        if (!progressed)
         {
-            // The rows are still being committed (the topic can be faster than the journal's readers): look again shortly.
+            // The rows are still being committed (the topic can be faster than the journal's readers), or a gap
+            // has not lasted long enough to be skipped as a hole: look again shortly.
             Timers.StartSingleTimer(nameof(RetryGap), RetryGap.Instance, TimeSpan.FromMilliseconds(50));
             return;
         }
@@ -294,7 +300,7 @@ public sealed class DocumentHubActor : ReceiveActor, IWithTimers
     /// <summary>The connection actor of an opened connection.</summary>
     public sealed record ConnectionOpened(IActorRef Connection);
 
-    private sealed record GapRead(IReadOnlyList<PatchAppended> Patches);
+    private sealed record GapRead(HistoryWindow Window);
 
     private sealed record GapReadFailed(Exception Cause);
 
@@ -311,9 +317,10 @@ public sealed class DocumentHubActor : ReceiveActor, IWithTimers
 
 /// <summary>Settings of the document hubs.</summary>
 /// <param name="MaxHeld">Live patches held past a gap while the journal fills it; beyond, they are read from the journal too.</param>
+/// <param name="MaxHeldBytes">Payload bytes of the live patches held past a gap; beyond, as above.</param>
 /// <param name="ReopenAfter">How long the hub waits for the sequencer's answer (or, for the default document, its heartbeat) before asking again.</param>
-public sealed record HubSettings(int MaxHeld, TimeSpan ReopenAfter)
+public sealed record HubSettings(int MaxHeld, long MaxHeldBytes, TimeSpan ReopenAfter)
 {
     /// <summary>Defaults for production.</summary>
-    public static readonly HubSettings Default = new(10_000, TimeSpan.FromSeconds(3));
+    public static readonly HubSettings Default = new(10_000, 4L * 1024 * 1024, TimeSpan.FromSeconds(3));
 }

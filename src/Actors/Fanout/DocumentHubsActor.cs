@@ -18,11 +18,11 @@ public sealed class DocumentHubsActor : ReceiveActor
     private long _started;
 
     /// <summary>Creates the node's hubs.</summary>
-    public DocumentHubsActor(IActorRef mediator, IActorRef sequencers, IPatchJournal journal, HubSettings settings, NodeStatus status)
+    public DocumentHubsActor(IActorRef mediator, IActorRef sequencers, HistoryReader reader, HubSettings settings, NodeStatus status)
     {
         _status = status;
         _startHub = document => Context.ActorOf(
-            DocumentHubActor.Props(document, mediator, sequencers, journal, settings, document.IsDefault ? status : null),
+            DocumentHubActor.Props(document, mediator, sequencers, reader, settings, document.IsDefault ? status : null),
             "hub-" + ++_started);
 
         Receive<OpenConnection>(open =>
@@ -49,8 +49,8 @@ public sealed class DocumentHubsActor : ReceiveActor
     }
 
     /// <summary>Props for the node's hubs.</summary>
-    public static Props Props(IActorRef mediator, IActorRef sequencers, IPatchJournal journal, HubSettings settings, NodeStatus status) =>
-        Akka.Actor.Props.Create(() => new DocumentHubsActor(mediator, sequencers, journal, settings, status));
+    public static Props Props(IActorRef mediator, IActorRef sequencers, HistoryReader reader, HubSettings settings, NodeStatus status) =>
+        Akka.Actor.Props.Create(() => new DocumentHubsActor(mediator, sequencers, reader, settings, status));
 
     /// <inheritdoc />
     protected override void PreStart()

@@ -1,6 +1,7 @@
 #nullable enable
 using System.Collections.Concurrent;
 using Relay.Actors.Documents;
+using Relay.Actors.Journal;
 
 namespace Relay.Actors.Fanout;
 
@@ -18,6 +19,9 @@ public sealed class NodeStatus
     private long _lastSequence;
     private int _subscribed;
     private int _openDocuments;
+
+    /// <summary>The holes this node's readers found in the journal.</summary>
+    public JournalHoles Holes { get; } = new();
 
     /// <summary>Whether the hub's topic subscription is acknowledged.</summary>
     public bool Subscribed => Volatile.Read(ref _subscribed) == 1;

@@ -25,6 +25,7 @@ public sealed record HistorySettings(int SnapshotEvery, TimeSpan HeartbeatInterv
     /// <summary>
     /// Snapshot also once the payloads journaled since the last snapshot reach this many bytes (or the size of
     /// the last snapshot, if that is larger): recovery then replays about this much, whatever the patch sizes.
+    /// Set from <c>Relay:Replay:MaxBufferedBytes</c>.
     /// The journal plugin reads a whole page of rows before handing out the first, so a count alone would let
     /// a history of large patches load gigabytes at once.
     /// </summary>

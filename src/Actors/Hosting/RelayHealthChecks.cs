@@ -26,12 +26,16 @@ public static class RelayHealthChecks
     /// <summary>How old the last sequencer heartbeat may be; the sequencer sends one every second.</summary>
     public static readonly TimeSpan MaxHeartbeatAge = TimeSpan.FromSeconds(5);
 
+    /// <summary>Holes listed by name in the <c>holes</c> check's data; the description counts them all.</summary>
+    public const int MaxHolesListed = 20;
+
     private static readonly TimeSpan JournalTimeout = TimeSpan.FromSeconds(3);
 
     /// <summary>
     /// Registers the checks <c>cluster</c> (this node is an Up member), <c>topic</c> (the hub's subscription is
     /// acknowledged), <c>history</c> (a sequencer heartbeat came through the topic lately) and <c>journal</c>
-    /// (the read journal answers a one-row query).
+    /// (the read journal answers a one-row query), and <c>holes</c>: Degraded (the node still serves, delivery skips
+    /// them) once a reader found sequence numbers the journal lacks for good, listed in its data.
     /// </summary>
     public static AkkaConfigurationBuilder WithRelayHealthChecks(this AkkaConfigurationBuilder builder, NodeStatus status) =>
         builder
@@ -62,5 +66,20 @@ public static class RelayHealthChecks
                     .RunWith(Sink.Ignore<PatchAppended>(), system.Materializer())
                     .WaitAsync(cancellationToken);
                 return HealthCheckResult.Healthy("answers");
+            }, tags: [ReadyTag])
+            .WithHealthCheck("holes", (_, _, _) =>
+            {
+                var holes = status.Holes.Holes;
+                if (holes.Count == 0)
+                {
+                    return Task.FromResult(HealthCheckResult.Healthy("none found"));
+                }
+
+                var listed = holes.Take(MaxHolesListed)
+                    .Select(hole => new { document = hole.Document.Value, from = hole.From, to = hole.To })
+                    .ToArray();
+                return Task.FromResult(HealthCheckResult.Degraded(
+                    $"{holes.Count} hole(s) in the journal: sequence numbers missing while later ones are there; delivery skips them",
+                    data: new Dictionary<string, object> { ["holes"] = listed }));
             }, tags: [ReadyTag]);
 }

@@ -85,8 +85,8 @@ public static class RelayHostingExtensions
                     DocumentHubsActor.Props(
                         DistributedPubSub.Get(system).Mediator,
                         registry.Get<HistoryProxy>(),
-                        CreatePatchJournal(system),
-                        HubSettings.Default,
+                        CreateHistoryReader(system, options, status),
+                        HubSettings.Default with { MaxHeldBytes = options.Replay.MaxBufferedBytes },
                         status),
                     "documents");
                 registry.Register<DocumentHubsActor>(hubs);
@@ -120,6 +120,18 @@ public static class RelayHostingExtensions
     public static IPatchJournal CreatePatchJournal(ActorSystem system) => new QueryPatchJournal(system, SqlReadJournal.Identifier);
 
     /// <summary>
+    /// The node's reader of histories: windows of <c>Relay:Replay:MaxBufferedBytes</c>, never more rows than the read
+    /// journal's page (<c>max-buffer-size</c> in akka.hocon), holes registered in <paramref name="status"/>; it reads
+    /// <paramref name="journal"/> if given, else the node's read journal.
+    /// </summary>
+    public static HistoryReader CreateHistoryReader(ActorSystem system, RelayOptions options, NodeStatus status, IPatchJournal? journal = null)
+    {
+        var page = system.Settings.Config.GetInt($"{SqlReadJournal.Identifier}.max-buffer-size", 500);
+        var settings = new ReplaySettings(options.Replay.MaxBufferedBytes, options.MaxMessageBytes, page, options.Journal.SkipGapAfter);
+        return new HistoryReader(journal ?? CreatePatchJournal(system), status.Holes, settings, Logging.GetLogger(system, typeof(HistoryReader)));
+    }
+
+    /// <summary>
     /// Hosts the documents' sequencers as <c>Relay:Documents:Placement</c> says: under the cluster singleton, or
     /// in Akka.Cluster.Sharding with one entity per document (coordinator state in distributed data, no
     /// remembered entities). Either way <see cref="HistoryProxy"/> reaches them, and a document's sequencer
@@ -127,7 +139,12 @@ public static class RelayHostingExtensions
     /// </summary>
     private static AkkaConfigurationBuilder WithRelaySequencers(this AkkaConfigurationBuilder builder, RelayOptions options, NodeStatus status)
     {
-        var settings = HistorySettings.Default with { PassivateAfter = options.Documents.PassivateAfter };
+        // Recovery replays what came after the last snapshot: bounded by the same budget as a joiner's replay.
+        var settings = HistorySettings.Default with
+        {
+            PassivateAfter = options.Documents.PassivateAfter,
+            SnapshotEveryBytes = options.Replay.MaxBufferedBytes,
+        };
         Props SequencerProps(ActorSystem system, DocumentName document) =>
             HistoryActor.Props(document, DistributedPubSub.Get(system).Mediator, status, settings);
 

@@ -16,6 +16,9 @@ public sealed class RelayOptions
     /// <summary>Document settings.</summary>
     public DocumentsOptions Documents { get; set; } = new();
 
+    /// <summary>How the history is read for joiners and gaps.</summary>
+    public ReplayOptions Replay { get; set; } = new();
+
     /// <summary>The largest message a client may send, in bytes; larger ones close the socket with 1009.</summary>
     public int MaxMessageBytes { get; set; } = 1024 * 1024;
 
@@ -134,6 +137,16 @@ public sealed class RelayOptions
         {
             throw new InvalidOperationException("Relay:Documents:PassivateAfter must be zero (never) or positive");
         }
+
+        if (Replay.MaxBufferedBytes < 1)
+        {
+            throw new InvalidOperationException("Relay:Replay:MaxBufferedBytes must be positive");
+        }
+
+        if (Journal.SkipGapAfter <= TimeSpan.Zero)
+        {
+            throw new InvalidOperationException("Relay:Journal:SkipGapAfter must be positive");
+        }
     }
 
     /// <summary>
@@ -147,6 +160,18 @@ public sealed class RelayOptions
             Journal.ConnectionString = RelayHostingExtensions.ResolveSqliteConnectionString(Journal.ConnectionString, contentRoot);
         }
     }
+}
+
+/// <summary>How much of the history a node holds in memory while it reads it.</summary>
+public sealed class ReplayOptions
+{
+    /// <summary>
+    /// Bytes of history one reader (a joining connection, a document's gap filling) holds at a time, and bytes of
+    /// live patches held while it reads; past that, live patches are dropped and read from the journal later.
+    /// A window may hold one message more. A sequencer also snapshots once this many bytes were journaled since
+    /// its last snapshot, so its recovery reads about this much.
+    /// </summary>
+    public long MaxBufferedBytes { get; set; } = 4L * 1024 * 1024;
 }
 
 /// <summary>Where the documents' sequencers live and how many documents a node opens.</summary>
@@ -200,6 +225,12 @@ public sealed class JournalOptions
 
     /// <summary>The connection string; empty: a SQLite file under <c>data/</c> of the content root.</summary>
     public string? ConnectionString { get; set; }
+
+    /// <summary>
+    /// A sequence number the journal lacks while a later one is there is skipped as a hole once the gap has lasted
+    /// this long (a row committed out of order shows up well within it); a gap with no later row is waited for.
+    /// </summary>
+    public TimeSpan SkipGapAfter { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>The Akka.Persistence.Sql (linq2db) provider name for <see cref="Provider"/>.</summary>
     public string ProviderName => Provider.ToLowerInvariant() switch

@@ -30,13 +30,16 @@ public static class HealthEndpoints
         return app;
     }
 
+    private static readonly JsonSerializerOptions JsonOptions = new() { DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull };
+
     private static HealthCheckOptions Options(string tag) => new()
     {
         Predicate = check => check.Tags.Contains(tag),
         ResultStatusCodes =
         {
             [HealthStatus.Healthy] = StatusCodes.Status200OK,
-            [HealthStatus.Degraded] = StatusCodes.Status503ServiceUnavailable,
+            // Degraded serves: a node that skips holes in its journal still delivers everything else.
+            [HealthStatus.Degraded] = StatusCodes.Status200OK,
             [HealthStatus.Unhealthy] = StatusCodes.Status503ServiceUnavailable,
         },
         ResponseWriter = WriteAsync,
@@ -49,12 +52,17 @@ public static class HealthEndpoints
         var body = new
         {
             status = report.Status.ToString(),
-            missing = report.Entries.Where(entry => entry.Value.Status != HealthStatus.Healthy).Select(entry => entry.Key).ToArray(),
+            missing = report.Entries.Where(entry => entry.Value.Status == HealthStatus.Unhealthy).Select(entry => entry.Key).ToArray(),
             checks = report.Entries.ToDictionary(
                 entry => entry.Key,
-                entry => new { status = entry.Value.Status.ToString(), description = Describe(entry.Value) }),
+                entry => new
+                {
+                    status = entry.Value.Status.ToString(),
+                    description = Describe(entry.Value),
+                    data = entry.Value.Data.Count > 0 && entry.Value.Exception is null ? entry.Value.Data : null,
+                }),
         };
-        return JsonSerializer.SerializeAsync(context.Response.Body, body, cancellationToken: context.RequestAborted);
+        return JsonSerializer.SerializeAsync(context.Response.Body, body, JsonOptions, context.RequestAborted);
     }
 
     // An exception's message can name hosts, users, file paths or table names, and /readyz needs no credentials:
