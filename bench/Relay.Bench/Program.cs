@@ -34,6 +34,8 @@ settings = settings with
     Settle = TimeSpan.FromSeconds(Double("settle", settings.Settle.TotalSeconds)),
     Joiners = Int("joiners", settings.Joiners),
     JoinInterval = TimeSpan.FromSeconds(Double("join-interval", settings.JoinInterval.TotalSeconds)),
+    StatePatches = Int("state-patches", settings.StatePatches),
+    StateKeys = Int("state-keys", settings.StateKeys),
 };
 SignalRConnector.WireByDefault = (options.GetValueOrDefault("signalr-client") ?? "library") switch
 {
@@ -41,7 +43,7 @@ SignalRConnector.WireByDefault = (options.GetValueOrDefault("signalr-client") ??
     "wire" => true,
     var other => throw new ArgumentException($"unknown SignalR client '{other}'; use library or wire"),
 };
-var scenarios = options.TryGetValue("scenario", out var names) ? names.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) : [.. Runner.AllScenarios, .. Runner.DocumentScenarios];
+var scenarios = options.TryGetValue("scenario", out var names) ? names.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) : [.. Runner.AllScenarios, .. Runner.DocumentScenarios, .. Runner.StateScenarios];
 var resultsFolder = options.GetValueOrDefault("results") ?? Path.Combine(RepoPaths.Root, "bench", "results");
 
 if (options.ContainsKey("smoke"))
@@ -164,7 +166,7 @@ static string Usage() => """
                                                writes <results>/fanout.png and fanout-chart.json
 
     Options:
-      --scenario fanout,latency,connections,replay,join,documents-1,documents-100,cluster-singleton,cluster-sharded
+      --scenario fanout,latency,connections,replay,join,documents-1,documents-100,cluster-singleton,cluster-sharded,state-join,state-join-compacted
                                                which scenarios (default all; the last four are Relay's own)
       --receivers 50  --senders 2  --patch-bytes 128  --in-flight 200  --latency-in-flight 5
       --warmup 3  --measure 10 --settle 3 (seconds)  --connections 5000  --history 100000  --replay-in-flight 1000

@@ -17,6 +17,12 @@ public static class Runner
     /// </summary>
     public static readonly string[] DocumentScenarios = ["documents-1", "documents-100", "cluster-singleton", "cluster-sharded"];
 
+    /// <summary>
+    /// Joins that cost the state (issue 10), each on a fresh server: <c>state-join</c> on the reference and on
+    /// Relay, <c>state-join-compacted</c> on Relay with <c>Relay:Compaction:Mode=immer</c>.
+    /// </summary>
+    public static readonly string[] StateScenarios = ["state-join", "state-join-compacted"];
+
     /// <summary>The servers every scenario runs against, in the order they run.</summary>
     public static readonly ServerKind[] AllServers = [ServerKind.Reference, ServerKind.SignalR, ServerKind.Relay];
 
@@ -73,11 +79,49 @@ public static class Runner
         }
     }
 
+    /// <summary>Runs a state-join scenario on a fresh <paramref name="kind"/> server (Relay with compaction for <c>state-join-compacted</c>).</summary>
+    public static async Task<JsonObject> RunStateJoinOnFreshAsync(ServerKind kind, string scenario, BenchSettings settings)
+    {
+        var started = DateTime.UtcNow;
+        var load = Machine.LoadAverage();
+        IServerUnderTest server;
+        try
+        {
+            server = kind == ServerKind.Relay
+                ? await RelayServer.StartAsync(scenario == "state-join-compacted" ? new Dictionary<string, string> { ["Relay:Compaction:Mode"] = "immer" } : null)
+                : await ReferenceServer.StartAsync();
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or TimeoutException or IOException or System.ComponentModel.Win32Exception)
+        {
+            return new JsonObject { ["scenario"] = scenario, ["server"] = Name(kind), ["ok"] = false, ["error"] = "server did not start: " + ex.Message };
+        }
+
+        await using (server)
+        {
+            var result = await StateJoinScenario.RunAsync(scenario, server.Url, server.ProcessId, enveloped: kind == ServerKind.Relay, settings);
+            result.Insert(1, "server", server.Name);
+            result["wallSeconds"] = Math.Round((DateTime.UtcNow - started).TotalSeconds, 1);
+            result["loadAvgBefore"] = load;
+            result["loadAvgAfter"] = Machine.LoadAverage();
+            if (result["ok"]?.GetValue<bool>() != true)
+            {
+                result["serverRunning"] = server.IsRunning;
+                result["serverLogTail"] = string.Join('\n', server.Output.Split('\n').TakeLast(15));
+            }
+
+            return result;
+        }
+    }
+
+    /// <summary>The servers a state-join scenario runs on.</summary>
+    public static IEnumerable<ServerKind> StateJoinServers(string scenario) =>
+        scenario == "state-join" ? [ServerKind.Reference, ServerKind.Relay] : [ServerKind.Relay];
+
     /// <summary>Every scenario against the reference, the SignalR relay and Relay, each on a fresh server; prints each line and the ratios.</summary>
     public static async Task<JsonObject> VersusAsync(BenchSettings settings, IReadOnlyList<string> scenarios)
     {
         var results = new JsonArray();
-        foreach (var scenario in scenarios.Where(s => !DocumentScenarios.Contains(s)))
+        foreach (var scenario in scenarios.Where(s => !DocumentScenarios.Contains(s) && !StateScenarios.Contains(s)))
         {
             foreach (var kind in AllServers)
             {
@@ -94,6 +138,16 @@ public static class Runner
                 : await RunOnFreshAsync(ServerKind.Relay, scenario, settings);
             Print(result);
             results.Add(result);
+        }
+
+        foreach (var scenario in StateScenarios.Where(scenarios.Contains))
+        {
+            foreach (var kind in StateJoinServers(scenario))
+            {
+                var result = await RunStateJoinOnFreshAsync(kind, scenario, settings);
+                Print(result);
+                results.Add(result);
+            }
         }
 
         var comparison = Compare(results);
@@ -192,7 +246,8 @@ public static class Runner
     {
         var ok = true;
         var runs = AllScenarios.SelectMany(s => AllServers.Select(k => (s, k)))
-            .Concat(DocumentScenarios.Where(s => !s.StartsWith("cluster-", StringComparison.Ordinal)).Select(s => (s, ServerKind.Relay)));
+            .Concat(DocumentScenarios.Where(s => !s.StartsWith("cluster-", StringComparison.Ordinal)).Select(s => (s, ServerKind.Relay)))
+            .Concat(StateScenarios.SelectMany(s => StateJoinServers(s).Select(k => (s, k))));
         foreach (var (scenario, kind) in runs)
         {
             if (kind == ServerKind.Reference && !ReferenceServer.IsInstalled)
@@ -201,7 +256,9 @@ public static class Runner
                 continue;
             }
 
-            var result = await RunOnFreshAsync(kind, scenario, settings);
+            var result = StateScenarios.Contains(scenario)
+                ? await RunStateJoinOnFreshAsync(kind, scenario, settings)
+                : await RunOnFreshAsync(kind, scenario, settings);
             Print(result);
             var sane = result["ok"]?.GetValue<bool>() == true && scenario switch
             {
@@ -210,6 +267,8 @@ public static class Runner
                 "replay" => Positive(result, "ingestPerSec") && Positive(result, "replayPerSec") && Positive(result, "firstFrameMs"),
                 "join" => Positive(result, "patchesSent") && result["joinersComplete"].AsDouble() == settings.Joiners,
                 "documents-1" or "documents-100" => Positive(result, "ingestPerSec"),
+                "state-join" or "state-join-compacted" => Positive(result, "joinSeconds") &&
+                    (kind != ServerKind.Relay || (result["resumed"]?.GetValue<bool>() == true && result["resumeFrames"].AsDouble() <= 1000)),
                 _ => false,
             };
             if (!sane)

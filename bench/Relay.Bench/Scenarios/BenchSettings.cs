@@ -51,6 +51,12 @@ public sealed record BenchSettings
     /// <summary>Sockets opened at once while connecting many.</summary>
     public int ConnectConcurrency { get; init; } = 64;
 
+    /// <summary>Patches in the state-join scenarios' document (issue 10: 1,000,000 of about 128 bytes).</summary>
+    public int StatePatches { get; init; } = 1_000_000;
+
+    /// <summary>Keys those patches touch.</summary>
+    public int StateKeys { get; init; } = 10_000;
+
     /// <summary>Tiny figures for CI: seconds in all.</summary>
     public static BenchSettings Smoke { get; } = new()
     {
@@ -63,6 +69,8 @@ public sealed record BenchSettings
         Settle = TimeSpan.FromMilliseconds(500),
         History = 500,
         ReplayInFlight = 100,
+        StatePatches = 3000,
+        StateKeys = 100,
         Joiners = 3,
         JoinInterval = TimeSpan.FromMilliseconds(150),
         StallTimeout = TimeSpan.FromSeconds(10),

@@ -32,16 +32,22 @@ public sealed class RelayServer : IServerUnderTest
     /// <inheritdoc />
     public bool IsRunning => _node.IsRunning;
 
-    /// <summary>Starts a Gateway on a new journal and waits until it relays.</summary>
-    public static async Task<RelayServer> StartAsync()
+    /// <summary>Starts a Gateway on a new journal, with <paramref name="extra"/> settings, and waits until it relays.</summary>
+    public static async Task<RelayServer> StartAsync(IReadOnlyDictionary<string, string>? extra = null)
     {
         var folder = Path.Combine(Path.GetTempPath(), "relay-bench", "relay-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(folder);
-        var node = RelayNode.Sqlite("relay", Path.Combine(folder, "relay.db"), new Dictionary<string, string>
+        var settings = new Dictionary<string, string>
         {
             // Logging every connection at Information would cost the server time the reference does not spend.
             ["Logging:LogLevel:Default"] = "Warning",
-        });
+        };
+        foreach (var (key, value) in extra ?? new Dictionary<string, string>())
+        {
+            settings[key] = value;
+        }
+
+        var node = RelayNode.Sqlite("relay", Path.Combine(folder, "relay.db"), settings);
         var server = new RelayServer(node, folder);
         try
         {
