@@ -1,0 +1,159 @@
+import { useCallback, useEffect, useRef, useState } from "react";
+import { applyPatches, enablePatches, produceWithPatches, type Draft, type Patch } from "immer";
+import { connect, type ConnectOptions, type JoinInfo, type Protocol, type RelayClient, type Status } from "./client.js";
+import type { Payload } from "./protocol.js";
+
+enablePatches();
+
+/**
+ * Sends patches to the Relay document at `url` and calls `onPatch` with every other client's patch: a drop-in for
+ * the classic `useSocket(url, onMessage)` hook, with reconnects and resends. Returns `send`, which is false when the
+ * patch was refused (too many pending; see ConnectOptions.maxPending).
+ */
+export function useRelay(
+  url: string,
+  onPatch: (payload: Payload) => void,
+  options?: ConnectOptions,
+): (payload: Payload) => boolean {
+  const client = useRef<RelayClient | null>(null);
+  const handler = useRef(onPatch);
+  handler.current = onPatch;
+  const settings = useRef(options);
+  useEffect(() => {
+    const c = connect(url, {
+      ...settings.current,
+      onPatch: (payload, info) => {
+        if (!info.own) handler.current(payload);
+        settings.current?.onPatch?.(payload, info);
+      },
+    });
+    client.current = c;
+    return () => c.close();
+  }, [url]);
+  return useCallback((payload: Payload) => client.current?.send(payload) ?? false, []);
+}
+
+/** What useRelayState's connection is doing, for the app to show or act on. */
+export interface RelayConnection {
+  status: Status;
+  protocol: Protocol | null;
+  /** The last (re)connection: whether it resumed, or reset (the state was rebuilt from initialState). */
+  lastJoin: JoinInfo | null;
+  /** Own patches the server has not acknowledged yet. */
+  pending: number;
+}
+
+/** The state as the server ordered it, and this client's own changes not in that order yet, applied on top. */
+class Model<T> {
+  confirmed: T;
+  current: T;
+  private local: { payload: string; patches: Patch[] }[] = [];
+
+  constructor(private readonly initial: T) {
+    this.confirmed = initial;
+    this.current = initial;
+  }
+
+  change(recipe: (draft: Draft<T>) => void, send: (payload: string) => boolean): boolean {
+    const [next, patches] = produceWithPatches(this.current, recipe as (draft: Draft<T>) => void);
+    if (patches.length === 0) return true;
+    const payload = JSON.stringify(patches);
+    if (!send(payload)) return false;
+    this.local.push({ payload, patches });
+    this.current = next as T;
+    return true;
+  }
+
+  /** A patch at its place in the order: someone else's, or one of ours (acknowledged, or replayed after a reset). */
+  ordered(payload: Payload, own: boolean): void {
+    const text = typeof payload === "string" ? payload : new TextDecoder().decode(payload);
+    this.confirmed = tryApply(this.confirmed, JSON.parse(text) as Patch[]);
+    if (own && this.local.length > 0 && this.local[0].payload === text) this.local.shift();
+    this.rebase();
+  }
+
+  reset(): void {
+    this.confirmed = this.initial;
+    this.rebase();
+  }
+
+  private rebase(): void {
+    this.current = this.local.reduce((state, change) => tryApply(state, change.patches), this.confirmed);
+  }
+}
+
+/** Immer patches that no longer fit (another client removed what they change) are left out, as the server order has it. */
+function tryApply<T>(state: T, patches: Patch[]): T {
+  try {
+    return applyPatches(state as object, patches) as T;
+  } catch {
+    return state;
+  }
+}
+
+/**
+ * Shared state through the Relay document at `url`. `update(draft => ...)` changes it locally with Immer and sends
+ * the Immer patches (a JSON array, as the classic client does); everyone else's patches are applied as they
+ * arrive, in the server's order, own unacknowledged changes staying on top. After a reset the state is rebuilt
+ * from `initialState` and what the server sends. `update` is false when the change was refused (too many pending).
+ */
+export function useRelayState<T>(
+  url: string,
+  initialState: T,
+  options?: ConnectOptions,
+): [T, (recipe: (draft: Draft<T>) => void) => boolean, RelayConnection] {
+  const model = useRef<Model<T> | null>(null);
+  const client = useRef<RelayClient | null>(null);
+  const initial = useRef(initialState);
+  const settings = useRef(options);
+  const [state, setState] = useState<T>(initialState);
+  const [connection, setConnection] = useState<RelayConnection>({ status: "connecting", protocol: null, lastJoin: null, pending: 0 });
+
+  useEffect(() => {
+    const m = new Model(initial.current);
+    model.current = m;
+    setState(m.current);
+    let lastJoin: JoinInfo | null = null;
+    const report = () =>
+      setConnection({ status: c.status, protocol: c.protocol, lastJoin, pending: c.pending });
+    const c = connect(url, {
+      ...settings.current,
+      onStatus: (status) => {
+        settings.current?.onStatus?.(status);
+        report();
+      },
+      onJoin: (join) => {
+        lastJoin = join;
+        if (join.reset) {
+          m.reset();
+          setState(m.current);
+        }
+        settings.current?.onJoin?.(join);
+        report();
+      },
+      onPatch: (payload, info) => {
+        m.ordered(payload, info.own);
+        setState(m.current);
+        settings.current?.onPatch?.(payload, info);
+        report();
+      },
+      onStop: (stop) => {
+        settings.current?.onStop?.(stop);
+        report();
+      },
+    });
+    client.current = c;
+    return () => c.close();
+  }, [url]);
+
+  const update = useCallback((recipe: (draft: Draft<T>) => void) => {
+    const m = model.current;
+    const c = client.current;
+    if (!m || !c) return false;
+    const accepted = m.change(recipe, (payload) => c.send(payload));
+    if (accepted) setState(m.current);
+    return accepted;
+  }, []);
+
+  return [state, update, connection];
+}
