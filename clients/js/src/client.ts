@@ -1,4 +1,4 @@
-import { ClientState, decodeFrame, type Payload } from "./protocol.js";
+import { ClientState, decodeFrame, type Payload, type ServerFrame } from "./protocol.js";
 
 /** The connection's state: `connecting` (including waiting to retry), `open`, or `closed` for good. */
 export type Status = "connecting" | "open" | "closed";
@@ -70,6 +70,11 @@ export interface ConnectOptions {
    * before opening while the server answered plain HTTP, the client stops as `refused`. Default 8.
    */
   maxRefusals?: number;
+  /**
+   * A server that selected relay.v1 but sends no hello within this many ms is taken for a raw relay that echoes
+   * the subprotocol (the `ws` package's servers do) and has no history yet. Default 10,000.
+   */
+  helloTimeout?: number;
   onStatus?: (status: Status) => void;
   onJoin?: (join: JoinInfo) => void;
   onPatch?: (payload: Payload, info: PatchInfo) => void;
@@ -144,6 +149,7 @@ export function connect(url: string, options: ConnectOptions = {}): RelayClient 
   const maxDelay = options.maxDelay ?? 20_000;
   const stableAfter = options.stableAfter ?? 60_000;
   const maxRefusals = options.maxRefusals ?? 8;
+  const helloTimeout = options.helloTimeout ?? 10_000;
   const state = new ClientState({
     maxPending: options.maxPending ?? 1000,
     maxPendingBytes: options.maxPendingBytes ?? 4 * 1024 * 1024,
@@ -158,6 +164,7 @@ export function connect(url: string, options: ConnectOptions = {}): RelayClient 
   let refusals = 0;
   let retryTimer: ReturnType<typeof setTimeout> | undefined;
   let stableTimer: ReturnType<typeof setTimeout> | undefined;
+  let helloTimer: ReturnType<typeof setTimeout> | undefined;
   let joinedOnce = false;
   /** The current connection has joined (its hello, or a raw socket's open): patches may be written. */
   let joined = false;
@@ -176,6 +183,7 @@ export function connect(url: string, options: ConnectOptions = {}): RelayClient 
     if (status === "closed") return;
     clearTimeout(retryTimer);
     clearTimeout(stableTimer);
+    clearTimeout(helloTimer);
     win?.removeEventListener("online", onOnline);
     win?.removeEventListener("offline", onOffline);
     const s = socket;
@@ -204,6 +212,18 @@ export function connect(url: string, options: ConnectOptions = {}): RelayClient 
     const payload = frame.slice(frame.indexOf(0x0a) + 1);
     writtenRaw.push(payload);
     return payload;
+  };
+
+  /** Raw frames on this socket, and on every later one: no hello to wait for, no ids, no resume. */
+  const becomeRaw = (s: WebSocketLike, first?: Payload) => {
+    clearTimeout(helloTimer);
+    rawOnly = true;
+    protocol = "raw";
+    // The server replays its whole history to every connection, so a reconnect is a reset.
+    options.onJoin?.({ protocol, resumed: false, reset: joinedOnce, epoch: null, head: null });
+    joinedOnce = joined = true;
+    if (first !== undefined) options.onPatch?.(first, { seq: 0, own: false });
+    writeUnsent(s);
   };
 
   const scheduleRetry = () => {
@@ -241,14 +261,17 @@ export function connect(url: string, options: ConnectOptions = {}): RelayClient 
       if (socket !== s) return;
       opened = true;
       refusals = 0;
-      protocol = s.protocol === SUBPROTOCOL ? "relay.v1" : "raw";
       stableTimer = setTimeout(() => (attempt = 0), stableAfter);
-      setStatus("open");
-      if (protocol === "raw") {
-        // No hello to wait for: the server replays its whole history, so a reconnect is a reset.
-        options.onJoin?.({ protocol, resumed: false, reset: joinedOnce, epoch: null, head: null });
-        joinedOnce = joined = true;
-        writeUnsent(s);
+      if (s.protocol === SUBPROTOCOL) {
+        protocol = "relay.v1";
+        // A server that said relay.v1 but sends nothing may be a raw relay with an empty history.
+        helloTimer = setTimeout(() => {
+          if (socket === s && !joined) becomeRaw(s);
+        }, helloTimeout);
+        setStatus("open");
+      } else {
+        setStatus("open");
+        becomeRaw(s);
       }
     });
     s.addEventListener("message", (event: { data: unknown }) => {
@@ -258,7 +281,20 @@ export function connect(url: string, options: ConnectOptions = {}): RelayClient 
         options.onPatch?.(data, { seq: 0, own: false });
         return;
       }
-      const delivery = state.receive(decodeFrame(data));
+      let frame: ServerFrame | null = null;
+      try {
+        frame = decodeFrame(data);
+      } catch {
+        frame = null;
+      }
+      if (!joined && frame?.type !== "hello") {
+        // A server that echoes the subprotocol without speaking it (the ws package selects the first one offered):
+        // its first frame is a patch of its history, not a hello. Raw frames from here on.
+        becomeRaw(s, data);
+        return;
+      }
+      if (frame === null) throw new Error("a relay.v1 frame without a valid header");
+      const delivery = state.receive(frame);
       if (delivery.kind === "join") {
         options.onJoin?.({ protocol: "relay.v1", resumed: delivery.resumed, reset: delivery.reset, epoch: delivery.epoch, head: delivery.head });
         joinedOnce = joined = true;
@@ -276,6 +312,7 @@ export function connect(url: string, options: ConnectOptions = {}): RelayClient 
       if (socket !== s) return;
       socket = null;
       clearTimeout(stableTimer);
+      clearTimeout(helloTimer);
       if (httpStatus !== undefined && FINAL_HTTP.has(httpStatus)) {
         stop({ reason: "refused", code: httpStatus, detail: `the server answered the upgrade with HTTP ${httpStatus}` });
         return;
