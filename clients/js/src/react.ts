@@ -104,6 +104,7 @@ export function useRelayState<T>(
 ): [T, (recipe: (draft: Draft<T>) => void) => boolean, RelayConnection] {
   const model = useRef<Model<T> | null>(null);
   const client = useRef<RelayClient | null>(null);
+  const refresh = useRef<() => void>(() => {});
   const initial = useRef(initialState);
   const settings = useRef(options);
   const [state, setState] = useState<T>(initialState);
@@ -116,6 +117,7 @@ export function useRelayState<T>(
     let lastJoin: JoinInfo | null = null;
     const report = () =>
       setConnection({ status: c.status, protocol: c.protocol, lastJoin, pending: c.pending });
+    refresh.current = report;
     const c = connect(url, {
       ...settings.current,
       onStatus: (status) => {
@@ -152,6 +154,7 @@ export function useRelayState<T>(
     if (!m || !c) return false;
     const accepted = m.change(recipe, (payload) => c.send(payload));
     if (accepted) setState(m.current);
+    refresh.current();
     return accepted;
   }, []);
 
