@@ -1,12 +1,19 @@
 // connect() against a real Gateway process over real sockets: send and receive, acks, resends after a lost
-// connection without doubles, reconnects after the Gateway restarts, and the bound of the offline queue.
+// connection without doubles, reconnects after the Gateway restarts, the bound of the offline queue, and the
+// answers a retry cannot fix (HTTP 400, 401 and 403 before the upgrade; 1009), which stop the client for good.
+// One Gateway for all (each start costs seconds), with a shared token, allowed origins and a small message limit.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import WebSocket from "ws";
 import { connect } from "../dist/index.js";
 import { Gateway, freePort, until } from "./gateway.mjs";
 
-const gateway = new Gateway();
+const gateway = new Gateway({
+  "Relay:Auth:Token": "a-long-random-secret",
+  "Relay:AllowedOrigins:0": "http://app.example",
+  "Relay:MaxMessageBytes": "1024",
+});
+const token = "access_token=a-long-random-secret";
 before(() => gateway.start());
 after(() => gateway.dispose());
 
@@ -22,6 +29,7 @@ function recorder(url, options = {}) {
   seen.client = connect(url, {
     WebSocket: Recorded,
     minDelay: 100,
+    maxDelay: 1000,
     ...options,
     onPatch: (payload, info) => (info.own ? seen.own : seen.patches).push({ payload, seq: info.seq }),
     onJoin: (join) => seen.joins.push(join),
@@ -32,7 +40,7 @@ function recorder(url, options = {}) {
 }
 
 test("Patches reach the other client once, in order, and come back to their sender as acks", async (t) => {
-  const url = `${gateway.url}/client/basic`;
+  const url = `${gateway.url}/client/basic?${token}`;
   const a = recorder(url);
   const b = recorder(url);
   t.after(() => (a.client.close(), b.client.close()));
@@ -56,7 +64,7 @@ test("Patches reach the other client once, in order, and come back to their send
 });
 
 test("Patches whose acks were lost are resent with their ids after a reconnect and journaled once", async (t) => {
-  const url = `${gateway.url}/client/resend`;
+  const url = `${gateway.url}/client/resend?${token}`;
   const a = recorder(url);
   const b = recorder(url);
   t.after(() => (a.client.close(), b.client.close()));
@@ -78,11 +86,11 @@ test("Patches whose acks were lost are resent with their ids after a reconnect a
   a.client.send("p5");
   await until(() => b.patches.length === 5, "the next patch");
   assert.deepEqual(b.patches.map((p) => p.seq), [1, 2, 3, 4, 5], "the resends were not journaled again");
-  assert.equal((await gateway.status("client/resend")).lastSequence, 5);
+  assert.equal((await gateway.status(`client/resend?${token}`)).lastSequence, 5);
 });
 
 test("After the Gateway restarts, clients resume where they were and the offline queue goes out once", async (t) => {
-  const url = `${gateway.url}/client/restart`;
+  const url = `${gateway.url}/client/restart?${token}`;
   const a = recorder(url, { maxPending: 3 });
   const b = recorder(url);
   t.after(() => (a.client.close(), b.client.close()));
@@ -108,4 +116,59 @@ test("After the Gateway restarts, clients resume where they were and the offline
   assert.ok(resumes(b.joins).length >= 1 && resumes(b.joins).every(Boolean), "b resumed, with no replay");
   assert.equal(b.joins.at(-1).head >= 2, true);
   assert.ok(a.statuses.includes("open") && a.statuses.at(-1) === "open");
+});
+
+/** ws with an Origin header, as a browser page of `origin` would send. */
+const from = (origin) =>
+  class extends WebSocket {
+    constructor(url, protocols) {
+      super(url, protocols, { origin });
+    }
+  };
+
+/** Connects and waits for the client to stop; counts its attempts. */
+async function stopped(url, SocketClass) {
+  let attempts = 0;
+  const Counted = class extends SocketClass {
+    constructor(...args) {
+      super(...args);
+      attempts++;
+    }
+  };
+  const stops = [];
+  const client = connect(url, { WebSocket: Counted, minDelay: 50, onStop: (stop) => stops.push(stop) });
+  await until(() => stops.length === 1, "the client to stop");
+  return { stop: stops[0], client, attempts };
+}
+
+test("A document name the server refuses (400) stops the client at once", async () => {
+  const { stop, client, attempts } = await stopped(`${gateway.url}/bad//name?${token}`, from("http://app.example"));
+  assert.deepEqual([stop.reason, stop.code], ["refused", 400]);
+  assert.equal(client.status, "closed");
+  assert.equal(attempts, 1);
+  assert.equal(client.send("x"), false, "a stopped client takes no patches");
+});
+
+test("A missing token (401) and a foreign origin (403) stop the client at once", async () => {
+  const unauthenticated = await stopped(`${gateway.url}/doc`, from("http://app.example"));
+  assert.deepEqual([unauthenticated.stop.reason, unauthenticated.stop.code, unauthenticated.attempts], ["refused", 401, 1]);
+  const foreign = await stopped(`${gateway.url}/doc?${token}`, from("http://evil.example"));
+  assert.deepEqual([foreign.stop.reason, foreign.stop.code, foreign.attempts], ["refused", 403, 1]);
+});
+
+test("A patch over the server's size limit (1009) stops the client rather than resending it forever", async (t) => {
+  const stops = [];
+  const joins = [];
+  const client = connect(`${gateway.url}/doc?${token}`, {
+    WebSocket: from("http://app.example"),
+    minDelay: 50,
+    onJoin: (join) => joins.push(join),
+    onStop: (stop) => stops.push(stop),
+  });
+  t.after(() => client.close());
+  await until(() => joins.length === 1, "the client to join");
+  assert.ok(client.send("x".repeat(2000)));
+  await until(() => stops.length === 1, "the client to stop");
+  assert.deepEqual([stops[0].reason, stops[0].code], ["rejected", 1009]);
+  assert.equal(joins.length, 1, "it did not reconnect");
 });
