@@ -5,5 +5,4 @@ export default defineConfig({
   resolve: { dedupe: ["react", "react-dom", "immer"] },
   // JSX with React's automatic runtime, without a plugin.
   esbuild: { jsx: "automatic" },
-  server: { host: "127.0.0.1", port: 5173 },
 });
