@@ -39,12 +39,18 @@ function recorder(url, options = {}) {
   return seen;
 }
 
-test("Patches reach the other client once, in order, and come back to their sender as acks", async (t) => {
-  const url = `${gateway.url}/client/basic?${token}`;
-  const a = recorder(url);
+/** Two recorders on `document` that have joined; closed when the test ends. */
+async function pair(t, document, options = {}) {
+  const url = `${gateway.url}/${document}?${token}`;
+  const a = recorder(url, options);
   const b = recorder(url);
   t.after(() => (a.client.close(), b.client.close()));
   await until(() => a.joins.length && b.joins.length, "both to join");
+  return [a, b];
+}
+
+test("Patches reach the other client once, in order, and come back to their sender as acks", async (t) => {
+  const [a, b] = await pair(t, "client/basic");
   assert.equal(a.client.protocol, "relay.v1");
   assert.deepEqual(a.joins[0], { protocol: "relay.v1", resumed: false, reset: false, epoch: a.client.epoch, head: 0 });
   for (const text of ["one", "zäh 🚀", "three"]) assert.ok(a.client.send(text));
@@ -64,11 +70,7 @@ test("Patches reach the other client once, in order, and come back to their send
 });
 
 test("Patches whose acks were lost are resent with their ids after a reconnect and journaled once", async (t) => {
-  const url = `${gateway.url}/client/resend?${token}`;
-  const a = recorder(url);
-  const b = recorder(url);
-  t.after(() => (a.client.close(), b.client.close()));
-  await until(() => a.joins.length && b.joins.length, "both to join");
+  const [a, b] = await pair(t, "client/resend");
   a.client.send("before");
   await until(() => a.client.pending === 0, "the first ack");
 
@@ -90,11 +92,7 @@ test("Patches whose acks were lost are resent with their ids after a reconnect a
 });
 
 test("After the Gateway restarts, clients resume where they were and the offline queue goes out once", async (t) => {
-  const url = `${gateway.url}/client/restart?${token}`;
-  const a = recorder(url, { maxPending: 3 });
-  const b = recorder(url);
-  t.after(() => (a.client.close(), b.client.close()));
-  await until(() => a.joins.length && b.joins.length, "both to join");
+  const [a, b] = await pair(t, "client/restart", { maxPending: 3 });
   a.client.send("one");
   a.client.send("two");
   await until(() => b.patches.length === 2 && a.client.pending === 0, "the first two patches");
