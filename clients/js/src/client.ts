@@ -145,6 +145,7 @@ export function connect(url: string, options: ConnectOptions = {}): RelayClient 
   const Socket = options.WebSocket ?? (globalThis as any).WebSocket;
   if (!Socket) throw new Error("no WebSocket: pass options.WebSocket (in Node 20, the `ws` package's WebSocket)");
   const clientId = options.clientId ?? randomId();
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(clientId)) throw new Error("clientId must be 1 to 64 of A-Z a-z 0-9 _ -");
   const minDelay = options.minDelay ?? 500;
   const maxDelay = options.maxDelay ?? 20_000;
   const stableAfter = options.stableAfter ?? 60_000;
@@ -166,6 +167,8 @@ export function connect(url: string, options: ConnectOptions = {}): RelayClient 
   let stableTimer: ReturnType<typeof setTimeout> | undefined;
   let helloTimer: ReturnType<typeof setTimeout> | undefined;
   let joinedOnce = false;
+  /** A hello arrived once from this URL: the server speaks relay.v1, so it is never taken for a raw relay. */
+  let spokeV1 = false;
   /** The current connection has joined (its hello, or a raw socket's open): patches may be written. */
   let joined = false;
   const win = (globalThis as any).window as
@@ -264,10 +267,13 @@ export function connect(url: string, options: ConnectOptions = {}): RelayClient 
       stableTimer = setTimeout(() => (attempt = 0), stableAfter);
       if (s.protocol === SUBPROTOCOL) {
         protocol = "relay.v1";
-        // A server that said relay.v1 but sends nothing may be a raw relay with an empty history.
-        helloTimer = setTimeout(() => {
-          if (socket === s && !joined) becomeRaw(s);
-        }, helloTimeout);
+        // A server that said relay.v1 but sends nothing may be a raw relay with an empty history; one that sent a
+        // hello before is slow, and is waited for (resending as raw frames could journal a patch twice).
+        if (!spokeV1) {
+          helloTimer = setTimeout(() => {
+            if (socket === s && !joined) becomeRaw(s);
+          }, helloTimeout);
+        }
         setStatus("open");
       } else {
         setStatus("open");
@@ -287,15 +293,21 @@ export function connect(url: string, options: ConnectOptions = {}): RelayClient 
       } catch {
         frame = null;
       }
-      if (!joined && frame?.type !== "hello") {
+      if (!joined && frame?.type !== "hello" && !spokeV1) {
         // A server that echoes the subprotocol without speaking it (the ws package selects the first one offered):
         // its first frame is a patch of its history, not a hello. Raw frames from here on.
         becomeRaw(s, data);
         return;
       }
-      if (frame === null) throw new Error("a relay.v1 frame without a valid header");
+      if (frame === null || (!joined && frame.type !== "hello")) {
+        // Not what this relay.v1 server sends; start over on a new connection rather than guess.
+        s.close(4001, "unexpected frame");
+        return;
+      }
       const delivery = state.receive(frame);
       if (delivery.kind === "join") {
+        clearTimeout(helloTimer);
+        spokeV1 = true;
         options.onJoin?.({ protocol: "relay.v1", resumed: delivery.resumed, reset: delivery.reset, epoch: delivery.epoch, head: delivery.head });
         joinedOnce = joined = true;
         // Unacknowledged patches first, oldest first, with their ids; new ones follow as they come.
@@ -336,33 +348,35 @@ export function connect(url: string, options: ConnectOptions = {}): RelayClient 
   };
 
   /**
-   * A browser hides the status of a refused upgrade. An attempt that closed before opening counts as a refusal
-   * only if the server answers plain HTTP (so it is up and said no), and then only a run of them stops the client:
-   * a node that is starting or shutting down refuses for a few seconds too.
+   * A browser hides the status of a refused upgrade, so after a close before open the client asks the document's
+   * plain HTTP address. Readable (same origin, or Node): a 400, 401 or 403 there is final, anything else is not a
+   * refusal. Unreadable (another origin): if the server answered at all, the attempt counts as a refusal, and only
+   * a run of them stops the client, since a node that is starting or shutting down refuses for a few seconds too.
+   * An unreachable server never counts.
    */
   const countRefusal = async () => {
     const httpUrl = httpUrlOf(url);
-    let reachable = false;
-    const fetchFn = (globalThis as any).fetch as ((u: string, o: object) => Promise<{ status: number; type: string }>) | undefined;
+    const fetchFn = (globalThis as any).fetch as ((u: string, o: object) => Promise<{ status: number }>) | undefined;
+    const ask = (mode: string) => {
+      const signal = typeof AbortSignal.timeout === "function" ? AbortSignal.timeout(5000) : undefined;
+      return fetchFn!(httpUrl, { mode, cache: "no-store", signal });
+    };
+    let unreadableAnswer = false;
     if (fetchFn) {
       try {
-        const answer = await fetchFn(httpUrl, { mode: "cors", cache: "no-store" });
-        // Same origin (or CORS allowed): the status of the document's address is the upgrade's, for these three.
+        const answer = await ask("cors");
         if (FINAL_HTTP.has(answer.status)) {
           stop({ reason: "refused", code: answer.status, detail: `the server answers ${httpUrl} with HTTP ${answer.status}` });
           return;
         }
-        reachable = true;
       } catch {
-        try {
-          await fetchFn(httpUrl, { mode: "no-cors", cache: "no-store" });
-          reachable = true;
-        } catch {
-          reachable = false;
-        }
+        unreadableAnswer = await ask("no-cors").then(
+          () => true,
+          () => false,
+        );
       }
     }
-    if (reachable && ++refusals >= maxRefusals) {
+    if (unreadableAnswer && ++refusals >= maxRefusals) {
       stop({ reason: "refused", detail: `${refusals} upgrades in a row closed before opening while the server answered HTTP` });
       return;
     }

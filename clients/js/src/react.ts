@@ -1,9 +1,10 @@
 import { useCallback, useEffect, useRef, useState } from "react";
-import { applyPatches, enablePatches, produceWithPatches, type Draft, type Patch } from "immer";
+import type { Draft } from "immer";
 import { connect, type ConnectOptions, type JoinInfo, type Protocol, type RelayClient, type Status } from "./client.js";
 import type { Payload } from "./protocol.js";
+import { OrderedState } from "./state.js";
 
-enablePatches();
+export { OrderedState } from "./state.js";
 
 /**
  * Sends patches to the Relay document at `url` and calls `onPatch` with every other client's patch: a drop-in for
@@ -43,54 +44,6 @@ export interface RelayConnection {
   pending: number;
 }
 
-/** The state as the server ordered it, and this client's own changes not in that order yet, applied on top. */
-class Model<T> {
-  confirmed: T;
-  current: T;
-  private local: { payload: string; patches: Patch[] }[] = [];
-
-  constructor(private readonly initial: T) {
-    this.confirmed = initial;
-    this.current = initial;
-  }
-
-  change(recipe: (draft: Draft<T>) => void, send: (payload: string) => boolean): boolean {
-    const [next, patches] = produceWithPatches(this.current, recipe as (draft: Draft<T>) => void);
-    if (patches.length === 0) return true;
-    const payload = JSON.stringify(patches);
-    if (!send(payload)) return false;
-    this.local.push({ payload, patches });
-    this.current = next as T;
-    return true;
-  }
-
-  /** A patch at its place in the order: someone else's, or one of ours (acknowledged, or replayed after a reset). */
-  ordered(payload: Payload, own: boolean): void {
-    const text = typeof payload === "string" ? payload : new TextDecoder().decode(payload);
-    this.confirmed = tryApply(this.confirmed, JSON.parse(text) as Patch[]);
-    if (own && this.local.length > 0 && this.local[0].payload === text) this.local.shift();
-    this.rebase();
-  }
-
-  reset(): void {
-    this.confirmed = this.initial;
-    this.rebase();
-  }
-
-  private rebase(): void {
-    this.current = this.local.reduce((state, change) => tryApply(state, change.patches), this.confirmed);
-  }
-}
-
-/** Immer patches that no longer fit (another client removed what they change) are left out, as the server order has it. */
-function tryApply<T>(state: T, patches: Patch[]): T {
-  try {
-    return applyPatches(state as object, patches) as T;
-  } catch {
-    return state;
-  }
-}
-
 /**
  * Shared state through the Relay document at `url`. `update(draft => ...)` changes it locally with Immer and sends
  * the Immer patches (a JSON array, as the classic client does); everyone else's patches are applied as they
@@ -102,7 +55,7 @@ export function useRelayState<T>(
   initialState: T,
   options?: ConnectOptions,
 ): [T, (recipe: (draft: Draft<T>) => void) => boolean, RelayConnection] {
-  const model = useRef<Model<T> | null>(null);
+  const model = useRef<OrderedState<T> | null>(null);
   const client = useRef<RelayClient | null>(null);
   const refresh = useRef<() => void>(() => {});
   const initial = useRef(initialState);
@@ -111,7 +64,7 @@ export function useRelayState<T>(
   const [connection, setConnection] = useState<RelayConnection>({ status: "connecting", protocol: null, lastJoin: null, pending: 0 });
 
   useEffect(() => {
-    const m = new Model(initial.current);
+    const m = new OrderedState(initial.current);
     model.current = m;
     setState(m.current);
     let lastJoin: JoinInfo | null = null;
