@@ -1,7 +1,8 @@
 // The built gift app in headless Chromium (Debian's, driven by playwright-core) against a real Gateway process:
 // pages click through the app's own UI and must show the same list; a connection dropped from the server side
 // (the Gateway SIGKILLed and restarted on the same port and journal) and from the page side (the page goes offline)
-// loses nothing, doubles nothing, and resumes. Screenshots go to test-results/. Run `vite build` first.
+// loses nothing, doubles nothing, and resumes. Screenshots go to test-results/. The app is built (vite build) while
+// the Gateway starts; @relay/client must be built first (npm test does).
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import { mkdirSync, readFileSync } from "node:fs";
@@ -9,10 +10,12 @@ import { dirname, extname, join, normalize } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import { build } from "vite";
 import { Gateway, until } from "../../../clients/js/test/gateway.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const dist = join(here, "../dist");
+const root = join(here, "..");
+const dist = join(root, "dist");
 const shots = join(here, "../test-results");
 const types = { ".html": "text/html", ".js": "text/javascript", ".css": "text/css" };
 
@@ -32,12 +35,14 @@ let browser;
 
 before(async () => {
   mkdirSync(shots, { recursive: true });
+  const starting = gateway.start();
+  await build({ root, logLevel: "warn" });
   await new Promise((resolve) => site.listen(0, "127.0.0.1", resolve));
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
     args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
   });
-  await gateway.start();
+  await starting;
 });
 after(async () => {
   await browser?.close();
@@ -57,7 +62,7 @@ async function openApp(t, document, name) {
   page.on("console", (message) => message.type() === "error" && !refused.test(message.text()) && errors.push(message.text()));
   const relay = encodeURIComponent(`${gateway.url}/${document}`);
   await page.goto(`http://127.0.0.1:${site.address().port}/?relay=${relay}`);
-  await page.getByTestId("connection").and(page.locator('[data-status="open"]')).waitFor({ timeout: 10_000 });
+  await page.getByTestId("connection").and(page.locator('[data-status="open"]')).waitFor({ timeout: 20_000 });
   return { page, context, errors, name };
 }
 
@@ -78,7 +83,7 @@ const shown = (app) =>
 const connectionOf = (app) => app.page.getByTestId("connection").evaluate((el) => ({ ...el.dataset, text: el.textContent }));
 
 /** Waits until every page shows `expected`. */
-async function converge(apps, expected, ms = 15_000) {
+async function converge(apps, expected, ms = 20_000) {
   try {
     await until(async () => {
       const lists = await Promise.all(apps.map(shown));
