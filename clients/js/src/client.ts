@@ -230,7 +230,8 @@ export function connect(url: string, options: ConnectOptions = {}): RelayClient 
   };
 
   const scheduleRetry = () => {
-    if (status === "closed") return;
+    // Closed, or an "online" event reconnected meanwhile (a refusal check takes a while).
+    if (status === "closed" || socket) return;
     setStatus("connecting");
     if (nav?.onLine === false) return; // the online event reconnects
     const delay = Math.min(maxDelay, minDelay * 2 ** attempt) * (0.5 + Math.random() * 0.5);
