@@ -1,8 +1,9 @@
 // A real Relay Gateway process on 127.0.0.1 for the tests, as tests/Relay.Testing/RelayNode.cs starts one: the
 // built Release Gateway, its own HTTP port, Akka port and SQLite file; stop it (SIGKILL) and start it again on the
-// same port and file. Build it first: dotnet build Relay.sln -c Release.
+// same port and file. Build it first: dotnet build Relay.sln -c Release. And the original Node.js relay, for the
+// raw fallback.
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -99,5 +100,31 @@ export class Gateway {
   async dispose() {
     await this.kill();
     rmSync(this.folder, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The original Node.js relay (bench/Relay.Bench/reference/seed-relay.mjs, on ws, in memory), run from a folder under
+ * this package's node_modules so that its `import "ws"` finds this package's ws.
+ */
+export class SeedRelay {
+  async start() {
+    this.folder = mkdtempSync(join(root, "clients/js/node_modules/.cache-seed-relay-"));
+    copyFileSync(join(root, "bench/Relay.Bench/reference/seed-relay.mjs"), join(this.folder, "seed-relay.mjs"));
+    this.port = await freePort();
+    this.process = spawn("node", ["seed-relay.mjs"], { cwd: this.folder, env: { ...process.env, PORT: String(this.port) } });
+    let output = "";
+    this.process.stdout.on("data", (chunk) => (output += chunk));
+    this.process.stderr.on("data", (chunk) => (output += chunk));
+    await until(() => output.includes("listening"), "the seed relay to listen");
+  }
+
+  get url() {
+    return `ws://127.0.0.1:${this.port}`;
+  }
+
+  dispose() {
+    this.process?.kill();
+    if (this.folder) rmSync(this.folder, { recursive: true, force: true });
   }
 }

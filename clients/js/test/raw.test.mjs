@@ -1,37 +1,18 @@
-// The raw fallback: the original Node.js relay (bench/Relay.Bench/reference/seed-relay.mjs, on ws) selects no
-// subprotocol, so the client speaks raw frames to it: payloads as they are, no ids, no resume.
+// The raw fallback: the original Node.js relay (bench/Relay.Bench/reference/seed-relay.mjs, on ws) echoes the
+// subprotocol offered but speaks no relay.v1, so the client speaks raw frames to it: payloads as they are, no ids,
+// no resume.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { copyFileSync, mkdirSync, rmSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
 import { after, before, test } from "node:test";
-import { fileURLToPath } from "node:url";
 import WebSocket from "ws";
 import { connect } from "../dist/index.js";
-import { freePort, until } from "./gateway.mjs";
+import { SeedRelay, until } from "./gateway.mjs";
 
-const here = dirname(fileURLToPath(import.meta.url));
-// Under node_modules, so that the relay's `import "ws"` finds this package's ws.
-const folder = join(here, "../node_modules/.cache/seed-relay");
-let relay;
-let port;
-
-before(async () => {
-  mkdirSync(folder, { recursive: true });
-  copyFileSync(resolve(here, "../../../bench/Relay.Bench/reference/seed-relay.mjs"), join(folder, "seed-relay.mjs"));
-  port = await freePort();
-  relay = spawn("node", ["seed-relay.mjs"], { cwd: folder, env: { ...process.env, PORT: String(port) } });
-  let output = "";
-  relay.stdout.on("data", (chunk) => (output += chunk));
-  await until(() => output.includes("listening"), "the seed relay to listen");
-});
-after(() => {
-  relay.kill();
-  rmSync(folder, { recursive: true, force: true });
-});
+const relay = new SeedRelay();
+before(() => relay.start());
+after(() => relay.dispose());
 
 test("Against the original relay the client falls back to raw frames and still sends, receives and queues", async (t) => {
-  const url = `ws://127.0.0.1:${port}/`;
+  const url = `${relay.url}/`;
   const seen = { a: [], b: [], joins: [] };
   // ws servers echo the first subprotocol offered: a, on an empty history, gets no hello and falls back after
   // helloTimeout; b falls back at once, since its first frame is a patch of the history, not a hello.

@@ -11,7 +11,8 @@ import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import { build } from "vite";
-import { Gateway, until } from "../../../clients/js/test/gateway.mjs";
+import WebSocket from "../../../clients/js/node_modules/ws/wrapper.mjs";
+import { Gateway, SeedRelay, until } from "../../../clients/js/test/gateway.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..");
@@ -50,8 +51,8 @@ after(async () => {
   await gateway.dispose();
 });
 
-/** A page of the app on `document`, in a context of its own (so it can go offline alone). */
-async function openApp(t, document, name) {
+/** A page of the app on `document` of `server`, in a context of its own (so it can go offline alone). */
+async function openApp(t, document, name, server = gateway) {
   const context = await browser.newContext();
   t.after(() => context.close());
   const page = await context.newPage();
@@ -60,7 +61,7 @@ async function openApp(t, document, name) {
   // The browser logs each refused connection while the node is down or the page offline: expected, not a fault.
   const refused = /net::ERR_(CONNECTION_REFUSED|INTERNET_DISCONNECTED)/;
   page.on("console", (message) => message.type() === "error" && !refused.test(message.text()) && errors.push(message.text()));
-  const relay = encodeURIComponent(`${gateway.url}/${document}`);
+  const relay = encodeURIComponent(`${server.url}/${document}`);
   await page.goto(`http://127.0.0.1:${site.address().port}/?relay=${relay}`);
   await page.getByTestId("connection").and(page.locator('[data-status="open"]')).waitFor({ timeout: 20_000 });
   return { page, context, errors, name };
@@ -159,4 +160,27 @@ test("Pages keep their edits through a Gateway restart and through going offline
   // Every click became exactly one patch in the history: 2 + 2 while the node was down + 3 while page two was offline.
   assert.equal((await gateway.status("gifts/drops")).lastSequence, 7);
   for (const app of [one, two]) assert.deepEqual(app.errors, []);
+});
+
+test("Against the original relay the app falls back to raw frames, and two pages still converge", async (t) => {
+  const seed = new SeedRelay();
+  await seed.start();
+  t.after(() => seed.dispose());
+  // A gift from a raw client of the original kind: with a history, the relay's first frame is not a hello.
+  const classic = new WebSocket(`${seed.url}/`);
+  await new Promise((resolve, reject) => (classic.once("open", resolve), classic.once("error", reject)));
+  classic.send(JSON.stringify([{ op: "add", path: ["gifts", "classic"], value: { name: "Kite", reserved: false, added: 0 } }]));
+  classic.close();
+
+  const one = await openApp(t, "", "one", seed);
+  const two = await openApp(t, "", "two", seed);
+  await converge([one, two], ["Kite"]);
+  await reserve(one, "Kite");
+  await addGift(two, "Puzzle");
+  await converge([one, two], ["Kite (reserved)", "Puzzle"]);
+  for (const app of [one, two]) {
+    assert.match((await connectionOf(app)).text, /^open · (joined|rebuilt) · 0 pending/);
+    await app.page.screenshot({ path: join(shots, `raw-${app.name}.png`) });
+    assert.deepEqual(app.errors, []);
+  }
 });
