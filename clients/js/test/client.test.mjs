@@ -116,6 +116,26 @@ test("After the Gateway restarts, clients resume where they were and the offline
   assert.ok(a.statuses.includes("open") && a.statuses.at(-1) === "open");
 });
 
+test("A client whose history was replaced is told to rebuild, and its unacknowledged patches are not lost", async (t) => {
+  const [a, b] = await pair(t, "client/reset");
+  a.client.send("old");
+  await until(() => b.patches.length === 1 && a.client.pending === 0, "the first patch");
+
+  await gateway.kill();
+  await until(() => a.client.status === "connecting", "a to notice");
+  a.client.send("while down");
+  await gateway.restartOnEmptyJournal();
+  await until(() => a.joins.length === 2 && b.joins.length === 2 && a.client.pending === 0, "both to rejoin", 30_000);
+  for (const { joins } of [a, b]) {
+    assert.equal(joins[1].resumed, false);
+    assert.equal(joins[1].reset, true, "asked to resume, got a full join: rebuild");
+    assert.notEqual(joins[1].epoch, joins[0].epoch);
+  }
+  await until(() => b.patches.length === 2, "the new history");
+  assert.deepEqual(b.patches[1], { payload: "while down", seq: 1 }, "the new history starts at 1, with a's queued patch");
+  assert.equal(a.client.lastSeq, 1);
+});
+
 /** ws with an Origin header, as a browser page of `origin` would send. */
 const from = (origin) =>
   class extends WebSocket {

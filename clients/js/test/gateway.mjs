@@ -91,6 +91,14 @@ export class Gateway {
     await this.exited;
   }
 
+  /** Kills the process and starts it again on the same port with an empty journal: every history is replaced. */
+  async restartOnEmptyJournal() {
+    await this.kill();
+    rmSync(this.folder, { recursive: true, force: true });
+    this.folder = mkdtempSync(join(tmpdir(), "relay-client-test-"));
+    await this.start();
+  }
+
   /** `GET /{document}`: the document's status, `lastSequence` included. */
   async status(document) {
     const answer = await fetch(`${this.httpUrl}/${document}`);
