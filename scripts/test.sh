@@ -46,5 +46,25 @@ else
   echo "bench smoke run failed"
   failed=$((failed + 1)); status=1
 fi
+# The JS client (clients/js: node's test runner against real Gateway processes) and the gift app's browser tests
+# (examples/gifts: the Vite build in Debian's Chromium), each from its committed lock file; every test counts.
+run_node_tests() {
+  local js_log code js_passed js_failed
+  js_log=$(mktemp)
+  (cd "$1" && npm ci --no-audit --no-fund --loglevel=error && npm test) 2>&1 | tee "$js_log"
+  code=${PIPESTATUS[0]}
+  js_passed=$(grep -Eo '^# pass [0-9]+' "$js_log" | awk '{s+=$3} END {print s+0}')
+  js_failed=$(grep -Eo '^# fail [0-9]+' "$js_log" | awk '{s+=$3} END {print s+0}')
+  if [ "$code" -ne 0 ] && [ "$js_failed" -eq 0 ]; then
+    echo "$1: npm ci, the build or the test run failed"
+    js_failed=1
+  fi
+  [ "$code" -eq 0 ] || status=1
+  passed=$((passed + js_passed)); failed=$((failed + js_failed))
+  rm -f "$js_log"
+}
+run_node_tests clients/js
+run_node_tests examples/gifts
+
 echo "$passed passed, $failed failed"
 [ "$status" -eq 0 ] && [ "$failed" -eq 0 ]

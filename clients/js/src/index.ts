@@ -1,0 +1,13 @@
+export {
+  connect,
+  type ConnectOptions,
+  type JoinInfo,
+  type PatchInfo,
+  type Protocol,
+  type RelayClient,
+  type Status,
+  type StopInfo,
+  type WebSocketConstructor,
+  type WebSocketLike,
+} from "./client.js";
+export { ClientState, decodeFrame, encodePatch, type Payload, type ServerFrame } from "./protocol.js";

@@ -1,0 +1,206 @@
+/**
+ * The relay.v1 protocol as a plain state object (docs/protocol.md), with no socket and no timers, so that it can
+ * be reasoned about and tested on its own. The connection in client.ts is its shell: it hands it frames and
+ * sends what it returns.
+ */
+
+/** A patch as the app hands it over and gets it back: text, or bytes. */
+export type Payload = string | Uint8Array;
+
+/** What a relay.v1 server frame says, once decoded. */
+export type ServerFrame =
+  | { type: "hello"; document: string; epoch: string; head: number; resumed: boolean }
+  | { type: "patch"; seq: number; payload: Payload }
+  | { type: "ack"; id: number; seq: number }
+  | { type: "unknown" };
+
+/** A patch the app sent that the server has not acknowledged yet. */
+interface Pending {
+  id: number;
+  payload: Payload;
+  bytes: number;
+}
+
+/** What applying one server frame means to the app. */
+export type Delivery =
+  | { kind: "join"; resumed: boolean; reset: boolean; epoch: string; head: number }
+  | { kind: "patch"; seq: number; payload: Payload; own: boolean }
+  | { kind: "ack"; id: number; seq: number }
+  | { kind: "none" };
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder("utf-8", { fatal: false });
+
+/** The bytes a payload takes on the wire (a string counts as UTF-8). */
+export function payloadBytes(payload: Payload): number {
+  return typeof payload === "string" ? encoder.encode(payload).length : payload.byteLength;
+}
+
+/** Encodes a client patch frame: `{"id":N}\n<payload>`, text for a text payload, bytes for a binary one. */
+export function encodePatch(id: number, payload: Payload): string | Uint8Array {
+  const header = `{"id":${id}}\n`;
+  if (typeof payload === "string") return header + payload;
+  const head = encoder.encode(header);
+  const frame = new Uint8Array(head.length + payload.byteLength);
+  frame.set(head, 0);
+  frame.set(payload, head.length);
+  return frame;
+}
+
+/** Decodes a server frame: the header up to the first newline, the payload after it (text or bytes as it came). */
+export function decodeFrame(data: string | Uint8Array): ServerFrame {
+  let headerText: string;
+  let payload: Payload;
+  if (typeof data === "string") {
+    const newline = data.indexOf("\n");
+    headerText = newline < 0 ? data : data.slice(0, newline);
+    payload = newline < 0 ? "" : data.slice(newline + 1);
+  } else {
+    const newline = data.indexOf(0x0a);
+    headerText = decoder.decode(newline < 0 ? data : data.subarray(0, newline));
+    payload = newline < 0 ? new Uint8Array(0) : data.slice(newline + 1);
+  }
+  const header = JSON.parse(headerText) as Record<string, unknown>;
+  switch (header.type) {
+    case "hello":
+      return {
+        type: "hello",
+        document: String(header.document ?? ""),
+        epoch: String(header.epoch),
+        head: Number(header.head),
+        resumed: header.resumed === true,
+      };
+    case "patch":
+      return { type: "patch", seq: Number(header.seq), payload };
+    case "ack":
+      return { type: "ack", id: Number(header.id), seq: Number(header.seq) };
+    default:
+      // Later versions may add frame types; a reader ignores what it does not know.
+      return { type: "unknown" };
+  }
+}
+
+/** Limits of what a client holds unacknowledged (sent and not yet acknowledged, or not sent yet). */
+export interface PendingLimits {
+  /** Most patches held; default 1000. */
+  maxPending: number;
+  /** Most payload bytes held; default 4 MiB. */
+  maxPendingBytes: number;
+  /** Own acknowledged patches kept to rebuild after a reset whose replay acknowledges them again; default 10,000. */
+  retainAcked: number;
+}
+
+/**
+ * One client's side of relay.v1 across all its connections: the id counter, the unacknowledged patches in id
+ * order, the epoch and the last sequence number held.
+ */
+export class ClientState {
+  /** The epoch of the history the client holds, from the last hello; null before the first. */
+  epoch: string | null = null;
+  /** The highest sequence number of any patch or ack received in this epoch. */
+  lastSeq = 0;
+  private nextId = 1;
+  private readonly pending: Pending[] = [];
+  private pendingBytes = 0;
+  /** Ids of the pending patches already written on the current connection (a prefix of `pending`). */
+  private sentOnConnection = 0;
+  private askedToResume = false;
+  /** Own acknowledged payloads by id, oldest first, so that a reset's replay (which acks them) can rebuild. */
+  private readonly acked = new Map<number, Payload>();
+
+  constructor(private readonly limits: PendingLimits) {}
+
+  /** Patches not yet acknowledged, sent or not. */
+  get pendingCount(): number {
+    return this.pending.length;
+  }
+
+  /** The query a (re)connection asks with: resume after the last sequence number held, once a hello named the epoch. */
+  resumeQuery(): { after: number; epoch: string } | null {
+    return this.epoch === null ? null : { after: this.lastSeq, epoch: this.epoch };
+  }
+
+  /** A new connection starts: nothing of the pending patches is written on it yet. */
+  connecting(resume: boolean): void {
+    this.sentOnConnection = 0;
+    this.askedToResume = resume;
+  }
+
+  /**
+   * Takes a new patch. Null when the pending patches are at a limit: the patch is refused, not queued, and the
+   * caller decides (useRelayState then leaves its state as it was).
+   */
+  add(payload: Payload): { id: number } | null {
+    const bytes = payloadBytes(payload);
+    if (this.pending.length >= this.limits.maxPending || this.pendingBytes + bytes > this.limits.maxPendingBytes) {
+      return null;
+    }
+    const id = this.nextId++;
+    this.pending.push({ id, payload, bytes });
+    this.pendingBytes += bytes;
+    return { id };
+  }
+
+  /** The frames to write now on an open connection: every pending patch not written on it yet, oldest first. */
+  takeUnsent(): (string | Uint8Array)[] {
+    const frames = this.pending.slice(this.sentOnConnection).map((p) => encodePatch(p.id, p.payload));
+    this.sentOnConnection = this.pending.length;
+    return frames;
+  }
+
+  /** Applies one server frame and says what it means to the app. */
+  receive(frame: ServerFrame): Delivery {
+    switch (frame.type) {
+      case "hello": {
+        const reset = this.askedToResume && !frame.resumed;
+        if (!frame.resumed) {
+          // Everything follows from the start of the (maybe new) history: what the client held is void.
+          this.lastSeq = 0;
+        }
+        this.epoch = frame.epoch;
+        return { kind: "join", resumed: frame.resumed, reset, epoch: frame.epoch, head: frame.head };
+      }
+      case "patch":
+        // A snapshot join may start past 1, so any later number is taken; an earlier one would be a repeat.
+        if (frame.seq <= this.lastSeq) return { kind: "none" };
+        this.lastSeq = frame.seq;
+        return { kind: "patch", seq: frame.seq, payload: frame.payload, own: false };
+      case "ack":
+        return this.acknowledge(frame.id, frame.seq);
+      default:
+        return { kind: "none" };
+    }
+  }
+
+  /** An ack is cumulative: it confirms its id and every lower one of this client. */
+  private acknowledge(id: number, seq: number): Delivery {
+    if (seq <= this.lastSeq) return { kind: "none" };
+    this.lastSeq = seq;
+    let payload: Payload | undefined = this.acked.get(id);
+    let confirmed = 0;
+    while (confirmed < this.pending.length && this.pending[confirmed].id <= id) {
+      const done = this.pending[confirmed++];
+      this.pendingBytes -= done.bytes;
+      if (done.id === id) payload = done.payload;
+      this.retain(done.id, done.payload);
+    }
+    this.pending.splice(0, confirmed);
+    this.sentOnConnection = Math.max(0, this.sentOnConnection - confirmed);
+    // The app already applied its own patch when it sent it; it needs it again only to rebuild after a reset.
+    return payload === undefined ? { kind: "ack", id, seq } : { kind: "patch", seq, payload, own: true };
+  }
+
+  private retain(id: number, payload: Payload): void {
+    if (this.limits.retainAcked <= 0) return;
+    this.acked.set(id, payload);
+    if (this.acked.size > this.limits.retainAcked) {
+      this.acked.delete(this.acked.keys().next().value as number);
+    }
+  }
+
+  /** The raw fallback has no acks: a patch written on a raw socket is done. */
+  dropWritten(): void {
+    for (const p of this.pending.splice(0, this.sentOnConnection)) this.pendingBytes -= p.bytes;
+    this.sentOnConnection = 0;
+  }
+}

@@ -1,0 +1,115 @@
+import { useCallback, useEffect, useRef, useState } from "react";
+import type { Draft } from "immer";
+import { connect, type ConnectOptions, type JoinInfo, type Protocol, type RelayClient, type Status } from "./client.js";
+import type { Payload } from "./protocol.js";
+import { OrderedState } from "./state.js";
+
+export { OrderedState } from "./state.js";
+
+/**
+ * Sends patches to the Relay document at `url` and calls `onPatch` with every other client's patch: a drop-in for
+ * the classic `useSocket(url, onMessage)` hook, with reconnects and resends. Returns `send`, which is false when the
+ * patch was refused (too many pending; see ConnectOptions.maxPending).
+ */
+export function useRelay(
+  url: string,
+  onPatch: (payload: Payload) => void,
+  options?: ConnectOptions,
+): (payload: Payload) => boolean {
+  const client = useRef<RelayClient | null>(null);
+  const handler = useRef(onPatch);
+  handler.current = onPatch;
+  const settings = useRef(options);
+  useEffect(() => {
+    const c = connect(url, {
+      ...settings.current,
+      onPatch: (payload, info) => {
+        if (!info.own) handler.current(payload);
+        settings.current?.onPatch?.(payload, info);
+      },
+    });
+    client.current = c;
+    return () => c.close();
+  }, [url]);
+  return useCallback((payload: Payload) => client.current?.send(payload) ?? false, []);
+}
+
+/** What useRelayState's connection is doing, for the app to show or act on. */
+export interface RelayConnection {
+  status: Status;
+  protocol: Protocol | null;
+  /** The last (re)connection: whether it resumed, or reset (the state was rebuilt from initialState). */
+  lastJoin: JoinInfo | null;
+  /** Own patches the server has not acknowledged yet. */
+  pending: number;
+}
+
+/**
+ * Shared state through the Relay document at `url`. `update(draft => ...)` changes it locally with Immer and sends
+ * the Immer patches (a JSON array, as the classic client does); everyone else's patches are applied as they
+ * arrive, in the server's order, own unacknowledged changes staying on top. After a reset the state is rebuilt
+ * from `initialState` and what the server sends. `update` is false when the change was refused (too many pending).
+ */
+export function useRelayState<T>(
+  url: string,
+  initialState: T,
+  options?: ConnectOptions,
+): [T, (recipe: (draft: Draft<T>) => void) => boolean, RelayConnection] {
+  const model = useRef<OrderedState<T> | null>(null);
+  const client = useRef<RelayClient | null>(null);
+  const refresh = useRef<() => void>(() => {});
+  const initial = useRef(initialState);
+  const settings = useRef(options);
+  const [state, setState] = useState<T>(initialState);
+  const [connection, setConnection] = useState<RelayConnection>({ status: "connecting", protocol: null, lastJoin: null, pending: 0 });
+
+  useEffect(() => {
+    const m = new OrderedState(initial.current);
+    model.current = m;
+    setState(m.current);
+    let lastJoin: JoinInfo | null = null;
+    const report = () =>
+      setConnection({ status: c.status, protocol: c.protocol, lastJoin, pending: c.pending });
+    refresh.current = report;
+    const c = connect(url, {
+      ...settings.current,
+      onStatus: (status) => {
+        settings.current?.onStatus?.(status);
+        report();
+      },
+      onJoin: (join) => {
+        lastJoin = join;
+        if (join.reset) {
+          m.reset();
+          setState(m.current);
+        }
+        settings.current?.onJoin?.(join);
+        report();
+      },
+      onPatch: (payload, info) => {
+        m.ordered(payload, info.own);
+        setState(m.current);
+        settings.current?.onPatch?.(payload, info);
+        report();
+      },
+      onStop: (stop) => {
+        settings.current?.onStop?.(stop);
+        report();
+      },
+    });
+    client.current = c;
+    return () => c.close();
+  }, [url]);
+
+  const update = useCallback((recipe: (draft: Draft<T>) => void) => {
+    const m = model.current;
+    const c = client.current;
+    if (!m || !c) return false;
+    const accepted = m.change(recipe, (payload) => c.send(payload));
+    if (accepted) setState(m.current);
+    refresh.current();
+    return accepted;
+  }, []);
+
+  return [state, update, connection];
+}

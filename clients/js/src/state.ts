@@ -1,0 +1,68 @@
+import { applyPatches, enablePatches, produceWithPatches, type Draft, type Patch } from "immer";
+import type { Payload } from "./protocol.js";
+
+enablePatches();
+
+/**
+ * An Immer state shared through Relay, without React: what useRelayState keeps. `confirmed` is the state as the
+ * server ordered the patches; `current` is that plus this client's own changes not acknowledged yet, replayed on
+ * top, so every client ends in the same state whatever the interleaving.
+ */
+export class OrderedState<T> {
+  confirmed: T;
+  current: T;
+  private local: { payload: string; patches: Patch[] }[] = [];
+
+  constructor(private readonly initial: T) {
+    this.confirmed = initial;
+    this.current = initial;
+  }
+
+  /** Applies `recipe` locally and hands its patches to `send`; false (and no change) when `send` refuses them. */
+  change(recipe: (draft: Draft<T>) => void, send: (payload: string) => boolean): boolean {
+    const [next, patches] = produceWithPatches(this.current, recipe as (draft: Draft<T>) => void);
+    if (patches.length === 0) return true;
+    const payload = JSON.stringify(patches);
+    if (!send(payload)) return false;
+    this.local.push({ payload, patches });
+    this.current = next as T;
+    return true;
+  }
+
+  /** A patch at its place in the order: someone else's, or one of ours (acknowledged, or replayed after a reset). */
+  ordered(payload: Payload, own: boolean): void {
+    const text = typeof payload === "string" ? payload : new TextDecoder().decode(payload);
+    this.confirmed = tryApply(this.confirmed, parsePatches(text));
+    if (own && this.local.length > 0 && this.local[0].payload === text) this.local.shift();
+    this.rebase();
+  }
+
+  /** The server starts over: back to the initial state, own unacknowledged changes on top. */
+  reset(): void {
+    this.confirmed = this.initial;
+    this.rebase();
+  }
+
+  private rebase(): void {
+    this.current = this.local.reduce((state, change) => tryApply(state, change.patches), this.confirmed);
+  }
+}
+
+/** Immer patches that no longer fit (another client removed what they change) are left out, as the server order has it. */
+function tryApply<T>(state: T, patches: Patch[]): T {
+  try {
+    return applyPatches(state as object, patches) as T;
+  } catch {
+    return state;
+  }
+}
+
+/** A payload's Immer patches; none when it is not a JSON array (a raw relay may carry anything). */
+function parsePatches(text: string): Patch[] {
+  try {
+    const patches: unknown = JSON.parse(text);
+    return Array.isArray(patches) ? (patches as Patch[]) : [];
+  } catch {
+    return [];
+  }
+}

@@ -1,0 +1,192 @@
+// connect() against a real Gateway process over real sockets: send and receive, acks, resends after a lost
+// connection without doubles, reconnects after the Gateway restarts, the bound of the offline queue, and the
+// answers a retry cannot fix (HTTP 400, 401 and 403 before the upgrade; 1009), which stop the client for good.
+// One Gateway for all (each start costs seconds), with a shared token, allowed origins and a small message limit.
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import WebSocket from "ws";
+import { connect } from "../dist/index.js";
+import { Gateway, freePort, until } from "./gateway.mjs";
+
+const gateway = new Gateway({
+  "Relay:Auth:Token": "a-long-random-secret",
+  "Relay:AllowedOrigins:0": "http://app.example",
+  "Relay:MaxMessageBytes": "1024",
+});
+const token = "access_token=a-long-random-secret";
+before(() => gateway.start());
+after(() => gateway.dispose());
+
+/** A client that records what it gets; `sockets` are its WebSockets, so a test can cut one. */
+function recorder(url, options = {}) {
+  const seen = { patches: [], own: [], joins: [], statuses: [], stops: [], sockets: [] };
+  class Recorded extends WebSocket {
+    constructor(...args) {
+      super(...args);
+      seen.sockets.push(this);
+    }
+  }
+  seen.client = connect(url, {
+    WebSocket: Recorded,
+    minDelay: 100,
+    maxDelay: 1000,
+    ...options,
+    onPatch: (payload, info) => (info.own ? seen.own : seen.patches).push({ payload, seq: info.seq }),
+    onJoin: (join) => seen.joins.push(join),
+    onStatus: (status) => seen.statuses.push(status),
+    onStop: (stop) => seen.stops.push(stop),
+  });
+  return seen;
+}
+
+/** Two recorders on `document` that have joined; closed when the test ends. */
+async function pair(t, document, options = {}) {
+  const url = `${gateway.url}/${document}?${token}`;
+  const a = recorder(url, options);
+  const b = recorder(url);
+  t.after(() => (a.client.close(), b.client.close()));
+  await until(() => a.joins.length && b.joins.length, "both to join");
+  return [a, b];
+}
+
+test("Patches reach the other client once, in order, and come back to their sender as acks", async (t) => {
+  const [a, b] = await pair(t, "client/basic");
+  assert.equal(a.client.protocol, "relay.v1");
+  assert.deepEqual(a.joins[0], { protocol: "relay.v1", resumed: false, reset: false, epoch: a.client.epoch, head: 0 });
+  for (const text of ["one", "zäh 🚀", "three"]) assert.ok(a.client.send(text));
+  assert.ok(a.client.send(new Uint8Array([0, 10, 255])));
+
+  await until(() => b.patches.length === 4 && a.client.pending === 0, "the patches and their acks");
+  assert.deepEqual(b.patches.slice(0, 3), [
+    { payload: "one", seq: 1 },
+    { payload: "zäh 🚀", seq: 2 },
+    { payload: "three", seq: 3 },
+  ]);
+  assert.deepEqual([...b.patches[3].payload], [0, 10, 255]);
+  assert.deepEqual(a.own.map((p) => p.seq), [1, 2, 3, 4]);
+  assert.equal(a.patches.length, 0, "a sender never gets its own patch as someone else's");
+  assert.equal(a.client.lastSeq, 4);
+  assert.equal(b.client.lastSeq, 4);
+});
+
+test("Patches whose acks were lost are resent with their ids after a reconnect and journaled once", async (t) => {
+  const [a, b] = await pair(t, "client/resend");
+  a.client.send("before");
+  await until(() => a.client.pending === 0, "the first ack");
+
+  // The network eats everything the server sends a from now on, then the connection breaks.
+  const first = a.sockets[0];
+  first.emit = ((emit) => (event, ...args) => (event === "message" ? false : emit.call(first, event, ...args)))(first.emit);
+  for (const text of ["p2", "p3", "p4"]) a.client.send(text);
+  await until(() => b.patches.length === 4, "b to get every patch");
+  assert.equal(a.client.pending, 3, "the acks never arrived");
+  first.terminate();
+
+  await until(() => a.joins.length === 2 && a.client.pending === 0, "a to resume and get its acks");
+  assert.deepEqual(a.joins[1], { protocol: "relay.v1", resumed: true, reset: false, epoch: a.joins[0].epoch, head: 4 });
+  assert.deepEqual(a.own.map((p) => [p.payload, p.seq]), [["before", 1], ["p2", 2], ["p3", 3], ["p4", 4]]);
+  a.client.send("p5");
+  await until(() => b.patches.length === 5, "the next patch");
+  assert.deepEqual(b.patches.map((p) => p.seq), [1, 2, 3, 4, 5], "the resends were not journaled again");
+  assert.equal((await gateway.status(`client/resend?${token}`)).lastSequence, 5);
+});
+
+test("After the Gateway restarts, clients resume where they were and the offline queue goes out once", async (t) => {
+  const [a, b] = await pair(t, "client/restart", { maxPending: 3 });
+  a.client.send("one");
+  a.client.send("two");
+  await until(() => b.patches.length === 2 && a.client.pending === 0, "the first two patches");
+
+  await gateway.kill();
+  await until(() => a.client.status === "connecting" && b.client.status === "connecting", "both to notice");
+  assert.ok(a.client.send("three"));
+  assert.ok(a.client.send("four"));
+  assert.ok(a.client.send("five"));
+  assert.equal(a.client.send("six"), false, "the queue holds maxPending patches; a fourth is refused, not queued");
+  assert.equal(a.client.pending, 3);
+
+  await gateway.start();
+  await until(() => b.patches.length === 5 && a.client.pending === 0, "the queued patches", 30_000);
+  assert.deepEqual(b.patches.map((p) => p.payload), ["one", "two", "three", "four", "five"]);
+  assert.deepEqual(b.patches.map((p) => p.seq), [1, 2, 3, 4, 5]);
+  const resumes = (joins) => joins.slice(1).map((j) => j.resumed);
+  assert.ok(resumes(a.joins).length >= 1 && resumes(a.joins).every(Boolean), "a resumed");
+  assert.ok(resumes(b.joins).length >= 1 && resumes(b.joins).every(Boolean), "b resumed, with no replay");
+  assert.equal(b.joins.at(-1).head >= 2, true);
+  assert.ok(a.statuses.includes("open") && a.statuses.at(-1) === "open");
+});
+
+test("A client whose history was replaced is told to rebuild, and its unacknowledged patches are not lost", async (t) => {
+  const [a, b] = await pair(t, "client/reset");
+  a.client.send("old");
+  await until(() => b.patches.length === 1 && a.client.pending === 0, "the first patch");
+
+  await gateway.kill();
+  await until(() => a.client.status === "connecting", "a to notice");
+  a.client.send("while down");
+  await gateway.restartOnEmptyJournal();
+  await until(() => a.joins.length === 2 && b.joins.length === 2 && a.client.pending === 0, "both to rejoin", 30_000);
+  for (const { joins } of [a, b]) {
+    assert.equal(joins[1].resumed, false);
+    assert.equal(joins[1].reset, true, "asked to resume, got a full join: rebuild");
+    assert.notEqual(joins[1].epoch, joins[0].epoch);
+  }
+  await until(() => b.patches.length === 2, "the new history");
+  assert.deepEqual(b.patches[1], { payload: "while down", seq: 1 }, "the new history starts at 1, with a's queued patch");
+  assert.equal(a.client.lastSeq, 1);
+});
+
+/** ws with an Origin header, as a browser page of `origin` would send. */
+const from = (origin) =>
+  class extends WebSocket {
+    constructor(url, protocols) {
+      super(url, protocols, { origin });
+    }
+  };
+
+/** Connects and waits for the client to stop; counts its attempts. */
+async function stopped(url, SocketClass) {
+  let attempts = 0;
+  const Counted = class extends SocketClass {
+    constructor(...args) {
+      super(...args);
+      attempts++;
+    }
+  };
+  const stops = [];
+  const client = connect(url, { WebSocket: Counted, minDelay: 50, onStop: (stop) => stops.push(stop) });
+  await until(() => stops.length === 1, "the client to stop");
+  return { stop: stops[0], client, attempts };
+}
+
+test("A document name the server refuses (400) stops the client at once", async () => {
+  const { stop, client, attempts } = await stopped(`${gateway.url}/bad//name?${token}`, from("http://app.example"));
+  assert.deepEqual([stop.reason, stop.code], ["refused", 400]);
+  assert.equal(client.status, "closed");
+  assert.equal(attempts, 1);
+  assert.equal(client.send("x"), false, "a stopped client takes no patches");
+});
+
+test("A missing token (401) and a foreign origin (403) stop the client at once", async () => {
+  const unauthenticated = await stopped(`${gateway.url}/doc`, from("http://app.example"));
+  assert.deepEqual([unauthenticated.stop.reason, unauthenticated.stop.code, unauthenticated.attempts], ["refused", 401, 1]);
+  const foreign = await stopped(`${gateway.url}/doc?${token}`, from("http://evil.example"));
+  assert.deepEqual([foreign.stop.reason, foreign.stop.code, foreign.attempts], ["refused", 403, 1]);
+});
+
+test("A patch over the server's size limit (1009) stops the client rather than resending it forever", async (t) => {
+  const stops = [];
+  const joins = [];
+  const client = connect(`${gateway.url}/doc?${token}`, {
+    WebSocket: from("http://app.example"),
+    minDelay: 50,
+    onJoin: (join) => joins.push(join),
+    onStop: (stop) => stops.push(stop),
+  });
+  t.after(() => client.close());
+  await until(() => joins.length === 1, "the client to join");
+  assert.ok(client.send("x".repeat(2000)));
+  await until(() => stops.length === 1, "the client to stop");
+  assert.deepEqual([stops[0].reason, stops[0].code], ["rejected", 1009]);
+  assert.equal(joins.length, 1, "it did not reconnect");
+});

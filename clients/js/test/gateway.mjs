@@ -1,0 +1,138 @@
+// A real Relay Gateway process on 127.0.0.1 for the tests, as tests/Relay.Testing/RelayNode.cs starts one: the
+// built Release Gateway, its own HTTP port, Akka port and SQLite file; stop it (SIGKILL) and start it again on the
+// same port and file. Build it first: dotnet build Relay.sln -c Release. And the original Node.js relay, for the
+// raw fallback.
+import { spawn } from "node:child_process";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
+export const gatewayDll = join(root, "src/Gateway/bin/Release/net10.0/Relay.Gateway.dll");
+
+/** A free TCP port on loopback (the kernel's pick). */
+export function freePort() {
+  return new Promise((done, fail) => {
+    const server = createServer();
+    server.once("error", fail);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => done(port));
+    });
+  });
+}
+
+/** Waits until `condition()` is truthy, checking every 25 ms, for at most `ms`; throws naming `what` otherwise. */
+export async function until(condition, what, ms = 10_000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await condition();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+export class Gateway {
+  /** settings: extra `Relay:...` keys, passed as `--key=value`. */
+  constructor(settings = {}) {
+    if (!existsSync(gatewayDll)) throw new Error(`${gatewayDll} is missing: run dotnet build Relay.sln -c Release`);
+    this.settings = settings;
+    this.folder = mkdtempSync(join(tmpdir(), "relay-client-test-"));
+    this.output = [];
+    this.process = null;
+  }
+
+  get url() {
+    return `ws://127.0.0.1:${this.port}`;
+  }
+
+  get httpUrl() {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** Starts the process (on the same port and file as before, if it ran already) and waits until it is ready. */
+  async start() {
+    this.port ??= await freePort();
+    const akkaPort = await freePort();
+    const args = [
+      gatewayDll,
+      `--urls=http://127.0.0.1:${this.port}`,
+      "--Relay:Akka:Hostname=127.0.0.1",
+      `--Relay:Akka:Port=${akkaPort}`,
+      `--Relay:Journal:ConnectionString=Data Source=${join(this.folder, "relay.db")}`,
+      "--Logging:LogLevel:Default=Warning",
+      ...Object.entries(this.settings).map(([key, value]) => `--${key}=${value}`),
+    ];
+    const child = spawn("dotnet", args, { cwd: dirname(gatewayDll), env: { ...process.env, DOTNET_gcServer: "0" } });
+    this.process = child;
+    const record = (chunk) => this.output.push(String(chunk));
+    child.stdout.on("data", record);
+    child.stderr.on("data", record);
+    const exited = new Promise((r) => child.once("exit", (code) => r(code)));
+    this.exited = exited;
+    await until(async () => {
+      if (child.exitCode !== null) throw new Error(`the Gateway exited with ${child.exitCode}:\n${this.output.join("")}`);
+      try {
+        const answer = await fetch(`${this.httpUrl}/`, { signal: AbortSignal.timeout(2000) });
+        return answer.ok && (await answer.json()).status === "ready";
+      } catch {
+        return false;
+      }
+    }, "the Gateway to be ready", 60_000);
+  }
+
+  /** SIGKILLs the process and waits until it is gone. */
+  async kill() {
+    if (!this.process || this.process.exitCode !== null || this.process.signalCode !== null) return;
+    this.process.kill("SIGKILL");
+    await this.exited;
+  }
+
+  /** Kills the process and starts it again on the same port with an empty journal: every history is replaced. */
+  async restartOnEmptyJournal() {
+    await this.kill();
+    rmSync(this.folder, { recursive: true, force: true });
+    this.folder = mkdtempSync(join(tmpdir(), "relay-client-test-"));
+    await this.start();
+  }
+
+  /** `GET /{document}`: the document's status, `lastSequence` included. */
+  async status(document) {
+    const answer = await fetch(`${this.httpUrl}/${document}`);
+    return answer.json();
+  }
+
+  async dispose() {
+    await this.kill();
+    rmSync(this.folder, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The original Node.js relay (bench/Relay.Bench/reference/seed-relay.mjs, on ws, in memory), run from a folder under
+ * this package's node_modules so that its `import "ws"` finds this package's ws.
+ */
+export class SeedRelay {
+  async start() {
+    this.folder = mkdtempSync(join(root, "clients/js/node_modules/.cache-seed-relay-"));
+    copyFileSync(join(root, "bench/Relay.Bench/reference/seed-relay.mjs"), join(this.folder, "seed-relay.mjs"));
+    this.port = await freePort();
+    this.process = spawn("node", ["seed-relay.mjs"], { cwd: this.folder, env: { ...process.env, PORT: String(this.port) } });
+    let output = "";
+    this.process.stdout.on("data", (chunk) => (output += chunk));
+    this.process.stderr.on("data", (chunk) => (output += chunk));
+    await until(() => output.includes("listening"), "the seed relay to listen");
+  }
+
+  get url() {
+    return `ws://127.0.0.1:${this.port}`;
+  }
+
+  dispose() {
+    this.process?.kill();
+    if (this.folder) rmSync(this.folder, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,186 @@
+// The built gift app in headless Chromium (Debian's, driven by playwright-core) against a real Gateway process:
+// pages click through the app's own UI and must show the same list; a connection dropped from the server side
+// (the Gateway SIGKILLed and restarted on the same port and journal) and from the page side (the page goes offline)
+// loses nothing, doubles nothing, and resumes. Screenshots go to test-results/. The app is built (vite build) while
+// the Gateway starts; @relay/client must be built first (npm test does).
+import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import { mkdirSync, readFileSync } from "node:fs";
+import { dirname, extname, join, normalize } from "node:path";
+import { after, before, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+import { build } from "vite";
+import WebSocket from "../../../clients/js/node_modules/ws/wrapper.mjs";
+import { Gateway, SeedRelay, until } from "../../../clients/js/test/gateway.mjs";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, "..");
+const dist = join(root, "dist");
+const shots = join(here, "../test-results");
+const types = { ".html": "text/html", ".js": "text/javascript", ".css": "text/css" };
+
+// The built app, served as any static host would.
+const site = createServer((request, response) => {
+  const path = new URL(request.url, "http://localhost").pathname;
+  const file = normalize(join(dist, path === "/" ? "index.html" : path));
+  try {
+    if (!file.startsWith(dist)) throw new Error("outside dist");
+    response.writeHead(200, { "content-type": types[extname(file)] ?? "application/octet-stream" }).end(readFileSync(file));
+  } catch {
+    response.writeHead(404).end();
+  }
+});
+const gateway = new Gateway();
+let browser;
+
+before(async () => {
+  mkdirSync(shots, { recursive: true });
+  const starting = gateway.start();
+  await build({ root, logLevel: "warn" });
+  await new Promise((resolve) => site.listen(0, "127.0.0.1", resolve));
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
+  });
+  await starting;
+});
+after(async () => {
+  await browser?.close();
+  site.close();
+  await gateway.dispose();
+});
+
+/** A page of the app on `document` of `server`, in a context of its own (so it can go offline alone). */
+async function openApp(t, document, name, server = gateway) {
+  const context = await browser.newContext();
+  t.after(() => context.close());
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (error) => errors.push(error.message));
+  // The browser logs each refused connection while the node is down or the page offline: expected, not a fault.
+  const refused = /net::ERR_(CONNECTION_REFUSED|INTERNET_DISCONNECTED)/;
+  page.on("console", (message) => message.type() === "error" && !refused.test(message.text()) && errors.push(message.text()));
+  const relay = encodeURIComponent(`${server.url}/${document}`);
+  await page.goto(`http://127.0.0.1:${site.address().port}/?relay=${relay}`);
+  await page.getByTestId("connection").and(page.locator('[data-status="open"]')).waitFor({ timeout: 20_000 });
+  return { page, context, errors, name };
+}
+
+async function addGift(app, name) {
+  await app.page.getByLabel("Gift").fill(name);
+  await app.page.getByRole("button", { name: "Add" }).click();
+}
+
+async function reserve(app, name) {
+  await app.page.locator("li", { hasText: name }).getByRole("button", { name: "Reserve" }).click();
+}
+
+/** What a page shows: each gift's name and whether it is reserved, in the list's order. */
+const shown = (app) =>
+  app.page.locator("li").evaluateAll((items) =>
+    items.map((li) => `${li.querySelector(".name").textContent}${li.dataset.reserved === "true" ? " (reserved)" : ""}`),
+  );
+const connectionOf = (app) => app.page.getByTestId("connection").evaluate((el) => ({ ...el.dataset, text: el.textContent }));
+
+/** Waits until every page shows `expected`. */
+async function converge(apps, expected, ms = 20_000) {
+  try {
+    await until(async () => {
+      const lists = await Promise.all(apps.map(shown));
+      return lists.every((list) => JSON.stringify(list) === JSON.stringify(expected));
+    }, `every page to show ${JSON.stringify(expected)}`, ms);
+  } catch (error) {
+    const seen = await Promise.all(apps.map(async (app) => `${app.name}: ${JSON.stringify(await shown(app))} ${(await connectionOf(app)).text}`));
+    throw new Error(`${error.message}; the pages show\n${seen.join("\n")}`);
+  }
+}
+
+test("Two pages of the gift app, clicked through, show the same list", async (t) => {
+  const one = await openApp(t, "gifts/two-pages", "one");
+  const two = await openApp(t, "gifts/two-pages", "two");
+  await addGift(one, "Socks");
+  await converge([one, two], ["Socks"]);
+  await addGift(two, "Book");
+  await reserve(two, "Socks");
+  await addGift(one, "Tie");
+  await converge([one, two], ["Socks (reserved)", "Book", "Tie"]);
+  await reserve(one, "Tie");
+  await converge([one, two], ["Socks (reserved)", "Book", "Tie (reserved)"]);
+  // A page opened now builds the list from the history alone.
+  const late = await openApp(t, "gifts/two-pages", "late");
+  await converge([one, two, late], ["Socks (reserved)", "Book", "Tie (reserved)"]);
+  for (const app of [one, two, late]) await app.page.screenshot({ path: join(shots, `two-pages-${app.name}.png`) });
+  assert.equal((await gateway.status("gifts/two-pages")).lastSequence, 5, "five changes, each journaled once");
+  for (const app of [one, two, late]) assert.deepEqual(app.errors, []);
+});
+
+test("Pages keep their edits through a Gateway restart and through going offline, then resume with nothing lost or doubled", async (t) => {
+  const one = await openApp(t, "gifts/drops", "one");
+  const two = await openApp(t, "gifts/drops", "two");
+  await addGift(one, "Socks");
+  await addGift(two, "Book");
+  await converge([one, two], ["Socks", "Book"]);
+
+  // Server side: the node dies. Both pages keep editing; their edits show at once and wait in the queue.
+  const down = Date.now();
+  await gateway.kill();
+  await until(async () => (await connectionOf(one)).status === "connecting", "page one to notice");
+  await addGift(one, "Scarf");
+  await reserve(two, "Book");
+  await until(async () => (await shown(one)).includes("Scarf") && (await shown(two)).includes("Book (reserved)"), "the offline edits to show");
+  await one.page.screenshot({ path: join(shots, "drops-one-while-down.png") });
+  await gateway.start();
+  await converge([one, two], ["Socks", "Book (reserved)", "Scarf"], 30_000);
+  t.diagnostic(`the Gateway was down for ${Date.now() - down} ms`);
+  for (const app of [one, two]) {
+    await until(async () => (await connectionOf(app)).text.includes("0 pending"), `${app.name} to have its edits acknowledged`);
+    const connection = await connectionOf(app);
+    assert.equal(connection.resumed, "true", `${app.name} resumed: ${connection.text}`);
+  }
+  // Page one received Book and its reservation, once each: a full replay would have counted the whole history.
+  assert.match((await connectionOf(one)).text, / 2 received$/);
+
+  // Page side: page two goes offline (its socket is closed at once), edits, and comes back.
+  await two.context.setOffline(true);
+  await until(async () => (await connectionOf(two)).status === "connecting", "page two to go offline");
+  await addGift(two, "Gloves");
+  await reserve(two, "Scarf");
+  await addGift(one, "Mug");
+  await until(async () => (await shown(one)).includes("Mug") && (await connectionOf(one)).text.includes("0 pending"), "page one's edit to be journaled");
+  await two.page.screenshot({ path: join(shots, "drops-two-offline.png") });
+  await two.context.setOffline(false);
+  // The list is in the order the gifts were added (Gloves, offline, before Mug), whatever order the server has.
+  const expected = ["Socks", "Book (reserved)", "Scarf (reserved)", "Gloves", "Mug"];
+  await converge([one, two], expected);
+  await until(async () => (await connectionOf(two)).text.includes("0 pending"), "page two's offline edits to be acknowledged");
+  assert.equal((await connectionOf(two)).resumed, "true");
+  for (const app of [one, two]) await app.page.screenshot({ path: join(shots, `drops-${app.name}-after.png`) });
+
+  // Every click became exactly one patch in the history: 2 + 2 while the node was down + 3 while page two was offline.
+  assert.equal((await gateway.status("gifts/drops")).lastSequence, 7);
+  for (const app of [one, two]) assert.deepEqual(app.errors, []);
+});
+
+test("Against the original relay the app falls back to raw frames, and two pages still converge", async (t) => {
+  const seed = new SeedRelay();
+  await seed.start();
+  t.after(() => seed.dispose());
+  // A gift from a raw client of the original kind: with a history, the relay's first frame is not a hello.
+  const classic = new WebSocket(`${seed.url}/`);
+  await new Promise((resolve, reject) => (classic.once("open", resolve), classic.once("error", reject)));
+  classic.send(JSON.stringify([{ op: "add", path: ["gifts", "classic"], value: { name: "Kite", reserved: false, added: 0 } }]));
+  classic.close();
+
+  const one = await openApp(t, "", "one", seed);
+  const two = await openApp(t, "", "two", seed);
+  await converge([one, two], ["Kite"]);
+  await reserve(one, "Kite");
+  await addGift(two, "Puzzle");
+  await converge([one, two], ["Kite (reserved)", "Puzzle"]);
+  for (const app of [one, two]) {
+    assert.match((await connectionOf(app)).text, /^open · (joined|rebuilt) · 0 pending/);
+    await app.page.screenshot({ path: join(shots, `raw-${app.name}.png`) });
+    assert.deepEqual(app.errors, []);
+  }
+});
