@@ -239,16 +239,26 @@ public static class Runner
     }
 
     /// <summary>
-    /// Each scenario, tiny, against each server; true if all completed with sane figures. The reference relay and the
-    /// SignalR relay start in about a second, so each scenario gets a fresh one as in a full run; Relay takes seconds
-    /// to start, so its scenarios share one node (and the compacted state-join a second one). Installs nothing: the
-    /// reference relay runs only where <c>ws@8</c> is installed already (by a full run), and is reported skipped otherwise.
+    /// Each scenario, tiny, against each server, fresh; true if all completed with sane figures. Installs nothing:
+    /// the reference relay runs only where <c>ws@8</c> is installed already (by a full run), and is reported skipped otherwise.
     /// </summary>
     public static async Task<bool> SmokeAsync(BenchSettings settings)
     {
         var ok = true;
-        void Check(string scenario, ServerKind kind, JsonObject result)
+        var runs = AllScenarios.SelectMany(s => AllServers.Select(k => (s, k)))
+            .Concat(DocumentScenarios.Where(s => !s.StartsWith("cluster-", StringComparison.Ordinal)).Select(s => (s, ServerKind.Relay)))
+            .Concat(StateScenarios.SelectMany(s => StateJoinServers(s).Select(k => (s, k))));
+        foreach (var (scenario, kind) in runs)
         {
+            if (kind == ServerKind.Reference && !ReferenceServer.IsInstalled)
+            {
+                Print(new JsonObject { ["scenario"] = scenario, ["server"] = Name(kind), ["skipped"] = "ws@8 is not installed; scripts/bench.sh (full run) installs it once" });
+                continue;
+            }
+
+            var result = StateScenarios.Contains(scenario)
+                ? await RunStateJoinOnFreshAsync(kind, scenario, settings)
+                : await RunOnFreshAsync(kind, scenario, settings);
             Print(result);
             if (!IsSane(scenario, kind, result, settings))
             {
@@ -257,41 +267,6 @@ public static class Runner
             }
         }
 
-        foreach (var kind in AllServers.Where(kind => kind != ServerKind.Relay))
-        {
-            var scenarios = AllScenarios.Concat(StateScenarios.Where(s => StateJoinServers(s).Contains(kind)));
-            foreach (var scenario in scenarios)
-            {
-                if (kind == ServerKind.Reference && !ReferenceServer.IsInstalled)
-                {
-                    Print(new JsonObject { ["scenario"] = scenario, ["server"] = Name(kind), ["skipped"] = "ws@8 is not installed; scripts/bench.sh (full run) installs it once" });
-                    continue;
-                }
-
-                Check(scenario, kind, StateScenarios.Contains(scenario)
-                    ? await RunStateJoinOnFreshAsync(kind, scenario, settings)
-                    : await RunOnFreshAsync(kind, scenario, settings));
-            }
-        }
-
-        await using (var relay = await RelayServer.StartAsync())
-        {
-            string? Failure() => relay.IsRunning ? null : "the server process exited";
-            var relayScenarios = AllScenarios.Concat(DocumentScenarios.Where(s => !s.StartsWith("cluster-", StringComparison.Ordinal)));
-            foreach (var scenario in relayScenarios)
-            {
-                var result = await RunAsync(scenario, relay.Connector, relay.ProcessId, settings, Failure);
-                result.Insert(1, "server", relay.Name);
-                Check(scenario, ServerKind.Relay, result);
-            }
-
-            // A document of its own: the default one holds the other scenarios' patches.
-            var stateJoin = await StateJoinScenario.RunAsync("state-join", new Uri(relay.Url, "state-join"), relay.ProcessId, enveloped: true, settings);
-            stateJoin.Insert(1, "server", relay.Name);
-            Check("state-join", ServerKind.Relay, stateJoin);
-        }
-
-        Check("state-join-compacted", ServerKind.Relay, await RunStateJoinOnFreshAsync(ServerKind.Relay, "state-join-compacted", settings));
         return ok;
     }
 
