@@ -27,44 +27,83 @@ fi
 
 dotnet build Relay.sln -c Release -nologo -clp:ErrorsOnly || { echo "0 passed, 1 failed"; exit 1; }
 
-log=$(mktemp)
-# Projects run one after another: several of them start real clusters of processes, and the machine has two cores.
-dotnet test Relay.sln -c Release --no-build -m:1 --logger "console;verbosity=normal" 2>&1 | tee "$log"
-status=${PIPESTATUS[0]}
+# Each part writes its log and a line "N passed, N failed" into $results; the sums are the suite's.
+results=$(mktemp -d)
+status=0
 
-passed=$(grep -Eo 'Passed: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
-failed=$(grep -Eo 'Failed: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
-if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
-  failed=1
-fi
-rm -f "$log"
+# Runs one .NET test project into its log; counts its tests.
+run_dotnet_tests() {
+  local log="$results/$1.log" code
+  dotnet test "tests/$1" -c Release --no-build --logger "console;verbosity=normal" >"$log" 2>&1
+  code=$?
+  local p f
+  p=$(grep -Eo 'Passed: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
+  f=$(grep -Eo 'Failed: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
+  if [ "$code" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+  echo "$p $f" >"$results/$1.count"
+}
 
-# The benchmark's seconds-long smoke run: it still drives a real Relay through every scenario (no timings checked).
-if ./scripts/bench.sh --smoke; then
-  passed=$((passed + 1))
-else
-  echo "bench smoke run failed"
-  failed=$((failed + 1)); status=1
-fi
 # The JS client (clients/js: node's test runner against real Gateway processes) and the gift app's browser tests
 # (examples/gifts: the Vite build in Debian's Chromium), each from its committed lock file; every test counts.
 run_node_tests() {
-  local js_log code js_passed js_failed
-  js_log=$(mktemp)
-  (cd "$1" && npm ci --no-audit --no-fund --loglevel=error && npm test) 2>&1 | tee "$js_log"
-  code=${PIPESTATUS[0]}
-  js_passed=$(grep -Eo '^# pass [0-9]+' "$js_log" | awk '{s+=$3} END {print s+0}')
-  js_failed=$(grep -Eo '^# fail [0-9]+' "$js_log" | awk '{s+=$3} END {print s+0}')
-  if [ "$code" -ne 0 ] && [ "$js_failed" -eq 0 ]; then
-    echo "$1: npm ci, the build or the test run failed"
-    js_failed=1
+  local name log code p f
+  name=$(basename "$1")
+  log="$results/$name.log"
+  (cd "$1" && npm ci --no-audit --no-fund --loglevel=error && npm test) >"$log" 2>&1
+  code=$?
+  p=$(grep -Eo '^# pass [0-9]+' "$log" | awk '{s+=$3} END {print s+0}')
+  f=$(grep -Eo '^# fail [0-9]+' "$log" | awk '{s+=$3} END {print s+0}')
+  if [ "$code" -ne 0 ] && [ "$f" -eq 0 ]; then
+    echo "$1: npm ci, the build or the test run failed" >>"$log"
+    f=1
   fi
-  [ "$code" -eq 0 ] || status=1
-  passed=$((passed + js_passed)); failed=$((failed + js_failed))
-  rm -f "$js_log"
+  echo "$p $f" >"$results/$name.count"
 }
-run_node_tests clients/js
-run_node_tests examples/gifts
 
+# The benchmark's smoke run: it still drives a real Relay through every scenario (no timings checked).
+run_bench_smoke() {
+  if ./scripts/bench.sh --smoke >"$results/bench.log" 2>&1; then
+    echo "1 0" >"$results/bench.count"
+  else
+    echo "bench smoke run failed" >>"$results/bench.log"
+    echo "0 1" >"$results/bench.count"
+  fi
+}
+
+show() {
+  for part in "$@"; do
+    echo "===== $part"
+    cat "$results/$part.log"
+  done
+}
+
+# The single-node projects mostly wait on the processes they start, so they run side by side. The cluster
+# project (three-node clusters, failover budgets) then runs alone: two cores carry one cluster at a time.
+# Last, the bench smoke run beside the JS tests (neither checks a timing).
+run_dotnet_tests Relay.Actors.Tests &
+run_dotnet_tests Relay.Integration.Tests &
+run_dotnet_tests Relay.Operations.Tests &
+wait
+show Relay.Actors.Tests Relay.Integration.Tests Relay.Operations.Tests
+run_dotnet_tests Relay.Cluster.Tests
+show Relay.Cluster.Tests
+run_bench_smoke &
+(run_node_tests clients/js; run_node_tests examples/gifts) &
+wait
+show bench js gifts
+
+passed=0
+failed=0
+for count in "$results"/*.count; do
+  read -r p f <"$count"
+  passed=$((passed + p)); failed=$((failed + f))
+  echo "$(basename "$count" .count): $p passed, $f failed"
+done
+expected=7
+if [ "$(ls "$results"/*.count | wc -l)" -ne "$expected" ]; then
+  echo "a part of the suite did not report"
+  failed=$((failed + 1))
+fi
+rm -rf "$results"
 echo "$passed passed, $failed failed"
 [ "$status" -eq 0 ] && [ "$failed" -eq 0 ]
