@@ -58,7 +58,11 @@ public static class BrowserCheck
         Assert.Equal(0, result.RootElement.GetProperty("consoleErrors").GetArrayLength());
     }
 
-    private static async Task EnsurePackagesAsync()
+    /// <summary>The folder of the browser check's scripts and npm packages.</summary>
+    public static string ScriptsFolder => Folder;
+
+    /// <summary>Installs the pinned npm packages (<c>npm ci</c> from the committed lock file) unless they are there.</summary>
+    public static async Task EnsurePackagesAsync()
     {
         await Install.WaitAsync();
         try
