@@ -32,6 +32,7 @@ public sealed class DocumentFold
     private static readonly JsonDocumentOptions ReadOptions = new() { MaxDepth = MaxDepth, AllowDuplicateProperties = false };
     private static readonly JsonSerializerOptions WriteOptions = new() { MaxDepth = MaxDepth };
     private JsonNode? _state;
+    private byte[]? _written;
 
     private DocumentFold(CompactionMode mode, JsonNode? state, string? notCompactableReason)
     {
@@ -84,6 +85,7 @@ public sealed class DocumentFold
             return Reject("a binary frame");
         }
 
+        _written = null;
         try
         {
             var patch = JsonNode.Parse(payload.Span, documentOptions: ReadOptions);
@@ -100,7 +102,10 @@ public sealed class DocumentFold
         }
     }
 
-    /// <summary>The state as UTF-8 JSON; null when the document is not compactable (or its state nests too deep to write).</summary>
+    /// <summary>
+    /// The state as UTF-8 JSON (written once per state: the snapshot's size check and the snapshot share it); null
+    /// when the document is not compactable, which a state that nests too deep to write makes it.
+    /// </summary>
     public byte[]? StateUtf8()
     {
         if (!Compactable)
@@ -110,7 +115,7 @@ public sealed class DocumentFold
 
         try
         {
-            return _state is null ? "null"u8.ToArray() : JsonSerializer.SerializeToUtf8Bytes(_state, WriteOptions);
+            return _written ??= _state is null ? "null"u8.ToArray() : JsonSerializer.SerializeToUtf8Bytes(_state, WriteOptions);
         }
         catch (JsonException e)
         {
@@ -159,6 +164,7 @@ public sealed class DocumentFold
     {
         NotCompactableReason = reason;
         _state = null;
+        _written = null;
         return false;
     }
 }

@@ -144,6 +144,9 @@ public static class RelayHostingExtensions
         {
             PassivateAfter = options.Documents.PassivateAfter,
             SnapshotEveryBytes = options.Replay.MaxBufferedBytes,
+            Compaction = options.Compaction.ParsedMode,
+            InitialState = options.Compaction.InitialStateUtf8,
+            DeleteCompacted = options.Compaction.DeleteCompacted,
         };
         Props SequencerProps(ActorSystem system, DocumentName document) =>
             HistoryActor.Props(document, DistributedPubSub.Get(system).Mediator, status, settings);
