@@ -129,7 +129,7 @@ public sealed class HistoryActor : ReceivePersistentActor, IWithTimers
             Context.SetReceiveTimeout(null);
             Context.Parent.Tell(new Passivate(StopSequencer.Instance));
         });
-        Command<Heartbeat>(_ => Publish(new HistoryHeartbeat(_state.LastSequence, _state.Epoch) { JoinSnapshot = _state.JoinSnapshot }));
+        Command<Heartbeat>(_ => PublishHeartbeat());
         Command<SaveSnapshotSuccess>(success => OnSnapshotSaved(success.Metadata.SequenceNr));
         Command<SaveSnapshotFailure>(failure =>
         {
@@ -279,6 +279,11 @@ public sealed class HistoryActor : ReceivePersistentActor, IWithTimers
 
         var previous = _state.SnapshotSaved(sequence, compactable);
         var join = _state.JoinSnapshot;
+        if (join != previous)
+        {
+            PublishHeartbeat();
+        }
+
         if (compactable)
         {
             if (previous > 0 && _settings.DeleteCompacted)
@@ -310,6 +315,11 @@ public sealed class HistoryActor : ReceivePersistentActor, IWithTimers
 
         _countedNotCompactable = true;
         RelayMetrics.NotCompactableDocuments.Add(1);
+        if (!recovering)
+        {
+            PublishHeartbeat();
+        }
+
         var replay = _state.JoinSnapshot > 0
             ? $"joiners start from its last compactable snapshot, at sequence {_state.JoinSnapshot}, whose earlier journal was deleted"
             : "joiners replay its whole history";
@@ -325,6 +335,9 @@ public sealed class HistoryActor : ReceivePersistentActor, IWithTimers
     }
 
     private void Publish(object message) => _publisher.Tell(new Publish(_document.Topic, message));
+
+    // Also sent at once when the snapshot joiners start from changes, so the hubs learn it without waiting for the timer.
+    private void PublishHeartbeat() => Publish(new HistoryHeartbeat(_state.LastSequence, _state.Epoch) { JoinSnapshot = _state.JoinSnapshot });
 
     /// <inheritdoc />
     protected override void OnPersistFailure(Exception cause, object @event, long sequenceNr)

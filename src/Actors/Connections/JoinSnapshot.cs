@@ -1,0 +1,9 @@
+#nullable enable
+namespace Relay.Actors.Connections;
+
+/// <summary>
+/// A document's snapshot as its joiners on one node receive it, shared by all of them: the patch that replaces the
+/// root with the state folded up to <paramref name="Sequence"/>, and the last frame of each named client
+/// (<c>client/…</c>) folded into it, for that client's cumulative ack.
+/// </summary>
+public sealed record JoinSnapshot(long Sequence, ReadOnlyMemory<byte> Patch, IReadOnlyDictionary<string, long> Frames);
