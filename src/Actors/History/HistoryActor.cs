@@ -42,8 +42,9 @@ public sealed record HistorySettings(int SnapshotEvery, TimeSpan HeartbeatInterv
     public bool DeleteCompacted { get; init; }
 
     /// <summary>
-    /// With compaction, a snapshot is due once the patches since the last one are as large as the state (Automerge's
-    /// rule), but never for less than this many bytes, so that a small state is not snapshot after every patch.
+    /// <c>Relay:Compaction:SnapshotFloorBytes</c>: with compaction, a snapshot is due once the patches since the last
+    /// one are as large as the state (Automerge's rule), but never for less than this many bytes, so that a small
+    /// state is not snapshot after every patch.
     /// </summary>
     public long CompactionFloorBytes { get; init; } = 16 * 1024;
 

@@ -147,6 +147,7 @@ public static class RelayHostingExtensions
             Compaction = options.Compaction.ParsedMode,
             InitialState = options.Compaction.InitialStateUtf8,
             DeleteCompacted = options.Compaction.DeleteCompacted,
+            CompactionFloorBytes = options.Compaction.SnapshotFloorBytes,
         };
         Props SequencerProps(ActorSystem system, DocumentName document) =>
             HistoryActor.Props(document, DistributedPubSub.Get(system).Mediator, status, settings);

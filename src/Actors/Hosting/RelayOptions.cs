@@ -153,6 +153,10 @@ public sealed class RelayOptions
 
         _ = Compaction.ParsedMode;
         _ = Compaction.InitialStateUtf8;
+        if (Compaction.SnapshotFloorBytes < 1)
+        {
+            throw new InvalidOperationException("Relay:Compaction:SnapshotFloorBytes must be positive");
+        }
     }
 
     /// <summary>
@@ -182,6 +186,12 @@ public sealed class CompactionOptions
 
     /// <summary>Delete the journal events a snapshot covers; the history before the latest snapshots is then gone.</summary>
     public bool DeleteCompacted { get; set; }
+
+    /// <summary>
+    /// A snapshot is due once the patches since the last one are as many bytes as the state, and at least this many, so
+    /// that a small state is not written after every patch.
+    /// </summary>
+    public long SnapshotFloorBytes { get; set; } = 16 * 1024;
 
     /// <summary><see cref="Mode"/> parsed.</summary>
     public Relay.Actors.Compaction.CompactionMode ParsedMode => Relay.Actors.Compaction.DocumentFold.ParseMode(Mode);
