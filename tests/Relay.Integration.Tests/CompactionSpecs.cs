@@ -136,6 +136,13 @@ public sealed class CompactionSpecs : IClassFixture<CompactingNodeFixture>
         }
 
         Assert.True(JsonNode.DeepEquals(StateAt(head), state), $"expected {StateAt(head).ToJsonString()}, got {state.ToJsonString()}");
+
+        // The history a resume from sequence 1 would need is gone: the client gets a full join from the snapshot.
+        await using var late = await RelayV1Client.ConnectAsync(Url(node, document, $"after=1&epoch={writer.Epoch}"));
+        Assert.False(late.Resumed);
+        var restart = await late.ReceiveAsync(Patience);
+        Assert.Equal(snapshot, restart.Seq);
+        Assert.Equal(snapshot, ReplacedRootSequence(restart.Text));
     }
 
     // Each patch i replaces key k(i % 10) with a value that names i: the state at S holds the last ten patches up to S.

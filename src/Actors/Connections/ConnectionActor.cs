@@ -198,7 +198,8 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers
         if (_protocol.Enveloped)
         {
             // The hello goes first; with a resume, the history before the client's last sequence number is skipped.
-            var resumed = _protocol.CanResume(join.Head, join.Epoch);
+            var resumed = _protocol.CanResume(join.Head, join.Epoch) &&
+                          (join.Snapshot is null || join.Snapshot.AllowsResumeAfter(_protocol.ResumeAfter!.Value));
             if (resumed)
             {
                 _outbound.StartAfter(_protocol.ResumeAfter!.Value);

@@ -6,4 +6,14 @@ namespace Relay.Actors.Connections;
 /// root with the state folded up to <paramref name="Sequence"/>, and the last frame of each named client
 /// (<c>client/…</c>) folded into it, for that client's cumulative ack.
 /// </summary>
-public sealed record JoinSnapshot(long Sequence, ReadOnlyMemory<byte> Patch, IReadOnlyDictionary<string, long> Frames);
+public sealed record JoinSnapshot(long Sequence, ReadOnlyMemory<byte> Patch, IReadOnlyDictionary<string, long> Frames)
+{
+    /// <summary>
+    /// The journal before the snapshot may have been deleted (<c>Relay:Compaction:DeleteCompacted</c>): a client that
+    /// asks to resume from before it gets a full join from the snapshot instead.
+    /// </summary>
+    public bool HistoryDeleted { get; init; }
+
+    /// <summary>Whether a client holding everything up to <paramref name="after"/> can still resume from the journal.</summary>
+    public bool AllowsResumeAfter(long after) => !HistoryDeleted || after >= Sequence;
+}

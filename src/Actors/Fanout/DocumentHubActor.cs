@@ -301,7 +301,10 @@ public sealed class DocumentHubActor : ReceiveActor, IWithTimers
             var frames = loaded.Cursors
                 .Where(cursor => cursor.ConnectionId.StartsWith(ClientProtocol.ClientOriginPrefix, StringComparison.Ordinal))
                 .ToDictionary(cursor => cursor.ConnectionId, cursor => cursor.FrameNo, StringComparer.Ordinal);
-            _snapshot = new JoinSnapshot(loaded.LastSequence, DocumentFold.ReplaceRootPatch(loaded.CompactionMode, loaded.State.Span), frames);
+            _snapshot = new JoinSnapshot(loaded.LastSequence, DocumentFold.ReplaceRootPatch(loaded.CompactionMode, loaded.State.Span), frames)
+            {
+                HistoryDeleted = _settings.HistoryDeleted,
+            };
         }
         else if (_joinSnapshot != asked)
         {
@@ -420,6 +423,9 @@ public sealed class DocumentHubActor : ReceiveActor, IWithTimers
 /// <param name="ReopenAfter">How long the hub waits for the sequencer's answer (or, for the default document, its heartbeat) before asking again.</param>
 public sealed record HubSettings(int MaxHeld, long MaxHeldBytes, TimeSpan ReopenAfter)
 {
+    /// <summary><c>Relay:Compaction:DeleteCompacted</c>: the journal before a document's snapshot may be gone, so nobody resumes from there.</summary>
+    public bool HistoryDeleted { get; init; }
+
     /// <summary>Defaults for production.</summary>
     public static readonly HubSettings Default = new(10_000, 4L * 1024 * 1024, TimeSpan.FromSeconds(3));
 }
