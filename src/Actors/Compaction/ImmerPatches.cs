@@ -165,10 +165,9 @@ public static class ImmerPatches
             }
 
             // An array's own keys are the canonical decimal strings of its indices.
-            if (value.TryGetValue<string>(out var text) && text.Length > 0 && text.Length <= 10 && text.All(char.IsAsciiDigit) &&
-                (text == "0" || text[0] != '0') && long.Parse(text, CultureInfo.InvariantCulture) is var parsed && parsed < limit)
+            if (value.TryGetValue<string>(out var text))
             {
-                return (int)parsed;
+                return ArrayIndex.Parse(text, limit);
             }
         }
 

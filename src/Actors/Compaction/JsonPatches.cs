@@ -1,5 +1,4 @@
 #nullable enable
-using System.Globalization;
 using System.Text.Json.Nodes;
 
 namespace Relay.Actors.Compaction;
@@ -128,17 +127,9 @@ public static class JsonPatches
         return node;
     }
 
-    private static int Index(string token, int limit)
-    {
-        // RFC 6901: digits without a leading zero; "-" (past the end) only where add allows it.
-        if (token.Length is > 0 and <= 10 && token.All(char.IsAsciiDigit) && (token == "0" || token[0] != '0') &&
-            long.Parse(token, CultureInfo.InvariantCulture) is var index && index < limit)
-        {
-            return (int)index;
-        }
-
-        throw new PatchRejectedException("array index out of range or not a number: " + token);
-    }
+    // RFC 6901: digits without a leading zero; "-" (past the end) only where add allows it.
+    private static int Index(string token, int limit) =>
+        ArrayIndex.Parse(token, limit) ?? throw new PatchRejectedException("array index out of range or not a number: " + token);
 
     private static List<string> Pointer(JsonObject op, string member)
     {
