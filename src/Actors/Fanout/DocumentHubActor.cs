@@ -167,9 +167,10 @@ public sealed class DocumentHubActor : ReceiveActor, IWithTimers
     {
         _lastHeardTicks = Environment.TickCount64;
         _joinSnapshot = joinSnapshot;
-        if (joinSnapshot == 0)
+        if (joinSnapshot == 0 || (epoch != 0 && _epoch != 0 && epoch != _epoch))
         {
-            // The document is no longer compactable (or never was): joiners replay the history.
+            // The document is no longer compactable (or never was), or its history was replaced: joiners replay the
+            // history, or wait for the new history's snapshot.
             _snapshot = null;
         }
 
