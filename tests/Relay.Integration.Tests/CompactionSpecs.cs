@@ -145,6 +145,40 @@ public sealed class CompactionSpecs : IClassFixture<CompactingNodeFixture>
         Assert.Equal(snapshot, ReplacedRootSequence(restart.Text));
     }
 
+    [Fact]
+    public async Task Should_fold_on_from_its_snapshot_after_a_restart_that_follows_a_SIGKILL()
+    {
+        var database = Path.Combine(RepoPaths.NewTempFolder("compaction-restart"), "relay.db");
+        var settings = new Dictionary<string, string> { ["Relay:Compaction:Mode"] = "immer" };
+        var document = Unique("restart");
+        long written;
+        string epoch;
+        await using (var first = RelayNode.Sqlite("compaction-kill", database, settings))
+        {
+            await first.StartAsync();
+            await using var writer = await RelayV1Client.ConnectAsync(Url(first, document, "client=writer"));
+            epoch = writer.Epoch;
+            (_, written) = await WriteUntilSnapshotAsync(first, writer, document, from: 1);
+            await WriteAsync(writer, written + 1, written + 5);
+            await first.KillAsync();
+        }
+
+        // The sequencer recovers the state from its snapshot and re-folds the tail after it; a later snapshot
+        // holds everything, the patches from before the kill and after it.
+        await using var second = RelayNode.Sqlite("compaction-restarted", database, settings);
+        await second.StartAsync();
+        await using var again = await RelayV1Client.ConnectAsync(Url(second, document, $"client=writer&after={written + 5}&epoch={epoch}"));
+        Assert.True(again.Resumed);
+        var before = (await StatusAsync(second, document)).GetProperty("snapshot").GetInt64();
+        var (snapshot, head) = await WriteUntilSnapshotAsync(second, again, document, written + 6, after: before);
+        await UntilJoinersStartWithAsync(second, document, text => text.Contains("\"path\":[]", StringComparison.Ordinal) && ReplacedRootSequence(text) == snapshot);
+
+        await using var raw = await RelayClient.ConnectAsync(second.WebSocketUrlOf(document));
+        AssertReplacesRootWithStateAt(snapshot, (await raw.ReceiveAsync(Patience)).Text);
+        Assert.True(snapshot > written + 5, $"the snapshot at {snapshot} was taken before the restart");
+        Assert.Equal(head - snapshot, (await raw.ReceiveManyAsync((int)(head - snapshot), Patience)).Count);
+    }
+
     // Each patch i replaces key k(i % 10) with a value that names i: the state at S holds the last ten patches up to S.
     private static string Patch(int i) =>
         "[{\"op\":\"replace\",\"path\":[\"k" + (i % Keys) + "\"],\"value\":{\"i\":" + i + ",\"text\":\"" + new string('x', 500) + "\"}}]";
