@@ -62,8 +62,9 @@ public sealed class CompactionSpecs : IClassFixture<CompactingNodeFixture>
         Assert.Equal(Enumerable.Range((int)snapshot, 1 + tail).Select(i => ("patch", (long)i)), numbered.Select(f => (f.Type, f.Seq)));
         AssertReplacesRootWithStateAt(snapshot, numbered[0].Text);
 
-        // The writer again: its patches folded into the snapshot are acknowledged at once, cumulatively, with the
-        // snapshot's sequence number; its later ones as always.
+        // The writer again (one connection per client id at a time): its patches folded into the snapshot are
+        // acknowledged at once, cumulatively, with the snapshot's sequence number; its later ones as always.
+        await writer.DisposeAsync();
         await using var again = await RelayV1Client.ConnectAsync(Url(_node, document, "client=writer"));
         var own = await again.ReceiveManyAsync(2 + tail, Patience);
         Assert.Equal(("patch", snapshot), (own[0].Type, own[0].Seq));
