@@ -1,4 +1,6 @@
 #nullable enable
+using System.Text;
+using Relay.Actors.Compaction;
 using Relay.Actors.Documents;
 using Relay.Actors.History;
 using Relay.Actors.Messages;
@@ -163,6 +165,88 @@ public sealed class HistoryStateSpecs
         Assert.Equal(one.Epoch, same.Epoch);
         Assert.NotEqual(one.Epoch, other.Epoch);
     }
+
+    [Fact]
+    public void Should_snapshot_the_folded_state_and_restore_it()
+    {
+        var state = Folding();
+        state.Apply(Immer(1, """[{"op":"add","path":["a"],"value":[1]}]"""));
+        state.Apply(Immer(2, """[{"op":"add","path":["a","-"],"value":2}]"""));
+
+        var snapshot = state.ToSnapshot();
+        Assert.True(snapshot.Compactable);
+        Assert.Equal(CompactionMode.Immer, snapshot.CompactionMode);
+        Assert.Equal("""{"a":[1,2]}""", Encoding.UTF8.GetString(snapshot.State.Span));
+        Assert.Equal(0, state.JoinSnapshot);
+        state.SnapshotSaved(2, compactable: true);
+        Assert.Equal(2, state.JoinSnapshot);
+
+        var recovered = Folding();
+        recovered.Restore(snapshot);
+        recovered.Apply(Immer(3, """[{"op":"remove","path":["a",0]}]"""));
+        Assert.Equal(2, recovered.JoinSnapshot);
+        Assert.Equal("""{"a":[2]}""", Encoding.UTF8.GetString(recovered.ToSnapshot().State.Span));
+    }
+
+    [Fact]
+    public void Should_snapshot_once_the_tail_is_as_large_as_the_state()
+    {
+        var state = Folding();
+        state.Apply(Immer(1, """[{"op":"add","path":["text"],"value":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}]"""));
+        var size = state.Fold!.StateUtf8()!.Length;
+
+        Assert.False(state.CompactionSnapshotDue(10 * size, floorBytes: 20 * size));
+        Assert.False(state.CompactionSnapshotDue(size - 1, floorBytes: 0));
+        // Measured again only once the tail grew by a quarter: the state is not written on every patch.
+        Assert.True(state.CompactionSnapshotDue(size * 2, floorBytes: 0));
+    }
+
+    [Fact]
+    public void Should_stop_serving_snapshots_once_a_patch_does_not_fold_unless_the_journal_before_them_was_deleted()
+    {
+        foreach (var deleteCompacted in new[] { false, true })
+        {
+            var state = Folding(deleteCompacted);
+            state.Apply(Immer(1, """[{"op":"add","path":["a"],"value":1}]"""));
+            state.ToSnapshot();
+            state.SnapshotSaved(1, compactable: true);
+
+            state.Apply(Immer(2, "not json"));
+
+            Assert.False(state.Compactable);
+            Assert.Contains("not JSON", state.Fold!.NotCompactableReason);
+            Assert.Equal(deleteCompacted ? 1 : 0, state.JoinSnapshot);
+            var snapshot = state.ToSnapshot();
+            Assert.False(snapshot.Compactable);
+            Assert.Equal(deleteCompacted ? 1 : 0, snapshot.JoinSnapshot);
+
+            // The mark survives a restart.
+            var recovered = Folding(deleteCompacted);
+            recovered.Restore(snapshot);
+            Assert.False(recovered.Compactable);
+            Assert.Equal(deleteCompacted ? 1 : 0, recovered.JoinSnapshot);
+        }
+    }
+
+    [Fact]
+    public void Should_not_continue_a_fold_from_a_snapshot_written_without_compaction()
+    {
+        var plain = new HistoryState();
+        plain.Apply(Patch(1, "a", 1));
+
+        var recovered = Folding();
+        recovered.Restore(plain.ToSnapshot());
+
+        Assert.False(recovered.Compactable);
+        Assert.Contains("without compaction", recovered.Fold!.NotCompactableReason);
+        Assert.Equal(0, recovered.JoinSnapshot);
+    }
+
+    private static HistoryState Folding(bool deleteCompacted = false) =>
+        new(100, CompactionMode.Immer, "{}"u8.ToArray(), deleteCompacted);
+
+    private static PatchAppended Immer(long sequence, string patch) =>
+        new(sequence, "conn-a", sequence, Encoding.UTF8.GetBytes(patch), IsText: true);
 
     private static AppendPatch Append(string connection, long frame, long firstUnconfirmed) =>
         new(DocumentName.Default, connection, frame, firstUnconfirmed, new byte[] { (byte)frame }, IsText: false);

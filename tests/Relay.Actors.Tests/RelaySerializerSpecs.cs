@@ -35,6 +35,10 @@ public sealed class RelaySerializerSpecs : IClassFixture<SharedSpecNode>
         { new DocumentOpened(DocumentName.Parse("a/b.c"), 42, long.MaxValue), "OR" },
         { new HistorySnapshot(42, [new ConnectionCursor("conn-1", 3, 42), new ConnectionCursor("conn-2", 7, 40)]), "S" },
         { new HistorySnapshot(42, [new ConnectionCursor("client/tab1", 3, 42)], long.MinValue), "S" },
+        { new HistoryHeartbeat(42, 7) { JoinSnapshot = 40 }, "H" },
+        { new DocumentOpened(DocumentName.Parse("a/b.c"), 42, 7) { JoinSnapshot = 40 }, "OR" },
+        { new HistorySnapshot(42, [new ConnectionCursor("client/tab1", 3, 42)], 7) { CompactionMode = Compaction.CompactionMode.Immer, State = Text("{\"a\":[1]}"), Compactable = true }, "S" },
+        { new HistorySnapshot(42, [], 7) { CompactionMode = Compaction.CompactionMode.JsonPatch, NotCompactableReason = "not JSON", JoinSnapshot = 30 }, "S" },
     };
 
     [Theory]
@@ -131,8 +135,9 @@ public sealed class RelaySerializerSpecs : IClassFixture<SharedSpecNode>
             case HistorySnapshot e:
             {
                 var a = Assert.IsType<HistorySnapshot>(actual);
-                Assert.Equal(e.LastSequence, a.LastSequence);
+                Assert.Equal((e.LastSequence, e.Epoch, e.CompactionMode, e.Compactable, e.NotCompactableReason, e.JoinSnapshot), (a.LastSequence, a.Epoch, a.CompactionMode, a.Compactable, a.NotCompactableReason, a.JoinSnapshot));
                 Assert.Equal(e.Cursors, a.Cursors);
+                Assert.True(e.State.Span.SequenceEqual(a.State.Span), "state bytes differ");
                 break;
             }
 

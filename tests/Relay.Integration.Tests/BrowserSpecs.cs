@@ -21,4 +21,19 @@ public sealed class BrowserSpecs
 
         await BrowserCheck.AssertPagesStayInSyncAsync(_output, node.WebSocketUrl);
     }
+
+    [Fact]
+    public async Task Should_converge_a_page_built_from_a_compaction_snapshot_with_pages_that_applied_every_patch()
+    {
+        // The pages' own initial state, and a floor low enough that their few kilobytes of patches are snapshot.
+        await using var node = RelayNode.Sqlite("browser-compaction", extra: new Dictionary<string, string>
+        {
+            ["Relay:Compaction:Mode"] = "immer",
+            ["Relay:Compaction:InitialState"] = "{\"items\":[],\"notes\":{},\"title\":\"\"}",
+            ["Relay:Compaction:SnapshotFloorBytes"] = "1024",
+        });
+        await node.StartAsync();
+
+        await BrowserCheck.AssertPagesStayInSyncAsync(_output, lateFromSnapshot: true, node.WebSocketUrl);
+    }
 }

@@ -1,6 +1,7 @@
 // Browser end-to-end check of the relay: two pages edit one Immer state through a Relay node with the
 // standard browser WebSocket, a third page opens later; prints one JSON line with what each page shows.
-// Usage: node sync-check.mjs RELAY_URL [PAGE2_URL [PAGE3_URL]]   (CHROMIUM overrides /usr/bin/chromium)
+// Usage: node sync-check.mjs [--turns=N] RELAY_URL [PAGE2_URL [PAGE3_URL]]   (CHROMIUM overrides /usr/bin/chromium)
+// --turns: how many turns the pages take appending to the list (10 by default).
 import { createServer } from "node:http";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -11,7 +12,9 @@ import { chromium } from "playwright-core";
 const here = dirname(fileURLToPath(import.meta.url));
 // One relay URL for all three pages, or one per page (page1, page2, the late page3): pages on different
 // nodes of a cluster, the late one through the load balancer.
-const relays = process.argv.slice(2);
+const options = process.argv.slice(2).filter((arg) => arg.startsWith("--"));
+const relays = process.argv.slice(2).filter((arg) => !arg.startsWith("--"));
+const turnsOption = options.find((option) => option.startsWith("--turns="));
 const relay = relays[0];
 if (!relay) {
   console.error("usage: node sync-check.mjs ws://127.0.0.1:<port>/ [page2 url [page3 url]]");
@@ -91,7 +94,7 @@ try {
   const page2 = await openPage("page2", relays[1] ?? relays[0]);
 
   // Turns: each page appends to the shared list after it has seen the other's append, so array indexes agree.
-  const turns = 10;
+  const turns = turnsOption ? Number(turnsOption.slice("--turns=".length)) : 10;
   for (let turn = 0; turn < turns; turn++) {
     const [writer, reader] = turn % 2 === 0 ? [page1, page2] : [page2, page1];
     await change(writer, `draft.items.push({ turn: ${turn}, by: ${turn % 2 === 0 ? '"page1"' : '"page2"'}, text: "zäh 🚀 ${turn}" });`);

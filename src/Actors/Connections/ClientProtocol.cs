@@ -17,8 +17,11 @@ public sealed record ClientProtocol(bool Enveloped, string? ClientId = null, lon
     /// <summary>The original relay's protocol: raw frames, no envelope.</summary>
     public static readonly ClientProtocol Raw = new(false);
 
+    /// <summary>What a named client's identity starts with.</summary>
+    public const string ClientOriginPrefix = "client/";
+
     /// <summary>The identity the client's patches are journaled and deduplicated under.</summary>
-    public string OriginFor(string connectionId) => ClientId is null ? connectionId : "client/" + ClientId;
+    public string OriginFor(string connectionId) => ClientId is null ? connectionId : ClientOriginPrefix + ClientId;
 
     /// <summary>Whether a join at <paramref name="head"/> of the history named <paramref name="epoch"/> can resume where the client left off.</summary>
     public bool CanResume(long head, long epoch) =>

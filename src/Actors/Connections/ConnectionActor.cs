@@ -198,7 +198,8 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers
         if (_protocol.Enveloped)
         {
             // The hello goes first; with a resume, the history before the client's last sequence number is skipped.
-            var resumed = _protocol.CanResume(join.Head, join.Epoch);
+            var resumed = _protocol.CanResume(join.Head, join.Epoch) &&
+                          (join.Snapshot is null || join.Snapshot.AllowsResumeAfter(_protocol.ResumeAfter!.Value));
             if (resumed)
             {
                 _outbound.StartAfter(_protocol.ResumeAfter!.Value);
@@ -209,9 +210,40 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers
                 CloseAndStop(RelayCloseCodes.PolicyViolation, "slow consumer");
                 return;
             }
+
+            if (resumed)
+            {
+                Run(_outbound.Join(join.Head));
+                return;
+            }
+        }
+
+        if (join.Snapshot is { } snapshot && !StartFromSnapshot(snapshot))
+        {
+            return;
         }
 
         Run(_outbound.Join(join.Head));
+    }
+
+    /// <summary>
+    /// A full join of a compacted document: the snapshot as one patch that replaces the root, numbered with its sequence
+    /// number; a <c>relay.v1</c> client whose patches it folded in gets one cumulative ack of its last one there
+    /// (docs/protocol.md); then the history after it.
+    /// </summary>
+    private bool StartFromSnapshot(JoinSnapshot snapshot)
+    {
+        var sent = _link.TryEnqueue(new OutboundFrame(snapshot.Patch, IsText: true, snapshot.Sequence)) &&
+                   (!_protocol.Enveloped || !snapshot.Frames.TryGetValue(_origin, out var frame) ||
+                    _link.TryEnqueue(OutboundFrame.Ack(frame, snapshot.Sequence)));
+        if (!sent)
+        {
+            CloseAndStop(RelayCloseCodes.PolicyViolation, "slow consumer");
+            return false;
+        }
+
+        _outbound.StartAfter(snapshot.Sequence);
+        return true;
     }
 
     private void HandleClientFrame(ClientFrame frame)
@@ -389,9 +421,10 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers
 
     /// <summary>
     /// From the document's hub: everything up to <paramref name="Head"/> is journaled; every later patch comes
-    /// from the hub, in order and without gaps. <paramref name="Epoch"/> names the history.
+    /// from the hub, in order and without gaps. <paramref name="Epoch"/> names the history. <paramref name="Snapshot"/>:
+    /// with compaction, where a full join starts instead of the history's beginning.
     /// </summary>
-    public sealed record Join(long Head, long Epoch = 0);
+    public sealed record Join(long Head, long Epoch = 0, JoinSnapshot? Snapshot = null);
 
     private sealed record CatchUpCompleted(long ReadThrough);
 

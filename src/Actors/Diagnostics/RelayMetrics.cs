@@ -50,6 +50,10 @@ public static class RelayMetrics
     public static readonly Counter<long> JournalHoles =
         Meter.CreateCounter<long>("relay.journal.holes", "{hole}", "Holes found in the journal (missing sequence numbers delivery skips), each once per node");
 
+    /// <summary>Documents whose sequencer runs on this node and that are not compactable (compaction on, a patch that did not fold).</summary>
+    public static readonly UpDownCounter<long> NotCompactableDocuments =
+        Meter.CreateUpDownCounter<long>("relay.documents.not_compactable", "{document}", "Documents of this node's sequencers that are not compactable: their joiners replay the history");
+
     /// <summary>From <c>PersistAsync</c> to its callback in the sequencer.</summary>
     public static readonly Histogram<double> JournalWriteDuration =
         Meter.CreateHistogram<double>(

@@ -84,11 +84,15 @@ public sealed class RelayDocuments
     }
 
     /// <summary>The last sequence number of <paramref name="document"/>, as its sequencer (started if need be) knows it.</summary>
-    public async Task<long> LastSequenceAsync(DocumentName document, TimeSpan timeout)
-    {
-        var opened = await _registry.Get<HistoryProxy>().Ask<DocumentOpened>(new OpenDocument(document), timeout);
-        return opened.LastSequence;
-    }
+    public async Task<long> LastSequenceAsync(DocumentName document, TimeSpan timeout) =>
+        (await StatusAsync(document, timeout)).LastSequence;
+
+    /// <summary>
+    /// What the sequencer of <paramref name="document"/> (started if need be) says of it: its last sequence number, its
+    /// epoch and the snapshot its joiners start from (0: none).
+    /// </summary>
+    public Task<DocumentOpened> StatusAsync(DocumentName document, TimeSpan timeout) =>
+        _registry.Get<HistoryProxy>().Ask<DocumentOpened>(new OpenDocument(document), timeout);
 
     private void Release(DocumentName document)
     {

@@ -2,8 +2,10 @@
 using Akka.Actor;
 using Akka.Cluster.Tools.PublishSubscribe;
 using Akka.Event;
+using Akka.Persistence;
 using Akka.Streams;
 using Akka.Streams.Dsl;
+using Relay.Actors.Compaction;
 using Relay.Actors.Connections;
 using Relay.Actors.Documents;
 using Relay.Actors.Journal;
@@ -47,6 +49,14 @@ public sealed class DocumentHubActor : ReceiveActor, IWithTimers
     private long _lastHeardTicks;
     private int _opened;
 
+    // Compaction: the snapshot the sequencer says joiners start from (0: none, they replay the history), the one
+    // loaded from the snapshot store and shared by every joiner on this node, and the joiners waiting for it.
+    private long _joinSnapshot;
+    private JoinSnapshot? _snapshot;
+    private long _loadingSnapshot;
+    private readonly List<IActorRef> _waitingForSnapshot = new();
+    private IActorRef? _snapshotStore;
+
     /// <summary>Creates the hub of <paramref name="document"/>.</summary>
     /// <param name="document">The document.</param>
     /// <param name="mediator">The DistributedPubSub mediator.</param>
@@ -74,12 +84,20 @@ public sealed class DocumentHubActor : ReceiveActor, IWithTimers
                 Timers.StartPeriodicTimer(nameof(CheckSequencer), CheckSequencer.Instance, _settings.ReopenAfter);
             }
         });
-        Receive<DocumentOpened>(opened => OnHeadKnown(opened.LastSequence, opened.Epoch));
+        Receive<DocumentOpened>(opened => OnHeadKnown(opened.LastSequence, opened.Epoch, opened.JoinSnapshot));
         Receive<HistoryHeartbeat>(heartbeat =>
         {
             _status?.ObserveHeartbeat(heartbeat.LastSequence);
-            OnHeadKnown(heartbeat.LastSequence, heartbeat.Epoch);
+            OnHeadKnown(heartbeat.LastSequence, heartbeat.Epoch, heartbeat.JoinSnapshot);
         });
+        Receive<LoadSnapshotResult>(OnSnapshotLoaded);
+        Receive<LoadSnapshotFailed>(failed =>
+        {
+            _log.Warning(failed.Cause, "Loading the snapshot of {Document} at {Sequence} failed; retrying", _document, _loadingSnapshot);
+            _loadingSnapshot = 0;
+            Timers.StartSingleTimer(nameof(RetrySnapshot), RetrySnapshot.Instance, TimeSpan.FromMilliseconds(500));
+        });
+        Receive<RetrySnapshot>(_ => LoadSnapshotIfDue());
         Receive<PatchAppended>(OnLive);
         Receive<CheckSequencer>(_ =>
         {
@@ -109,7 +127,7 @@ public sealed class DocumentHubActor : ReceiveActor, IWithTimers
             _connections.Add(connection);
             if (_head >= 0)
             {
-                connection.Tell(new ConnectionActor.Join(_head, _epoch));
+                JoinConnection(connection);
             }
             else
             {
@@ -122,6 +140,7 @@ public sealed class DocumentHubActor : ReceiveActor, IWithTimers
         {
             _connections.Remove(terminated.ActorRef);
             _waitingForHead.Remove(terminated.ActorRef);
+            _waitingForSnapshot.Remove(terminated.ActorRef);
             if (_connections.Count == 0 && !_document.IsDefault)
             {
                 Context.Parent.Tell(new DocumentHubsActor.HubIdle(_document, _opened));
@@ -144,9 +163,17 @@ public sealed class DocumentHubActor : ReceiveActor, IWithTimers
 
     private void OpenDocument() => _sequencers.Tell(new OpenDocument(_document));
 
-    private void OnHeadKnown(long lastSequence, long epoch)
+    private void OnHeadKnown(long lastSequence, long epoch, long joinSnapshot)
     {
         _lastHeardTicks = Environment.TickCount64;
+        _joinSnapshot = joinSnapshot;
+        if (joinSnapshot == 0 || (epoch != 0 && _epoch != 0 && epoch != _epoch))
+        {
+            // The document is no longer compactable (or never was), or its history was replaced: joiners replay the
+            // history, or wait for the new history's snapshot.
+            _snapshot = null;
+        }
+
         if (epoch != 0)
         {
             // An empty history's epoch is the sequencer's pick until its first patch journals it; a sequencer
@@ -161,7 +188,7 @@ public sealed class DocumentHubActor : ReceiveActor, IWithTimers
             _head = lastSequence;
             foreach (var connection in _waitingForHead)
             {
-                connection.Tell(new ConnectionActor.Join(_head, _epoch));
+                JoinConnection(connection);
             }
 
             _waitingForHead.Clear();
@@ -227,6 +254,76 @@ public sealed class DocumentHubActor : ReceiveActor, IWithTimers
         {
             connection.Tell(patch);
         }
+
+        LoadSnapshotIfDue();
+    }
+
+    /// <summary>
+    /// Joins a connection at the hub's head: from the snapshot the sequencer names, when there is one (loaded once for
+    /// every joiner on this node), else from the start of the history.
+    /// </summary>
+    private void JoinConnection(IActorRef connection)
+    {
+        if (_joinSnapshot == 0)
+        {
+            connection.Tell(new ConnectionActor.Join(_head, _epoch));
+            return;
+        }
+
+        if (_snapshot is { } snapshot && snapshot.Sequence >= _joinSnapshot)
+        {
+            connection.Tell(new ConnectionActor.Join(_head, _epoch, snapshot));
+            return;
+        }
+
+        _waitingForSnapshot.Add(connection);
+        LoadSnapshotIfDue();
+    }
+
+    private void LoadSnapshotIfDue()
+    {
+        // A snapshot is served only at or below the head, so the live patches after it come from this hub.
+        if (_loadingSnapshot != 0 || _waitingForSnapshot.Count == 0 || _joinSnapshot == 0 || _head < _joinSnapshot)
+        {
+            return;
+        }
+
+        _loadingSnapshot = _joinSnapshot;
+        _snapshotStore ??= Persistence.Instance.Apply(Context.System).SnapshotStoreFor(null);
+        _snapshotStore.Tell(new LoadSnapshot(_document.PersistenceId, new SnapshotSelectionCriteria(_joinSnapshot), _joinSnapshot));
+    }
+
+    private void OnSnapshotLoaded(LoadSnapshotResult result)
+    {
+        var asked = _loadingSnapshot;
+        _loadingSnapshot = 0;
+        if (result.Snapshot?.Snapshot is HistorySnapshot { Compactable: true } loaded && loaded.LastSequence <= _head)
+        {
+            var frames = loaded.Cursors
+                .Where(cursor => cursor.ConnectionId.StartsWith(ClientProtocol.ClientOriginPrefix, StringComparison.Ordinal))
+                .ToDictionary(cursor => cursor.ConnectionId, cursor => cursor.FrameNo, StringComparer.Ordinal);
+            _snapshot = new JoinSnapshot(loaded.LastSequence, DocumentFold.ReplaceRootPatch(loaded.CompactionMode, loaded.State.Span), frames)
+            {
+                HistoryDeleted = _settings.HistoryDeleted,
+            };
+        }
+        else if (_joinSnapshot != asked)
+        {
+            // A newer snapshot replaced the one asked for while it loaded: load that one.
+            LoadSnapshotIfDue();
+            return;
+        }
+        else
+        {
+            _log.Warning("The snapshot of {Document} at {Sequence} was not found; its joiners replay the history", _document, asked);
+        }
+
+        foreach (var connection in _waitingForSnapshot)
+        {
+            connection.Tell(new ConnectionActor.Join(_head, _epoch, _snapshot));
+        }
+
+        _waitingForSnapshot.Clear();
     }
 
     private void DeliverHeld()
@@ -283,6 +380,7 @@ public sealed class DocumentHubActor : ReceiveActor, IWithTimers
 
         _head = Math.Max(_head, read.Window.ReadThrough);
         DeliverHeld();
+        LoadSnapshotIfDue();
         if (!progressed)
         {
             // The rows are still being committed (the topic can be faster than the journal's readers), or a gap
@@ -313,6 +411,11 @@ public sealed class DocumentHubActor : ReceiveActor, IWithTimers
     {
         public static readonly RetryGap Instance = new();
     }
+
+    private sealed class RetrySnapshot
+    {
+        public static readonly RetrySnapshot Instance = new();
+    }
 }
 
 /// <summary>Settings of the document hubs.</summary>
@@ -321,6 +424,9 @@ public sealed class DocumentHubActor : ReceiveActor, IWithTimers
 /// <param name="ReopenAfter">How long the hub waits for the sequencer's answer (or, for the default document, its heartbeat) before asking again.</param>
 public sealed record HubSettings(int MaxHeld, long MaxHeldBytes, TimeSpan ReopenAfter)
 {
+    /// <summary><c>Relay:Compaction:DeleteCompacted</c>: the journal before a document's snapshot may be gone, so nobody resumes from there.</summary>
+    public bool HistoryDeleted { get; init; }
+
     /// <summary>Defaults for production.</summary>
     public static readonly HubSettings Default = new(10_000, 4L * 1024 * 1024, TimeSpan.FromSeconds(3));
 }

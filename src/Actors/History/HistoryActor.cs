@@ -4,6 +4,7 @@ using Akka.Cluster.Sharding;
 using Akka.Cluster.Tools.PublishSubscribe;
 using Akka.Event;
 using Akka.Persistence;
+using Relay.Actors.Compaction;
 using Relay.Actors.Diagnostics;
 using Relay.Actors.Documents;
 using Relay.Actors.Fanout;
@@ -30,6 +31,22 @@ public sealed record HistorySettings(int SnapshotEvery, TimeSpan HeartbeatInterv
     /// a history of large patches load gigabytes at once.
     /// </summary>
     public long SnapshotEveryBytes { get; init; } = 4 * 1024 * 1024;
+
+    /// <summary><c>Relay:Compaction:Mode</c>: whether and how the sequencer folds the patches into the document's state.</summary>
+    public CompactionMode Compaction { get; init; }
+
+    /// <summary><c>Relay:Compaction:InitialState</c> as UTF-8 JSON.</summary>
+    public ReadOnlyMemory<byte> InitialState { get; init; } = "{}"u8.ToArray();
+
+    /// <summary><c>Relay:Compaction:DeleteCompacted</c>: delete the journal events a snapshot covers.</summary>
+    public bool DeleteCompacted { get; init; }
+
+    /// <summary>
+    /// <c>Relay:Compaction:SnapshotFloorBytes</c>: with compaction, a snapshot is due once the patches since the last
+    /// one are as large as the state (Automerge's rule), but never for less than this many bytes, so that a small
+    /// state is not snapshot after every patch.
+    /// </summary>
+    public long CompactionFloorBytes { get; init; } = 16 * 1024;
 
     /// <summary>Defaults for production.</summary>
     public static readonly HistorySettings Default = new(10_000, TimeSpan.FromSeconds(1), 100_000, TimeSpan.FromMinutes(2));
@@ -60,6 +77,10 @@ public sealed class HistoryActor : ReceivePersistentActor, IWithTimers
     private readonly Queue<IActorRef> _awaitingConfirmation = new();
     private int _writesInFlight;
 
+    // Snapshots being saved, by sequence number: whether each holds a compactable state.
+    private readonly Dictionary<long, bool> _snapshotsInFlight = new();
+    private bool _countedNotCompactable;
+
     /// <summary>
     /// Creates the sequencer of <paramref name="document"/>; <paramref name="publisher"/> is the DistributedPubSub
     /// mediator (or a test probe), <paramref name="node"/> the status of the node it runs on.
@@ -70,7 +91,7 @@ public sealed class HistoryActor : ReceivePersistentActor, IWithTimers
         _node = node;
         _publisher = publisher;
         _settings = settings;
-        _state = new HistoryState(settings.MaxCursors);
+        _state = new HistoryState(settings.MaxCursors, settings.Compaction, settings.InitialState, settings.DeleteCompacted);
 
         Recover<SnapshotOffer>(offer =>
         {
@@ -90,6 +111,7 @@ public sealed class HistoryActor : ReceivePersistentActor, IWithTimers
         {
             _lastAssignedSequence = LastSequenceNr;
             _state.EnsureEpoch(PersistenceId);
+            NoteCompactability(recovering: true);
             _log.Info("History of {Document} recovered at sequence {LastSequence} with {Cursors} connection cursors", _document, _state.LastSequence, _state.CursorCount);
             Timers.StartPeriodicTimer(nameof(Heartbeat), Heartbeat.Instance, TimeSpan.Zero, _settings.HeartbeatInterval);
             if (!_document.IsDefault && _settings.PassivateAfter > TimeSpan.Zero)
@@ -99,7 +121,7 @@ public sealed class HistoryActor : ReceivePersistentActor, IWithTimers
         });
 
         Command<AppendPatch>(HandleAppend);
-        Command<OpenDocument>(_ => Sender.Tell(new DocumentOpened(_document, _state.LastSequence, _state.Epoch)));
+        Command<OpenDocument>(_ => Sender.Tell(new DocumentOpened(_document, _state.LastSequence, _state.Epoch) { JoinSnapshot = _state.JoinSnapshot }));
         Command<ReceiveTimeout>(_ =>
         {
             // The parent stops us with StopSequencer, so the writes in flight finish first; messages that
@@ -108,11 +130,16 @@ public sealed class HistoryActor : ReceivePersistentActor, IWithTimers
             Context.SetReceiveTimeout(null);
             Context.Parent.Tell(new Passivate(StopSequencer.Instance));
         });
-        Command<Heartbeat>(_ => Publish(new HistoryHeartbeat(_state.LastSequence, _state.Epoch)));
-        Command<SaveSnapshotSuccess>(success =>
-            DeleteSnapshots(new SnapshotSelectionCriteria(success.Metadata.SequenceNr - 1)));
+        Command<Heartbeat>(_ => PublishHeartbeat());
+        Command<SaveSnapshotSuccess>(success => OnSnapshotSaved(success.Metadata.SequenceNr));
         Command<SaveSnapshotFailure>(failure =>
-            _log.Warning(failure.Cause, "Snapshot at sequence {Sequence} failed", failure.Metadata.SequenceNr));
+        {
+            _snapshotsInFlight.Remove(failure.Metadata.SequenceNr);
+            _log.Warning(failure.Cause, "Snapshot at sequence {Sequence} failed", failure.Metadata.SequenceNr);
+        });
+        Command<DeleteMessagesSuccess>(deleted => _log.Debug("Deleted the journal of {Document} up to {Sequence}, covered by its snapshots", _document, deleted.ToSequenceNr));
+        Command<DeleteMessagesFailure>(failure =>
+            _log.Warning(failure.Cause, "Deleting the journal of {Document} up to {Sequence} failed; the next snapshot tries again", _document, failure.ToSequenceNr));
         // The singleton's termination message on hand-over and shutdown: the writes in flight finish and are
         // confirmed and published before the sequencer stops, so no accepted patch is left unjournaled.
         Command<StopSequencer>(stop => DeferAsync(stop, _ =>
@@ -144,6 +171,11 @@ public sealed class HistoryActor : ReceivePersistentActor, IWithTimers
     /// <inheritdoc />
     protected override void PostStop()
     {
+        if (_countedNotCompactable)
+        {
+            RelayMetrics.NotCompactableDocuments.Add(-1);
+        }
+
         _node.SequencerStopped(_document);
         base.PostStop();
     }
@@ -212,17 +244,101 @@ public sealed class HistoryActor : ReceivePersistentActor, IWithTimers
         _awaitingConfirmation.Dequeue().Tell(new AppendPatchResponse(persisted.OriginConnectionId, persisted.FrameNo, persisted.Sequence));
         Publish(persisted);
         _bytesSinceSnapshot += persisted.Payload.Length;
-        if (persisted.Sequence - _lastSnapshotSequence >= _settings.SnapshotEvery ||
-            _bytesSinceSnapshot >= Math.Max(_settings.SnapshotEveryBytes, _lastSnapshotBytes))
+
+        // A compactable document snapshots by Automerge's rule alone: a large state is written only as often as
+        // patches of its size arrive. Otherwise by count or bytes, which bound the recovery.
+        var due = _state.Compactable
+            ? _state.CompactionSnapshotDue(_bytesSinceSnapshot, _settings.CompactionFloorBytes)
+            : persisted.Sequence - _lastSnapshotSequence >= _settings.SnapshotEvery ||
+              _bytesSinceSnapshot >= Math.Max(_settings.SnapshotEveryBytes, _lastSnapshotBytes);
+        NoteCompactability(recovering: false);
+        if (due)
         {
+            var snapshot = _state.ToSnapshot();
+            NoteCompactability(recovering: false);
             _lastSnapshotSequence = persisted.Sequence;
             _bytesSinceSnapshot = 0;
             _lastSnapshotBytes = _state.ApproximateSnapshotBytes;
-            SaveSnapshot(_state.ToSnapshot());
+            _snapshotsInFlight[persisted.Sequence] = snapshot.Compactable;
+            SaveSnapshot(snapshot);
+        }
+    }
+
+    /// <summary>
+    /// Keeps the snapshot joiners start from and, with compaction, the one before it (a node that loaded that one may
+    /// still be reading the journal after it); with <c>DeleteCompacted</c>, deletes the journal up to that previous
+    /// snapshot. Older snapshots go.
+    /// </summary>
+    private void OnSnapshotSaved(long sequence)
+    {
+        var compactable = _snapshotsInFlight.Remove(sequence, out var holdsState) && holdsState;
+        if (_settings.Compaction == CompactionMode.None)
+        {
+            DeleteSnapshots(new SnapshotSelectionCriteria(sequence - 1));
+            return;
+        }
+
+        var previous = _state.SnapshotSaved(sequence, compactable);
+        var join = _state.JoinSnapshot;
+        if (join != previous)
+        {
+            PublishHeartbeat();
+        }
+
+        if (compactable)
+        {
+            if (previous > 0 && _settings.DeleteCompacted)
+            {
+                DeleteMessages(previous);
+            }
+
+            DeleteSnapshots(new SnapshotSelectionCriteria((previous > 0 ? previous : sequence) - 1));
+        }
+        else if (join > 0)
+        {
+            // Not compactable, but the journal before the last compactable snapshot is gone: joiners keep starting there.
+            DeleteSnapshots(new SnapshotSelectionCriteria(join - 1));
+            DeleteSnapshots(new SnapshotSelectionCriteria(sequence - 1, DateTime.MaxValue, join + 1));
+        }
+        else
+        {
+            DeleteSnapshots(new SnapshotSelectionCriteria(sequence - 1));
+        }
+    }
+
+    // Says once per sequencer why its document is not compactable, and counts it while the sequencer runs.
+    private void NoteCompactability(bool recovering)
+    {
+        if (_countedNotCompactable || _state.Fold is not { Compactable: false } fold)
+        {
+            return;
+        }
+
+        _countedNotCompactable = true;
+        RelayMetrics.NotCompactableDocuments.Add(1);
+        if (!recovering)
+        {
+            PublishHeartbeat();
+        }
+
+        var replay = _state.JoinSnapshot > 0
+            ? $"joiners start from its last compactable snapshot, at sequence {_state.JoinSnapshot}, whose earlier journal was deleted"
+            : "joiners replay its whole history";
+        if (recovering)
+        {
+            _log.Info("Document {Document} is not compactable ({Reason}): {Replay}", _document, fold.NotCompactableReason, replay);
+        }
+        else
+        {
+            _log.Warning("Document {Document} is no longer compactable at sequence {Sequence} ({Reason}): {Replay}; its patches are still journaled and relayed",
+                _document, _state.LastSequence, fold.NotCompactableReason, replay);
         }
     }
 
     private void Publish(object message) => _publisher.Tell(new Publish(_document.Topic, message));
+
+    // Also sent at once when the snapshot joiners start from changes, so the hubs learn it without waiting for the timer.
+    private void PublishHeartbeat() => Publish(new HistoryHeartbeat(_state.LastSequence, _state.Epoch) { JoinSnapshot = _state.JoinSnapshot });
 
     /// <inheritdoc />
     protected override void OnPersistFailure(Exception cause, object @event, long sequenceNr)

@@ -1,4 +1,5 @@
 #nullable enable
+using Relay.Actors.Compaction;
 using Relay.Actors.Messages;
 
 namespace Relay.Actors.History;
@@ -28,11 +29,81 @@ public enum AppendDecision
 public sealed class HistoryState
 {
     private readonly Dictionary<string, Cursor> _cursors = new(StringComparer.Ordinal);
+    private readonly CompactionMode _mode;
+    private readonly ReadOnlyMemory<byte> _initialState;
+    private readonly bool _deleteCompacted;
+    private long _joinSnapshot;
+    private long _nextStateCheck;
+    private long _lastStateBytes;
 
     /// <summary>Creates an empty state that keeps at most <paramref name="maxCursors"/> connection cursors.</summary>
     public HistoryState(int maxCursors = 100_000)
+        : this(maxCursors, CompactionMode.None, ReadOnlyMemory<byte>.Empty, deleteCompacted: false)
+    {
+    }
+
+    /// <summary>
+    /// Creates an empty state that also folds the patches (<paramref name="mode"/>) from <paramref name="initialState"/>;
+    /// with <paramref name="deleteCompacted"/> the journal events its snapshots cover are deleted, so joiners keep
+    /// starting from the last compactable snapshot even once the document is no longer compactable.
+    /// </summary>
+    public HistoryState(int maxCursors, CompactionMode mode, ReadOnlyMemory<byte> initialState, bool deleteCompacted)
     {
         MaxCursors = maxCursors;
+        _mode = mode;
+        _initialState = initialState;
+        _deleteCompacted = deleteCompacted;
+        Fold = mode == CompactionMode.None ? null : DocumentFold.Start(mode, initialState);
+    }
+
+    /// <summary>The document's folded state; null without compaction.</summary>
+    public DocumentFold? Fold { get; private set; }
+
+    /// <summary>Whether the document is folded and every patch so far applied.</summary>
+    public bool Compactable => Fold is { Compactable: true };
+
+    /// <summary>
+    /// The sequence number of the saved snapshot joiners start from; 0: none, they replay the whole history. Once the
+    /// document is not compactable that is 0, unless the journal before the snapshot was deleted.
+    /// </summary>
+    public long JoinSnapshot => Compactable || _deleteCompacted ? _joinSnapshot : 0;
+
+    /// <summary>
+    /// A snapshot taken at <paramref name="sequence"/> (with the state, if <paramref name="compactable"/>) was saved.
+    /// Returns the sequence number of the snapshot joiners started from until now (0: none).
+    /// </summary>
+    public long SnapshotSaved(long sequence, bool compactable)
+    {
+        var previous = _joinSnapshot;
+        if (compactable && sequence > _joinSnapshot)
+        {
+            _joinSnapshot = sequence;
+        }
+
+        return previous;
+    }
+
+    /// <summary>
+    /// Automerge's rule: a snapshot is due once <paramref name="tailBytes"/>, the patches since the last one, are at
+    /// least as many bytes as the state (and <paramref name="floorBytes"/>). The state is written to measure it only
+    /// when the tail has grown by a quarter since the last look, or reached the size last measured.
+    /// </summary>
+    public bool CompactionSnapshotDue(long tailBytes, long floorBytes)
+    {
+        if (!Compactable || tailBytes < Math.Max(floorBytes, _nextStateCheck))
+        {
+            return false;
+        }
+
+        var size = Fold!.StateUtf8()?.Length;
+        if (size is null || tailBytes >= size)
+        {
+            // Due, or the state just turned out too deep to write: either way a snapshot records it.
+            return true;
+        }
+
+        _nextStateCheck = Math.Max(size.Value, tailBytes + (tailBytes / 4) + 1);
+        return false;
     }
 
     /// <summary>The most connection cursors kept.</summary>
@@ -89,9 +160,10 @@ public sealed class HistoryState
     public long LastSequenceOf(string connectionId) =>
         _cursors.TryGetValue(connectionId, out var cursor) ? cursor.Sequence : 0;
 
-    /// <summary>Applies a journaled event, live or during recovery.</summary>
+    /// <summary>Applies a journaled event, live or during recovery; with compaction, folds it into the state.</summary>
     public void Apply(PatchAppended patch)
     {
+        Fold?.Apply(patch.Payload, patch.IsText);
         if (patch.Sequence == 1)
         {
             // The first patch carries the epoch; one journaled before epochs existed names it by its content.
@@ -114,8 +186,8 @@ public sealed class HistoryState
         }
     }
 
-    /// <summary>About how large the state's snapshot is, in bytes: each cursor is an id and three numbers.</summary>
-    public long ApproximateSnapshotBytes => _cursors.Keys.Sum(id => (long)id.Length + 24);
+    /// <summary>About how large the state's snapshot is, in bytes: each cursor is an id and three numbers, plus the folded state as last written.</summary>
+    public long ApproximateSnapshotBytes => _cursors.Keys.Sum(id => (long)id.Length + 24) + _lastStateBytes;
 
     /// <summary>
     /// After recovery: an empty history gets a fresh random epoch (journaled with its first patch; a sequencer
@@ -134,21 +206,75 @@ public sealed class HistoryState
             : Fnv1a(System.Text.Encoding.UTF8.GetBytes("epoch-of:" + persistenceId), Offset);
     }
 
-    /// <summary>The state as a snapshot.</summary>
-    public HistorySnapshot ToSnapshot() => new(
-        LastSequence,
-        _cursors.Select(kv => new ConnectionCursor(kv.Key, kv.Value.JournaledFrame, kv.Value.Sequence)).ToArray(),
-        Epoch);
+    /// <summary>The state as a snapshot, with the folded state when the document is compactable.</summary>
+    public HistorySnapshot ToSnapshot()
+    {
+        var state = Fold?.StateUtf8();
+        _lastStateBytes = state?.Length ?? 0;
+        _nextStateCheck = 0;
+        return new HistorySnapshot(
+            LastSequence,
+            _cursors.Select(kv => new ConnectionCursor(kv.Key, kv.Value.JournaledFrame, kv.Value.Sequence)).ToArray(),
+            Epoch)
+        {
+            CompactionMode = _mode,
+            State = state ?? ReadOnlyMemory<byte>.Empty,
+            Compactable = state is not null,
+            NotCompactableReason = Fold?.NotCompactableReason,
+            JoinSnapshot = state is null ? JoinSnapshot : 0,
+        };
+    }
 
-    /// <summary>Restores the state from a snapshot.</summary>
+    /// <summary>
+    /// Restores the state from a snapshot. With compaction, a snapshot written in another mode (or before compaction
+    /// was on) cannot continue the fold: its document is not compactable.
+    /// </summary>
     public void Restore(HistorySnapshot snapshot)
     {
         _cursors.Clear();
         LastSequence = snapshot.LastSequence;
         Epoch = snapshot.Epoch;
+        _joinSnapshot = 0;
+        if (_mode != CompactionMode.None)
+        {
+            Fold = RestoreFold(snapshot);
+        }
+
         foreach (var c in snapshot.Cursors)
         {
             _cursors[c.ConnectionId] = new Cursor { AcceptedFrame = c.FrameNo, JournaledFrame = c.FrameNo, Sequence = c.Sequence };
+        }
+    }
+
+    private DocumentFold RestoreFold(HistorySnapshot snapshot)
+    {
+        if (snapshot.LastSequence == 0)
+        {
+            return DocumentFold.Start(_mode, _initialState);
+        }
+
+        if (snapshot.CompactionMode != _mode)
+        {
+            var written = snapshot.CompactionMode == CompactionMode.None ? "without compaction" : "in compaction mode " + snapshot.CompactionMode;
+            return DocumentFold.NotCompactable(_mode, $"its snapshot at sequence {snapshot.LastSequence} was written {written}");
+        }
+
+        if (!snapshot.Compactable)
+        {
+            _joinSnapshot = snapshot.JoinSnapshot;
+            return DocumentFold.NotCompactable(_mode, snapshot.NotCompactableReason ?? "not compactable");
+        }
+
+        try
+        {
+            var fold = DocumentFold.Restore(_mode, snapshot.State, null);
+            _joinSnapshot = snapshot.LastSequence;
+            _lastStateBytes = snapshot.State.Length;
+            return fold;
+        }
+        catch (System.Text.Json.JsonException e)
+        {
+            return DocumentFold.NotCompactable(_mode, $"its snapshot at sequence {snapshot.LastSequence} holds no readable state: {e.Message}");
         }
     }
 

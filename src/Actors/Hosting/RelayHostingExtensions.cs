@@ -86,7 +86,7 @@ public static class RelayHostingExtensions
                         DistributedPubSub.Get(system).Mediator,
                         registry.Get<HistoryProxy>(),
                         CreateHistoryReader(system, options, status),
-                        HubSettings.Default with { MaxHeldBytes = options.Replay.MaxBufferedBytes },
+                        HubSettings.Default with { MaxHeldBytes = options.Replay.MaxBufferedBytes, HistoryDeleted = options.Compaction.DeleteCompacted },
                         status),
                     "documents");
                 registry.Register<DocumentHubsActor>(hubs);
@@ -144,6 +144,10 @@ public static class RelayHostingExtensions
         {
             PassivateAfter = options.Documents.PassivateAfter,
             SnapshotEveryBytes = options.Replay.MaxBufferedBytes,
+            Compaction = options.Compaction.ParsedMode,
+            InitialState = options.Compaction.InitialStateUtf8,
+            DeleteCompacted = options.Compaction.DeleteCompacted,
+            CompactionFloorBytes = options.Compaction.SnapshotFloorBytes,
         };
         Props SequencerProps(ActorSystem system, DocumentName document) =>
             HistoryActor.Props(document, DistributedPubSub.Get(system).Mediator, status, settings);

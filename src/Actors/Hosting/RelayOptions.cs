@@ -19,6 +19,9 @@ public sealed class RelayOptions
     /// <summary>How the history is read for joiners and gaps.</summary>
     public ReplayOptions Replay { get; set; } = new();
 
+    /// <summary>Snapshots of the documents' folded state, served to joiners instead of the whole history.</summary>
+    public CompactionOptions Compaction { get; set; } = new();
+
     /// <summary>The largest message a client may send, in bytes; larger ones close the socket with 1009.</summary>
     public int MaxMessageBytes { get; set; } = 1024 * 1024;
 
@@ -147,6 +150,13 @@ public sealed class RelayOptions
         {
             throw new InvalidOperationException("Relay:Journal:SkipGapAfter must be positive");
         }
+
+        _ = Compaction.ParsedMode;
+        _ = Compaction.InitialStateUtf8;
+        if (Compaction.SnapshotFloorBytes < 1)
+        {
+            throw new InvalidOperationException("Relay:Compaction:SnapshotFloorBytes must be positive");
+        }
     }
 
     /// <summary>
@@ -160,6 +170,34 @@ public sealed class RelayOptions
             Journal.ConnectionString = RelayHostingExtensions.ResolveSqliteConnectionString(Journal.ConnectionString, contentRoot);
         }
     }
+}
+
+/// <summary>
+/// Compaction (docs/operations.md, "Compaction"): the sequencer folds each document's patches into its state and
+/// snapshots it; a joiner gets the snapshot as one patch that replaces the root, then the patches after it.
+/// </summary>
+public sealed class CompactionOptions
+{
+    /// <summary><c>none</c> (default): every joiner replays the whole history. <c>immer</c>: patches are JSON arrays of Immer patches. <c>json-patch</c>: RFC 6902.</summary>
+    public string Mode { get; set; } = "none";
+
+    /// <summary>The state every document starts from, as JSON.</summary>
+    public string InitialState { get; set; } = "{}";
+
+    /// <summary>Delete the journal events a snapshot covers; the history before the latest snapshots is then gone.</summary>
+    public bool DeleteCompacted { get; set; }
+
+    /// <summary>
+    /// A snapshot is due once the patches since the last one are as many bytes as the state, and at least this many, so
+    /// that a small state is not written after every patch.
+    /// </summary>
+    public long SnapshotFloorBytes { get; set; } = 16 * 1024;
+
+    /// <summary><see cref="Mode"/> parsed.</summary>
+    public Relay.Actors.Compaction.CompactionMode ParsedMode => Relay.Actors.Compaction.DocumentFold.ParseMode(Mode);
+
+    /// <summary><see cref="InitialState"/> checked and as UTF-8.</summary>
+    public byte[] InitialStateUtf8 => Relay.Actors.Compaction.DocumentFold.ParseInitialState(InitialState);
 }
 
 /// <summary>How much of the history a node holds in memory while it reads it.</summary>

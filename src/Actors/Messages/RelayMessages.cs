@@ -58,13 +58,40 @@ public sealed record OpenDocument(DocumentName Document) : IDocumentCommand;
 /// The sequencer of <paramref name="Document"/> runs; everything up to <paramref name="LastSequence"/> is journaled.
 /// <paramref name="Epoch"/> names this history: it changes when the history is reset or replaced.
 /// </summary>
-public sealed record DocumentOpened(DocumentName Document, long LastSequence, long Epoch = 0) : IRelayMessage;
+public sealed record DocumentOpened(DocumentName Document, long LastSequence, long Epoch = 0) : IRelayMessage
+{
+    /// <summary>The sequence number of the snapshot joiners start from (compaction); 0: they replay the whole history.</summary>
+    public long JoinSnapshot { get; init; }
+}
 
 /// <summary>Published by the sequencer on a cadence so that a node notices a patch the topic failed to deliver.</summary>
-public sealed record HistoryHeartbeat(long LastSequence, long Epoch = 0) : IRelayMessage;
+public sealed record HistoryHeartbeat(long LastSequence, long Epoch = 0) : IRelayMessage
+{
+    /// <summary>The sequence number of the snapshot joiners start from (compaction); 0: they replay the whole history.</summary>
+    public long JoinSnapshot { get; init; }
+}
 
 /// <summary>The last frame the sequencer journaled for one connection.</summary>
 public sealed record ConnectionCursor(string ConnectionId, long FrameNo, long Sequence);
 
 /// <summary>The sequencer's snapshot: its last sequence number, its deduplication cursors and the document's epoch (0: not known, an old snapshot).</summary>
-public sealed record HistorySnapshot(long LastSequence, IReadOnlyList<ConnectionCursor> Cursors, long Epoch = 0) : IRelayMessage;
+public sealed record HistorySnapshot(long LastSequence, IReadOnlyList<ConnectionCursor> Cursors, long Epoch = 0) : IRelayMessage
+{
+    /// <summary><c>Relay:Compaction:Mode</c> when the snapshot was written.</summary>
+    public Compaction.CompactionMode CompactionMode { get; init; }
+
+    /// <summary>The document's state folded up to <see cref="LastSequence"/>, UTF-8 JSON; empty unless <see cref="Compactable"/>.</summary>
+    public ReadOnlyMemory<byte> State { get; init; }
+
+    /// <summary>Whether every patch up to <see cref="LastSequence"/> folded into <see cref="State"/>.</summary>
+    public bool Compactable { get; init; }
+
+    /// <summary>Why the document is not compactable (compaction on, not <see cref="Compactable"/>).</summary>
+    public string? NotCompactableReason { get; init; }
+
+    /// <summary>
+    /// In a snapshot that is not compactable: the earlier, compactable snapshot joiners still start from, because
+    /// the journal events it covers were deleted (<c>Relay:Compaction:DeleteCompacted</c>); 0: none.
+    /// </summary>
+    public long JoinSnapshot { get; init; }
+}

@@ -73,10 +73,10 @@ public sealed class RelaySerializer : SerializerWithStringManifest
             IsText = m.IsText,
             Epoch = unchecked((ulong)m.Epoch),
         }.ToByteArray(),
-        HistoryHeartbeat m => new Proto.HistoryHeartbeat { LastSequence = m.LastSequence, Epoch = unchecked((ulong)m.Epoch) }.ToByteArray(),
+        HistoryHeartbeat m => new Proto.HistoryHeartbeat { LastSequence = m.LastSequence, Epoch = unchecked((ulong)m.Epoch), JoinSnapshot = m.JoinSnapshot }.ToByteArray(),
         HistorySnapshot m => ToProto(m).ToByteArray(),
         OpenDocument m => new Proto.OpenDocument { Document = m.Document.Value }.ToByteArray(),
-        DocumentOpened m => new Proto.DocumentOpened { Document = m.Document.Value, LastSequence = m.LastSequence, Epoch = unchecked((ulong)m.Epoch) }.ToByteArray(),
+        DocumentOpened m => new Proto.DocumentOpened { Document = m.Document.Value, LastSequence = m.LastSequence, Epoch = unchecked((ulong)m.Epoch), JoinSnapshot = m.JoinSnapshot }.ToByteArray(),
         _ => throw new ArgumentException($"Cannot serialize {obj.GetType()} with {nameof(RelaySerializer)}", nameof(obj)),
     };
 
@@ -103,20 +103,27 @@ public sealed class RelaySerializer : SerializerWithStringManifest
             case HistoryHeartbeatManifest:
             {
                 var m = Proto.HistoryHeartbeat.Parser.ParseFrom(bytes);
-                return new HistoryHeartbeat(m.LastSequence, unchecked((long)m.Epoch));
+                return new HistoryHeartbeat(m.LastSequence, unchecked((long)m.Epoch)) { JoinSnapshot = m.JoinSnapshot };
             }
             case HistorySnapshotManifest:
             {
                 var m = Proto.HistorySnapshot.Parser.ParseFrom(bytes);
                 var cursors = m.Cursors.Select(c => new ConnectionCursor(c.ConnectionId, c.FrameNo, c.Sequence)).ToArray();
-                return new HistorySnapshot(m.LastSequence, cursors, unchecked((long)m.Epoch));
+                return new HistorySnapshot(m.LastSequence, cursors, unchecked((long)m.Epoch))
+                {
+                    CompactionMode = (Compaction.CompactionMode)m.CompactionMode,
+                    State = m.State.Memory,
+                    Compactable = m.Compactable,
+                    NotCompactableReason = m.NotCompactableReason.Length == 0 ? null : m.NotCompactableReason,
+                    JoinSnapshot = m.JoinSnapshot,
+                };
             }
             case OpenDocumentManifest:
                 return new OpenDocument(DocumentName.Parse(Proto.OpenDocument.Parser.ParseFrom(bytes).Document));
             case DocumentOpenedManifest:
             {
                 var m = Proto.DocumentOpened.Parser.ParseFrom(bytes);
-                return new DocumentOpened(DocumentName.Parse(m.Document), m.LastSequence, unchecked((long)m.Epoch));
+                return new DocumentOpened(DocumentName.Parse(m.Document), m.LastSequence, unchecked((long)m.Epoch)) { JoinSnapshot = m.JoinSnapshot };
             }
             default:
                 throw new System.Runtime.Serialization.SerializationException($"Unknown manifest '{manifest}' for {nameof(RelaySerializer)}");
@@ -125,7 +132,16 @@ public sealed class RelaySerializer : SerializerWithStringManifest
 
     private static Proto.HistorySnapshot ToProto(HistorySnapshot snapshot)
     {
-        var proto = new Proto.HistorySnapshot { LastSequence = snapshot.LastSequence, Epoch = unchecked((ulong)snapshot.Epoch) };
+        var proto = new Proto.HistorySnapshot
+        {
+            LastSequence = snapshot.LastSequence,
+            Epoch = unchecked((ulong)snapshot.Epoch),
+            CompactionMode = (int)snapshot.CompactionMode,
+            State = UnsafeByteOperations.UnsafeWrap(snapshot.State),
+            Compactable = snapshot.Compactable,
+            NotCompactableReason = snapshot.NotCompactableReason ?? "",
+            JoinSnapshot = snapshot.JoinSnapshot,
+        };
         foreach (var c in snapshot.Cursors)
         {
             proto.Cursors.Add(new Proto.ConnectionCursor { ConnectionId = c.ConnectionId, FrameNo = c.FrameNo, Sequence = c.Sequence });

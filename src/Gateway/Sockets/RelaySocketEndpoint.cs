@@ -191,13 +191,14 @@ public static class RelaySocketEndpoint
 
             try
             {
-                var lastSequence = await documents.LastSequenceAsync(document, StatusTimeout);
+                var status = await documents.StatusAsync(document, StatusTimeout);
                 await Results.Json(new
                 {
                     service = "relay",
                     document = document.Value,
                     websocket = $"ws://{context.Request.Host}{document.Path}",
-                    lastSequence,
+                    lastSequence = status.LastSequence,
+                    snapshot = status.JoinSnapshot,
                 }).ExecuteAsync(context);
             }
             catch (AskTimeoutException)
