@@ -161,6 +161,60 @@ public sealed class ClusterRelaySpecs : IClassFixture<ThreeNodeCluster>
 
     [Theory]
     [MemberData(nameof(Placements))]
+    public async Task Should_join_a_document_compacted_on_one_node_from_its_snapshot_on_the_others(string placement)
+    {
+        await UseClusterAsync(placement);
+        var document = $"compacted-{placement}";
+        await using var writer = await RelayV1Client.ConnectAsync(new Uri($"{_cluster[0].WebSocketUrlOf(document)}?client=writer"));
+        string Patch(long i) => $"[{{\"op\":\"replace\",\"path\":[\"k{i % 10}\"],\"value\":{{\"i\":{i},\"text\":\"{new string('x', 500)}\"}}}}]";
+
+        // Write until the sequencer names a snapshot, then a few more.
+        long written = 0, snapshot = 0;
+        while (snapshot == 0 && written < 400)
+        {
+            for (var end = written + 10; written < end;)
+            {
+                await writer.SendTextAsync(++written, Patch(written));
+            }
+
+            Assert.Equal(written, (await writer.ReceiveManyAsync(10, TimeSpan.FromSeconds(20)))[^1].Seq);
+            snapshot = (await _cluster[1].StatusAsync(document)).GetProperty("snapshot").GetInt64();
+        }
+
+        for (var end = written + 3; written < end;)
+        {
+            await writer.SendTextAsync(++written, Patch(written));
+        }
+
+        await writer.ReceiveManyAsync(3, TimeSpan.FromSeconds(20));
+
+        // On each other node: the snapshot's state as one root replacement numbered S, then S+1..head, byte for byte.
+        foreach (var node in _cluster.Nodes.Skip(1))
+        {
+            var joined = await Probe.EventuallyAsync(async () =>
+            {
+                await using var probe = await RelayV1Client.ConnectAsync(node.WebSocketUrlOf(document));
+                return (await probe.ReceiveAsync(TimeSpan.FromSeconds(20))).Seq > 1;
+            }, TimeSpan.FromSeconds(20));
+            Assert.True(joined, $"joiners on {node.Name} never started from a snapshot");
+            await using var joiner = await RelayV1Client.ConnectAsync(node.WebSocketUrlOf(document));
+            var first = await joiner.ReceiveAsync(TimeSpan.FromSeconds(20));
+            var tail = await joiner.ReceiveManyAsync((int)(written - first.Seq), TimeSpan.FromSeconds(20));
+            var replace = System.Text.Json.Nodes.JsonNode.Parse(first.Text)!.AsArray();
+            var state = replace[0]!["value"]!.AsObject();
+
+            Assert.Equal("replace", replace[0]!["op"]!.GetValue<string>());
+            Assert.Empty(replace[0]!["path"]!.AsArray());
+            Assert.Equal(
+                Enumerable.Range(0, 10).Select(k => first.Seq - ((first.Seq - k) % 10 + 10) % 10).Order(),
+                state.Select(member => member.Value!["i"]!.GetValue<long>()).Order());
+            Assert.Equal(Enumerable.Range((int)first.Seq + 1, tail.Count).Select(i => Patch(i)), tail.Select(f => f.Text));
+            Assert.Equal(written, tail[^1].Seq);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Placements))]
     public async Task Should_carry_a_patch_of_the_maximum_size_across_nodes(string placement)
     {
         await UseClusterAsync(placement);

@@ -31,7 +31,13 @@ public sealed class ThreeNodeCluster : IAsyncLifetime
             if (!_clusters.TryGetValue(placement, out var cluster))
             {
                 var connectionString = await _postgres.CreateDatabaseAsync("relay_specs_" + placement);
-                cluster = new RelayCluster(connectionString, extra: new Dictionary<string, string> { ["Relay:Documents:Placement"] = placement });
+                // Compaction on: documents of Immer patches join from snapshots; the other specs' documents, whose
+                // patches are not JSON, are marked not compactable and replay their history, as without it.
+                cluster = new RelayCluster(connectionString, extra: new Dictionary<string, string>
+                {
+                    ["Relay:Documents:Placement"] = placement,
+                    ["Relay:Compaction:Mode"] = "immer",
+                });
                 await cluster.StartAsync();
                 _clusters[placement] = cluster;
             }
