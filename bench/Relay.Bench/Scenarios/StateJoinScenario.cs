@@ -13,7 +13,8 @@ namespace Relay.Bench.Scenarios;
 /// <item>a full join: the time and bytes until a new client holds the whole state (Relay: a <c>relay.v1</c>
 /// client until the sequence number its hello named; the reference: every patch);</item>
 /// <item>a resume (Relay only): a <c>relay.v1</c> client that holds all but the last 1,000 patches resumes;</item>
-/// <item>20 full joins at once: the server's peak resident memory above its level before them.</item>
+/// <item>20 full joins at once: the server's peak resident memory above its level before them, within 30 s
+/// (and how many completed by then).</item>
 /// </list>
 /// Run on the reference relay and on Relay with and without <c>Relay:Compaction:Mode</c>, each fresh.
 /// </summary>
@@ -23,6 +24,7 @@ public static class StateJoinScenario
     private const int FillInFlight = 2000;
     private const int Missed = 1000;
     private const int SimultaneousJoins = 20;
+    private static readonly TimeSpan JoinsWindow = TimeSpan.FromSeconds(30);
 
     /// <summary>Runs the scenario against the server at <paramref name="url"/> (<paramref name="enveloped"/>: it speaks relay.v1).</summary>
     public static async Task<JsonObject> RunAsync(string scenario, Uri url, int? pid, bool enveloped, BenchSettings settings)
@@ -65,8 +67,22 @@ public static class StateJoinScenario
 
                     return max;
                 });
+                // Peak memory comes early, while every joiner's buffers fill: the joins get a window, not all the time
+                // 20 full replays of a long history take (minutes for the seed relay at 1,000,000 patches).
                 var started = Stopwatch.StartNew();
-                await Task.WhenAll(Enumerable.Range(0, SimultaneousJoins).Select(_ => JoinAsync(url, enveloped, patches, null, settings.PhaseTimeout)));
+                var joins = await Task.WhenAll(Enumerable.Range(0, SimultaneousJoins).Select(async _ =>
+                {
+                    try
+                    {
+                        await JoinAsync(url, enveloped, patches, null, JoinsWindow);
+                        return true;
+                    }
+                    catch (Exception ex) when (ex is OperationCanceledException or WebSocketException)
+                    {
+                        return false;
+                    }
+                }));
+                result["joins20Completed"] = joins.Count(done => done);
                 result["joins20Seconds"] = Math.Round(started.Elapsed.TotalSeconds, 2);
                 await sampling.CancelAsync();
                 result["rssBeforeJoinsKb"] = before;

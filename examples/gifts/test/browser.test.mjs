@@ -162,6 +162,46 @@ test("Pages keep their edits through a Gateway restart and through going offline
   for (const app of [one, two]) assert.deepEqual(app.errors, []);
 });
 
+test("A page opened after 10,000 patches with compaction on starts from a snapshot and shows what a page that applied every patch shows", async (t) => {
+  const compacting = new Gateway({ "Relay:Compaction:Mode": "immer" });
+  await compacting.start();
+  t.after(() => compacting.dispose());
+  const document = "gifts/compacted";
+  const early = await openApp(t, document, "early", compacting);
+
+  // 200 gifts, then 9,800 reservations and cancellations, as the app's own Immer patches; a raw client sends them.
+  const names = Array.from({ length: 200 }, (_, i) => `Gift ${String(i).padStart(3, "0")}`);
+  const reserved = names.map(() => false);
+  const writer = new WebSocket(`${compacting.url}/${document}`);
+  await new Promise((resolve, reject) => (writer.once("open", resolve), writer.once("error", reject)));
+  let seed = 12345;
+  for (let i = 0; i < 10_000; i++) {
+    if (i < names.length) {
+      writer.send(JSON.stringify([{ op: "add", path: ["gifts", `g${i}`], value: { name: names[i], reserved: false, added: i } }]));
+    } else {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      const gift = seed % names.length;
+      reserved[gift] = !reserved[gift];
+      writer.send(JSON.stringify([{ op: "replace", path: ["gifts", `g${gift}`, "reserved"], value: reserved[gift] }]));
+    }
+  }
+  await until(async () => (await compacting.status(document)).lastSequence === 10_000, "the 10,000 patches to be journaled", 60_000);
+  writer.close();
+  const expected = names.map((name, i) => `${name}${reserved[i] ? " (reserved)" : ""}`);
+  await converge([early], expected, 60_000);
+
+  const status = await compacting.status(document);
+  assert.ok(status.snapshot > 0, `the document has a snapshot: ${JSON.stringify(status)}`);
+  const late = await openApp(t, document, "late", compacting);
+  await converge([early, late], expected);
+  const received = Number(/ (\d+) received$/.exec((await connectionOf(late)).text)[1]);
+  t.diagnostic(`the late page received ${received} patches (snapshot at ${status.snapshot})`);
+  // A full replay would be 10,000 patches; a join from a snapshot is one patch plus the few hundred after it.
+  assert.ok(received < 1000, `the late page joined from a snapshot: ${received} patches`);
+  await late.page.screenshot({ path: join(shots, "compacted-late.png") });
+  for (const app of [early, late]) assert.deepEqual(app.errors, []);
+});
+
 test("Against the original relay the app falls back to raw frames, and two pages still converge", async (t) => {
   const seed = new SeedRelay();
   await seed.start();
