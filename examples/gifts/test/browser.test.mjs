@@ -1,7 +1,7 @@
 // The built gift app in headless Chromium (Debian's, driven by playwright-core) against a real Gateway process:
 // pages click through the app's own UI and must show the same list; a connection dropped from the server side
-// (the Gateway SIGKILLed and restarted on the same port and journal) and from the page side (the page goes offline)
-// loses nothing, doubles nothing, and resumes. Screenshots go to test-results/. The app is built (vite build) while
+// (the Gateway SIGKILLed and restarted on the same port and journal, 10 s later) and from the page side (the page
+// goes offline for 10 s) loses nothing, doubles nothing, and resumes. Screenshots go to test-results/. The app is built (vite build) while
 // the Gateway starts; @relay/client must be built first (npm test does).
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
@@ -130,6 +130,8 @@ test("Pages keep their edits through a Gateway restart and through going offline
   await reserve(two, "Book");
   await until(async () => (await shown(one)).includes("Scarf") && (await shown(two)).includes("Book (reserved)"), "the offline edits to show");
   await one.page.screenshot({ path: join(shots, "drops-one-while-down.png") });
+  // The node stays down for 10 s before it starts again (the outage is the scenario, not a wait for something).
+  await new Promise((resolve) => setTimeout(resolve, Math.max(0, down + 10_000 - Date.now())));
   await gateway.start();
   await converge([one, two], ["Socks", "Book (reserved)", "Scarf"], 30_000);
   t.diagnostic(`the Gateway was down for ${Date.now() - down} ms`);
@@ -142,6 +144,7 @@ test("Pages keep their edits through a Gateway restart and through going offline
   assert.match((await connectionOf(one)).text, / 2 received$/);
 
   // Page side: page two goes offline (its socket is closed at once), edits, and comes back.
+  const offlineAt = Date.now();
   await two.context.setOffline(true);
   await until(async () => (await connectionOf(two)).status === "connecting", "page two to go offline");
   await addGift(two, "Gloves");
@@ -149,6 +152,9 @@ test("Pages keep their edits through a Gateway restart and through going offline
   await addGift(one, "Mug");
   await until(async () => (await shown(one)).includes("Mug") && (await connectionOf(one)).text.includes("0 pending"), "page one's edit to be journaled");
   await two.page.screenshot({ path: join(shots, "drops-two-offline.png") });
+  // The page stays offline for 10 s in all (the outage is the scenario, not a wait for something to happen).
+  await new Promise((resolve) => setTimeout(resolve, Math.max(0, offlineAt + 10_000 - Date.now())));
+  t.diagnostic(`page two was offline for ${Date.now() - offlineAt} ms`);
   await two.context.setOffline(false);
   // The list is in the order the gifts were added (Gloves, offline, before Mug), whatever order the server has.
   const expected = ["Socks", "Book (reserved)", "Scarf (reserved)", "Gloves", "Mug"];
