@@ -6,7 +6,8 @@ namespace Relay.Cluster.Tests;
 
 /// <summary>
 /// scripts/cluster.sh as a developer runs it (on free ports and a temp state folder instead of 5001 and
-/// .tmp/cluster): PostgreSQL, three gateways and nginx come up, relay through nginx, and go away on down.
+/// .tmp/cluster): PostgreSQL, three gateways and nginx come up, relay through nginx (the gift app's pages too, through
+/// the SIGKILL of the sequencer's node), and go away on down.
 /// </summary>
 [Collection(ClusterCollection.Name)]
 public sealed class ClusterScriptSpecs
@@ -61,6 +62,12 @@ public sealed class ClusterScriptSpecs
             Assert.Equal(0, status.ExitCode);
             Assert.Equal(4, pids.Count);
             Assert.All(received, message => Assert.Equal("through nginx", message.Text));
+
+            // Issue 11: the gift app's pages through nginx keep their edits while the sequencer's node is SIGKILLed,
+            // and converge once the sequencer runs on another node. Last: it takes a gateway away.
+            var gateways = Enumerable.Range(1, 3).Select(n =>
+                (new Uri($"http://127.0.0.1:{httpBase + n}/"), int.Parse(File.ReadAllText(Path.Combine(state, $"gateway{n}.pid")).Trim())));
+            await GiftAppCheck.AssertPagesConvergeThroughASequencerKillAsync(_output, new Uri($"ws://127.0.0.1:{lbPort}/"), gateways);
         }
         finally
         {

@@ -4,97 +4,27 @@
 // goes offline for 10 s) loses nothing, doubles nothing, and resumes. Screenshots go to test-results/. The app is built (vite build) while
 // the Gateway starts; @relay/client must be built first (npm test does).
 import assert from "node:assert/strict";
-import { createServer } from "node:http";
-import { mkdirSync, readFileSync } from "node:fs";
-import { dirname, extname, join, normalize } from "node:path";
+import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
-import { build } from "vite";
 import WebSocket from "../../../clients/js/node_modules/ws/wrapper.mjs";
 import { Gateway, SeedRelay, until } from "../../../clients/js/test/gateway.mjs";
+import { AppHarness, addGift, connectionOf, converge, reserve, shots, shown } from "./app.mjs";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const root = join(here, "..");
-const dist = join(root, "dist");
-const shots = join(here, "../test-results");
-const types = { ".html": "text/html", ".js": "text/javascript", ".css": "text/css" };
-
-// The built app, served as any static host would.
-const site = createServer((request, response) => {
-  const path = new URL(request.url, "http://localhost").pathname;
-  const file = normalize(join(dist, path === "/" ? "index.html" : path));
-  try {
-    if (!file.startsWith(dist)) throw new Error("outside dist");
-    response.writeHead(200, { "content-type": types[extname(file)] ?? "application/octet-stream" }).end(readFileSync(file));
-  } catch {
-    response.writeHead(404).end();
-  }
-});
+const app = new AppHarness();
 const gateway = new Gateway();
-let browser;
 
 before(async () => {
-  mkdirSync(shots, { recursive: true });
   const starting = gateway.start();
-  await build({ root, logLevel: "warn" });
-  await new Promise((resolve) => site.listen(0, "127.0.0.1", resolve));
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
-  });
+  await app.start();
   await starting;
 });
 after(async () => {
-  await browser?.close();
-  site.close();
+  await app.stop();
   await gateway.dispose();
 });
 
-/** A page of the app on `document` of `server`, in a context of its own (so it can go offline alone). */
-async function openApp(t, document, name, server = gateway) {
-  const context = await browser.newContext();
-  t.after(() => context.close());
-  const page = await context.newPage();
-  const errors = [];
-  page.on("pageerror", (error) => errors.push(error.message));
-  // The browser logs each refused connection while the node is down or the page offline: expected, not a fault.
-  const refused = /net::ERR_(CONNECTION_REFUSED|INTERNET_DISCONNECTED)/;
-  page.on("console", (message) => message.type() === "error" && !refused.test(message.text()) && errors.push(message.text()));
-  const relay = encodeURIComponent(`${server.url}/${document}`);
-  await page.goto(`http://127.0.0.1:${site.address().port}/?relay=${relay}`);
-  await page.getByTestId("connection").and(page.locator('[data-status="open"]')).waitFor({ timeout: 20_000 });
-  return { page, context, errors, name };
-}
-
-async function addGift(app, name) {
-  await app.page.getByLabel("Gift").fill(name);
-  await app.page.getByRole("button", { name: "Add" }).click();
-}
-
-async function reserve(app, name) {
-  await app.page.locator("li", { hasText: name }).getByRole("button", { name: "Reserve" }).click();
-}
-
-/** What a page shows: each gift's name and whether it is reserved, in the list's order. */
-const shown = (app) =>
-  app.page.locator("li").evaluateAll((items) =>
-    items.map((li) => `${li.querySelector(".name").textContent}${li.dataset.reserved === "true" ? " (reserved)" : ""}`),
-  );
-const connectionOf = (app) => app.page.getByTestId("connection").evaluate((el) => ({ ...el.dataset, text: el.textContent }));
-
-/** Waits until every page shows `expected`. */
-async function converge(apps, expected, ms = 20_000) {
-  try {
-    await until(async () => {
-      const lists = await Promise.all(apps.map(shown));
-      return lists.every((list) => JSON.stringify(list) === JSON.stringify(expected));
-    }, `every page to show ${JSON.stringify(expected)}`, ms);
-  } catch (error) {
-    const seen = await Promise.all(apps.map(async (app) => `${app.name}: ${JSON.stringify(await shown(app))} ${(await connectionOf(app)).text}`));
-    throw new Error(`${error.message}; the pages show\n${seen.join("\n")}`);
-  }
-}
+/** A page of the app on `document` of `server`. */
+const openApp = (t, document, name, server = gateway) => app.open(`${server.url}/${document}`, name, (close) => t.after(close));
 
 test("Two pages of the gift app, clicked through, show the same list", async (t) => {
   const one = await openApp(t, "gifts/two-pages", "one");
