@@ -40,7 +40,27 @@ public static class Runner
     };
 
     /// <summary>Starts a fresh <paramref name="kind"/> server, runs one scenario on it, kills it.</summary>
-    public static async Task<JsonObject> RunOnFreshAsync(ServerKind kind, string scenario, BenchSettings settings, int? receivers = null)
+    public static Task<JsonObject> RunOnFreshAsync(ServerKind kind, string scenario, BenchSettings settings, int? receivers = null) =>
+        OnFreshServerAsync(kind, scenario, relaySettings: null, server =>
+        {
+            string? Failure() => server.IsRunning ? null : "the server process exited";
+            return RunAsync(scenario, server.Connector, server.ProcessId, settings, Failure, receivers);
+        });
+
+    /// <summary>Runs a state-join scenario on a fresh <paramref name="kind"/> server (Relay with compaction for <c>state-join-compacted</c>).</summary>
+    public static Task<JsonObject> RunStateJoinOnFreshAsync(ServerKind kind, string scenario, BenchSettings settings) =>
+        OnFreshServerAsync(
+            kind,
+            scenario,
+            scenario == "state-join-compacted" ? new Dictionary<string, string> { ["Relay:Compaction:Mode"] = "immer" } : null,
+            server => StateJoinScenario.RunAsync(scenario, server.Url, server.ProcessId, enveloped: kind == ServerKind.Relay, settings));
+
+    /// <summary>Starts a fresh <paramref name="kind"/> server (Relay with <paramref name="relaySettings"/>), runs <paramref name="run"/> on it, kills it.</summary>
+    private static async Task<JsonObject> OnFreshServerAsync(
+        ServerKind kind,
+        string scenario,
+        IReadOnlyDictionary<string, string>? relaySettings,
+        Func<IServerUnderTest, Task<JsonObject>> run)
     {
         var started = DateTime.UtcNow;
         var load = Machine.LoadAverage();
@@ -49,7 +69,7 @@ public static class Runner
         {
             server = kind switch
             {
-                ServerKind.Relay => await RelayServer.StartAsync(),
+                ServerKind.Relay => await RelayServer.StartAsync(relaySettings),
                 ServerKind.SignalR => await SignalRServer.StartAsync(),
                 _ => await ReferenceServer.StartAsync(),
             };
@@ -61,46 +81,11 @@ public static class Runner
 
         await using (server)
         {
-            string? Failure() => server.IsRunning ? null : "the server process exited";
-            var result = await RunAsync(scenario, server.Connector, server.ProcessId, settings, Failure, receivers);
+            var result = await run(server);
             result.Insert(1, "server", server.Name);
             result["wallSeconds"] = Math.Round((DateTime.UtcNow - started).TotalSeconds, 1);
 
             // Other work on this shared 2-core machine skews figures; the load average says how much there was.
-            result["loadAvgBefore"] = load;
-            result["loadAvgAfter"] = Machine.LoadAverage();
-            if (result["ok"]?.GetValue<bool>() != true)
-            {
-                result["serverRunning"] = server.IsRunning;
-                result["serverLogTail"] = string.Join('\n', server.Output.Split('\n').TakeLast(15));
-            }
-
-            return result;
-        }
-    }
-
-    /// <summary>Runs a state-join scenario on a fresh <paramref name="kind"/> server (Relay with compaction for <c>state-join-compacted</c>).</summary>
-    public static async Task<JsonObject> RunStateJoinOnFreshAsync(ServerKind kind, string scenario, BenchSettings settings)
-    {
-        var started = DateTime.UtcNow;
-        var load = Machine.LoadAverage();
-        IServerUnderTest server;
-        try
-        {
-            server = kind == ServerKind.Relay
-                ? await RelayServer.StartAsync(scenario == "state-join-compacted" ? new Dictionary<string, string> { ["Relay:Compaction:Mode"] = "immer" } : null)
-                : await ReferenceServer.StartAsync();
-        }
-        catch (Exception ex) when (ex is InvalidOperationException or TimeoutException or IOException or System.ComponentModel.Win32Exception)
-        {
-            return new JsonObject { ["scenario"] = scenario, ["server"] = Name(kind), ["ok"] = false, ["error"] = "server did not start: " + ex.Message };
-        }
-
-        await using (server)
-        {
-            var result = await StateJoinScenario.RunAsync(scenario, server.Url, server.ProcessId, enveloped: kind == ServerKind.Relay, settings);
-            result.Insert(1, "server", server.Name);
-            result["wallSeconds"] = Math.Round((DateTime.UtcNow - started).TotalSeconds, 1);
             result["loadAvgBefore"] = load;
             result["loadAvgAfter"] = Machine.LoadAverage();
             if (result["ok"]?.GetValue<bool>() != true)
