@@ -16,7 +16,7 @@ namespace Relay.Cluster.Tests;
 public sealed partial class ClusterTlsSpecs
 {
     private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(5) };
-    private static readonly TimeSpan Watch = TimeSpan.FromSeconds(15);
+    private static readonly TimeSpan Watch = TimeSpan.FromSeconds(10);
     private readonly PostgresServer _postgres;
     private readonly ITestOutputHelper _output;
 
