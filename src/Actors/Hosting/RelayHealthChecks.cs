@@ -59,12 +59,16 @@ public static class RelayHealthChecks
             {
                 // One row at most, where the history ends: cheap on any journal, and it goes through the same
                 // read journal that serves replay.
+                // Off the request's thread and bounded as a whole: the read journal's first use waits for the
+                // journal before any stream runs, and /readyz must answer in seconds whatever the journal does.
                 var sequence = Math.Max(1, status.LastSequence);
                 var journal = RelayHostingExtensions.CreatePatchJournal(system);
-                await journal.Read(DocumentName.Default, sequence, sequence)
-                    .CompletionTimeout(JournalTimeout)
-                    .RunWith(Sink.Ignore<PatchAppended>(), system.Materializer())
-                    .WaitAsync(cancellationToken);
+                await Task.Run(
+                        () => journal.Read(DocumentName.Default, sequence, sequence)
+                            .CompletionTimeout(JournalTimeout)
+                            .RunWith(Sink.Ignore<PatchAppended>(), system.Materializer()),
+                        cancellationToken)
+                    .WaitAsync(JournalTimeout + JournalTimeout, cancellationToken);
                 return HealthCheckResult.Healthy("answers");
             }, tags: [ReadyTag])
             .WithHealthCheck("holes", (_, _, _) =>
