@@ -13,9 +13,11 @@ public static class Runner
 
     /// <summary>
     /// Relay's own scenarios, after the side-by-side ones, each on a fresh Relay: durable ingest on one node with 1
-    /// and with 100 documents, and on a 3-node cluster with each placement (not in the smoke run).
+    /// and with 100 documents (the same patches in flight in all), one document whose two senders have the load
+    /// of documents-100's senders (<c>documents-1-light</c>), and a 3-node cluster with each placement (not in the
+    /// smoke run).
     /// </summary>
-    public static readonly string[] DocumentScenarios = ["documents-1", "documents-100", "cluster-singleton", "cluster-sharded"];
+    public static readonly string[] DocumentScenarios = ["documents-1", "documents-1-light", "documents-100", "cluster-singleton", "cluster-sharded"];
 
     /// <summary>
     /// Joins that cost the state (issue 10), each on a fresh server: <c>state-join</c> on the reference and on
@@ -34,8 +36,9 @@ public static class Runner
         "connections" => ConnectionsScenario.RunAsync(connector, pid, settings, serverFailure),
         "replay" => ReplayScenario.RunAsync(connector, pid, settings, serverFailure),
         "join" => JoinScenario.RunAsync(connector, settings, serverFailure),
-        "documents-1" => DocumentsScenario.RunAsync(connector.Url, pid, settings, 1, serverFailure),
-        "documents-100" => DocumentsScenario.RunAsync(connector.Url, pid, settings, 100, serverFailure),
+        "documents-1" => DocumentsScenario.RunAsync(scenario, connector.Url, pid, settings, 1, loadOf: 1, serverFailure),
+        "documents-1-light" => DocumentsScenario.RunAsync(scenario, connector.Url, pid, settings, 1, loadOf: 100, serverFailure),
+        "documents-100" => DocumentsScenario.RunAsync(scenario, connector.Url, pid, settings, 100, loadOf: 100, serverFailure),
         _ => throw new ArgumentException($"unknown scenario '{scenario}'; use {string.Join(", ", AllScenarios.Concat(DocumentScenarios))}"),
     };
 
@@ -194,6 +197,8 @@ public static class Runner
                 ["ingestOneDocument"] = Figure("documents-1", "relay", "ingestPerSec"),
                 ["ingestHundredDocuments"] = Figure("documents-100", "relay", "ingestPerSec"),
                 ["hundredOverOne"] = Over(Figure("documents-100", "relay", "ingestPerSec"), Figure("documents-1", "relay", "ingestPerSec")),
+                ["ingestOneDocumentLight"] = Figure("documents-1-light", "relay", "ingestPerSec"),
+                ["hundredOverOneLight"] = Over(Figure("documents-100", "relay", "ingestPerSec"), Figure("documents-1-light", "relay", "ingestPerSec")),
                 ["clusterSingleton"] = Figure("cluster-singleton", "relay", "ingestPerSec"),
                 ["clusterSharded"] = Figure("cluster-sharded", "relay", "ingestPerSec"),
                 ["shardedOverSingleton"] = Over(Figure("cluster-sharded", "relay", "ingestPerSec"), Figure("cluster-singleton", "relay", "ingestPerSec")),
@@ -224,14 +229,15 @@ public static class Runner
     }
 
     /// <summary>
-    /// Each scenario, tiny, against each server, fresh; true if all completed with sane figures. Installs nothing:
+    /// Each scenario, tiny, against each server, fresh (of the documents scenarios, the two shapes on one node;
+    /// documents-1-light is documents-1 with less in flight); true if all completed with sane figures. Installs nothing:
     /// the reference relay runs only where <c>ws@8</c> is installed already (by a full run), and is reported skipped otherwise.
     /// </summary>
     public static async Task<bool> SmokeAsync(BenchSettings settings)
     {
         var ok = true;
         var runs = AllScenarios.SelectMany(s => AllServers.Select(k => (s, k)))
-            .Concat(DocumentScenarios.Where(s => !s.StartsWith("cluster-", StringComparison.Ordinal)).Select(s => (s, ServerKind.Relay)))
+            .Concat(new[] { "documents-1", "documents-100" }.Select(s => (s, ServerKind.Relay)))
             .Concat(StateScenarios.SelectMany(s => StateJoinServers(s).Select(k => (s, k))));
         foreach (var (scenario, kind) in runs)
         {
@@ -262,7 +268,7 @@ public static class Runner
             "connections" => Positive(result, "patchToAllMs") && result["kbPerConnection"] is not null,
             "replay" => Positive(result, "ingestPerSec") && Positive(result, "replayPerSec") && Positive(result, "firstFrameMs"),
             "join" => Positive(result, "patchesSent") && result["joinersComplete"].AsDouble() == settings.Joiners,
-            "documents-1" or "documents-100" => Positive(result, "ingestPerSec"),
+            "documents-1" or "documents-1-light" or "documents-100" => Positive(result, "ingestPerSec"),
             "state-join" or "state-join-compacted" => Positive(result, "joinSeconds") &&
                 (kind != ServerKind.Relay || (result["resumed"]?.GetValue<bool>() == true && result["resumeFrames"].AsDouble() <= 1000)),
             _ => false,

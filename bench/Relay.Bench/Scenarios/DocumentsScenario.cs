@@ -16,17 +16,20 @@ public static class DocumentsScenario
 {
     private const int SendersPerDocument = 2;
 
-    /// <summary>Runs <paramref name="documents"/> documents on the node behind <paramref name="baseUrl"/>.</summary>
-    public static Task<JsonObject> RunAsync(Uri baseUrl, int? pid, BenchSettings settings, int documents, Func<string?> serverFailure)
-    {
-        var connector = new WebSocketConnector(baseUrl);
-        return MeasureAsync(
-            new JsonObject { ["scenario"] = $"documents-{documents}", ["documents"] = documents },
+    /// <summary>
+    /// Runs <paramref name="documents"/> documents on the node behind <paramref name="baseUrl"/>, each sender with
+    /// the share of the patches in flight it would have among <paramref name="loadOf"/> documents: the same total
+    /// whatever the documents when <paramref name="loadOf"/> is <paramref name="documents"/>, the same load per
+    /// client when it is another run's count.
+    /// </summary>
+    public static Task<JsonObject> RunAsync(string scenario, Uri baseUrl, int? pid, BenchSettings settings, int documents, int loadOf, Func<string?> serverFailure) =>
+        MeasureAsync(
+            new JsonObject { ["scenario"] = scenario, ["documents"] = documents },
             Enumerable.Range(0, documents).Select(i => (Sender: DocumentOn(baseUrl, i), Watcher: DocumentOn(baseUrl, i))).ToList(),
+            InFlightPerSender(settings, loadOf),
             pid,
             settings,
             serverFailure);
-    }
 
     /// <summary>
     /// Starts a throwaway PostgreSQL and a 3-node cluster with <paramref name="placement"/>, runs
@@ -55,7 +58,7 @@ public static class DocumentsScenario
                 .Select(i => (Sender: DocumentOn(nodes[i % 3], i), Watcher: DocumentOn(nodes[(i + 1) % 3], i)))
                 .ToList();
             string? Failure() => cluster.Nodes.FirstOrDefault(node => !node.IsRunning) is { } gone ? $"{gone.Name} exited" : null;
-            await MeasureAsync(result, pairs, null, settings, Failure);
+            await MeasureAsync(result, pairs, InFlightPerSender(settings, documents), null, settings, Failure);
             var hosts = new JsonArray();
             foreach (var node in cluster.Nodes)
             {
@@ -79,17 +82,19 @@ public static class DocumentsScenario
         return result;
     }
 
+    /// <summary>A sender's patches in flight: <c>--replay-in-flight</c> shared by the senders of <paramref name="documents"/> documents.</summary>
+    private static int InFlightPerSender(BenchSettings settings, int documents) => Math.Max(2, settings.ReplayInFlight / (SendersPerDocument * documents));
+
     private static WebSocketConnector DocumentOn(Uri node, int document) => new(new Uri(node, $"bench/doc-{document}"));
 
     private static async Task<JsonObject> MeasureAsync(
         JsonObject result,
         IReadOnlyList<(WebSocketConnector Sender, WebSocketConnector Watcher)> documents,
+        int inFlight,
         int? pid,
         BenchSettings settings,
         Func<string?> serverFailure)
     {
-        // The same patches in flight in all, however many documents share them.
-        var inFlight = Math.Max(2, settings.ReplayInFlight / (SendersPerDocument * documents.Count));
         result["inFlightPerSender"] = inFlight;
         var runId = (uint)Random.Shared.Next();
         var trackers = documents.Select(_ => new DeliveryTracker(SendersPerDocument, 1, inFlight)).ToArray();

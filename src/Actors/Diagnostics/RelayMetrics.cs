@@ -67,6 +67,15 @@ public static class RelayMetrics
     public static readonly Counter<long> JournalWriteFailures =
         Meter.CreateCounter<long>("relay.journal.write.failures", "{write}", "Journal writes that failed or were rejected; the sequencer restarts from the journal");
 
+    /// <summary>Sequencer writes committed together in one journal transaction (<see cref="Journal.GroupCommitJournal"/>).</summary>
+    public static readonly Histogram<int> JournalCommitWrites =
+        Meter.CreateHistogram<int>(
+            "relay.journal.commit.writes",
+            "{write}",
+            "Sequencer writes committed together in one journal transaction",
+            tags: null,
+            advice: new InstrumentAdvice<int> { HistogramBucketBoundaries = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000] });
+
     /// <summary>From a connection's start to the end of its replay of the history.</summary>
     public static readonly Histogram<double> ReplayDuration =
         Meter.CreateHistogram<double>(
