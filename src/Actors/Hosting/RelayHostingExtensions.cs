@@ -102,14 +102,20 @@ public static class RelayHostingExtensions
             });
         }
 
-        // Read one patch through the replay path as soon as the node starts: the first client to join then
-        // does not wait for the query, the deserializer and the stream stages to be compiled.
+        // Run the journal's write and recovery paths, then read one patch through the replay path, as soon as the
+        // node starts: the first clients then do not wait for the journal, the query, the serializer and the stream
+        // stages to be compiled (the first patch of a fresh node took 210 ms without, most of it the first write).
         // Off the start-up path and best effort: a journal that is slow to come up must not delay or fail the start.
         builder.AddStartup((system, _) =>
         {
-            Task.Run(() => CreatePatchJournal(system).Read(DocumentName.Default, 1, 1).RunWith(Sink.Ignore<PatchAppended>(), system.Materializer()))
+            var self = Akka.Cluster.Cluster.Get(system).SelfAddress;
+            Task.Run(async () =>
+                {
+                    await JournalWarmUp.RunAsync(system, $"relay-warm-up/{self.Host}:{self.Port}", TimeSpan.FromSeconds(30));
+                    await CreatePatchJournal(system).Read(DocumentName.Default, 1, 1).RunWith(Sink.Ignore<PatchAppended>(), system.Materializer());
+                })
                 .ContinueWith(
-                    warmUp => system.Log.Debug("Replay path warm-up failed: {0}", warmUp.Exception?.GetBaseException().Message),
+                    warmUp => system.Log.Debug("Journal warm-up failed: {0}", warmUp.Exception?.GetBaseException().Message),
                     TaskContinuationOptions.OnlyOnFaulted);
         });
 

@@ -1,0 +1,40 @@
+#nullable enable
+using Microsoft.Data.Sqlite;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace Relay.Actors.Tests;
+
+/// <summary>
+/// The journal warm-up a node runs at start (<see cref="Relay.Actors.Journal.JournalWarmUpActor"/>): it journals,
+/// recovers and deletes one patch under the node's own persistence id, and leaves no history behind.
+/// </summary>
+public sealed class JournalWarmUpSpecs(ITestOutputHelper output) : RelaySpec(output)
+{
+    [Fact]
+    public async Task Should_journal_and_delete_one_patch_under_the_nodes_own_id_when_the_node_starts()
+    {
+        var address = Akka.Cluster.Cluster.Get(Sys).SelfAddress;
+        var id = $"relay-warm-up/{address.Host}:{address.Port}";
+
+        // Deleted: the row stays only to keep the id's highest sequence number, and recovery skips it.
+        await AwaitConditionAsync(async () => await RowsAsync(id) is [(1, true)], Patience, TimeSpan.FromMilliseconds(20));
+    }
+
+    private async Task<List<(long Sequence, bool Deleted)>> RowsAsync(string persistenceId)
+    {
+        await using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = Path.Combine(Node.Folder, "relay.db") }.ConnectionString);
+        await connection.OpenAsync();
+        var query = connection.CreateCommand();
+        query.CommandText = "SELECT sequence_number, deleted FROM journal WHERE persistence_id = $id ORDER BY sequence_number";
+        query.Parameters.AddWithValue("$id", persistenceId);
+        var rows = new List<(long, bool)>();
+        await using var reader = await query.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
+        {
+            rows.Add((reader.GetInt64(0), reader.GetBoolean(1)));
+        }
+
+        return rows;
+    }
+}
