@@ -1,5 +1,6 @@
 #nullable enable
 using Microsoft.Data.Sqlite;
+using Relay.Actors.Journal;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -14,8 +15,7 @@ public sealed class JournalWarmUpSpecs(ITestOutputHelper output) : RelaySpec(out
     [Fact]
     public async Task Should_journal_and_delete_one_patch_under_the_nodes_own_id_when_the_node_starts()
     {
-        var address = Akka.Cluster.Cluster.Get(Sys).SelfAddress;
-        var id = $"relay-warm-up/{address.Host}:{address.Port}";
+        var id = JournalWarmUp.PersistenceIdOf(Akka.Cluster.Cluster.Get(Sys).SelfAddress);
 
         // Deleted: the row stays only to keep the id's highest sequence number, and recovery skips it.
         await AwaitConditionAsync(async () => await RowsAsync(id) is [(1, true)], Patience, TimeSpan.FromMilliseconds(20));

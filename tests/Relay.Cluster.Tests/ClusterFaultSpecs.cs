@@ -106,10 +106,10 @@ public sealed class ClusterFaultSpecs : IAsyncLifetime
         // A relay.v1 client on the victim: once the node is back, it resumes there after what it held.
         await using var reader = await RelayV1Client.ConnectAsync(new Uri(victim.WebSocketUrlOf(Document) + "?client=reader"));
 
-        await Task.Delay(TimeSpan.FromSeconds(2));
+        // The kill comes once the traffic reaches the reader on the victim.
+        var held = (await reader.ReceiveAsync(TimeSpan.FromSeconds(30))).Seq;
         var killedAt = traffic.Clock.Elapsed;
         await victim.KillAsync();
-        var held = 0L;
         while (reader.Client.Pending > 0)
         {
             held = Math.Max(held, (await reader.ReceiveAsync()).Seq);

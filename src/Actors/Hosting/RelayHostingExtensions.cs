@@ -111,7 +111,7 @@ public static class RelayHostingExtensions
             var self = Akka.Cluster.Cluster.Get(system).SelfAddress;
             Task.Run(async () =>
                 {
-                    await JournalWarmUp.RunAsync(system, $"relay-warm-up/{self.Host}:{self.Port}", TimeSpan.FromSeconds(30));
+                    await JournalWarmUp.RunAsync(system, JournalWarmUp.PersistenceIdOf(self), TimeSpan.FromSeconds(30));
                     await CreatePatchJournal(system).Read(DocumentName.Default, 1, 1).RunWith(Sink.Ignore<PatchAppended>(), system.Materializer());
                 })
                 .ContinueWith(

@@ -9,6 +9,12 @@ namespace Relay.Actors.Journal;
 /// <summary>Runs the journal's paths once when a node starts (<see cref="JournalWarmUpActor"/>).</summary>
 public static class JournalWarmUp
 {
+    /// <summary>The warm-up's persistence ids start with this, followed by the node's Akka address (<c>host:port</c>); no document's does.</summary>
+    public const string PersistenceIdPrefix = "relay-warm-up/";
+
+    /// <summary>The warm-up's persistence id for a node at <paramref name="address"/>.</summary>
+    public static string PersistenceIdOf(Address address) => $"{PersistenceIdPrefix}{address.Host}:{address.Port}";
+
     /// <summary>Warms the node's journal paths on <paramref name="persistenceId"/>; completes when done, faults when a step failed.</summary>
     public static async Task RunAsync(ActorSystem system, string persistenceId, TimeSpan timeout)
     {
