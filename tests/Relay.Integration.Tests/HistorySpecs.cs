@@ -1,3 +1,4 @@
+using Microsoft.Data.Sqlite;
 using Relay.Testing;
 
 namespace Relay.Integration.Tests;
@@ -52,6 +53,34 @@ public sealed class HistorySpecs
                 await joiner.DisposeAsync();
             }
         }
+    }
+
+    [Fact]
+    public async Task Should_replay_the_history_to_a_joiner_while_a_write_transaction_holds_the_database()
+    {
+        var database = Path.Combine(RepoPaths.NewTempFolder("read-lock"), "relay.db");
+        await using var node = RelayNode.Sqlite("read-lock", database);
+        await node.StartAsync();
+        await using (var sender = await RelayClient.ConnectAsync(node.WebSocketUrl))
+        await using (var watcher = await RelayClient.ConnectAsync(node.WebSocketUrl))
+        {
+            for (var i = 1; i <= 20; i++)
+            {
+                await sender.SendTextAsync($"p{i}");
+            }
+
+            await watcher.ReceiveManyAsync(20, TimeSpan.FromSeconds(30));
+        }
+
+        // Another connection holds SQLite's write lock (the journal's own commits do, many times a second under
+        // load). Reads need no lock in WAL mode: the joiner gets the history now, not once the lock is gone.
+        await using var writer = new SqliteConnection($"Data Source={database}");
+        await writer.OpenAsync();
+        await using var transaction = writer.BeginTransaction(deferred: false);
+        await using var joiner = await RelayClient.ConnectAsync(node.WebSocketUrl);
+        var history = await joiner.ReceiveManyAsync(20, TimeSpan.FromSeconds(20));
+        Assert.Equal(Enumerable.Range(1, 20).Select(i => $"p{i}"), history.Select(m => m.Text));
+        transaction.Rollback();
     }
 
     [Fact]
