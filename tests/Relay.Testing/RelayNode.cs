@@ -243,9 +243,27 @@ public sealed class RelayNode : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await KillAsync();
+        KeepLog();
         // Idempotent: a cluster whose start failed disposes its nodes, and its owner disposes them again.
         _process?.Dispose();
         _process = null;
+    }
+
+    /// <summary>
+    /// Where the node's output is kept once it is disposed (its last 2,000 lines), so that a failed test can be read
+    /// afterwards: <c>relay-tests/node-logs/</c> under the system temp folder, one file per node and port.
+    /// </summary>
+    public string LogFile => Path.Combine(Path.GetTempPath(), "relay-tests", "node-logs", $"{Name}-{HttpPort}.log");
+
+    private void KeepLog()
+    {
+        if (_output.IsEmpty)
+        {
+            return;
+        }
+
+        Directory.CreateDirectory(Path.GetDirectoryName(LogFile)!);
+        File.WriteAllText(LogFile, Output + "\n");
     }
 
     private void Record(string? line)

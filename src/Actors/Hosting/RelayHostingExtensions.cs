@@ -102,15 +102,18 @@ public static class RelayHostingExtensions
             });
         }
 
-        // Run the journal's write and recovery paths, then read one patch through the replay path, as soon as the
-        // node starts: the first clients then do not wait for the journal, the query, the serializer and the stream
-        // stages to be compiled (the first patch of a fresh node took 210 ms without, most of it the first write).
+        // Run the journal's write and recovery paths, then read one patch through the replay path, once the node is
+        // ready: the first clients then do not wait for the journal, the query, the serializer and the stream stages
+        // to be compiled (the first patch of a fresh node took 210 ms without, most of it the first write). Not
+        // before ready: by then the default document's sequencer has created the journal's and the snapshot store's
+        // tables, which nodes starting at once on an empty database would otherwise all try to create together.
         // Off the start-up path and best effort: a journal that is slow to come up must not delay or fail the start.
         builder.AddStartup((system, _) =>
         {
             var self = Akka.Cluster.Cluster.Get(system).SelfAddress;
             Task.Run(async () =>
                 {
+                    await status.FirstReady;
                     await JournalWarmUp.RunAsync(system, JournalWarmUp.PersistenceIdOf(self), TimeSpan.FromSeconds(30));
                     await CreatePatchJournal(system).Read(DocumentName.Default, 1, 1).RunWith(Sink.Ignore<PatchAppended>(), system.Materializer());
                 })
