@@ -72,6 +72,13 @@ public sealed class HistorySpecs
             await watcher.ReceiveManyAsync(20, TimeSpan.FromSeconds(30));
         }
 
+        // A first joiner replays before the lock: the read journal exists then (creating it asks the write journal,
+        // which a held lock can keep busy, as it keeps every writer waiting).
+        await using (var first = await RelayClient.ConnectAsync(node.WebSocketUrl))
+        {
+            await first.ReceiveManyAsync(20, TimeSpan.FromSeconds(30));
+        }
+
         // Another connection holds SQLite's write lock (the journal's own commits do, many times a second under
         // load). Reads need no lock in WAL mode: the joiner gets the history now, not once the lock is gone.
         await using var writer = new SqliteConnection($"Data Source={database}");
