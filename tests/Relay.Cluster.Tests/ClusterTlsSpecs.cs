@@ -15,8 +15,7 @@ namespace Relay.Cluster.Tests;
 [Collection(ClusterCollection.Name)]
 public sealed partial class ClusterTlsSpecs
 {
-    // Generous: the spec runs beside the single-node projects, and a loaded node may answer /readyz slowly.
-    private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(15) };
+    private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(5) };
     private static readonly TimeSpan Watch = TimeSpan.FromSeconds(10);
     private readonly PostgresServer _postgres;
     private readonly ITestOutputHelper _output;
