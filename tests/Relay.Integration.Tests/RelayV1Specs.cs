@@ -104,6 +104,9 @@ public sealed class RelayV1Specs
             await first.SendTextAsync(1, "a");
             Assert.Equal(1, (await first.ReceiveAsync(Patience)).Seq);
             await other.SendTextAsync(1, "interleaved");
+
+            // Sequenced before b: two sockets' frames reach the sequencer in no set order.
+            Assert.Equal([("patch", 1L), ("ack", 2L)], (await other.ReceiveManyAsync(2, Patience)).Select(f => (f.Type, f.Seq)));
             await first.SendTextAsync(2, "b");
             await first.SendTextAsync(3, "c");
             // The socket drops before the client reads the acknowledgements of 2 and 3.
