@@ -155,7 +155,7 @@ public sealed class GroupCommitJournalSpecs : RelaySpec, IDisposable
     }
 
     private SqliteConnection OpenJournal() =>
-        new(new SqliteConnectionStringBuilder { DataSource = Path.Combine(Node.Folder, "relay.db") }.ConnectionString);
+        new(Node.Options.Journal.ConnectionString);
 
     private async Task InsertRowAsync(string persistenceId, long sequenceNumber)
     {

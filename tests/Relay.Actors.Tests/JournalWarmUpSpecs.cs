@@ -23,7 +23,7 @@ public sealed class JournalWarmUpSpecs(ITestOutputHelper output) : RelaySpec(out
 
     private async Task<List<(long Sequence, bool Deleted)>> RowsAsync(string persistenceId)
     {
-        await using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = Path.Combine(Node.Folder, "relay.db") }.ConnectionString);
+        await using var connection = new SqliteConnection(Node.Options.Journal.ConnectionString);
         await connection.OpenAsync();
         var query = connection.CreateCommand();
         query.CommandText = "SELECT sequence_number, deleted FROM journal WHERE persistence_id = $id ORDER BY sequence_number";
