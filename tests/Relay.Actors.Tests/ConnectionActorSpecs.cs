@@ -297,6 +297,79 @@ public sealed class ConnectionActorSpecs : RelaySpec
     }
 
     [Fact]
+    public async Task Should_not_close_a_reading_client_when_the_live_patches_held_during_its_replay_of_large_patches_do_not_fit_at_once()
+    {
+        // The shape of MetricsAndHealthSpecs' flake: a 256 KB queue, a history of 60 KB patches, and large live patches
+        // that came while the connection read it. The replay leaves the queue near half its limit (it waits for that, then
+        // adds a patch); the held patches are then more than the rest of the queue takes at once.
+        const int patchBytes = 60 * 1024;
+        const int historyCount = 20;
+        const int liveCount = 6;
+        await JournalBinaryAsync("other", historyCount, patchBytes);
+        var live = await JournalBinaryAsync("other", liveCount, patchBytes);
+        var journal = new RecordingPatchJournal(PatchJournal);
+        var (connection, link, _) = Open(maxOutboundBytes: 256 * 1024, journal: journal, settings: Fast with { ReplayStallTimeout = Patience });
+        Join(connection, head: historyCount);
+
+        // Nobody reads yet: the replay stalls on the full queue, so the live patches are surely held, not delivered live.
+        await AwaitAssertAsync(() => Assert.True(link.PendingBytes > 128 * 1024), Patience, TimeSpan.FromMilliseconds(20));
+        foreach (var patch in live)
+        {
+            connection.Tell(patch);
+        }
+
+        // Then the client reads steadily, as RelayClient does, until it has everything.
+        var sequences = new List<long>();
+        for (var i = 0; i < historyCount + liveCount; i++)
+        {
+            var frame = await link.ReadSentAsync(Patience).ContinueWith(t => t, TaskScheduler.Default);
+            if (!frame.IsCompletedSuccessfully)
+            {
+                var reason = link.Closed.IsCompleted ? (await link.Closed).ToString() : "not closed";
+                Assert.Fail($"after {sequences.Count} frames: {reason}");
+            }
+
+            sequences.Add((await frame).Sequence);
+        }
+
+        Assert.False(link.Closed.IsCompleted, "the client was closed though it read everything");
+        Assert.Equal(Enumerable.Range(1, historyCount + liveCount).Select(n => (long)n), sequences);
+        await ExpectNoOutboundAsync(link);
+
+        // And it is live afterwards.
+        var next = await JournalBinaryAsync("other", 1, patchBytes);
+        connection.Tell(next[0]);
+        Assert.Equal(historyCount + liveCount + 1, (await ReadFrameAsync(link)).Sequence);
+    }
+
+    [Fact]
+    public async Task Should_still_close_a_client_that_stops_reading_while_its_held_patches_are_read_from_the_journal()
+    {
+        const int patchBytes = 60 * 1024;
+        await JournalBinaryAsync("other", 20, patchBytes);
+        var live = await JournalBinaryAsync("other", 6, patchBytes);
+        var (connection, link, _) = Open(maxOutboundBytes: 256 * 1024, settings: Fast with { ReplayStallTimeout = TimeSpan.FromSeconds(1) });
+        Join(connection, head: 20);
+        await AwaitAssertAsync(() => Assert.True(link.PendingBytes > 128 * 1024), Patience, TimeSpan.FromMilliseconds(20));
+        foreach (var patch in live)
+        {
+            connection.Tell(patch);
+        }
+
+        Watch(connection);
+
+        // The client reads its history, then nothing: the held patches that did not fit wait in the journal, the read of
+        // them stalls, and the client is closed as a slow consumer after the stall timeout, its queue never over the limit.
+        for (var i = 0; i < 20; i++)
+        {
+            await ReadFrameAsync(link);
+        }
+
+        Assert.Equal(new CloseRequest(RelayCloseCodes.PolicyViolation, "slow consumer"), await link.Closed.WaitAsync(Patience));
+        await ExpectTerminatedAsync(connection, Patience);
+    }
+
+    [Fact]
     public async Task Should_close_a_reader_that_stalls_its_replay_with_1008()
     {
         await JournalAsync("other", "hist-1", "hist-2", "hist-3");
@@ -429,6 +502,21 @@ public sealed class ConnectionActorSpecs : RelaySpec
         {
             var frame = _framesOf[origin] = _framesOf.GetValueOrDefault(origin) + 1;
             _writer.Tell(new AppendPatch(Doc, origin, frame, frame, Text(text), IsText: true), _writerConnection.Ref);
+            _lastSequence = (await _writerConnection.ExpectMsgAsync<AppendPatchResponse>(Patience)).Sequence;
+            published.Add((PatchAppended)(await _published.ExpectMsgAsync<Publish>(Patience)).Message);
+        }
+
+        return published;
+    }
+
+    /// <summary>Journals <paramref name="count"/> binary patches of <paramref name="bytes"/> each as <paramref name="origin"/>'s next frames.</summary>
+    private async Task<IReadOnlyList<PatchAppended>> JournalBinaryAsync(string origin, int count, int bytes)
+    {
+        var published = new List<PatchAppended>();
+        for (var i = 0; i < count; i++)
+        {
+            var frame = _framesOf[origin] = _framesOf.GetValueOrDefault(origin) + 1;
+            _writer.Tell(new AppendPatch(Doc, origin, frame, frame, new byte[bytes], IsText: false), _writerConnection.Ref);
             _lastSequence = (await _writerConnection.ExpectMsgAsync<AppendPatchResponse>(Patience)).Sequence;
             published.Add((PatchAppended)(await _published.ExpectMsgAsync<Publish>(Patience)).Message);
         }

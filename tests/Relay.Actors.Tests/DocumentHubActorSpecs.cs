@@ -113,6 +113,52 @@ public sealed class DocumentHubActorSpecs : RelaySpec
     }
 
     [Fact]
+    public async Task Should_not_close_a_reading_client_when_a_gap_it_fills_hands_on_more_large_patches_than_its_queue_takes_at_once()
+    {
+        // The topic loses a run of 60 KB patches; the hub reads them from the journal and hands them on together, to a
+        // live client with a 256 KB queue that reads steadily. What does not fit is read from the journal at its pace.
+        const int patchBytes = 60 * 1024;
+        const int count = 20;
+        var hub = await StartHubAsync(head: 0);
+        var link = new ClientLink(256 * 1024, 16);
+        await hub.Ask<DocumentHubActor.ConnectionOpened>(new DocumentHubActor.OpenConnection($"c{++_connections}", link, ConnectionSettings.Default), Patience);
+        var reading = Task.Run(async () =>
+        {
+            var sequences = new List<long>();
+            while (sequences.Count < count)
+            {
+                try
+                {
+                    sequences.Add((await link.ReadSentAsync(Patience)).Sequence);
+                }
+                catch (InvalidOperationException) when (link.Closed.IsCompleted)
+                {
+                    throw new InvalidOperationException($"closed with {await link.Closed} after {sequences.Count} patches");
+                }
+            }
+
+            return sequences;
+        });
+
+        var patches = new List<PatchAppended>();
+        for (var i = 0; i < count; i++)
+        {
+            var frame = ++_frames;
+            _writer.Tell(new AppendPatch(Doc, "other", frame, frame, new byte[patchBytes], IsText: false), _writerConnection.Ref);
+            await _writerConnection.ExpectMsgAsync<AppendPatchResponse>(Patience);
+            patches.Add((PatchAppended)(await _published.ExpectMsgAsync<Publish>(Patience)).Message);
+        }
+
+        // Only the last one reaches the hub: 1 to 19 are a gap it reads from the journal at once.
+        await AwaitSubscribedAsync();
+        Publish(patches[^1]);
+
+        Assert.Equal(Enumerable.Range(1, count).Select(n => (long)n), await reading.WaitAsync(Patience * 2));
+        Assert.False(link.Closed.IsCompleted);
+        await ExpectNoOutboundAsync([link]);
+    }
+
+    [Fact]
     public async Task Should_hand_on_past_a_row_the_journal_lacks_once_the_gap_has_lasted_and_register_the_hole_once()
     {
         var reader = ReaderOf(_journal);

@@ -71,6 +71,46 @@ public sealed class OutboundStateSpecs
     }
 
     [Fact]
+    public void Should_read_from_the_journal_the_held_patches_that_did_not_fit_and_what_came_after_them()
+    {
+        var state = new OutboundState(maxHeld: 10, maxHeldBytes: 1024);
+        state.Join(3);
+        Assert.False(state.OnLive(Patch(4)));
+        Assert.False(state.OnLive(Patch(5)));
+        Assert.False(state.OnLive(Patch(6)));
+        var (deliver, _) = state.OnReadCompleted(3);
+        Assert.Equal([4L, 5L, 6L], deliver.Select(p => p.Sequence));
+
+        // 4 went into the client's queue, 5 did not fit: 5 and 6 are read from the journal, later live patches held meanwhile.
+        Assert.Equal(OutboundStep.Read, state.ReadFromJournal(5));
+        Assert.True(state.CatchingUp);
+        Assert.Equal((5L, 6L), (state.ReadFrom, state.ReadTo));
+        Assert.False(state.OnLive(Patch(7)));
+        Assert.Equal(1, state.Held);
+
+        (deliver, var next) = state.OnReadCompleted(6);
+        Assert.Equal([7L], deliver.Select(p => p.Sequence));
+        Assert.Equal(OutboundStep.None, next);
+        Assert.True(state.OnLive(Patch(8)));
+    }
+
+    [Fact]
+    public void Should_read_from_the_journal_a_live_patch_that_did_not_fit()
+    {
+        var state = new OutboundState(maxHeld: 10, maxHeldBytes: 1024);
+        state.Join(0);
+        Assert.True(state.OnLive(Patch(1)));
+        Assert.True(state.OnLive(Patch(2)));
+
+        Assert.Equal(OutboundStep.Read, state.ReadFromJournal(2));
+        Assert.Equal((2L, 2L), (state.ReadFrom, state.ReadTo));
+        Assert.False(state.OnLive(Patch(2)));
+        Assert.False(state.OnLive(Patch(3)));
+        Assert.Equal([3L], state.OnReadCompleted(2).Deliver.Select(p => p.Sequence));
+        Assert.False(state.CatchingUp);
+    }
+
+    [Fact]
     public void Should_go_live_after_the_read_when_nothing_came_meanwhile()
     {
         var state = new OutboundState(maxHeld: 10, maxHeldBytes: 1024);

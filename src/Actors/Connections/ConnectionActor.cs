@@ -131,6 +131,15 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers
                 }
 
                 break;
+            case HandedOnAtOnce atOnce:
+                // One of a run the hub handed on together after a gap: the client had no time to read them one by one,
+                // so what does not fit is read from the journal at its pace instead of closing it.
+                if (_outbound.OnLive(atOnce.Patch) && !TryDeliver(atOnce.Patch))
+                {
+                    Run(_outbound.ReadFromJournal(atOnce.Patch.Sequence));
+                }
+
+                break;
             case ClientFrame frame:
                 HandleClientFrame(frame);
                 break;
@@ -144,7 +153,15 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers
                 var (deliver, next) = _outbound.OnReadCompleted(completed.ReadThrough);
                 foreach (var patch in deliver)
                 {
-                    Deliver(patch);
+                    // The live patches held during the read come all at once, onto a queue the replay left near half its
+                    // limit: that they do not all fit says nothing of the client's reading. What does not fit is read
+                    // from the journal, back-pressured like the replay (whose stall timeout still closes a client that
+                    // reads nothing).
+                    if (!TryDeliver(patch))
+                    {
+                        next = _outbound.ReadFromJournal(patch.Sequence);
+                        break;
+                    }
                 }
 
                 Run(next);
@@ -307,11 +324,15 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers
 
     private void Deliver(PatchAppended patch)
     {
-        if (FrameFor(patch, _origin, _protocol.Enveloped) is { } frame && !_link.TryEnqueue(frame))
+        if (!TryDeliver(patch))
         {
             CloseAndStop(RelayCloseCodes.PolicyViolation, "slow consumer");
         }
     }
+
+    /// <summary>Queues what the client gets for <paramref name="patch"/>; false if the queue has no room for it.</summary>
+    private bool TryDeliver(PatchAppended patch) =>
+        FrameFor(patch, _origin, _protocol.Enveloped) is not { } frame || _link.TryEnqueue(frame);
 
     /// <summary>
     /// What the client gets for <paramref name="patch"/>: another's patch as it is; its own, nothing (raw) or an
@@ -425,6 +446,12 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers
     /// with compaction, where a full join starts instead of the history's beginning.
     /// </summary>
     public sealed record Join(long Head, long Epoch = 0, JoinSnapshot? Snapshot = null);
+
+    /// <summary>
+    /// From the document's hub: a live patch it hands on together with others, after a gap of the topic (read from the
+    /// journal, or held past the gap), in order and without gaps like every live patch.
+    /// </summary>
+    public sealed record HandedOnAtOnce(PatchAppended Patch);
 
     private sealed record CatchUpCompleted(long ReadThrough);
 

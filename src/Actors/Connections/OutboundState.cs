@@ -169,6 +169,22 @@ public sealed class OutboundState
         return (deliver, Finish());
     }
 
+    /// <summary>
+    /// The patch <paramref name="sequence"/>, handed out by <see cref="OnReadCompleted"/> (or by the hub at once, after a
+    /// gap), did not fit in the client's queue: it and every later one are read from the journal instead, at the client's
+    /// pace. The patches before it were delivered. Returns the read to start.
+    /// </summary>
+    public OutboundStep ReadFromJournal(long sequence)
+    {
+        // Every patch up to LatestSeen is journaled (the hub named or sent it), this one included.
+        Next = sequence;
+        CatchingUp = true;
+        _overflowed = false;
+        ClearHeld();
+        ReadTo = Math.Max(LatestSeen, sequence);
+        return OutboundStep.Read;
+    }
+
     private OutboundStep Finish()
     {
         CatchingUp = false;

@@ -246,13 +246,19 @@ public sealed class DocumentHubActor : ReceiveActor, IWithTimers
         }
     }
 
-    private void HandOn(PatchAppended patch)
+    /// <summary>
+    /// Hands <paramref name="patch"/> to every connection. <paramref name="atOnce"/>: one of a run handed on together after a
+    /// gap (read from the journal, or held past it), which the clients never had the time to read one by one; a connection
+    /// reads from the journal what of it does not fit in its client's queue, rather than closing a client that reads.
+    /// </summary>
+    private void HandOn(PatchAppended patch, bool atOnce = false)
     {
         _head = patch.Sequence;
         _status?.ObserveSequence(patch.Sequence);
+        object message = atOnce ? new ConnectionActor.HandedOnAtOnce(patch) : patch;
         foreach (var connection in _connections)
         {
-            connection.Tell(patch);
+            connection.Tell(message);
         }
 
         LoadSnapshotIfDue();
@@ -340,7 +346,7 @@ public sealed class DocumentHubActor : ReceiveActor, IWithTimers
             _heldBytes -= patch.Payload.Length;
             if (sequence == _head + 1)
             {
-                HandOn(patch);
+                HandOn(patch, atOnce: true);
             }
         }
     }
@@ -374,7 +380,7 @@ public sealed class DocumentHubActor : ReceiveActor, IWithTimers
             // In order, and contiguous except across a hole of the journal the reader skipped.
             if (patch.Sequence > _head)
             {
-                HandOn(patch);
+                HandOn(patch, atOnce: true);
             }
         }
 
