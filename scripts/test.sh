@@ -78,11 +78,13 @@ show() {
   done
 }
 
-# The single-node projects mostly wait on the processes they start, so they run side by side, with the cluster
-# project's specs that start no cluster (the compose file; one node's journal writes). The rest of the cluster
-# project (three-node clusters, failover budgets) then runs alone: two cores carry one cluster at a time, and
-# nodes that start together beside other projects' processes can lose their free ports to them (seen once).
-# Last, the bench smoke run beside the JS tests (neither checks a timing).
+# Two phases. First, side by side, the single-node projects (they mostly wait on the processes they start), the
+# cluster project's specs that start no cluster (the compose file; one node's journal writes), and, one after
+# another, the JS client's and the gift app's tests and the bench smoke run (none of them checks a timing). Then
+# the rest of the cluster project (three-node clusters, failover budgets) alone: two cores carry one cluster at a
+# time. The processes the tests start take their ports below the kernel's ephemeral range and reserve them
+# across test processes (tests/Relay.Testing/FreePort.cs, clients/js/test/gateway.mjs), so parts running side by
+# side cannot take each other's ports.
 single_node="ComposeFileSpecs JournalWriteFailureSpecs"
 single_node_filter=$(printf 'FullyQualifiedName~%s|' $single_node); single_node_filter=${single_node_filter%|}
 cluster_filter=$(printf 'FullyQualifiedName!~%s&' $single_node); cluster_filter=${cluster_filter%&}
@@ -90,14 +92,11 @@ run_dotnet_tests Relay.Actors.Tests &
 run_dotnet_tests Relay.Integration.Tests &
 run_dotnet_tests Relay.Operations.Tests &
 run_dotnet_tests Relay.Cluster.Tests Relay.Cluster.Tests.single-node "$single_node_filter" &
+(run_node_tests clients/js; run_node_tests examples/gifts; run_bench_smoke) &
 wait
-show Relay.Actors.Tests Relay.Integration.Tests Relay.Operations.Tests Relay.Cluster.Tests.single-node
+show Relay.Actors.Tests Relay.Integration.Tests Relay.Operations.Tests Relay.Cluster.Tests.single-node js gifts bench
 run_dotnet_tests Relay.Cluster.Tests Relay.Cluster.Tests "$cluster_filter"
 show Relay.Cluster.Tests
-run_bench_smoke &
-(run_node_tests clients/js; run_node_tests examples/gifts) &
-wait
-show bench js gifts
 
 passed=0
 failed=0

@@ -21,7 +21,7 @@ public sealed class ClusterScriptSpecs
     public async Task Should_relay_through_nginx_and_stop_everything_it_started()
     {
         var state = RepoPaths.NewTempFolder("cluster-sh");
-        var lbPort = FreePort.NextBlock(1) + 1;
+        var lbPort = FreePort.Next();
         var httpBase = FreePort.NextBlock(3);
         var environment = new Dictionary<string, string>
         {
@@ -29,7 +29,7 @@ public sealed class ClusterScriptSpecs
             ["RELAY_LB_PORT"] = lbPort.ToString(),
             ["RELAY_HTTP_BASE"] = httpBase.ToString(),
             ["RELAY_AKKA_BASE"] = FreePort.NextBlock(3).ToString(),
-            ["RELAY_PG_PORT"] = (FreePort.NextBlock(1) + 1).ToString(),
+            ["RELAY_PG_PORT"] = FreePort.Next().ToString(),
             ["RELAY_SKIP_BUILD"] = "1",
             ["RELAY_GATEWAY_DLL"] = RepoPaths.GatewayDll,
         };

@@ -50,6 +50,11 @@ public static class DocumentsScenario
                 ["Relay:Documents:Placement"] = placement,
                 ["Logging:LogLevel:Default"] = "Warning",
             });
+            foreach (var node in cluster.Nodes)
+            {
+                node.ShippedJit = true;
+            }
+
             await cluster.StartAsync(TimeSpan.FromSeconds(120));
             var nodes = cluster.Nodes.Select(node => node.WebSocketUrl).ToArray();
 

@@ -48,6 +48,7 @@ public sealed class RelayServer : IServerUnderTest
         }
 
         var node = RelayNode.Sqlite("relay", Path.Combine(folder, "relay.db"), settings);
+        node.ShippedJit = true;
         var server = new RelayServer(node, folder);
         try
         {

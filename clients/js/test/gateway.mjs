@@ -12,16 +12,27 @@ import { fileURLToPath } from "node:url";
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 export const gatewayDll = join(root, "src/Gateway/bin/Release/net10.0/Relay.Gateway.dll");
 
-/** A free TCP port on loopback (the kernel's pick). */
-export function freePort() {
-  return new Promise((done, fail) => {
-    const server = createServer();
-    server.once("error", fail);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => done(port));
+/**
+ * A free TCP port on loopback for a process started later. Picked at random from 10000 to 19999: below the kernel's
+ * ephemeral range (32768 and up), where another process's outgoing connection could take a port handed out but not
+ * yet bound, and apart from the .NET tests' ports (20000 to 31999, tests/Relay.Testing/FreePort.cs), which run
+ * beside these. Each port is handed out once per process.
+ */
+const handed = new Set();
+export async function freePort() {
+  for (;;) {
+    const port = 10_000 + Math.floor(Math.random() * 10_000);
+    if (handed.has(port)) continue;
+    const free = await new Promise((done) => {
+      const server = createServer();
+      server.once("error", () => done(false));
+      server.listen(port, "127.0.0.1", () => server.close(() => done(true)));
     });
-  });
+    if (free) {
+      handed.add(port);
+      return port;
+    }
+  }
 }
 
 /** Waits until `condition()` is truthy, checking every 25 ms, for at most `ms`; throws naming `what` otherwise. */
@@ -66,7 +77,9 @@ export class Gateway {
       "--Logging:LogLevel:Default=Warning",
       ...Object.entries(this.settings).map(([key, value]) => `--${key}=${value}`),
     ];
-    const child = spawn("dotnet", args, { cwd: dirname(gatewayDll), env: { ...process.env, DOTNET_gcServer: "0" } });
+    // Tiered compilation on, as tests/Relay.Testing/RelayNode.cs starts test nodes: half the CPU to start, same behaviour.
+    const env = { ...process.env, DOTNET_gcServer: "0", DOTNET_TieredCompilation: "1" };
+    const child = spawn("dotnet", args, { cwd: dirname(gatewayDll), env });
     this.process = child;
     const record = (chunk) => this.output.push(String(chunk));
     child.stdout.on("data", record);
