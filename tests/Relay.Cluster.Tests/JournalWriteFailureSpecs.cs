@@ -22,6 +22,7 @@ public sealed partial class JournalWriteFailureSpecs
     private const int PatchCount = 1500;
     private static readonly TimeSpan SendInterval = TimeSpan.FromMilliseconds(5);
     private static readonly TimeSpan KillingFor = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan KillingAtMost = TimeSpan.FromSeconds(20);
     private static readonly TimeSpan KillEvery = TimeSpan.FromMilliseconds(100);
 
     private readonly PostgresServer _postgres;
@@ -45,14 +46,14 @@ public sealed partial class JournalWriteFailureSpecs
         var traffic = SteadyTraffic.Start(sender, watcher, "w", SendInterval, PatchCount, TimeSpan.FromSeconds(60));
 
         await Probe.EventuallyAsync(() => traffic.SentCount > 200, TimeSpan.FromSeconds(20));
-        var terminated = await TerminateBackendsAsync(connectionString);
+        var terminated = await TerminateBackendsAsync(connectionString, () => JournalWriteFailuresAsync(node));
         var (sent, received) = await traffic.FinishAsync(TimeSpan.FromSeconds(40));
         var failedWrites = await JournalWriteFailuresAsync(node);
         var journaled = await JournaledSequencesAsync(connectionString);
         var history = await Probe.ReadHistoryAsync(node, journaled.Count, Document);
         var tally = DeliveryTally.Of(sent, received);
 
-        _output.WriteLine($"{terminated} backends terminated over {KillingFor.TotalSeconds:F0} s; {failedWrites} journal writes failed; {tally}");
+        _output.WriteLine($"{terminated} backends terminated; {failedWrites} journal writes failed; {tally}");
         _output.WriteLine($"journal: {journaled.Count} rows, sequence numbers {journaled.FirstOrDefault()}..{journaled.LastOrDefault()}");
         Assert.True(sent.Count == PatchCount, $"the sender got only {sent.Count} of {PatchCount} patches out\n{node.Output}");
         Assert.True(failedWrites > 0, $"no journal write failed: the spec proved nothing ({terminated} backends terminated)\n{node.Output}");
@@ -61,14 +62,19 @@ public sealed partial class JournalWriteFailureSpecs
         Assert.Equal(sent, history);
     }
 
-    /// <summary>Terminates every other backend of the database, every <see cref="KillEvery"/> for <see cref="KillingFor"/>; returns how many.</summary>
-    private static async Task<int> TerminateBackendsAsync(string connectionString)
+    /// <summary>
+    /// Terminates every other backend of the database, every <see cref="KillEvery"/> for <see cref="KillingFor"/>, and
+    /// on until a journal write has failed (<paramref name="failedWrites"/>), at most <see cref="KillingAtMost"/>: on a
+    /// loaded machine the first seconds may catch no write under way. Returns how many.
+    /// </summary>
+    private static async Task<int> TerminateBackendsAsync(string connectionString, Func<Task<long>> failedWrites)
     {
         var terminated = 0;
-        var until = DateTime.UtcNow + KillingFor;
+        var started = DateTime.UtcNow;
         await using var admin = new NpgsqlConnection(connectionString + ";Pooling=false");
         await admin.OpenAsync();
-        while (DateTime.UtcNow < until)
+        while (DateTime.UtcNow - started < KillingFor ||
+               (DateTime.UtcNow - started < KillingAtMost && await failedWrites() == 0))
         {
             await using var command = new NpgsqlCommand(
                 "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity " +

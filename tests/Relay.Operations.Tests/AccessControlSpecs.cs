@@ -80,7 +80,7 @@ public sealed class AccessControlSpecs : IClassFixture<GuardedNode>
         Assert.Equal(HttpStatusCode.Unauthorized, await Upgrade.StatusAsync(_node.WebSocketUrl, Bearer("wrong-token")));
         Assert.Equal(HttpStatusCode.Unauthorized, await Upgrade.StatusAsync(new Uri(_node.WebSocketUrl, "?access_token=wrong-token")));
 
-        Assert.Equal(HttpStatusCode.OK, (await Http.GetAsync(_node, "/readyz")).Status);
+        Assert.Equal(HttpStatusCode.OK, await Http.ReadyStatusAsync(_node));
         Assert.Equal(HttpStatusCode.OK, (await Http.GetAsync(_node, "/healthz")).Status);
         Assert.Equal(HttpStatusCode.OK, (await Http.GetAsync(_node, "/metrics")).Status);
     }

@@ -41,8 +41,7 @@ public sealed class JournalHoleSpecs
         var settings = new Dictionary<string, string> { ["Relay:Journal:SkipGapAfter"] = "00:00:01" };
         await using var second = RelayNode.Sqlite("holes-2", database, settings);
         await second.StartAsync();
-        var (readyBefore, _) = await Http.GetJsonAsync(second, "/readyz");
-        Assert.Equal(HttpStatusCode.OK, readyBefore);
+        Assert.Equal(HttpStatusCode.OK, await Http.ReadyStatusAsync(second));
 
         // Several joiners meet the hole at once: each gets the history without it, in order.
         var joiners = await Task.WhenAll(Enumerable.Range(0, 3).Select(_ => RelayClient.ConnectAsync(second.WebSocketUrlOf(Document))));

@@ -42,7 +42,7 @@ public sealed class ReadinessSpecs
         var database = Path.Combine(RepoPaths.NewTempFolder("ops-journal"), "relay.db");
         await using var node = RelayNode.Sqlite("ops-journal", database);
         await node.StartAsync();
-        Assert.Equal(HttpStatusCode.OK, (await Http.GetAsync(node, "/readyz")).Status);
+        Assert.Equal(HttpStatusCode.OK, await Http.ReadyStatusAsync(node));
 
         // The journal's table disappears under the running node: its queries fail from now on.
         await using (var connection = new SqliteConnection($"Data Source={database};Pooling=False"))

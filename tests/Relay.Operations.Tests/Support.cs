@@ -31,6 +31,18 @@ public static class Http
     public static string[] Missing(JsonElement report) =>
         report.GetProperty("missing").EnumerateArray().Select(element => element.GetString()!).ToArray();
 
+    /// <summary>
+    /// <c>/readyz</c>'s status once it is 200, or its last status after <paramref name="timeout"/> (default 30 s).
+    /// A node that says ready at <c>/</c> can still fail a readiness check's timeout for a moment on a loaded
+    /// machine (the journal query within 3 s, the cluster heartbeat within 5 s).
+    /// </summary>
+    public static async Task<HttpStatusCode> ReadyStatusAsync(RelayNode node, TimeSpan? timeout = null)
+    {
+        var status = HttpStatusCode.ServiceUnavailable;
+        await EventuallyAsync(async () => (status = (await GetAsync(node, "/readyz")).Status) == HttpStatusCode.OK, timeout ?? TimeSpan.FromSeconds(30));
+        return status;
+    }
+
     /// <summary>Polls <paramref name="probe"/> until it returns true, at most <paramref name="timeout"/>; returns its last verdict.</summary>
     public static async Task<bool> EventuallyAsync(Func<Task<bool>> probe, TimeSpan timeout)
     {
