@@ -1,5 +1,9 @@
 #nullable enable
+using Akka.Persistence.Sql.Query;
+using Akka.Streams;
+using Akka.Streams.Dsl;
 using Microsoft.Data.Sqlite;
+using Relay.Actors.Messages;
 using Relay.Actors.Journal;
 using Xunit;
 using Xunit.Abstractions;
@@ -19,6 +23,26 @@ public sealed class JournalWarmUpSpecs(ITestOutputHelper output) : RelaySpec(out
 
         // Deleted: the row stays only to keep the id's highest sequence number, and recovery skips it.
         await AwaitConditionAsync(async () => await RowsAsync(id) is [(1, true)], Patience, TimeSpan.FromMilliseconds(20));
+    }
+
+    [Fact]
+    public async Task Should_let_the_node_read_the_patch_through_the_replay_path_before_deleting_it()
+    {
+        const string id = JournalWarmUp.PersistenceIdPrefix + "spec-read-back";
+        IReadOnlyList<PatchAppended> read = [];
+        List<(long, bool)> rowsWhileRead = [];
+
+        await JournalWarmUp.RunAsync(Sys, id, Patience, readBack: async () =>
+        {
+            read = await new QueryPatchJournal(Sys, SqlReadJournal.Identifier).Read(id, 1).RunWith(Sink.Seq<PatchAppended>(), Sys.Materializer());
+            rowsWhileRead = await RowsAsync(id);
+        });
+
+        var patch = Assert.Single(read);
+        Assert.Equal(1, patch.Sequence);
+        Assert.Equal("warm-up", patch.OriginConnectionId);
+        Assert.Equal([(1L, false)], rowsWhileRead);
+        Assert.Equal([(1L, true)], await RowsAsync(id));
     }
 
     private async Task<List<(long Sequence, bool Deleted)>> RowsAsync(string persistenceId)

@@ -102,7 +102,7 @@ public static class RelayHostingExtensions
             });
         }
 
-        // Run the journal's write and recovery paths, then read one patch through the replay path, once the node is
+        // Run the journal's write, replay-read and recovery paths on one patch of the node's own, once the node is
         // ready: the first clients then do not wait for the journal, the query, the serializer and the stream stages
         // to be compiled (the first patch of a fresh node took 210 ms without, most of it the first write). Not
         // before ready: by then the default document's sequencer has created the journal's and the snapshot store's
@@ -114,8 +114,17 @@ public static class RelayHostingExtensions
             Task.Run(async () =>
                 {
                     await status.FirstReady;
-                    await JournalWarmUp.RunAsync(system, JournalWarmUp.PersistenceIdOf(self), TimeSpan.FromSeconds(30));
-                    await CreatePatchJournal(system).Read(DocumentName.Default, 1, 1).RunWith(Sink.Ignore<PatchAppended>(), system.Materializer());
+                    var id = JournalWarmUp.PersistenceIdOf(self);
+                    var journal = new QueryPatchJournal(system, SqlReadJournal.Identifier);
+                    var materializer = system.Materializer();
+                    await JournalWarmUp.RunAsync(system, id, TimeSpan.FromSeconds(30), readBack: async () =>
+                    {
+                        // The row path on the warm-up's own patch, then a joiner's reader on the default document's
+                        // first patch, if any (the first joiner of a node waited about 30 ms for both to compile).
+                        await journal.Read(id, 1).RunWith(Sink.Ignore<PatchAppended>(), materializer);
+                        await CreateHistoryReader(system, options, status, journal)
+                            .ReadAsync(DocumentName.Default, 1, 1, 1, _ => ValueTask.CompletedTask, materializer);
+                    });
                 })
                 .ContinueWith(
                     warmUp => system.Log.Debug("Journal warm-up failed: {0}", warmUp.Exception?.GetBaseException().Message),

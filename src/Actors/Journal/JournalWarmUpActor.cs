@@ -15,14 +15,22 @@ public static class JournalWarmUp
     /// <summary>The warm-up's persistence id for a node at <paramref name="address"/>.</summary>
     public static string PersistenceIdOf(Address address) => $"{PersistenceIdPrefix}{address.Host}:{address.Port}";
 
-    /// <summary>Warms the node's journal paths on <paramref name="persistenceId"/>; completes when done, faults when a step failed.</summary>
-    public static async Task RunAsync(ActorSystem system, string persistenceId, TimeSpan timeout)
+    /// <summary>
+    /// Warms the node's journal paths on <paramref name="persistenceId"/>; completes when done, faults when a step
+    /// failed. <paramref name="readBack"/>, if given, runs while the patch is journaled and not yet deleted: the
+    /// node reads it through the replay path, whose row mapping and deserialization only run on a real row.
+    /// </summary>
+    public static async Task RunAsync(ActorSystem system, string persistenceId, TimeSpan timeout, Func<Task>? readBack = null)
     {
         foreach (var write in new[] { true, false })
         {
             var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             system.ActorOf(Props.Create(() => new JournalWarmUpActor(persistenceId, write, done)));
             await done.Task.WaitAsync(timeout);
+            if (write && readBack is not null)
+            {
+                await readBack().WaitAsync(timeout);
+            }
         }
     }
 }

@@ -35,7 +35,11 @@ public sealed class QueryPatchJournal : IPatchJournal
     }
 
     /// <inheritdoc />
-    public Source<PatchAppended, NotUsed> Read(DocumentName document, long fromSequence, long toSequence = long.MaxValue)
+    public Source<PatchAppended, NotUsed> Read(DocumentName document, long fromSequence, long toSequence = long.MaxValue) =>
+        Read(document.PersistenceId, fromSequence, toSequence);
+
+    /// <summary>The journaled patches of any persistence id (the journal warm-up reads its own), as <see cref="Read(DocumentName, long, long)"/>.</summary>
+    public Source<PatchAppended, NotUsed> Read(string persistenceId, long fromSequence, long toSequence = long.MaxValue)
     {
         ICurrentEventsByPersistenceIdQuery query;
         try
@@ -47,7 +51,7 @@ public sealed class QueryPatchJournal : IPatchJournal
             return Source.Failed<PatchAppended>(ex.InnerException);
         }
 
-        return query.CurrentEventsByPersistenceId(document.PersistenceId, fromSequence, toSequence)
+        return query.CurrentEventsByPersistenceId(persistenceId, fromSequence, toSequence)
             .Select(envelope => (PatchAppended)envelope.Event);
     }
 }
