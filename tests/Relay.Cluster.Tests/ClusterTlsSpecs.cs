@@ -15,7 +15,9 @@ namespace Relay.Cluster.Tests;
 [Collection(ClusterCollection.Name)]
 public sealed partial class ClusterTlsSpecs
 {
-    private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(5) };
+    // Longer than /readyz's own bound (its journal check gives up after twice 3 s): an intruder, which never joins,
+    // can take that long to answer on a busy machine.
+    private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(15) };
     private static readonly TimeSpan Watch = TimeSpan.FromSeconds(10);
     private readonly PostgresServer _postgres;
     private readonly ITestOutputHelper _output;
