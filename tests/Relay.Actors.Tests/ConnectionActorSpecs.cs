@@ -500,10 +500,7 @@ public sealed class ConnectionActorSpecs : RelaySpec
         var published = new List<PatchAppended>();
         foreach (var text in texts)
         {
-            var frame = _framesOf[origin] = _framesOf.GetValueOrDefault(origin) + 1;
-            _writer.Tell(new AppendPatch(Doc, origin, frame, frame, Text(text), IsText: true), _writerConnection.Ref);
-            _lastSequence = (await _writerConnection.ExpectMsgAsync<AppendPatchResponse>(Patience)).Sequence;
-            published.Add((PatchAppended)(await _published.ExpectMsgAsync<Publish>(Patience)).Message);
+            published.Add(await JournalOneAsync(origin, Text(text), isText: true));
         }
 
         return published;
@@ -515,13 +512,19 @@ public sealed class ConnectionActorSpecs : RelaySpec
         var published = new List<PatchAppended>();
         for (var i = 0; i < count; i++)
         {
-            var frame = _framesOf[origin] = _framesOf.GetValueOrDefault(origin) + 1;
-            _writer.Tell(new AppendPatch(Doc, origin, frame, frame, new byte[bytes], IsText: false), _writerConnection.Ref);
-            _lastSequence = (await _writerConnection.ExpectMsgAsync<AppendPatchResponse>(Patience)).Sequence;
-            published.Add((PatchAppended)(await _published.ExpectMsgAsync<Publish>(Patience)).Message);
+            published.Add(await JournalOneAsync(origin, new byte[bytes], isText: false));
         }
 
         return published;
+    }
+
+    /// <summary>Journals one patch as <paramref name="origin"/>'s next frame; returns what the sequencer published.</summary>
+    private async Task<PatchAppended> JournalOneAsync(string origin, ReadOnlyMemory<byte> payload, bool isText)
+    {
+        var frame = _framesOf[origin] = _framesOf.GetValueOrDefault(origin) + 1;
+        _writer.Tell(new AppendPatch(Doc, origin, frame, frame, payload, isText), _writerConnection.Ref);
+        _lastSequence = (await _writerConnection.ExpectMsgAsync<AppendPatchResponse>(Patience)).Sequence;
+        return (PatchAppended)(await _published.ExpectMsgAsync<Publish>(Patience)).Message;
     }
 
     private static Task<OutboundFrame> ReadFrameAsync(ClientLink link) => link.ReadSentAsync(Patience);

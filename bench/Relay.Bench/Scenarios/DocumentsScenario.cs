@@ -124,9 +124,7 @@ public static class DocumentsScenario
             long Completed() => trackers.Sum(tracker => tracker.Completed);
             string? Failure() => serverFailure() ?? Clients.FirstEnded(clients, "client") ?? loops.FirstOrDefault(t => t.IsFaulted)?.Exception?.GetBaseException().Message;
             loops.AddRange(senders.Select(s => Task.Run(() => FlowScenario.SendLoopAsync(s.Client, s.Index, runId, settings.PatchBytes, s.Tracker, stop.Token))));
-            // As in the flow scenarios: the warm-up also waits for the first completed patch.
-            if ((await Waiting.ForAsync(settings.Warmup, Completed, settings.StallTimeout, Failure)
-                 ?? await Waiting.UntilAsync(() => Completed() > 0, Completed, settings.StallTimeout, settings.StallTimeout, Failure)) is { } warmupError)
+            if (await Waiting.WarmUpAsync(settings.Warmup, Completed, settings.StallTimeout, Failure) is { } warmupError)
             {
                 return FlowScenario.Failed(result, "warm-up: " + warmupError);
             }

@@ -45,10 +45,7 @@ public static class FlowScenario
             string? Failure() => serverFailure() ?? Clients.FirstEnded(all, "client") ?? senderLoops.FirstOrDefault(t => t.IsFaulted)?.Exception?.GetBaseException().Message;
 
             senderLoops = senderClients.Select((client, index) => Task.Run(() => SendLoopAsync(client, index, runId, settings.PatchBytes, tracker, stop.Token))).ToArray();
-            // The warm-up lasts its time and, on a loaded machine, until the first patch arrived (bounded by the
-            // stall timeout): the smoke run's half-second window would otherwise measure a start that has not happened.
-            if ((await Waiting.ForAsync(settings.Warmup, Delivered, settings.StallTimeout, Failure)
-                 ?? await Waiting.UntilAsync(() => Delivered() > 0, Delivered, settings.StallTimeout, settings.StallTimeout, Failure)) is { } warmupError)
+            if (await Waiting.WarmUpAsync(settings.Warmup, Delivered, settings.StallTimeout, Failure) is { } warmupError)
             {
                 return Failed(result, "warm-up: " + warmupError);
             }

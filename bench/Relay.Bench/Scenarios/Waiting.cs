@@ -52,4 +52,13 @@ public static class Waiting
         var error = await UntilAsync(() => end.Elapsed >= duration, progress, duration + stall, stall, failure);
         return error;
     }
+
+    /// <summary>
+    /// A scenario's warm-up: <paramref name="duration"/> of traffic, then, on a loaded machine, on until
+    /// <paramref name="progress"/> has moved at all (bounded by <paramref name="stall"/>), so that a short window does
+    /// not measure a start that has not happened. Returns null, or why it gave up.
+    /// </summary>
+    public static async Task<string?> WarmUpAsync(TimeSpan duration, Func<long> progress, TimeSpan stall, Func<string?> failure) =>
+        await ForAsync(duration, progress, stall, failure)
+        ?? await UntilAsync(() => progress() > 0, progress, stall, stall, failure);
 }

@@ -115,7 +115,7 @@ public static class RelayHostingExtensions
                 {
                     await status.FirstReady;
                     var id = JournalWarmUp.PersistenceIdOf(self);
-                    var journal = new QueryPatchJournal(system, SqlReadJournal.Identifier);
+                    var journal = CreatePatchJournal(system);
                     var materializer = system.Materializer();
                     await JournalWarmUp.RunAsync(system, id, TimeSpan.FromSeconds(30), readBack: async () =>
                     {
@@ -135,7 +135,7 @@ public static class RelayHostingExtensions
     }
 
     /// <summary>The read journal that serves replay and gap filling.</summary>
-    public static IPatchJournal CreatePatchJournal(ActorSystem system) => new QueryPatchJournal(system, SqlReadJournal.Identifier);
+    public static QueryPatchJournal CreatePatchJournal(ActorSystem system) => new(system, SqlReadJournal.Identifier);
 
     /// <summary>
     /// The node's reader of histories: windows of <c>Relay:Replay:MaxBufferedBytes</c>, never more rows than the read
