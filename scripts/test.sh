@@ -25,11 +25,25 @@ if ((${#need_pkgs[@]})); then
 fi
 # Debian's postgresql package may start a cluster of its own; the tests start throwaway servers instead.
 
-dotnet build Relay.sln -c Release -nologo -clp:ErrorsOnly || { echo "0 passed, 1 failed"; exit 1; }
-
 # Each part writes its log and a line "N passed, N failed" into $results; the sums are the suite's.
 results=$(mktemp -d)
 status=0
+
+# The JS client's and the gift app's packages, each from its committed lock file, install (network and disk) while
+# the build compiles; each writes its exit code for run_node_tests.
+npm_install() {
+  local name
+  name=$(basename "$1")
+  (cd "$1" && npm ci --no-audit --no-fund --loglevel=error) >"$results/$name.log" 2>&1
+  echo $? >"$results/$name.npm"
+}
+npm_install clients/js &
+npm_js=$!
+npm_install examples/gifts &
+npm_gifts=$!
+
+dotnet build Relay.sln -c Release -nologo -clp:ErrorsOnly || { wait; echo "0 passed, 1 failed"; exit 1; }
+wait "$npm_js" "$npm_gifts"
 
 # Runs one .NET test project (its tests that match the filter $3, if given) into the log named $2 (default: the
 # project's name); counts its tests.
@@ -45,13 +59,16 @@ run_dotnet_tests() {
 }
 
 # The JS client (clients/js: node's test runner against real Gateway processes) and the gift app's browser tests
-# (examples/gifts: the Vite build in Debian's Chromium), each from its committed lock file; every test counts.
+# (examples/gifts: the Vite build in Debian's Chromium), on the packages npm_install put in; every test counts.
 run_node_tests() {
   local name log code p f
   name=$(basename "$1")
   log="$results/$name.log"
-  (cd "$1" && npm ci --no-audit --no-fund --loglevel=error && npm test) >"$log" 2>&1
-  code=$?
+  code=$(cat "$results/$name.npm")
+  if [ "$code" -eq 0 ]; then
+    (cd "$1" && npm test) >>"$log" 2>&1
+    code=$?
+  fi
   p=$(grep -Eo '^# pass [0-9]+' "$log" | awk '{s+=$3} END {print s+0}')
   f=$(grep -Eo '^# fail [0-9]+' "$log" | awk '{s+=$3} END {print s+0}')
   if [ "$code" -ne 0 ] && [ "$f" -eq 0 ]; then
@@ -79,8 +96,9 @@ show() {
 }
 
 # Two phases. First, side by side, the single-node projects (they mostly wait on the processes they start), the
-# cluster project's specs that start no cluster (the compose file; one node's journal writes), and, one after
-# another, the JS client's and the gift app's tests and the bench smoke run (none of them checks a timing). Then
+# cluster project's specs that start no cluster (the compose file; one node's journal writes), the actor specs
+# followed by the bench smoke run, and the JS client's tests followed by the gift app's (the gift app's rebuild
+# the JS client's dist/, which the JS client's tests load); none of the JS or bench parts checks a timing. Then
 # the rest of the cluster project (three-node clusters, failover budgets) alone: two cores carry one cluster at a
 # time. The processes the tests start take their ports below the kernel's ephemeral range and reserve them
 # across test processes (tests/Relay.Testing/FreePort.cs, clients/js/test/gateway.mjs), so parts running side by
@@ -88,11 +106,11 @@ show() {
 single_node="ComposeFileSpecs JournalWriteFailureSpecs"
 single_node_filter=$(printf 'FullyQualifiedName~%s|' $single_node); single_node_filter=${single_node_filter%|}
 cluster_filter=$(printf 'FullyQualifiedName!~%s&' $single_node); cluster_filter=${cluster_filter%&}
-run_dotnet_tests Relay.Actors.Tests &
+(run_dotnet_tests Relay.Actors.Tests; run_bench_smoke) &
 run_dotnet_tests Relay.Integration.Tests &
 run_dotnet_tests Relay.Operations.Tests &
 run_dotnet_tests Relay.Cluster.Tests Relay.Cluster.Tests.single-node "$single_node_filter" &
-(run_node_tests clients/js; run_node_tests examples/gifts; run_bench_smoke) &
+(run_node_tests clients/js; run_node_tests examples/gifts) &
 wait
 show Relay.Actors.Tests Relay.Integration.Tests Relay.Operations.Tests Relay.Cluster.Tests.single-node js gifts bench
 run_dotnet_tests Relay.Cluster.Tests Relay.Cluster.Tests "$cluster_filter"

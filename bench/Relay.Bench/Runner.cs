@@ -44,7 +44,7 @@ public static class Runner
 
     /// <summary>Starts a fresh <paramref name="kind"/> server, runs one scenario on it, kills it.</summary>
     public static Task<JsonObject> RunOnFreshAsync(ServerKind kind, string scenario, BenchSettings settings, int? receivers = null) =>
-        OnFreshServerAsync(kind, scenario, relaySettings: null, server =>
+        OnFreshServerAsync(kind, scenario, settings, relaySettings: null, server =>
         {
             string? Failure() => server.IsRunning ? null : "the server process exited";
             return RunAsync(scenario, server.Connector, server.ProcessId, settings, Failure, receivers);
@@ -55,6 +55,7 @@ public static class Runner
         OnFreshServerAsync(
             kind,
             scenario,
+            settings,
             scenario == "state-join-compacted" ? new Dictionary<string, string> { ["Relay:Compaction:Mode"] = "immer" } : null,
             server => StateJoinScenario.RunAsync(scenario, server.Url, server.ProcessId, enveloped: kind == ServerKind.Relay, settings));
 
@@ -62,6 +63,7 @@ public static class Runner
     private static async Task<JsonObject> OnFreshServerAsync(
         ServerKind kind,
         string scenario,
+        BenchSettings settings,
         IReadOnlyDictionary<string, string>? relaySettings,
         Func<IServerUnderTest, Task<JsonObject>> run)
     {
@@ -72,7 +74,7 @@ public static class Runner
         {
             server = kind switch
             {
-                ServerKind.Relay => await RelayServer.StartAsync(relaySettings),
+                ServerKind.Relay => await RelayServer.StartAsync(relaySettings, settings.ShippedJit),
                 ServerKind.SignalR => await SignalRServer.StartAsync(),
                 _ => await ReferenceServer.StartAsync(),
             };

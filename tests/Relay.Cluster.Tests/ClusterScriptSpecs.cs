@@ -32,6 +32,8 @@ public sealed class ClusterScriptSpecs
             ["RELAY_PG_PORT"] = FreePort.Next().ToString(),
             ["RELAY_SKIP_BUILD"] = "1",
             ["RELAY_GATEWAY_DLL"] = RepoPaths.GatewayDll,
+            // The gateways inherit it: tiered compilation, as every test node starts (RelayNode.ShippedJit).
+            ["DOTNET_TieredCompilation"] = "1",
         };
         List<int> pids;
         try

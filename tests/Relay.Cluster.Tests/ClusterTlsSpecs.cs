@@ -35,7 +35,8 @@ public sealed partial class ClusterTlsSpecs
         var clock = Stopwatch.StartNew();
         var connectionString = await _postgres.CreateDatabaseAsync("relay_tls");
         await using var cluster = new RelayCluster(connectionString, certificatePath: TestCertificate.CreatePkcs12("relay-cluster"));
-        await cluster.StartAsync();
+        // All at once, as an orchestrator starts them (node1 alone would first wait out the seed-node timeout).
+        await cluster.StartAllAtOnceAsync();
         var started = clock.Elapsed;
         await using var onNode1 = await RelayClient.ConnectAsync(cluster[0].WebSocketUrl);
         await using var onNode2 = await RelayClient.ConnectAsync(cluster[1].WebSocketUrl);

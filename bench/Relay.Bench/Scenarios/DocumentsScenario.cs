@@ -52,7 +52,7 @@ public static class DocumentsScenario
             });
             foreach (var node in cluster.Nodes)
             {
-                node.ShippedJit = true;
+                node.ShippedJit = settings.ShippedJit;
             }
 
             await cluster.StartAsync(TimeSpan.FromSeconds(120));

@@ -32,8 +32,11 @@ public sealed class RelayServer : IServerUnderTest
     /// <inheritdoc />
     public bool IsRunning => _node.IsRunning;
 
-    /// <summary>Starts a Gateway on a new journal, with <paramref name="extra"/> settings, and waits until it relays.</summary>
-    public static async Task<RelayServer> StartAsync(IReadOnlyDictionary<string, string>? extra = null)
+    /// <summary>
+    /// Starts a Gateway on a new journal, with <paramref name="extra"/> settings and the JIT it ships with (or
+    /// tiered, <paramref name="shippedJit"/> false), and waits until it relays.
+    /// </summary>
+    public static async Task<RelayServer> StartAsync(IReadOnlyDictionary<string, string>? extra, bool shippedJit)
     {
         var folder = Path.Combine(Path.GetTempPath(), "relay-bench", "relay-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(folder);
@@ -48,7 +51,7 @@ public sealed class RelayServer : IServerUnderTest
         }
 
         var node = RelayNode.Sqlite("relay", Path.Combine(folder, "relay.db"), settings);
-        node.ShippedJit = true;
+        node.ShippedJit = shippedJit;
         var server = new RelayServer(node, folder);
         try
         {
