@@ -2,18 +2,31 @@ using HdrHistogram;
 
 namespace Relay.Bench.Scenarios;
 
-/// <summary>Send-to-receive times in microseconds, recorded only while the measuring window is open.</summary>
+/// <summary>
+/// Send-to-receive times in microseconds, recorded only while the measuring window is open. Receiver threads
+/// record into an HdrHistogram <see cref="Recorder"/>; closing the window takes its interval histogram, which no
+/// thread writes any more, so the figures are read from a histogram that cannot change under them (a receiver that
+/// read the window as open just before it closed records into the next interval, which nobody reads).
+/// </summary>
 public sealed class LatencyRecorder
 {
-    // One minute at three significant digits: plenty for a loopback relay, and safe from many receiver threads.
-    private readonly LongConcurrentHistogram _histogram = new(1, 60_000_000, 3);
+    // One minute at three significant digits: plenty for a loopback relay; concurrent, for many receiver threads.
+    private readonly Recorder _recorder = new(1, 60_000_000, 3, (id, lowest, highest, digits) => new LongConcurrentHistogram(id, lowest, highest, digits));
     private volatile bool _recording;
+    private HistogramBase? _window;
 
-    /// <summary>Opens or closes the window.</summary>
+    /// <summary>Opens or closes the window; closing it fixes the figures below.</summary>
     public bool Recording
     {
         get => _recording;
-        set => _recording = value;
+        set
+        {
+            _recording = value;
+            if (!value)
+            {
+                _window = _recorder.GetIntervalHistogram();
+            }
+        }
     }
 
     /// <summary>Records the time since <paramref name="timestamp"/> if the window is open.</summary>
@@ -21,16 +34,16 @@ public sealed class LatencyRecorder
     {
         if (_recording)
         {
-            _histogram.RecordValue(Math.Clamp(Patch.MicrosecondsSince(timestamp), 1, 60_000_000));
+            _recorder.RecordValue(Math.Clamp(Patch.MicrosecondsSince(timestamp), 1, 60_000_000));
         }
     }
 
-    /// <summary>Recorded values.</summary>
-    public long Count => _histogram.TotalCount;
+    /// <summary>Values recorded in the closed window.</summary>
+    public long Count => _window?.TotalCount ?? 0;
 
-    /// <summary>The value at <paramref name="percentile"/> in milliseconds.</summary>
-    public double Milliseconds(double percentile) => _histogram.TotalCount == 0 ? 0 : _histogram.GetValueAtPercentile(percentile) / 1000.0;
+    /// <summary>The value at <paramref name="percentile"/> in milliseconds, of the closed window.</summary>
+    public double Milliseconds(double percentile) => Count == 0 ? 0 : _window!.GetValueAtPercentile(percentile) / 1000.0;
 
-    /// <summary>The largest value in milliseconds.</summary>
-    public double MaxMilliseconds => _histogram.TotalCount == 0 ? 0 : _histogram.GetMaxValue() / 1000.0;
+    /// <summary>The largest value in milliseconds, of the closed window.</summary>
+    public double MaxMilliseconds => Count == 0 ? 0 : _window!.GetMaxValue() / 1000.0;
 }
