@@ -96,9 +96,10 @@ show() {
 }
 
 # Two phases. First, side by side, the single-node projects (they mostly wait on the processes they start), the
-# cluster project's specs that start no cluster (the compose file; one node's journal writes), the actor specs
-# followed by the bench smoke run, and the JS client's tests followed by the gift app's (the gift app's rebuild
-# the JS client's dist/, which the JS client's tests load); none of the JS or bench parts checks a timing. Then
+# cluster project's specs that start no cluster (the compose file; one node's journal writes), and, one after
+# another, the JS client's and the gift app's tests and the bench smoke run (none of them checks a timing; the gift
+# app's rebuild the JS client's dist/, which the JS client's tests load; the bench smoke, the heaviest, starts when
+# the rest is nearly done: beside the actor specs it took the load to 70 and timed out a node's recovery). Then
 # the rest of the cluster project (three-node clusters, failover budgets) alone: two cores carry one cluster at a
 # time. The processes the tests start take their ports below the kernel's ephemeral range and reserve them
 # across test processes (tests/Relay.Testing/FreePort.cs, clients/js/test/gateway.mjs), so parts running side by
@@ -106,11 +107,11 @@ show() {
 single_node="ComposeFileSpecs JournalWriteFailureSpecs"
 single_node_filter=$(printf 'FullyQualifiedName~%s|' $single_node); single_node_filter=${single_node_filter%|}
 cluster_filter=$(printf 'FullyQualifiedName!~%s&' $single_node); cluster_filter=${cluster_filter%&}
-(run_dotnet_tests Relay.Actors.Tests; run_bench_smoke) &
+run_dotnet_tests Relay.Actors.Tests &
 run_dotnet_tests Relay.Integration.Tests &
 run_dotnet_tests Relay.Operations.Tests &
 run_dotnet_tests Relay.Cluster.Tests Relay.Cluster.Tests.single-node "$single_node_filter" &
-(run_node_tests clients/js; run_node_tests examples/gifts) &
+(run_node_tests clients/js; run_node_tests examples/gifts; run_bench_smoke) &
 wait
 show Relay.Actors.Tests Relay.Integration.Tests Relay.Operations.Tests Relay.Cluster.Tests.single-node js gifts bench
 run_dotnet_tests Relay.Cluster.Tests Relay.Cluster.Tests "$cluster_filter"
