@@ -13,7 +13,6 @@ public static class BrowserCheck
 {
     private const string Chromium = "/usr/bin/chromium";
     private static readonly string Folder = Path.Combine(RepoPaths.Root, "tests", "browser");
-    private static readonly SemaphoreSlim Install = new(1, 1);
     private const int SnapshotCheckTurns = 2;
 
     /// <summary>
@@ -80,21 +79,6 @@ public static class BrowserCheck
     public static string ScriptsFolder => Folder;
 
     /// <summary>Installs the pinned npm packages (<c>npm ci</c> from the committed lock file) unless they are there.</summary>
-    public static async Task EnsurePackagesAsync()
-    {
-        await Install.WaitAsync();
-        try
-        {
-            if (!Directory.Exists(Path.Combine(Folder, "node_modules", "playwright-core")) ||
-                !Directory.Exists(Path.Combine(Folder, "node_modules", "immer")))
-            {
-                var install = await ProcessRunner.RunAsync("npm", ["ci", "--no-audit", "--no-fund"], TimeSpan.FromMinutes(3), Folder);
-                Assert.True(install.ExitCode == 0, $"npm ci in {Folder} failed with {install.ExitCode}:\n{install.Output}");
-            }
-        }
-        finally
-        {
-            Install.Release();
-        }
-    }
+    public static Task EnsurePackagesAsync() =>
+        NpmPackages.EnsureAsync(Folder, [Path.Combine("node_modules", "playwright-core"), Path.Combine("node_modules", "immer")]);
 }

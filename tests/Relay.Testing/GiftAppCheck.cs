@@ -14,7 +14,6 @@ public static class GiftAppCheck
 {
     private static readonly string Client = Path.Combine(RepoPaths.Root, "clients", "js");
     private static readonly string App = Path.Combine(RepoPaths.Root, "examples", "gifts");
-    private static readonly SemaphoreSlim Install = new(1, 1);
 
     /// <summary>Runs the check against the load balancer at <paramref name="loadBalancer"/>; <paramref name="nodes"/> are each node's HTTP URL and process id.</summary>
     public static async Task AssertPagesConvergeThroughASequencerKillAsync(ITestOutputHelper output, Uri loadBalancer, IEnumerable<(Uri Http, int Pid)> nodes)
@@ -32,31 +31,10 @@ public static class GiftAppCheck
         Assert.True(result.RootElement.GetProperty("ok").GetBoolean() && run.ExitCode == 0, $"cluster-check.mjs: {lastLine}");
     }
 
+    // The app depends on the client's build (dist/), which its tests and the app's build load.
     private static async Task EnsurePackagesAsync()
     {
-        await Install.WaitAsync();
-        try
-        {
-            if (!File.Exists(Path.Combine(Client, "dist", "index.js")))
-            {
-                await RunAsync("npm", ["ci", "--no-audit", "--no-fund"], Client);
-                await RunAsync("npm", ["run", "build"], Client);
-            }
-
-            if (!Directory.Exists(Path.Combine(App, "node_modules", "playwright-core")))
-            {
-                await RunAsync("npm", ["ci", "--no-audit", "--no-fund"], App);
-            }
-        }
-        finally
-        {
-            Install.Release();
-        }
-    }
-
-    private static async Task RunAsync(string program, string[] arguments, string folder)
-    {
-        var run = await ProcessRunner.RunAsync(program, arguments, TimeSpan.FromMinutes(3), folder);
-        Assert.True(run.ExitCode == 0, $"{program} {string.Join(' ', arguments)} in {folder} failed with {run.ExitCode}:\n{run.Output}");
+        await NpmPackages.EnsureAsync(Client, [Path.Combine("dist", "index.js")], script: "build");
+        await NpmPackages.EnsureAsync(App, [Path.Combine("node_modules", "playwright-core")]);
     }
 }
