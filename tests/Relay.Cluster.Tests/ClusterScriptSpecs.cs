@@ -23,7 +23,8 @@ public sealed class ClusterScriptSpecs
         var state = RepoPaths.NewTempFolder("cluster-sh");
         var lbPort = FreePort.Next();
         var httpBase = FreePort.NextBlock(3);
-        var environment = new Dictionary<string, string>
+        // The gateways inherit the runtime settings of every test node (RelayNode.TestRuntimeEnvironment).
+        var environment = new Dictionary<string, string>(RelayNode.TestRuntimeEnvironment)
         {
             ["RELAY_CLUSTER_DIR"] = state,
             ["RELAY_LB_PORT"] = lbPort.ToString(),
@@ -32,8 +33,6 @@ public sealed class ClusterScriptSpecs
             ["RELAY_PG_PORT"] = FreePort.Next().ToString(),
             ["RELAY_SKIP_BUILD"] = "1",
             ["RELAY_GATEWAY_DLL"] = RepoPaths.GatewayDll,
-            // The gateways inherit it: tiered compilation, as every test node starts (RelayNode.ShippedJit).
-            ["DOTNET_TieredCompilation"] = "1",
         };
         List<int> pids;
         try

@@ -77,8 +77,15 @@ export class Gateway {
       "--Logging:LogLevel:Default=Warning",
       ...Object.entries(this.settings).map(([key, value]) => `--${key}=${value}`),
     ];
-    // Tiered compilation on, as tests/Relay.Testing/RelayNode.cs starts test nodes: half the CPU to start, same behaviour.
-    const env = { ...process.env, DOTNET_gcServer: "0", DOTNET_TieredCompilation: "1" };
+    // The runtime settings of every test node (tests/Relay.Testing/RelayNode.cs, TestRuntimeEnvironment): less CPU, same behaviour.
+    const env = {
+      ...process.env,
+      DOTNET_gcServer: "0",
+      DOTNET_TieredCompilation: "1",
+      DOTNET_TieredPGO: "0",
+      DOTNET_TC_CallCountThreshold: "1000",
+      DOTNET_ThreadPool_UnfairSemaphoreSpinLimit: "0",
+    };
     const child = spawn("dotnet", args, { cwd: dirname(gatewayDll), env });
     this.process = child;
     const record = (chunk) => this.output.push(String(chunk));
