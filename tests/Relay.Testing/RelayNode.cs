@@ -147,15 +147,14 @@ public sealed class RelayNode : IAsyncDisposable
     /// calls instead of 30 (fewer re-compilations in a short life), and idle thread-pool workers sleep at once
     /// instead of spinning first. Measured on a three-node cluster over its first 40 s (start, idle, 200 patches/s):
     /// 28 s of CPU for the three nodes, against 44 s tiered with .NET's defaults and 49 s as shipped.
-    /// (clients/js/test/gateway.mjs starts its Gateways with the same settings.)
+    /// The settings are in <c>tests/Relay.Testing/test-node.env</c>, which clients/js/test/gateway.mjs reads too.
     /// </summary>
-    public static IReadOnlyDictionary<string, string> TestRuntimeEnvironment { get; } = new Dictionary<string, string>
-    {
-        ["DOTNET_TieredCompilation"] = "1",
-        ["DOTNET_TieredPGO"] = "0",
-        ["DOTNET_TC_CallCountThreshold"] = "1000",
-        ["DOTNET_ThreadPool_UnfairSemaphoreSpinLimit"] = "0",
-    };
+    public static IReadOnlyDictionary<string, string> TestRuntimeEnvironment { get; } =
+        File.ReadLines(Path.Combine(RepoPaths.Root, "tests", "Relay.Testing", "test-node.env"))
+            .Select(line => line.Trim())
+            .Where(line => line.Length > 0 && !line.StartsWith('#'))
+            .Select(line => line.Split('=', 2))
+            .ToDictionary(pair => pair[0], pair => pair[1]);
 
     /// <summary>Starts the process without waiting for it to be ready (to watch it start).</summary>
     public void Launch()

@@ -3,7 +3,7 @@
 // same port and file. Build it first: dotnet build Relay.sln -c Release. And the original Node.js relay, for the
 // raw fallback.
 import { spawn } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -11,6 +11,14 @@ import { fileURLToPath } from "node:url";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 export const gatewayDll = join(root, "src/Gateway/bin/Release/net10.0/Relay.Gateway.dll");
+// The runtime settings of every test node (less CPU, same behaviour), as tests/Relay.Testing/RelayNode.cs reads them.
+const testNodeEnvironment = Object.fromEntries(
+  readFileSync(join(root, "tests/Relay.Testing/test-node.env"), "utf8")
+    .split("\n")
+    .map((line) => line.trim())
+    .filter((line) => line && !line.startsWith("#"))
+    .map((line) => [line.slice(0, line.indexOf("=")), line.slice(line.indexOf("=") + 1)]),
+);
 
 /**
  * A free TCP port on loopback for a process started later. Picked at random from 10000 to 19999: below the kernel's
@@ -77,15 +85,7 @@ export class Gateway {
       "--Logging:LogLevel:Default=Warning",
       ...Object.entries(this.settings).map(([key, value]) => `--${key}=${value}`),
     ];
-    // The runtime settings of every test node (tests/Relay.Testing/RelayNode.cs, TestRuntimeEnvironment): less CPU, same behaviour.
-    const env = {
-      ...process.env,
-      DOTNET_gcServer: "0",
-      DOTNET_TieredCompilation: "1",
-      DOTNET_TieredPGO: "0",
-      DOTNET_TC_CallCountThreshold: "1000",
-      DOTNET_ThreadPool_UnfairSemaphoreSpinLimit: "0",
-    };
+    const env = { ...process.env, DOTNET_gcServer: "0", ...testNodeEnvironment };
     const child = spawn("dotnet", args, { cwd: dirname(gatewayDll), env });
     this.process = child;
     const record = (chunk) => this.output.push(String(chunk));
