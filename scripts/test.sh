@@ -110,12 +110,13 @@ single_node="ComposeFileSpecs JournalWriteFailureSpecs"
 single_node_filter=$(printf 'FullyQualifiedName~%s|' $single_node); single_node_filter=${single_node_filter%|}
 cluster_filter=$(printf 'FullyQualifiedName!~%s&' $single_node); cluster_filter=${cluster_filter%&}
 run_dotnet_tests Relay.Actors.Tests &
+run_dotnet_tests Relay.Gateway.Tests &
 run_dotnet_tests Relay.Integration.Tests &
 run_dotnet_tests Relay.Operations.Tests &
 run_dotnet_tests Relay.Cluster.Tests Relay.Cluster.Tests.single-node "$single_node_filter" &
 (run_node_tests clients/js; run_node_tests examples/gifts; run_bench_smoke) &
 wait
-show Relay.Actors.Tests Relay.Integration.Tests Relay.Operations.Tests Relay.Cluster.Tests.single-node js gifts bench
+show Relay.Actors.Tests Relay.Gateway.Tests Relay.Integration.Tests Relay.Operations.Tests Relay.Cluster.Tests.single-node js gifts bench
 run_dotnet_tests Relay.Cluster.Tests Relay.Cluster.Tests "$cluster_filter"
 show Relay.Cluster.Tests
 
@@ -126,7 +127,7 @@ for count in "$results"/*.count; do
   passed=$((passed + p)); failed=$((failed + f))
   echo "$(basename "$count" .count): $p passed, $f failed"
 done
-expected=8
+expected=9
 if [ "$(ls "$results"/*.count | wc -l)" -ne "$expected" ]; then
   echo "a part of the suite did not report"
   failed=$((failed + 1))

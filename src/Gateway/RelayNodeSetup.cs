@@ -31,15 +31,19 @@ public static class RelayNodeSetup
         return builder;
     }
 
-    /// <summary>Binds <see cref="RelayOptions"/> and starts the node's actor system.</summary>
+    /// <summary>Binds <see cref="RelayOptions"/> and <see cref="GatewayOptions"/>, and starts the node's actor system.</summary>
     public static WebApplicationBuilder AddRelayNode(this WebApplicationBuilder builder)
     {
         var options = new RelayOptions();
         builder.Configuration.GetSection(RelayOptions.Section).Bind(options);
         options.ResolveFor(builder.Environment.ContentRootPath);
         options.Validate();
+        var gateway = new GatewayOptions();
+        builder.Configuration.GetSection(RelayOptions.Section).Bind(gateway);
+        gateway.Validate(options);
         var status = new NodeStatus();
         builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton(gateway);
         builder.Services.AddSingleton(status);
         builder.Services.AddSingleton<RelayDocuments>();
         builder.Services.AddSingleton<SocketSessions>();
@@ -54,7 +58,7 @@ public static class RelayNodeSetup
             akka.WithRelay(options, status, Path.Combine(AppContext.BaseDirectory, "akka.hocon"))
                 .WithActorSystemLivenessCheck()
                 .WithRelayHealthChecks(status)
-                .AddStartup((system, _) => RelayMetrics.ObserveNode(system, status));
+                .AddStartup((system, _) => RelayMetrics.ObserveNode(system, status, services.GetRequiredService<RelayDocuments>()));
         });
 
         // Registered after the actor system, so it stops first: sockets close before the node leaves the cluster.

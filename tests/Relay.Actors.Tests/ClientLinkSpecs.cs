@@ -111,7 +111,7 @@ public sealed class ClientLinkSpecs
         // The connection will never return the credit (it stopped with the frame unconfirmed).
         var waiting = link.AcquireCreditsForAsync(1).AsTask();
         Assert.False(waiting.IsCompleted);
-        link.Close(new CloseRequest(RelayCloseCodes.TryAgainLater, "history unavailable, try again later"));
+        link.Close(CloseReason.Unavailable);
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => waiting.WaitAsync(Patience));
         // A reader that comes back after the close does not wait either.
@@ -125,11 +125,11 @@ public sealed class ClientLinkSpecs
         link.TryEnqueue(Frame(3));
         Assert.True(link.HasQueued);
 
-        link.Close(new CloseRequest(RelayCloseCodes.PolicyViolation, "slow consumer"));
-        link.Close(new CloseRequest(RelayCloseCodes.GoingAway, "connection ended"));
+        link.Close(CloseReason.SlowConsumer);
+        link.Close(CloseReason.Ended);
 
         // The first request wins.
-        Assert.Equal(new CloseRequest(RelayCloseCodes.PolicyViolation, "slow consumer"), await link.Closed.WaitAsync(Patience));
+        Assert.Equal(CloseReason.SlowConsumer, await link.Closed.WaitAsync(Patience));
         // A closing client gets nothing more: what was queued is dropped and the writer is told to end.
         Assert.False(await link.WaitToReadAsync().AsTask().WaitAsync(Patience));
         Assert.False(link.TryRead(out _));
@@ -146,7 +146,7 @@ public sealed class ClientLinkSpecs
         var waiting = link.WaitToReadAsync().AsTask();
         Assert.False(waiting.IsCompleted);
 
-        link.Close(new CloseRequest(RelayCloseCodes.GoingAway, "connection ended"));
+        link.Close(CloseReason.Ended);
 
         Assert.False(await waiting.WaitAsync(Patience));
     }
@@ -167,7 +167,7 @@ public sealed class ClientLinkSpecs
         Assert.True(link.HasQueued);
         Assert.True(link.TryRead(out var second));
         Assert.False(link.HasQueued);
-        Assert.Equal((1, 2), (first.Payload.Length, second.Payload.Length));
+        Assert.Equal((1, 2), (first.QueuedBytes, second.QueuedBytes));
     }
 
     [Fact]
@@ -177,7 +177,7 @@ public sealed class ClientLinkSpecs
         link.TryEnqueue(Frame(8));
         var waiting = link.EnqueueAsync(Frame(1), Patience).AsTask();
 
-        link.Close(new CloseRequest(RelayCloseCodes.GoingAway, "connection ended"));
+        link.Close(CloseReason.Ended);
 
         await waiting.WaitAsync(Patience);
     }
@@ -186,7 +186,7 @@ public sealed class ClientLinkSpecs
     public async Task Should_drop_a_frame_a_replay_enqueues_after_close()
     {
         var link = new ClientLink(maxOutboundBytes: 10, maxInFlight: 1);
-        link.Close(new CloseRequest(RelayCloseCodes.PolicyViolation, "slow consumer"));
+        link.Close(CloseReason.SlowConsumer);
 
         // Like TryEnqueue: accepted, so the replay ends normally, but nothing is kept for a closed socket.
         Assert.True(await link.EnqueueAsync(Frame(3), TimeSpan.Zero));
@@ -236,5 +236,5 @@ public sealed class ClientLinkSpecs
         }
     }
 
-    private static OutboundFrame Frame(int bytes) => new(new byte[bytes], IsText: false);
+    private static OutboundFrame Frame(int bytes) => new PatchFrame(new byte[bytes], IsText: false, Sequence: 0);
 }

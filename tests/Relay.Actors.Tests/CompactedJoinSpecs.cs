@@ -69,18 +69,15 @@ public sealed class CompactedJoinSpecs : RelaySpec
         // The named client that wrote everything: hello, the snapshot numbered with its sequence number, the ack of
         // its last frame in it, then its own later patches as acks.
         var v1 = links[0];
-        Assert.Equal(OutboundKind.Hello, (await v1.ReadSentAsync(Patience)).Kind);
-        var first = await v1.ReadSentAsync(Patience);
-        Assert.Equal(OutboundKind.Patch, first.Kind);
+        await v1.ReadSentAsync<HelloFrame>(Patience);
+        var first = await v1.ReadSentAsync<PatchFrame>(Patience);
         // A later snapshot may have been saved since the sequencer named that one: the joiners get the latest.
         Assert.InRange(first.Sequence, snapshot, head);
         snapshot = first.Sequence;
-        var ack = await v1.ReadSentAsync(Patience);
-        Assert.Equal((OutboundKind.Ack, snapshot, snapshot), (ack.Kind, ack.Id, ack.Sequence));
+        Assert.Equal(new AckFrame(snapshot, snapshot), await v1.ReadSentAsync(Patience));
         for (var sequence = snapshot + 1; sequence <= head; sequence++)
         {
-            var own = await v1.ReadSentAsync(Patience);
-            Assert.Equal((OutboundKind.Ack, sequence), (own.Kind, own.Sequence));
+            Assert.Equal(sequence, (await v1.ReadSentAsync<AckFrame>(Patience)).Sequence);
         }
 
         // Every raw joiner: the one replacing patch, the very same bytes in memory for all of them, then the tail.
@@ -88,12 +85,12 @@ public sealed class CompactedJoinSpecs : RelaySpec
         Assert.StartsWith("""[{"op":"replace","path":[],"value":{""", TextOf(first.Payload));
         foreach (var link in links.Skip(1))
         {
-            var replace = await link.ReadSentAsync(Patience);
+            var replace = await link.ReadSentAsync<PatchFrame>(Patience);
             Assert.True(MemoryMarshal.TryGetArray(replace.Payload, out var bytes));
             Assert.Same(shared.Array, bytes.Array);
             for (var sequence = snapshot + 1; sequence <= head; sequence++)
             {
-                Assert.Equal(sequence, (await link.ReadSentAsync(Patience)).Sequence);
+                Assert.Equal(sequence, (await link.ReadSentAsync<PatchFrame>(Patience)).Sequence);
             }
 
             Assert.False(await link.BecomesReadableWithinAsync(TimeSpan.FromMilliseconds(50)));

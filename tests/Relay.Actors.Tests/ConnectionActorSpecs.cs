@@ -15,7 +15,7 @@ using Xunit.Abstractions;
 namespace Relay.Actors.Tests;
 
 /// <summary>
-/// One connection between a real <see cref="ClientLink"/> (read as the socket's writer would) and a real
+/// One connection between a real <see cref="ClientLink"/> (read as the Gateway's writer would) and a real
 /// SQLite journal written by a real <see cref="HistoryActor"/>. The spec plays the document's hub (it sends
 /// <see cref="ConnectionActor.Join"/> and the live patches, in order and without gaps, as the hub guarantees)
 /// and a probe plays the sequencer. Filling gaps of the topic is the hub's: see <c>DocumentHubActorSpecs</c>.
@@ -56,7 +56,7 @@ public sealed class ConnectionActorSpecs : RelaySpec
         Assert.Equal(["h1", "h2", "h3"], await ReadOutboundAsync(link, 3));
 
         var live = await JournalAsync("other", "live4");
-        connection.Tell(live[0]);
+        connection.Tell(new ConnectionActor.LivePatch(live[0]));
         Assert.Equal(["live4"], await ReadOutboundAsync(link, 1));
     }
 
@@ -90,8 +90,8 @@ public sealed class ConnectionActorSpecs : RelaySpec
 
         var mine = await JournalAsync(Me, "mine4");
         var other = await JournalAsync("other", "o5");
-        connection.Tell(mine[0]);
-        connection.Tell(other[0]);
+        connection.Tell(new ConnectionActor.LivePatch(mine[0]));
+        connection.Tell(new ConnectionActor.LivePatch(other[0]));
 
         Assert.Equal(["o5"], await ReadOutboundAsync(link, 1));
         await ExpectNoOutboundAsync(link);
@@ -105,10 +105,10 @@ public sealed class ConnectionActorSpecs : RelaySpec
         Join(connection);
         Assert.Equal(["h1", "h2", "h3"], await ReadOutboundAsync(link, 3));
 
-        connection.Tell(history[1]);
-        connection.Tell(history[2]);
+        connection.Tell(new ConnectionActor.LivePatch(history[1]));
+        connection.Tell(new ConnectionActor.LivePatch(history[2]));
         var live = await JournalAsync("other", "live4");
-        connection.Tell(live[0]);
+        connection.Tell(new ConnectionActor.LivePatch(live[0]));
 
         Assert.Equal(["live4"], await ReadOutboundAsync(link, 1));
         await ExpectNoOutboundAsync(link);
@@ -124,8 +124,8 @@ public sealed class ConnectionActorSpecs : RelaySpec
 
         // As the hub does: the head, then every later patch at once, while the replay is still reading.
         Join(connection, head: 3);
-        connection.Tell(live[0]);
-        connection.Tell(live[1]);
+        connection.Tell(new ConnectionActor.LivePatch(live[0]));
+        connection.Tell(new ConnectionActor.LivePatch(live[1]));
 
         Assert.Equal(["h1", "h2", "h3", "live4", "live5"], await ReadOutboundAsync(link, 5));
         await ExpectNoOutboundAsync(link);
@@ -147,14 +147,14 @@ public sealed class ConnectionActorSpecs : RelaySpec
         // More live patches than it may hold while the replay is stalled: they are read from the journal instead.
         foreach (var patch in live)
         {
-            connection.Tell(patch);
+            connection.Tell(new ConnectionActor.LivePatch(patch));
         }
 
         Assert.Equal(["hist-1", "hist-2", "p3", "p4", "p5"], await ReadOutboundAsync(link, 5));
         Assert.Equal([(1L, 2L), (3L, 5L)], journal.Reads);
 
         var next = await JournalAsync("other", "p6");
-        connection.Tell(next[0]);
+        connection.Tell(new ConnectionActor.LivePatch(next[0]));
         Assert.Equal(["p6"], await ReadOutboundAsync(link, 1));
         await ExpectNoOutboundAsync(link);
     }
@@ -170,7 +170,7 @@ public sealed class ConnectionActorSpecs : RelaySpec
         await AwaitAssertAsync(async () => Assert.NotEqual(0, await CountChildrenAsync(connection)), Patience, TimeSpan.FromMilliseconds(50));
         foreach (var patch in live)
         {
-            connection.Tell(patch);
+            connection.Tell(new ConnectionActor.LivePatch(patch));
         }
 
         Assert.Equal(["hist-1", "hist-2", "p3", "p4", "p5"], await ReadOutboundAsync(link, 5));
@@ -187,8 +187,8 @@ public sealed class ConnectionActorSpecs : RelaySpec
         Join(connection, head: 0);
 
         var live = await JournalAsync("other", "live1", "live2");
-        connection.Tell(live[0]);
-        connection.Tell(live[1]);
+        connection.Tell(new ConnectionActor.LivePatch(live[0]));
+        connection.Tell(new ConnectionActor.LivePatch(live[1]));
 
         Assert.Equal(["live1", "live2"], await ReadOutboundAsync(link, 2));
         Assert.Empty(journal.Reads);
@@ -204,12 +204,12 @@ public sealed class ConnectionActorSpecs : RelaySpec
 
         // The hub's head was 3 when the connection joined; 4 and 5 reach the connection live.
         Join(connection, head: 3);
-        connection.Tell(patches[3]);
+        connection.Tell(new ConnectionActor.LivePatch(patches[3]));
         Assert.Equal(["h1", "h2", "h3", "h4"], await ReadOutboundAsync(link, 4));
         // 5 is journaled, but nothing said it exists: it comes live, not from the journal.
         await ExpectNoOutboundAsync(link);
 
-        connection.Tell(patches[4]);
+        connection.Tell(new ConnectionActor.LivePatch(patches[4]));
         Assert.Equal(["h5"], await ReadOutboundAsync(link, 1));
         await ExpectNoOutboundAsync(link);
         Assert.Equal([(1L, 3L)], journal.Reads);
@@ -261,7 +261,7 @@ public sealed class ConnectionActorSpecs : RelaySpec
         var (connection, link, history) = Open(maxInFlight: 2);
         Join(connection);
 
-        // The socket reader takes a credit per frame; the third has to wait for the journal.
+        // The Gateway's reader takes a credit per frame; the third has to wait for the journal.
         await SendAsync(link, connection, Text("f1"), true);
         await SendAsync(link, connection, Text("f2"), true);
         var third = link.AcquireCreditAsync(CancellationToken.None);
@@ -280,7 +280,7 @@ public sealed class ConnectionActorSpecs : RelaySpec
     }
 
     [Fact]
-    public async Task Should_close_a_slow_reader_with_1008_when_its_outbound_bytes_run_over()
+    public async Task Should_close_a_slow_reader_when_its_outbound_bytes_run_over()
     {
         var (connection, link, _) = Open(maxOutboundBytes: 10);
         Join(connection);
@@ -288,11 +288,11 @@ public sealed class ConnectionActorSpecs : RelaySpec
 
         // Nobody reads the link: six bytes fit, twelve do not.
         var live = await JournalAsync("other", "live-1", "live-2");
-        connection.Tell(live[0]);
-        connection.Tell(live[1]);
+        connection.Tell(new ConnectionActor.LivePatch(live[0]));
+        connection.Tell(new ConnectionActor.LivePatch(live[1]));
 
         var closed = await link.Closed.WaitAsync(Patience);
-        Assert.Equal(new CloseRequest(RelayCloseCodes.PolicyViolation, "slow consumer"), closed);
+        Assert.Equal(CloseReason.SlowConsumer, closed);
         await ExpectTerminatedAsync(connection, Patience);
     }
 
@@ -315,14 +315,14 @@ public sealed class ConnectionActorSpecs : RelaySpec
         await AwaitAssertAsync(() => Assert.True(link.PendingBytes > 128 * 1024), Patience, TimeSpan.FromMilliseconds(20));
         foreach (var patch in live)
         {
-            connection.Tell(patch);
+            connection.Tell(new ConnectionActor.LivePatch(patch));
         }
 
         // Then the client reads steadily, as RelayClient does, until it has everything.
         var sequences = new List<long>();
         for (var i = 0; i < historyCount + liveCount; i++)
         {
-            var frame = await link.ReadSentAsync(Patience).ContinueWith(t => t, TaskScheduler.Default);
+            var frame = await link.ReadSentAsync<PatchFrame>(Patience).ContinueWith(t => t, TaskScheduler.Default);
             if (!frame.IsCompletedSuccessfully)
             {
                 var reason = link.Closed.IsCompleted ? (await link.Closed).ToString() : "not closed";
@@ -338,7 +338,7 @@ public sealed class ConnectionActorSpecs : RelaySpec
 
         // And it is live afterwards.
         var next = await JournalBinaryAsync("other", 1, patchBytes);
-        connection.Tell(next[0]);
+        connection.Tell(new ConnectionActor.LivePatch(next[0]));
         Assert.Equal(historyCount + liveCount + 1, (await ReadFrameAsync(link)).Sequence);
     }
 
@@ -353,7 +353,7 @@ public sealed class ConnectionActorSpecs : RelaySpec
         await AwaitAssertAsync(() => Assert.True(link.PendingBytes > 128 * 1024), Patience, TimeSpan.FromMilliseconds(20));
         foreach (var patch in live)
         {
-            connection.Tell(patch);
+            connection.Tell(new ConnectionActor.LivePatch(patch));
         }
 
         Watch(connection);
@@ -365,12 +365,12 @@ public sealed class ConnectionActorSpecs : RelaySpec
             await ReadFrameAsync(link);
         }
 
-        Assert.Equal(new CloseRequest(RelayCloseCodes.PolicyViolation, "slow consumer"), await link.Closed.WaitAsync(Patience));
+        Assert.Equal(CloseReason.SlowConsumer, await link.Closed.WaitAsync(Patience));
         await ExpectTerminatedAsync(connection, Patience);
     }
 
     [Fact]
-    public async Task Should_close_a_reader_that_stalls_its_replay_with_1008()
+    public async Task Should_close_a_reader_that_stalls_its_replay_as_a_slow_consumer()
     {
         await JournalAsync("other", "hist-1", "hist-2", "hist-3");
         var (connection, link, _) = Open(maxOutboundBytes: 10);
@@ -378,20 +378,20 @@ public sealed class ConnectionActorSpecs : RelaySpec
 
         var closed = await link.Closed.WaitAsync(Patience);
 
-        Assert.Equal(new CloseRequest(RelayCloseCodes.PolicyViolation, "slow consumer"), closed);
+        Assert.Equal(CloseReason.SlowConsumer, closed);
     }
 
     [Fact]
-    public async Task Should_close_with_1013_when_the_sequencer_confirms_nothing_for_too_long_and_keep_resending()
+    public async Task Should_close_as_unavailable_when_the_sequencer_confirms_nothing_for_too_long_and_keep_resending()
     {
         var (connection, link, history) = Open(settings: Fast with { UnavailableAfter = TimeSpan.FromSeconds(1.5) });
         Join(connection);
         await SendAsync(link, connection, Text("stuck"), true);
 
-        // The journal is down: the sequencer never answers; the frame is resent, and after the limit the client hears 1013.
+        // The journal is down: the sequencer never answers; the frame is resent, and after the limit the client is told to come back later.
         Assert.Equal("stuck", TextOf((await history.ExpectMsgAsync<AppendPatch>(Patience)).Payload));
         var closed = await link.Closed.WaitAsync(Patience);
-        Assert.Equal(RelayCloseCodes.TryAgainLater, closed.Code);
+        Assert.Equal(CloseReason.Unavailable, closed);
 
         // The frame is not given up on: the draining connection still resends it until it is confirmed.
         Watch(connection);
@@ -432,7 +432,7 @@ public sealed class ConnectionActorSpecs : RelaySpec
         connection.Tell(ConnectionActor.ClientDisconnected.Instance);
 
         await ExpectTerminatedAsync(connection, Patience);
-        Assert.Equal(RelayCloseCodes.GoingAway, (await link.Closed.WaitAsync(Patience)).Code);
+        Assert.Equal(CloseReason.Ended, await link.Closed.WaitAsync(Patience));
     }
 
     [Fact]
@@ -481,7 +481,7 @@ public sealed class ConnectionActorSpecs : RelaySpec
         return children;
     }
 
-    /// <summary>As the socket's reader does: take a credit, then hand the frame to the actor.</summary>
+    /// <summary>As the Gateway's reader does: take a credit, then hand the frame to the actor.</summary>
     private static async Task SendAsync(ClientLink link, IActorRef connection, ReadOnlyMemory<byte> payload, bool isText)
     {
         await link.AcquireCreditAsync(CancellationToken.None).WaitAsync(Patience);
@@ -527,7 +527,7 @@ public sealed class ConnectionActorSpecs : RelaySpec
         return (PatchAppended)(await _published.ExpectMsgAsync<Publish>(Patience)).Message;
     }
 
-    private static Task<OutboundFrame> ReadFrameAsync(ClientLink link) => link.ReadSentAsync(Patience);
+    private static Task<PatchFrame> ReadFrameAsync(ClientLink link) => link.ReadSentAsync<PatchFrame>(Patience);
 
     private static async Task<string[]> ReadOutboundAsync(ClientLink link, int count)
     {

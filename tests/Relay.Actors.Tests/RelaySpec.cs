@@ -35,10 +35,10 @@ public abstract class RelaySpec : Akka.TestKit.Xunit2.TestKit
     protected SpecNode Node { get; }
 
     /// <summary>The journal as replay and gap filling read it.</summary>
-    protected IPatchJournal PatchJournal => new QueryPatchJournal(Sys, SqlReadJournal.Identifier);
+    private protected IPatchJournal PatchJournal => new QueryPatchJournal(Sys, SqlReadJournal.Identifier);
 
     /// <summary>The node's history reader over <paramref name="journal"/> (the node's journal if none), with holes of its own.</summary>
-    protected HistoryReader ReaderOf(IPatchJournal? journal = null) =>
+    private protected HistoryReader ReaderOf(IPatchJournal? journal = null) =>
         RelayHostingExtensions.CreateHistoryReader(Sys, Node.Options, new Relay.Actors.Fanout.NodeStatus(), journal);
 
     /// <summary>Everything journaled so far for <paramref name="document"/> (the default one if none), in journal order.</summary>

@@ -1,72 +1,14 @@
 #nullable enable
 namespace Relay.Actors.Connections;
 
-/// <summary>WebSocket close codes Relay uses (RFC 6455, section 7.4.1).</summary>
-public static class RelayCloseCodes
-{
-    /// <summary>The server is shutting down.</summary>
-    public const int GoingAway = 1001;
-
-    /// <summary>A text frame that is not valid UTF-8.</summary>
-    public const int InvalidPayload = 1007;
-
-    /// <summary>A client that broke a rule, such as not reading its patches.</summary>
-    public const int PolicyViolation = 1008;
-
-    /// <summary>A message larger than the configured limit.</summary>
-    public const int MessageTooBig = 1009;
-
-    /// <summary>An unexpected server fault.</summary>
-    public const int InternalError = 1011;
-
-    /// <summary>The server cannot take the client's patches right now.</summary>
-    public const int TryAgainLater = 1013;
-}
-
-/// <summary>What an outbound frame is; raw clients only ever get <see cref="Patch"/>.</summary>
-public enum OutboundKind : byte
-{
-    /// <summary>A patch of the document, numbered <see cref="OutboundFrame.Sequence"/>.</summary>
-    Patch,
-
-    /// <summary><c>relay.v1</c>: the client's own patch <see cref="OutboundFrame.Id"/> is journaled as <see cref="OutboundFrame.Sequence"/>.</summary>
-    Ack,
-
-    /// <summary><c>relay.v1</c>: the first frame; <see cref="OutboundFrame.Sequence"/> is the head, <see cref="OutboundFrame.Id"/> the epoch.</summary>
-    Hello,
-}
-
 /// <summary>
-/// One frame on its way to a client; the payload is shared by every client it goes to. The socket's writer
-/// encodes it for the client's protocol (docs/protocol.md): a raw client gets the payload alone.
+/// The bounded bridge between one <see cref="ConnectionActor"/> and its client's single reader and single
+/// writer, which reach it through <see cref="ClientConnection"/>. Outbound frames are bounded by bytes: the
+/// actor's <see cref="TryEnqueue"/> fails instead of growing past the limit, and replay waits with
+/// <see cref="EnqueueAsync"/>. Inbound frames are bounded by credits: the reader takes them per frame and the
+/// actor returns them once the frame is journaled.
 /// </summary>
-public readonly record struct OutboundFrame(
-    ReadOnlyMemory<byte> Payload,
-    bool IsText,
-    long Sequence = 0,
-    OutboundKind Kind = OutboundKind.Patch,
-    long Id = 0)
-{
-    /// <summary>An acknowledgement of the client's patch <paramref name="id"/>, journaled as <paramref name="sequence"/>.</summary>
-    public static OutboundFrame Ack(long id, long sequence) => new(ReadOnlyMemory<byte>.Empty, true, sequence, OutboundKind.Ack, id);
-
-    /// <summary>The hello: the history named <paramref name="epoch"/> with head <paramref name="head"/>; <paramref name="resumed"/> travels as <see cref="IsText"/>.</summary>
-    public static OutboundFrame Hello(long head, long epoch, bool resumed) => new(ReadOnlyMemory<byte>.Empty, resumed, head, OutboundKind.Hello, epoch);
-
-    /// <summary>For a hello: whether the connection resumed.</summary>
-    public bool Resumed => Kind == OutboundKind.Hello && IsText;
-}
-
-/// <summary>Why and how a connection is closed.</summary>
-public sealed record CloseRequest(int Code, string Reason);
-
-/// <summary>
-/// The bounded bridge between one <see cref="ConnectionActor"/> and its socket's single reader and single
-/// writer. Outbound frames are bounded by bytes: the actor's <see cref="TryEnqueue"/> fails instead of
-/// growing past the limit, and replay waits with <see cref="EnqueueAsync"/>. Inbound frames are bounded
-/// by credits: the reader takes one per frame and the actor returns it once the frame is journaled.
-/// </summary>
-public sealed class ClientLink
+internal sealed class ClientLink
 {
     /// <summary>The payload bytes one inbound credit stands for.</summary>
     public const int CreditBytes = 4096;
@@ -75,7 +17,7 @@ public sealed class ClientLink
     private readonly Queue<OutboundFrame> _outbound = new();
     private TaskCompletionSource<bool>? _readable;
     private readonly SemaphoreSlim _credits;
-    private readonly TaskCompletionSource<CloseRequest> _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource<CloseReason> _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly object _drainGate = new();
     private readonly long _maxOutboundBytes;
     private readonly int _maxInFlight;
@@ -92,7 +34,7 @@ public sealed class ClientLink
         _credits = new SemaphoreSlim(maxInFlight, maxInFlight);
     }
 
-    /// <summary>Frames queued for the socket's writer.</summary>
+    /// <summary>Frames queued for the client's writer.</summary>
     public int QueuedFrames
     {
         get
@@ -105,22 +47,22 @@ public sealed class ClientLink
     }
 
     /// <summary>Completes with the reason once the connection is to be closed.</summary>
-    public Task<CloseRequest> Closed => _closed.Task;
+    public Task<CloseReason> Closed => _closed.Task;
 
-    /// <summary>Bytes queued for the client and not yet written to its socket.</summary>
+    /// <summary>Bytes queued for the client and not yet written out.</summary>
     public long PendingBytes => Volatile.Read(ref _pendingBytes);
 
     /// <summary>Queues a frame unless the client is already <see cref="PendingBytes"/> over the limit.</summary>
-    public bool TryEnqueue(in OutboundFrame frame)
+    public bool TryEnqueue(OutboundFrame frame)
     {
         if (_closed.Task.IsCompleted)
         {
             return true;
         }
 
-        if (Interlocked.Add(ref _pendingBytes, frame.Payload.Length) > _maxOutboundBytes)
+        if (Interlocked.Add(ref _pendingBytes, frame.QueuedBytes) > _maxOutboundBytes)
         {
-            Interlocked.Add(ref _pendingBytes, -frame.Payload.Length);
+            Interlocked.Add(ref _pendingBytes, -frame.QueuedBytes);
             return false;
         }
 
@@ -172,13 +114,13 @@ public sealed class ClientLink
             }
         }
 
-        Interlocked.Add(ref _pendingBytes, frame.Payload.Length);
+        Interlocked.Add(ref _pendingBytes, frame.QueuedBytes);
         Write(frame);
         return true;
     }
 
     /// <summary>
-    /// For the socket's single writer: completes with true once a frame is queued, or with false once the
+    /// For the client's single writer: completes with true once a frame is queued, or with false once the
     /// link is closed. Frames queued before a close are not handed out after it.
     /// </summary>
     public ValueTask<bool> WaitToReadAsync()
@@ -200,8 +142,8 @@ public sealed class ClientLink
         }
     }
 
-    /// <summary>For the socket's single writer: takes the next frame, unless the link is closed.</summary>
-    public bool TryRead(out OutboundFrame frame)
+    /// <summary>For the client's single writer: takes the next frame, unless the link is closed.</summary>
+    public bool TryRead([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out OutboundFrame? frame)
     {
         lock (_outbound)
         {
@@ -210,18 +152,18 @@ public sealed class ClientLink
                 return true;
             }
 
-            frame = default;
+            frame = null;
             return false;
         }
     }
 
-    /// <summary>For the socket's single writer: whether another frame waits after the one it took.</summary>
+    /// <summary>For the client's single writer: whether another frame waits after the one it took.</summary>
     public bool HasQueued => QueuedFrames > 0;
 
-    /// <summary>The writer reports a frame written to the socket.</summary>
-    public void OnSent(in OutboundFrame frame)
+    /// <summary>The writer reports a frame written out.</summary>
+    public void OnSent(OutboundFrame frame)
     {
-        var pending = Interlocked.Add(ref _pendingBytes, -frame.Payload.Length);
+        var pending = Interlocked.Add(ref _pendingBytes, -frame.QueuedBytes);
         if (pending <= _maxOutboundBytes / 2 && Volatile.Read(ref _drained) is not null)
         {
             lock (_drainGate)
@@ -268,10 +210,10 @@ public sealed class ClientLink
         }
     }
 
-    /// <summary>Asks the socket to close; the first request wins.</summary>
-    public void Close(CloseRequest request)
+    /// <summary>Ends the connection for <paramref name="reason"/>; the first reason wins.</summary>
+    public void Close(CloseReason reason)
     {
-        if (_closed.TrySetResult(request))
+        if (_closed.TrySetResult(reason))
         {
             TaskCompletionSource<bool>? readable;
             lock (_outbound)
@@ -313,7 +255,7 @@ public sealed class ClientLink
         return closing.Token;
     }
 
-    private void Write(in OutboundFrame frame)
+    private void Write(OutboundFrame frame)
     {
         TaskCompletionSource<bool>? readable;
         lock (_outbound)

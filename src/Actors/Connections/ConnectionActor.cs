@@ -18,9 +18,9 @@ namespace Relay.Actors.Connections;
 /// <param name="DrainTimeout">After the client left, how long its unconfirmed appends are still resent.</param>
 /// <param name="UnavailableAfter">
 /// When the sequencer has confirmed nothing of a waiting connection for this long (journal down, no
-/// sequencer), the client is closed with 1013 "try again later" instead of being held indefinitely.
+/// sequencer), the client is closed as <see cref="CloseReason.Unavailable"/> instead of being held indefinitely.
 /// </param>
-public sealed record ConnectionSettings(
+internal sealed record ConnectionSettings(
     int MaxBufferedLive,
     long MaxBufferedLiveBytes,
     TimeSpan ResendAfter,
@@ -40,7 +40,7 @@ public sealed record ConnectionSettings(
 /// once and in order). An <see cref="UntypedActor"/> with lazily created parts: a node holds thousands of these,
 /// mostly idle.
 /// </summary>
-public sealed class ConnectionActor : UntypedActor, IWithTimers
+internal sealed class ConnectionActor : UntypedActor, IWithTimers
 {
     private static readonly TimeSpan ReadAgainDelay = TimeSpan.FromMilliseconds(50);
 
@@ -67,7 +67,7 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers
     /// <summary>Creates the connection actor for the client behind <paramref name="link"/>.</summary>
     /// <param name="document">The document the client opened.</param>
     /// <param name="connectionId">Unique in the cluster.</param>
-    /// <param name="link">The bridge to the client's socket.</param>
+    /// <param name="link">The bridge to the client's reader and writer.</param>
     /// <param name="sequencers">Where the document's sequencer takes appends: the singleton proxy or the shard region.</param>
     /// <param name="reader">Reads the history from the journal.</param>
     /// <param name="settings">Limits and timings.</param>
@@ -109,7 +109,7 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers
             .WithMailbox(ConnectionMailbox.Id);
 
     /// <inheritdoc />
-    protected override void PostStop() => _link.Close(new CloseRequest(RelayCloseCodes.GoingAway, "connection ended"));
+    protected override void PostStop() => _link.Close(CloseReason.Ended);
 
     private ILoggingAdapter Log => _log ??= Context.GetLogger();
 
@@ -124,21 +124,8 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers
 
         switch (message)
         {
-            case PatchAppended patch:
-                if (_outbound.OnLive(patch))
-                {
-                    Deliver(patch);
-                }
-
-                break;
-            case HandedOnAtOnce atOnce:
-                // One of a run the hub handed on together after a gap: the client had no time to read them one by one,
-                // so what does not fit is read from the journal at its pace instead of closing it.
-                if (_outbound.OnLive(atOnce.Patch) && !TryDeliver(atOnce.Patch))
-                {
-                    Run(_outbound.ReadFromJournal(atOnce.Patch.Sequence));
-                }
-
+            case LivePatch live:
+                OnLive(live);
                 break;
             case ClientFrame frame:
                 HandleClientFrame(frame);
@@ -167,7 +154,7 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers
                 Run(next);
                 break;
             case CatchUpFailed failed when failed.Cause is SlowConsumerException:
-                CloseAndStop(RelayCloseCodes.PolicyViolation, "slow consumer");
+                CloseAndStop(CloseReason.SlowConsumer);
                 break;
             case CatchUpFailed failed:
                 Log.Warning(failed.Cause, "Reading history of {Document} for connection {ConnectionId} failed; retrying", _document, _connectionId);
@@ -222,9 +209,9 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers
                 _outbound.StartAfter(_protocol.ResumeAfter!.Value);
             }
 
-            if (!_link.TryEnqueue(OutboundFrame.Hello(join.Head, join.Epoch, resumed)))
+            if (!_link.TryEnqueue(new HelloFrame(join.Head, join.Epoch, resumed)))
             {
-                CloseAndStop(RelayCloseCodes.PolicyViolation, "slow consumer");
+                CloseAndStop(CloseReason.SlowConsumer);
                 return;
             }
 
@@ -250,12 +237,12 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers
     /// </summary>
     private bool StartFromSnapshot(JoinSnapshot snapshot)
     {
-        var sent = _link.TryEnqueue(new OutboundFrame(snapshot.Patch, IsText: true, snapshot.Sequence)) &&
+        var sent = _link.TryEnqueue(new PatchFrame(snapshot.Patch, IsText: true, snapshot.Sequence)) &&
                    (!_protocol.Enveloped || !snapshot.Frames.TryGetValue(_origin, out var frame) ||
-                    _link.TryEnqueue(OutboundFrame.Ack(frame, snapshot.Sequence)));
+                    _link.TryEnqueue(new AckFrame(frame, snapshot.Sequence)));
         if (!sent)
         {
-            CloseAndStop(RelayCloseCodes.PolicyViolation, "slow consumer");
+            CloseAndStop(CloseReason.SlowConsumer);
             return false;
         }
 
@@ -273,7 +260,7 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers
         if (accepted is not { } append)
         {
             _link.ReleaseCredits(_link.CreditsFor(frame.Payload.Length));
-            CloseAndStop(RelayCloseCodes.PolicyViolation, "patch ids must go up by one");
+            CloseAndStop(CloseReason.IdsOutOfOrder);
             return;
         }
 
@@ -311,8 +298,8 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers
         if (!_draining && _inbound.IsUnavailable(now))
         {
             // Its frames stay queued for the sequencer while the actor drains; the client learns it should
-            // back off, rather than having its socket silently stop being read.
-            CloseAndStop(RelayCloseCodes.TryAgainLater, "history unavailable, try again later");
+            // back off, rather than silently no longer being read.
+            CloseAndStop(CloseReason.Unavailable);
         }
 
         Log.Debug("Resending {Count} unconfirmed appends of connection {ConnectionId} from frame {FrameNo}", resend.Count, _connectionId, resend[0].FrameNo);
@@ -322,31 +309,42 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers
         }
     }
 
-    private void Deliver(PatchAppended patch)
+    private void OnLive(LivePatch live)
     {
-        if (!TryDeliver(patch))
+        if (!_outbound.OnLive(live.Patch) || TryDeliver(live.Patch, live.Frame))
         {
-            CloseAndStop(RelayCloseCodes.PolicyViolation, "slow consumer");
+            return;
         }
+
+        if (live.HandedOnAtOnce)
+        {
+            // One of a run the hub handed on together after a gap: the client had no time to read them one by one,
+            // so what does not fit is read from the journal at its pace instead of closing it.
+            Run(_outbound.ReadFromJournal(live.Patch.Sequence));
+            return;
+        }
+
+        CloseAndStop(CloseReason.SlowConsumer);
     }
 
     /// <summary>Queues what the client gets for <paramref name="patch"/>; false if the queue has no room for it.</summary>
-    private bool TryDeliver(PatchAppended patch) =>
-        FrameFor(patch, _origin, _protocol.Enveloped) is not { } frame || _link.TryEnqueue(frame);
+    private bool TryDeliver(PatchAppended patch, PatchFrame? shared = null) =>
+        FrameFor(patch, _origin, _protocol.Enveloped, shared) is not { } frame || _link.TryEnqueue(frame);
 
     /// <summary>
-    /// What the client gets for <paramref name="patch"/>: another's patch as it is; its own, nothing (raw) or an
+    /// What the client gets for <paramref name="patch"/>: another's patch as it is (<paramref name="shared"/>, the
+    /// frame the hub made once for every client of the node, when there is one); its own, nothing (raw) or an
     /// acknowledgement at the patch's place in the order (<c>relay.v1</c>), so that a client's sequence numbers
     /// never skip one and a patch resent after a reconnect learns the number it was journaled under.
     /// </summary>
-    private static OutboundFrame? FrameFor(PatchAppended patch, string origin, bool enveloped)
+    private static OutboundFrame? FrameFor(PatchAppended patch, string origin, bool enveloped, PatchFrame? shared = null)
     {
         if (patch.OriginConnectionId != origin)
         {
-            return new OutboundFrame(patch.Payload, patch.IsText, patch.Sequence);
+            return shared ?? PatchFrame.Of(patch);
         }
 
-        return enveloped ? OutboundFrame.Ack(patch.FrameNo, patch.Sequence) : null;
+        return enveloped ? new AckFrame(patch.FrameNo, patch.Sequence) : null;
     }
 
     private void Run(OutboundStep step)
@@ -375,7 +373,7 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers
         var stallTimeout = _settings.ReplayStallTimeout;
 
         // The reader holds one window of the history at a time and reads the next only once this one is in the
-        // socket's queue, which is bounded: a client that lags holds the read back. It hands out only gap-free
+        // client's queue, which is bounded: a client that lags holds the read back. It hands out only gap-free
         // runs (and skips known holes): a journal that shows a later row before an earlier one commits ends
         // this round early, and the next round reads on from there.
         _reader.ReadAsync(
@@ -416,10 +414,10 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers
         Timers.StartSingleTimer(nameof(DrainTimedOut), DrainTimedOut.Instance, _settings.DrainTimeout);
     }
 
-    private void CloseAndStop(int code, string reason)
+    private void CloseAndStop(CloseReason reason)
     {
-        Log.Info("Closing connection {ConnectionId} with {Code}: {Reason}", _connectionId, code, reason);
-        _link.Close(new CloseRequest(code, reason));
+        Log.Info("Closing connection {ConnectionId}: {Reason}", _connectionId, reason);
+        _link.Close(reason);
         LeaveOrDrain();
     }
 
@@ -429,7 +427,7 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers
     /// </summary>
     public sealed record ClientFrame(ReadOnlyMemory<byte> Payload, bool IsText, long Id = 0);
 
-    /// <summary>The client's socket is gone.</summary>
+    /// <summary>The client is gone.</summary>
     public sealed record ClientDisconnected
     {
         /// <summary>The one instance.</summary>
@@ -448,10 +446,18 @@ public sealed class ConnectionActor : UntypedActor, IWithTimers
     public sealed record Join(long Head, long Epoch = 0, JoinSnapshot? Snapshot = null);
 
     /// <summary>
-    /// From the document's hub: a live patch it hands on together with others, after a gap of the topic (read from the
-    /// journal, or held past the gap), in order and without gaps like every live patch.
+    /// From the document's hub: the next live patch, in order and without gaps, with <paramref name="Frame"/>, made once
+    /// for every client of the node that gets it. <paramref name="HandedOnAtOnce"/>: one of a run the hub hands on
+    /// together after a gap of the topic (read from the journal, or held past the gap).
     /// </summary>
-    public sealed record HandedOnAtOnce(PatchAppended Patch);
+    public sealed record LivePatch(PatchAppended Patch, PatchFrame Frame, bool HandedOnAtOnce = false)
+    {
+        /// <summary>The live patch <paramref name="patch"/>, with its frame.</summary>
+        public LivePatch(PatchAppended patch, bool handedOnAtOnce = false)
+            : this(patch, PatchFrame.Of(patch), handedOnAtOnce)
+        {
+        }
+    }
 
     private sealed record CatchUpCompleted(long ReadThrough);
 

@@ -8,10 +8,10 @@ namespace Relay.Actors.Connections;
 /// A connection's inbound protocol, without an actor: it numbers the client's frames, keeps them until the
 /// sequencer confirms them, says when to resend them (all of them, in order, since the sequencer takes a
 /// connection's frames only in order), how many credits a confirmation gives back to the socket reader, and
-/// when the sequencer has been silent for so long that the client should be told to try again later (1013).
+/// when the sequencer has been silent for so long that the client should be told to try again later.
 /// Times are milliseconds of a monotonic clock, passed in.
 /// </summary>
-public sealed class InboundState
+internal sealed class InboundState
 {
     private readonly DocumentName _document;
     private readonly string _connectionId;

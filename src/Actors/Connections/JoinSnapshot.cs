@@ -6,7 +6,7 @@ namespace Relay.Actors.Connections;
 /// root with the state folded up to <paramref name="Sequence"/>, and the last frame of each named client
 /// (<c>client/…</c>) folded into it, for that client's cumulative ack.
 /// </summary>
-public sealed record JoinSnapshot(long Sequence, ReadOnlyMemory<byte> Patch, IReadOnlyDictionary<string, long> Frames)
+internal sealed record JoinSnapshot(long Sequence, ReadOnlyMemory<byte> Patch, IReadOnlyDictionary<string, long> Frames)
 {
     /// <summary>
     /// The journal before the snapshot may have been deleted (<c>Relay:Compaction:DeleteCompacted</c>): a client that

@@ -4,7 +4,7 @@ using Relay.Actors.Messages;
 namespace Relay.Actors.Connections;
 
 /// <summary>What the connection does next with its outbound side.</summary>
-public enum OutboundStep
+internal enum OutboundStep
 {
     /// <summary>Nothing: the connection is live, or a read is running.</summary>
     None,
@@ -24,7 +24,7 @@ public enum OutboundStep
 /// The held patches are bounded in count and bytes: past either limit they are dropped and read from the journal
 /// instead. Sequence numbers need not be contiguous: a hole in the journal is skipped by the read and by the hub.
 /// </summary>
-public sealed class OutboundState
+internal sealed class OutboundState
 {
     private readonly int _maxHeld;
     private readonly long _maxHeldBytes;

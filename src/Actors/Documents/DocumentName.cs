@@ -5,8 +5,8 @@ using System.Text;
 namespace Relay.Actors.Documents;
 
 /// <summary>
-/// The name of a document: the path of its WebSocket URL without the leading slash. The empty name is the
-/// default document, <c>ws://host:5001/</c>, the one history every Relay before documents had.
+/// The name of a document: the path clients address it by, without the leading slash. The empty name is the
+/// default document (the path <c>/</c>), the one history every Relay before documents had.
 /// A name is 1 to 256 characters: path segments of <c>A–Z a–z 0–9 . _ ~ -</c> separated by single
 /// slashes, with no empty, <c>.</c> or <c>..</c> segment.
 /// </summary>

@@ -8,13 +8,17 @@ using Relay.Actors.Messages;
 
 namespace Relay.Actors.Documents;
 
-/// <summary>A connection opened by <see cref="RelayDocuments.ConnectAsync"/>: the link to serve and the actor to send the client's frames to.</summary>
-public sealed record RelayConnection(string ConnectionId, ClientLink Link, IActorRef Actor);
+/// <summary>
+/// What the sequencer of a document says of it: everything up to <paramref name="LastSequence"/> is journaled, and
+/// joiners start from the snapshot at <paramref name="JoinSnapshot"/> (compaction; 0: none, they replay the history).
+/// </summary>
+public sealed record DocumentStatus(long LastSequence, long JoinSnapshot);
 
 /// <summary>
-/// The node's documents, as the gateway sees them: whether another document may open here
-/// (<c>Relay:Documents:MaxOpenPerNode</c>), a connection to a document, and a document's last sequence number.
-/// The one way in from outside the actor system; it knows nothing of HTTP.
+/// The node's documents, as the Gateway sees them: whether another document may open here
+/// (<c>Relay:Documents:MaxOpenPerNode</c>; this is the one count of the documents open on the node), a connection
+/// to a document (<see cref="ClientConnection"/>), and what a document's sequencer says of it. The one way in from
+/// outside the actor system: no actor or message type of the actors' is seen past it.
 /// </summary>
 public sealed class RelayDocuments
 {
@@ -36,7 +40,7 @@ public sealed class RelayDocuments
         };
     }
 
-    /// <summary>Documents open on this node (the default document always is).</summary>
+    /// <summary>Documents some client of this node has open, and the default document, which always is.</summary>
     public int OpenDocuments
     {
         get
@@ -71,28 +75,34 @@ public sealed class RelayDocuments
 
     /// <summary>
     /// Opens a connection to <paramref name="document"/> for a client speaking <paramref name="protocol"/> (raw
-    /// frames when null): its link and its actor, a child of the document's hub.
+    /// frames when null). Its actor is a child of the document's hub on this node.
     /// </summary>
-    public async Task<RelayConnection> ConnectAsync(DocumentName document, ClientProtocol? protocol = null)
+    public async Task<ClientConnection> ConnectAsync(DocumentName document, ClientProtocol? protocol = null)
     {
         var connectionId = Guid.NewGuid().ToString("N");
         var link = new ClientLink(_options.MaxOutboundBytesPerConnection, _options.MaxInFlightPerConnection);
         var opened = await _registry.Get<DocumentHubsActor>().Ask<DocumentHubActor.ConnectionOpened>(
             new DocumentHubsActor.OpenConnection(document, new DocumentHubActor.OpenConnection(connectionId, link, _connectionSettings, protocol)),
             TimeSpan.FromSeconds(10));
-        return new RelayConnection(connectionId, link, opened.Connection);
+        return new ClientConnection(connectionId, link, opened.Connection);
     }
 
-    /// <summary>The last sequence number of <paramref name="document"/>, as its sequencer (started if need be) knows it.</summary>
-    public async Task<long> LastSequenceAsync(DocumentName document, TimeSpan timeout) =>
-        (await StatusAsync(document, timeout)).LastSequence;
-
     /// <summary>
-    /// What the sequencer of <paramref name="document"/> (started if need be) says of it: its last sequence number, its
-    /// epoch and the snapshot its joiners start from (0: none).
+    /// What the sequencer of <paramref name="document"/> (started if need be) says of it; null when it did not answer
+    /// within <paramref name="timeout"/> (no sequencer reachable, or its journal is slow to recover).
     /// </summary>
-    public Task<DocumentOpened> StatusAsync(DocumentName document, TimeSpan timeout) =>
-        _registry.Get<HistoryProxy>().Ask<DocumentOpened>(new OpenDocument(document), timeout);
+    public async Task<DocumentStatus?> TryGetStatusAsync(DocumentName document, TimeSpan timeout)
+    {
+        try
+        {
+            var opened = await _registry.Get<HistoryProxy>().Ask<DocumentOpened>(new OpenDocument(document), timeout);
+            return new DocumentStatus(opened.LastSequence, opened.JoinSnapshot);
+        }
+        catch (AskTimeoutException)
+        {
+            return null;
+        }
+    }
 
     private void Release(DocumentName document)
     {

@@ -21,7 +21,7 @@ namespace Relay.Actors.Fanout;
 /// gets everything after from the hub. The hub exists while the node has connections to the document (the
 /// default document's hub always), subscribed only as long as it exists.
 /// </summary>
-public sealed class DocumentHubActor : ReceiveActor, IWithTimers
+internal sealed class DocumentHubActor : ReceiveActor, IWithTimers
 {
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly DocumentName _document;
@@ -255,7 +255,7 @@ public sealed class DocumentHubActor : ReceiveActor, IWithTimers
     {
         _head = patch.Sequence;
         _status?.ObserveSequence(patch.Sequence);
-        object message = atOnce ? new ConnectionActor.HandedOnAtOnce(patch) : patch;
+        var message = new ConnectionActor.LivePatch(patch, atOnce);
         foreach (var connection in _connections)
         {
             connection.Tell(message);
@@ -428,7 +428,7 @@ public sealed class DocumentHubActor : ReceiveActor, IWithTimers
 /// <param name="MaxHeld">Live patches held past a gap while the journal fills it; beyond, they are read from the journal too.</param>
 /// <param name="MaxHeldBytes">Payload bytes of the live patches held past a gap; beyond, as above.</param>
 /// <param name="ReopenAfter">How long the hub waits for the sequencer's answer (or, for the default document, its heartbeat) before asking again.</param>
-public sealed record HubSettings(int MaxHeld, long MaxHeldBytes, TimeSpan ReopenAfter)
+internal sealed record HubSettings(int MaxHeld, long MaxHeldBytes, TimeSpan ReopenAfter)
 {
     /// <summary><c>Relay:Compaction:DeleteCompacted</c>: the journal before a document's snapshot may be gone, so nobody resumes from there.</summary>
     public bool HistoryDeleted { get; init; }

@@ -10,17 +10,15 @@ namespace Relay.Actors.Fanout;
 /// document it has none for, and stops it once the hub reports that its last connection left and no open is on
 /// its way to it. The default document's hub starts with the node and never stops.
 /// </summary>
-public sealed class DocumentHubsActor : ReceiveActor
+internal sealed class DocumentHubsActor : ReceiveActor
 {
     private readonly Func<DocumentName, IActorRef> _startHub;
     private readonly Dictionary<DocumentName, (IActorRef Hub, int Opened)> _hubs = new();
-    private readonly NodeStatus _status;
     private long _started;
 
     /// <summary>Creates the node's hubs.</summary>
     public DocumentHubsActor(IActorRef mediator, IActorRef sequencers, HistoryReader reader, HubSettings settings, NodeStatus status)
     {
-        _status = status;
         _startHub = document => Context.ActorOf(
             DocumentHubActor.Props(document, mediator, sequencers, reader, settings, document.IsDefault ? status : null),
             "hub-" + ++_started);
@@ -33,7 +31,6 @@ public sealed class DocumentHubsActor : ReceiveActor
             }
 
             _hubs[open.Document] = (entry.Hub, entry.Opened + 1);
-            _status.OpenDocuments = _hubs.Count;
             entry.Hub.Forward(open.Open);
         });
         Receive<HubIdle>(idle =>
@@ -42,8 +39,7 @@ public sealed class DocumentHubsActor : ReceiveActor
             if (_hubs.TryGetValue(idle.Document, out var entry) && entry.Hub.Equals(Sender) && entry.Opened == idle.Opened)
             {
                 _hubs.Remove(idle.Document);
-                _status.OpenDocuments = _hubs.Count;
-                Context.Stop(entry.Hub);
+                    Context.Stop(entry.Hub);
             }
         });
     }
@@ -56,7 +52,6 @@ public sealed class DocumentHubsActor : ReceiveActor
     protected override void PreStart()
     {
         _hubs[DocumentName.Default] = (_startHub(DocumentName.Default), 0);
-        _status.OpenDocuments = _hubs.Count;
     }
 
     /// <summary>Opens a connection to <paramref name="Document"/> on this node; the hub answers with <see cref="DocumentHubActor.ConnectionOpened"/>.</summary>

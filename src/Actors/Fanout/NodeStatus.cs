@@ -18,10 +18,9 @@ public sealed class NodeStatus
     private long _lastHeartbeatTicks;
     private long _lastSequence;
     private int _subscribed;
-    private int _openDocuments;
 
     /// <summary>The holes this node's readers found in the journal.</summary>
-    public JournalHoles Holes { get; } = new();
+    internal JournalHoles Holes { get; } = new();
 
     /// <summary>Whether the hub's topic subscription is acknowledged.</summary>
     public bool Subscribed => Volatile.Read(ref _subscribed) == 1;
@@ -34,13 +33,6 @@ public sealed class NodeStatus
 
     /// <summary>How many sequencers run on this node.</summary>
     public int SequencerCount => _sequencers.Count;
-
-    /// <summary>Documents with a hub on this node.</summary>
-    public int OpenDocuments
-    {
-        get => Volatile.Read(ref _openDocuments);
-        set => Volatile.Write(ref _openDocuments, value);
-    }
 
     /// <summary>Records that the sequencer of <paramref name="document"/> started on this node.</summary>
     public void SequencerStarted(DocumentName document) => _sequencers[document] = 0;

@@ -135,14 +135,14 @@ public static class RelayHostingExtensions
     }
 
     /// <summary>The read journal that serves replay and gap filling.</summary>
-    public static QueryPatchJournal CreatePatchJournal(ActorSystem system) => new(system, SqlReadJournal.Identifier);
+    internal static QueryPatchJournal CreatePatchJournal(ActorSystem system) => new(system, SqlReadJournal.Identifier);
 
     /// <summary>
     /// The node's reader of histories: windows of <c>Relay:Replay:MaxBufferedBytes</c>, never more rows than the read
     /// journal's page (<c>max-buffer-size</c> in akka.hocon), holes registered in <paramref name="status"/>; it reads
     /// <paramref name="journal"/> if given, else the node's read journal.
     /// </summary>
-    public static HistoryReader CreateHistoryReader(ActorSystem system, RelayOptions options, NodeStatus status, IPatchJournal? journal = null)
+    internal static HistoryReader CreateHistoryReader(ActorSystem system, RelayOptions options, NodeStatus status, IPatchJournal? journal = null)
     {
         var page = system.Settings.Config.GetInt($"{SqlReadJournal.Identifier}.max-buffer-size", 500);
         var settings = new ReplaySettings(options.Replay.MaxBufferedBytes, options.MaxMessageBytes, page, options.Journal.SkipGapAfter);

@@ -22,56 +22,23 @@ public sealed class RelayOptions
     /// <summary>Snapshots of the documents' folded state, served to joiners instead of the whole history.</summary>
     public CompactionOptions Compaction { get; set; } = new();
 
-    /// <summary>The largest message a client may send, in bytes; larger ones close the socket with 1009.</summary>
+    /// <summary>The largest message a client may send, in bytes; the Gateway closes a client that sends a larger one.</summary>
     public int MaxMessageBytes { get; set; } = 1024 * 1024;
 
-    /// <summary>Bytes queued for one client before it is closed with 1008 as a slow consumer.</summary>
+    /// <summary>Bytes queued for one client before it is closed as a slow consumer.</summary>
     public long MaxOutboundBytesPerConnection { get; set; } = 8L * 1024 * 1024;
 
     /// <summary>
-    /// Frames of one client that may wait for the journal before its socket stops being read; a frame over
+    /// Frames of one client that may wait for the journal before the client stops being read; a frame over
     /// 4 KiB counts once per started 4 KiB, so at most this many times 4 KiB wait per client.
     /// </summary>
     public int MaxInFlightPerConnection { get; set; } = 1024;
 
     /// <summary>
-    /// Seconds a client's frames may go unconfirmed by the sequencer (journal down, no sequencer) before its
-    /// socket is closed with 1013 "try again later"; the frames it had sent stay queued for the sequencer.
+    /// Seconds a client's frames may go unconfirmed by the sequencer (journal down, no sequencer) before the
+    /// client is closed as unavailable ("try again later"); the frames it had sent stay queued for the sequencer.
     /// </summary>
     public int UnavailableAfterSeconds { get; set; } = 30;
-
-    /// <summary>Open sockets this node takes; beyond, new upgrades get 503 while open sockets carry on. 0: no limit.</summary>
-    public int MaxConnections { get; set; }
-
-    /// <summary>Messages one client may send per second (a token bucket as deep as one second's worth); beyond, it is closed with 1008. 0: no limit.</summary>
-    public int MaxMessagesPerSecond { get; set; }
-
-    /// <summary>
-    /// Payload bytes one client may send per second, counted as they arrive (fragments included), as a token
-    /// bucket as deep as one second's worth; beyond, it is closed with 1008. 0: no limit; else at least
-    /// <see cref="MaxMessageBytes"/>, so that a message of the largest size can pass.
-    /// </summary>
-    public int MaxBytesPerSecond { get; set; }
-
-    /// <summary>Seconds from the first frame of a client's message to its last; a message still unfinished then closes the socket with 1008.</summary>
-    public int MessageTimeoutSeconds { get; set; } = 10;
-
-    /// <summary>Frames one client message may span; one more closes the socket with 1009.</summary>
-    public int MaxFragmentsPerMessage { get; set; } = 1024;
-
-    /// <summary>Seconds between the pings the server sends each client.</summary>
-    public int KeepAliveIntervalSeconds { get; set; } = 30;
-
-    /// <summary>
-    /// Seconds a client has to answer a ping before its connection is dropped as dead, so a half-open socket frees
-    /// its slot within <see cref="KeepAliveIntervalSeconds"/> plus this. 0: never dropped for not answering.
-    /// </summary>
-    /// <remarks>
-    /// Longer than <see cref="UnavailableAfterSeconds"/> by default: a socket that is not read because the journal is
-    /// away (back-pressure) has its client's pong stuck behind its frames, and that client should get its 1013
-    /// "try again later" rather than be dropped as dead first.
-    /// </remarks>
-    public int KeepAliveTimeoutSeconds { get; set; } = 40;
 
     /// <summary>Throws when a setting cannot work.</summary>
     public void Validate()
@@ -94,26 +61,6 @@ public sealed class RelayOptions
         if (UnavailableAfterSeconds < 1)
         {
             throw new InvalidOperationException("Relay:UnavailableAfterSeconds must be positive");
-        }
-
-        if (MaxConnections < 0 || MaxMessagesPerSecond < 0)
-        {
-            throw new InvalidOperationException("Relay:MaxConnections and Relay:MaxMessagesPerSecond must be 0 (no limit) or positive");
-        }
-
-        if (MaxBytesPerSecond != 0 && MaxBytesPerSecond < MaxMessageBytes)
-        {
-            throw new InvalidOperationException("Relay:MaxBytesPerSecond must be 0 (no limit) or at least Relay:MaxMessageBytes");
-        }
-
-        if (MessageTimeoutSeconds < 1 || MaxFragmentsPerMessage < 1 || KeepAliveIntervalSeconds < 1)
-        {
-            throw new InvalidOperationException("Relay:MessageTimeoutSeconds, Relay:MaxFragmentsPerMessage and Relay:KeepAliveIntervalSeconds must be positive");
-        }
-
-        if (KeepAliveTimeoutSeconds < 0)
-        {
-            throw new InvalidOperationException("Relay:KeepAliveTimeoutSeconds must be 0 (off) or positive");
         }
 
         if (Akka.Port is < 0 or > 65535)

@@ -8,7 +8,7 @@ namespace Relay.Actors.Journal;
 /// a busy journal commits less often with more rows in each. Plain state, not thread-safe: its journal uses it
 /// from the journal actor's thread.
 /// </summary>
-public sealed class CommitGroups<T>
+internal sealed class CommitGroups<T>
 {
     private readonly Queue<(T Write, int Rows)> _waiting = new();
     private readonly int _maxInFlight;

@@ -13,14 +13,14 @@ namespace Relay.Actors.Journal;
 /// <param name="MaxMessageBytes">The largest patch a client may send: what the first window of a read assumes.</param>
 /// <param name="MaxRowsPerRead">The journal query's page: no window asks for more rows.</param>
 /// <param name="SkipGapAfter">How long a gap with a later row must last before it is skipped as a hole.</param>
-public sealed record ReplaySettings(long MaxBufferedBytes, int MaxMessageBytes, int MaxRowsPerRead, TimeSpan SkipGapAfter);
+internal sealed record ReplaySettings(long MaxBufferedBytes, int MaxMessageBytes, int MaxRowsPerRead, TimeSpan SkipGapAfter);
 
 /// <summary>
 /// One window of a history read: <paramref name="Patches"/> in order, and <paramref name="ReadThrough"/>, the last
 /// sequence number the window accounts for (delivered, or in a hole it skipped). Below the first sequence number
 /// asked for when the read made no progress.
 /// </summary>
-public sealed record HistoryWindow(IReadOnlyList<PatchAppended> Patches, long ReadThrough);
+internal sealed record HistoryWindow(IReadOnlyList<PatchAppended> Patches, long ReadThrough);
 
 /// <summary>
 /// Reads a document's history for the node's readers (a joining connection's catch-up, a hub's gap filling) in
@@ -29,7 +29,7 @@ public sealed record HistoryWindow(IReadOnlyList<PatchAppended> Patches, long Re
 /// except across a hole the journal shows is permanent (<see cref="JournalHoles"/>): it logs each hole once as an
 /// error and counts it in <c>relay_journal_holes_total</c>.
 /// </summary>
-public sealed class HistoryReader
+internal sealed class HistoryReader
 {
     private readonly IPatchJournal _journal;
     private readonly ILoggingAdapter _log;

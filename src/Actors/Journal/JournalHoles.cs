@@ -4,10 +4,10 @@ using Relay.Actors.Documents;
 namespace Relay.Actors.Journal;
 
 /// <summary>Sequence numbers <paramref name="From"/> to <paramref name="To"/> of <paramref name="Document"/> that the journal lacks for good.</summary>
-public sealed record JournalHole(DocumentName Document, long From, long To);
+internal sealed record JournalHole(DocumentName Document, long From, long To);
 
 /// <summary>What a reader does about a gap in the journal.</summary>
-public enum GapVerdict
+internal enum GapVerdict
 {
     /// <summary>The rows may still be committed: read the same place again shortly.</summary>
     Wait,
@@ -26,7 +26,7 @@ public enum GapVerdict
 /// once for the whole node, which every reader skips from then on without waiting. A gap with no later row is
 /// not reported: that is a write not yet visible, not a hole. Thread-safe: readers run on stream threads.
 /// </summary>
-public sealed class JournalHoles
+internal sealed class JournalHoles
 {
     private readonly object _lock = new();
     private readonly List<JournalHole> _holes = new();

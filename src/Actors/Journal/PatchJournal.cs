@@ -9,14 +9,14 @@ using Relay.Actors.Messages;
 namespace Relay.Actors.Journal;
 
 /// <summary>Reads the journaled history; the only source of truth for replay and gap filling.</summary>
-public interface IPatchJournal
+internal interface IPatchJournal
 {
     /// <summary>The journaled patches of <paramref name="document"/> from <paramref name="fromSequence"/> on, as the journal has them now.</summary>
     Source<PatchAppended, NotUsed> Read(DocumentName document, long fromSequence, long toSequence = long.MaxValue);
 }
 
 /// <summary>Reads the history through Akka.Persistence.Query's current-events-by-persistence-id query.</summary>
-public sealed class QueryPatchJournal : IPatchJournal
+internal sealed class QueryPatchJournal : IPatchJournal
 {
     private readonly ActorSystem _system;
     private readonly string _readJournalPluginId;

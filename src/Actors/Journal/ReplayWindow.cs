@@ -9,7 +9,7 @@ namespace Relay.Actors.Journal;
 /// asked for at once times the largest patch seen so far stays within a byte budget. The first read, before any
 /// size is known, assumes patches of the largest size a client may send.
 /// </summary>
-public sealed class ReplayWindow
+internal sealed class ReplayWindow
 {
     // What a journaled patch costs besides its payload (sequence, origin, frame number, the row's other columns).
     private const int RowOverhead = 128;

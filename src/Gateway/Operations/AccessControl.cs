@@ -74,11 +74,11 @@ public static class AccessControl
 /// <summary>
 /// Decides, before the upgrade, whether a WebSocket request may become a connection of this node:
 /// not while the node shuts down (503), not from an unlisted origin (403), not without credentials (401),
-/// not beyond <see cref="RelayOptions.MaxConnections"/> (503).
+/// not beyond <see cref="GatewayOptions.MaxConnections"/> (503).
 /// </summary>
 public sealed class UpgradeGate
 {
-    private readonly RelayOptions _options;
+    private readonly GatewayOptions _options;
     private readonly IHostApplicationLifetime _lifetime;
     private readonly ILogger<UpgradeGate> _logger;
     private readonly HashSet<string> _origins;
@@ -86,7 +86,7 @@ public sealed class UpgradeGate
     private int _admitted;
 
     /// <summary>Creates the node's gate.</summary>
-    public UpgradeGate(AccessOptions access, RelayOptions options, IHostApplicationLifetime lifetime, ILogger<UpgradeGate> logger)
+    public UpgradeGate(AccessOptions access, GatewayOptions options, IHostApplicationLifetime lifetime, ILogger<UpgradeGate> logger)
     {
         _options = options;
         _lifetime = lifetime;
@@ -98,7 +98,7 @@ public sealed class UpgradeGate
         ];
     }
 
-    /// <summary>Connections admitted and not yet finished: what <see cref="RelayOptions.MaxConnections"/> counts.</summary>
+    /// <summary>Connections admitted and not yet finished: what <see cref="GatewayOptions.MaxConnections"/> counts.</summary>
     public int Admitted => Volatile.Read(ref _admitted);
 
     /// <summary>Whether the node has begun to shut down and takes no more upgrades.</summary>

@@ -1,6 +1,5 @@
 using System.Threading.RateLimiting;
-using Relay.Actors.Connections;
-using Relay.Actors.Diagnostics;
+using Relay.Gateway.Sockets;
 
 namespace Relay.Gateway.Operations;
 
@@ -12,12 +11,6 @@ namespace Relay.Gateway.Operations;
 /// </summary>
 public sealed partial class ConnectionMonitor : IDisposable
 {
-    /// <summary>How a client over its message rate is closed.</summary>
-    public static readonly CloseRequest RateLimited = new(RelayCloseCodes.PolicyViolation, DisconnectReason.RateLimitedText);
-
-    /// <summary>How a client over its byte rate is closed.</summary>
-    public static readonly CloseRequest ByteRateLimited = new(RelayCloseCodes.PolicyViolation, DisconnectReason.ByteRateLimitedText);
-
     private readonly TokenBucketRateLimiter? _limiter;
     private readonly ByteBucket? _bytes;
     private readonly ILogger _logger;
@@ -40,20 +33,20 @@ public sealed partial class ConnectionMonitor : IDisposable
             });
         }
 
-        RelayMetrics.Connections.Add(1);
+        SocketMetrics.Connections.Add(1);
     }
 
     /// <summary>
     /// <paramref name="bytes"/> of a client message arrived, which may still be incomplete; false when the client
-    /// is over its byte rate and must be closed with <see cref="ByteRateLimited"/>.
+    /// is over its byte rate and must be closed with <see cref="CloseCodes.ByteRateLimited"/>.
     /// </summary>
     public bool OnArrived(int bytes)
     {
-        RelayMetrics.BytesReceived.Add(bytes);
+        SocketMetrics.BytesReceived.Add(bytes);
         return _bytes is null || _bytes.TryTake(bytes);
     }
 
-    /// <summary>A complete client message; false when the client is over its message rate and must be closed with <see cref="RateLimited"/>.</summary>
+    /// <summary>A complete client message; false when the client is over its message rate and must be closed with <see cref="CloseCodes.RateLimited"/>.</summary>
     public bool OnReceived()
     {
         if (_limiter is not null)
@@ -65,34 +58,24 @@ public sealed partial class ConnectionMonitor : IDisposable
             }
         }
 
-        RelayMetrics.PatchesReceived.Add(1);
+        SocketMetrics.PatchesReceived.Add(1);
         return true;
     }
 
     /// <summary>A frame of <paramref name="bytes"/> written to the client.</summary>
     public static void OnSent(int bytes)
     {
-        RelayMetrics.PatchesDelivered.Add(1);
-        RelayMetrics.BytesSent.Add(bytes);
+        SocketMetrics.PatchesDelivered.Add(1);
+        SocketMetrics.BytesSent.Add(bytes);
     }
 
-    /// <summary>
-    /// The session ended with <paramref name="request"/>; a fault is logged as a warning with its reason. A close
-    /// the client started (<paramref name="byClient"/>) is counted as such, whatever code and reason it chose: a
-    /// client closing with 1008 "slow consumer" was not closed by the server for reading slowly.
-    /// </summary>
-    public void OnClosed(string connectionId, CloseRequest request, bool byClient)
+    /// <summary>The session ended with <paramref name="close"/>: counted by what it counts as; a fault is logged as a warning with its reason.</summary>
+    public void OnClosed(string connectionId, CloseFrame close)
     {
-        if (byClient)
+        SocketMetrics.RecordDisconnect(close.CountsAs);
+        if (close.IsFault)
         {
-            RelayMetrics.RecordDisconnect(DisconnectReason.ClientClosed);
-            return;
-        }
-
-        RelayMetrics.RecordDisconnect(request);
-        if (request.Code is RelayCloseCodes.InvalidPayload or RelayCloseCodes.PolicyViolation or RelayCloseCodes.MessageTooBig or RelayCloseCodes.InternalError)
-        {
-            LogFaultClose(_logger, connectionId, request.Code, request.Reason);
+            LogFaultClose(_logger, connectionId, close.Code, close.Reason);
         }
     }
 
@@ -101,7 +84,7 @@ public sealed partial class ConnectionMonitor : IDisposable
     {
         if (Interlocked.Exchange(ref _disposed, 1) == 0)
         {
-            RelayMetrics.Connections.Add(-1);
+            SocketMetrics.Connections.Add(-1);
             _limiter?.Dispose();
         }
     }

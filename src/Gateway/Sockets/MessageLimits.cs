@@ -1,7 +1,5 @@
 using System.Diagnostics;
-using Relay.Actors.Connections;
-using Relay.Actors.Diagnostics;
-using Relay.Actors.Hosting;
+using Relay.Gateway.Operations;
 
 namespace Relay.Gateway.Sockets;
 
@@ -20,26 +18,23 @@ public sealed class MessageLimits : IDisposable
 {
     private readonly TimeSpan _timeout;
     private readonly int _maxFragments;
-    private readonly Action<CloseRequest> _close;
+    private readonly Action<CloseFrame> _close;
     private Timer? _timer;
     private long _startedAt;
     private int _fragments;
     private volatile bool _inMessage;
 
     /// <summary>Limits from <paramref name="options"/>; <paramref name="close"/> is called (on a timer thread) when a message outlives its deadline.</summary>
-    public MessageLimits(RelayOptions options, Action<CloseRequest> close)
+    public MessageLimits(GatewayOptions options, Action<CloseFrame> close)
     {
         _timeout = TimeSpan.FromSeconds(options.MessageTimeoutSeconds);
         _maxFragments = options.MaxFragmentsPerMessage;
         _close = close;
-        TooManyFragments = new CloseRequest(RelayCloseCodes.MessageTooBig, $"message of more than {_maxFragments} fragments");
+        TooManyFragments = CloseCodes.TooManyFragments(_maxFragments);
     }
 
-    /// <summary>How a message not finished within its deadline is closed.</summary>
-    public static CloseRequest TimedOut { get; } = new(RelayCloseCodes.PolicyViolation, DisconnectReason.MessageTimeoutText);
-
     /// <summary>How a message of too many fragments is closed.</summary>
-    public CloseRequest TooManyFragments { get; }
+    public CloseFrame TooManyFragments { get; }
 
     /// <summary>The first frame of a message arrived: its deadline starts now.</summary>
     public void Begin()
@@ -91,6 +86,6 @@ public sealed class MessageLimits : IDisposable
             return;
         }
 
-        _close(TimedOut);
+        _close(CloseCodes.MessageTimedOut);
     }
 }

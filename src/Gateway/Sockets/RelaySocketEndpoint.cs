@@ -1,6 +1,6 @@
 using System.Net.WebSockets;
 using Microsoft.AspNetCore.Http.Features;
-using Akka.Actor;
+using Relay.Actors.Connections;
 using Relay.Actors.Documents;
 using Relay.Actors.Fanout;
 using Relay.Actors.Hosting;
@@ -60,6 +60,7 @@ public static class RelaySocketEndpoint
             services.GetRequiredService<RelayDocuments>(),
             services.GetRequiredService<UpgradeGate>(),
             services.GetRequiredService<RelayOptions>(),
+            services.GetRequiredService<GatewayOptions>(),
             services.GetRequiredService<ILogger<SocketSession>>());
         app.Map("/{**document}", endpoint.HandleAsync);
         return app;
@@ -82,7 +83,8 @@ public static class RelaySocketEndpoint
         SocketSessions sessions,
         RelayDocuments documents,
         UpgradeGate gate,
-        RelayOptions options,
+        RelayOptions relay,
+        GatewayOptions options,
         ILogger<SocketSession> logger)
     {
         public async Task HandleAsync(HttpContext context)
@@ -100,7 +102,7 @@ public static class RelaySocketEndpoint
                 return;
             }
 
-            var protocol = Relay.Actors.Connections.ClientProtocol.Raw;
+            var protocol = ClientProtocol.Raw;
             if (RelayV1.IsRequested(context) && !RelayV1.TryParseRequest(context.Request.Query, out protocol, out var protocolError))
             {
                 context.Response.StatusCode = StatusCodes.Status400BadRequest;
@@ -117,7 +119,7 @@ public static class RelaySocketEndpoint
             using var lease = documents.TryAdmit(document);
             if (lease is null)
             {
-                logger.LogWarning("Refused an upgrade to {Document}: {MaxOpen} documents open on this node (Relay:Documents:MaxOpenPerNode)", document, options.Documents.MaxOpenPerNode);
+                logger.LogWarning("Refused an upgrade to {Document}: {MaxOpen} documents open on this node (Relay:Documents:MaxOpenPerNode)", document, relay.Documents.MaxOpenPerNode);
                 context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
                 context.Response.Headers.RetryAfter = "5";
                 await context.Response.WriteAsync("too many documents open on this node\n");
@@ -153,14 +155,14 @@ public static class RelaySocketEndpoint
             catch
             {
                 // The client is gone before its socket was: the connection ends unused.
-                connection.Actor.Tell(Relay.Actors.Connections.ConnectionActor.ClientDisconnected.Instance);
-                sessions.Remove(connection.ConnectionId);
+                connection.Disconnect();
+                sessions.Remove(connection.Id);
                 throw;
             }
 
             using var _ = socket;
             var stream = (context.Features.Get<IHttpUpgradeFeature>() as FrameBatchingStream.UpgradeFeature)?.Stream;
-            var session = new SocketSession(socket, stream, sessions, connection, document, protocol, options, logger);
+            var session = new SocketSession(socket, stream, sessions, connection, document, ClientCodec.For(protocol), relay, options, logger);
             await session.RunAsync();
         }
 
@@ -189,24 +191,22 @@ public static class RelaySocketEndpoint
                 return;
             }
 
-            try
-            {
-                var status = await documents.StatusAsync(document, StatusTimeout);
-                await Results.Json(new
-                {
-                    service = "relay",
-                    document = document.Value,
-                    websocket = $"ws://{context.Request.Host}{document.Path}",
-                    lastSequence = status.LastSequence,
-                    snapshot = status.JoinSnapshot,
-                }).ExecuteAsync(context);
-            }
-            catch (AskTimeoutException)
+            if (await documents.TryGetStatusAsync(document, StatusTimeout) is not { } documentStatus)
             {
                 context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
                 context.Response.Headers.RetryAfter = "1";
                 await context.Response.WriteAsync("the document's sequencer did not answer in time\n");
+                return;
             }
+
+            await Results.Json(new
+            {
+                service = "relay",
+                document = document.Value,
+                websocket = $"ws://{context.Request.Host}{document.Path}",
+                lastSequence = documentStatus.LastSequence,
+                snapshot = documentStatus.JoinSnapshot,
+            }).ExecuteAsync(context);
         }
     }
 }

@@ -151,39 +151,42 @@ public static partial class RelayV1
     /// rented from <see cref="ArrayPool{T}.Shared"/>; the caller returns it. Returns the bytes used and whether
     /// the frame is text.
     /// </summary>
-    public static (byte[] Buffer, int Length, bool IsText) Encode(in OutboundFrame frame, DocumentName document)
+    public static (byte[] Buffer, int Length, bool IsText) Encode(OutboundFrame frame, DocumentName document)
     {
-        if (frame.Kind == OutboundKind.Patch)
+        if (frame is PatchFrame patch)
         {
             // {"type":"patch","seq":N}\n and the payload as it was sent.
-            var buffer = ArrayPool<byte>.Shared.Rent(PatchHeaderStart.Length + 22 + frame.Payload.Length);
+            var buffer = ArrayPool<byte>.Shared.Rent(PatchHeaderStart.Length + 22 + patch.Payload.Length);
             PatchHeaderStart.CopyTo(buffer, 0);
             var length = PatchHeaderStart.Length;
-            Utf8Formatter.TryFormat(frame.Sequence, buffer.AsSpan(length), out var digits);
+            Utf8Formatter.TryFormat(patch.Sequence, buffer.AsSpan(length), out var digits);
             length += digits;
             buffer[length++] = (byte)'}';
             buffer[length++] = (byte)'\n';
-            frame.Payload.Span.CopyTo(buffer.AsSpan(length));
-            return (buffer, length + frame.Payload.Length, frame.IsText);
+            patch.Payload.Span.CopyTo(buffer.AsSpan(length));
+            return (buffer, length + patch.Payload.Length, patch.IsText);
         }
 
         var output = new ArrayBufferWriter<byte>(128);
         using (var json = new Utf8JsonWriter(output))
         {
             json.WriteStartObject();
-            if (frame.Kind == OutboundKind.Ack)
+            switch (frame)
             {
-                json.WriteString("type", "ack");
-                json.WriteNumber("id", frame.Id);
-                json.WriteNumber("seq", frame.Sequence);
-            }
-            else
-            {
-                json.WriteString("type", "hello");
-                json.WriteString("document", document.Value);
-                json.WriteString("epoch", FormatEpoch(frame.Id));
-                json.WriteNumber("head", frame.Sequence);
-                json.WriteBoolean("resumed", frame.Resumed);
+                case AckFrame ack:
+                    json.WriteString("type", "ack");
+                    json.WriteNumber("id", ack.Id);
+                    json.WriteNumber("seq", ack.Sequence);
+                    break;
+                case HelloFrame hello:
+                    json.WriteString("type", "hello");
+                    json.WriteString("document", document.Value);
+                    json.WriteString("epoch", FormatEpoch(hello.Epoch));
+                    json.WriteNumber("head", hello.Head);
+                    json.WriteBoolean("resumed", hello.Resumed);
+                    break;
+                default:
+                    throw new ArgumentOutOfRangeException(nameof(frame), frame, "a frame relay.v1 has no encoding for");
             }
 
             json.WriteEndObject();

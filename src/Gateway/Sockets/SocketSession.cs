@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Net.WebSockets;
 using System.Text.Unicode;
-using Akka.Actor;
 using Relay.Actors.Connections;
 using Relay.Actors.Documents;
 using Relay.Actors.Hosting;
@@ -10,8 +9,11 @@ using Relay.Gateway.Operations;
 namespace Relay.Gateway.Sockets;
 
 /// <summary>
-/// One accepted WebSocket: exactly one reader task and one writer task, bridged to the connection actor by
-/// a <see cref="ClientLink"/>. Every frame, close frames included, is sent by the writer.
+/// One accepted WebSocket: exactly one reader task and one writer task over the <see cref="ClientConnection"/>
+/// opened for it. The reader submits each complete message, the writer writes each frame the connection hands
+/// out, both through the client's <see cref="ClientCodec"/>; every frame, close frames included, is sent by the
+/// writer. The close sent is the first decided: the Gateway's own (bad input, limits, the client's close), or
+/// the connection's <see cref="CloseReason"/>.
 /// </summary>
 public sealed class SocketSession
 {
@@ -21,32 +23,37 @@ public sealed class SocketSession
     private readonly WebSocket _socket;
     private readonly FrameBatchingStream? _stream;
     private readonly SocketSessions _sessions;
-    private readonly RelayConnection _connection;
-    private readonly RelayOptions _options;
+    private readonly ClientConnection _connection;
+    private readonly ClientCodec _codec;
+    private readonly DocumentName _document;
+    private readonly int _maxMessageBytes;
+    private readonly GatewayOptions _options;
     private readonly ILogger<SocketSession> _logger;
     private readonly ConnectionMonitor _monitor;
-    private readonly DocumentName _document;
-    private readonly bool _enveloped;
     private MessageLimits? _limits;
-    private CloseRequest? _closeByClient;
 
-    /// <summary>Wraps an accepted socket and the connection opened for it to <paramref name="document"/>, speaking <paramref name="protocol"/>.</summary>
+    // The Gateway's own close, when it ended the connection itself (CloseReason.ClientLeft): what the client is told.
+    private CloseFrame? _ownClose;
+
+    /// <summary>Wraps an accepted socket and the connection opened for it to <paramref name="document"/>, read and written with <paramref name="codec"/>.</summary>
     public SocketSession(
         WebSocket socket,
         FrameBatchingStream? stream,
         SocketSessions sessions,
-        RelayConnection connection,
+        ClientConnection connection,
         DocumentName document,
-        ClientProtocol protocol,
-        RelayOptions options,
+        ClientCodec codec,
+        RelayOptions relay,
+        GatewayOptions options,
         ILogger<SocketSession> logger)
     {
-        _document = document;
-        _enveloped = protocol.Enveloped;
         _socket = socket;
         _stream = stream;
         _sessions = sessions;
         _connection = connection;
+        _document = document;
+        _codec = codec;
+        _maxMessageBytes = relay.MaxMessageBytes;
         _options = options;
         _logger = logger;
         _monitor = new ConnectionMonitor(options.MaxMessagesPerSecond, options.MaxBytesPerSecond, logger);
@@ -59,68 +66,88 @@ public sealed class SocketSession
     /// </remarks>
     public async Task RunAsync()
     {
-        var (connectionId, link, actor) = _connection;
+        var connectionId = _connection.Id;
         _logger.LogDebug("Connection {ConnectionId} opened", connectionId);
-        var writer = WriteLoopAsync(link);
-        var reader = ReadLoopAsync(link, actor);
+        var writer = WriteLoopAsync();
+        var reader = ReadLoopAsync();
+        var closeRecorded = false;
         try
         {
-            // The reader closes the link whenever it stops, so this also waits for the client leaving.
-            var request = await link.Closed;
+            // The reader ends the connection whenever it stops, so this also waits for the client leaving.
+            var close = CloseFor(await _connection.Closed);
+
+            // Counted and logged when decided, not once the client took it: one that reads nothing takes a grace period.
+            _monitor.OnClosed(connectionId, close);
+            closeRecorded = true;
 
             // The writer sends the close frame after the frame it is writing; a client that reads nothing
             // never lets that write finish, so it is cut off after a grace period.
-            if (await Task.WhenAny(writer, Task.Delay(CloseGrace)) != writer)
+            if (!await WithinGraceAsync(writer))
             {
                 _logger.LogDebug("Connection {ConnectionId} did not take its close frame; aborting", connectionId);
                 _socket.Abort();
             }
 
-            if (await Task.WhenAny(reader, Task.Delay(CloseGrace)) != reader)
+            if (!await WithinGraceAsync(reader))
             {
                 _socket.Abort();
             }
-            else if (_socket.State == WebSocketState.CloseSent)
+            else if (_socket.State == WebSocketState.CloseSent && !await WithinGraceAsync(DrainUntilClosedAsync()))
             {
                 // The reader stopped on bad input after the close frame went out. Closing the TCP connection
                 // now would reset it under the client's answering close frame, and the client would see a
-                // broken connection instead of the close code: wait for the answer first.
-                var drain = DrainUntilClosedAsync();
-                if (await Task.WhenAny(drain, Task.Delay(CloseGrace)) != drain)
-                {
-                    _socket.Abort();
-                }
+                // broken connection instead of the close code: it had its grace period to answer.
+                _socket.Abort();
             }
 
-            _logger.LogDebug("Connection {ConnectionId} closed with {Code} ({Reason})", connectionId, request.Code, request.Reason);
+            _logger.LogDebug("Connection {ConnectionId} closed with {Code} ({Reason})", connectionId, close.Code, close.Reason);
         }
         finally
         {
-            var closedFor = link.Closed.IsCompleted ? await link.Closed : null;
-            if (_socket.State == WebSocketState.Aborted && _stream is not null && closedFor?.Code == RelayCloseCodes.InvalidPayload)
+            if (_socket.State == WebSocketState.Aborted && _stream is not null &&
+                _connection.Closed.IsCompleted && CloseFor(_connection.Closed.Result).Code == CloseCodes.InvalidPayload)
             {
                 // The runtime rejected the text frame itself: it sent 1007 and aborted. Ending the request now
                 // would reset the connection under the client's answering close frame and lose the 1007.
                 await _stream.LingerAsync(CloseGrace);
             }
 
-            actor.Tell(ConnectionActor.ClientDisconnected.Instance);
-            link.Close(new CloseRequest(RelayCloseCodes.GoingAway, "socket gone"));
+            _connection.Disconnect();
             _sessions.Remove(connectionId);
             if (!reader.IsCompleted || !writer.IsCompleted)
             {
                 _socket.Abort();
             }
 
-            var closed = await link.Closed;
-            _monitor.OnClosed(connectionId, closed, byClient: ReferenceEquals(closed, _closeByClient));
+            if (!closeRecorded)
+            {
+                _monitor.OnClosed(connectionId, CloseFor(await _connection.Closed));
+            }
+
             _monitor.Dispose();
             await Task.WhenAll(reader, writer).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             _limits?.Dispose();
         }
     }
 
-    private async Task ReadLoopAsync(ClientLink link, IActorRef actor)
+    /// <summary>Ends the connection with the Gateway's own <paramref name="close"/>, unless it has ended already.</summary>
+    private void Close(CloseFrame close)
+    {
+        if (!_connection.Closed.IsCompleted)
+        {
+            Interlocked.CompareExchange(ref _ownClose, close, null);
+        }
+
+        _connection.Disconnect();
+    }
+
+    /// <summary>What the client is told for the connection's end: the Gateway's own close when it ended it, else the actors' reason.</summary>
+    private CloseFrame CloseFor(CloseReason reason) =>
+        reason == CloseReason.ClientLeft ? Volatile.Read(ref _ownClose) ?? CloseCodes.ClientGone : CloseCodes.For(reason);
+
+    private static async Task<bool> WithinGraceAsync(Task task) => await Task.WhenAny(task, Task.Delay(CloseGrace)) == task;
+
+    private async Task ReadLoopAsync()
     {
         try
         {
@@ -131,61 +158,54 @@ public sealed class SocketSession
                 var peek = await _socket.ReceiveAsync(Memory<byte>.Empty, CancellationToken.None);
                 if (peek.MessageType == WebSocketMessageType.Close)
                 {
-                    CloseFromClient(link);
+                    CloseFromClient();
                     return;
                 }
 
                 var isText = peek.MessageType == WebSocketMessageType.Text;
-                var payload = peek.EndOfMessage ? [] : await ReceiveMessageAsync(link);
-                if (payload is null || link.Closed.IsCompleted)
+                var message = peek.EndOfMessage ? [] : await ReceiveMessageAsync();
+                if (message is null || _connection.Closed.IsCompleted)
                 {
                     return;
                 }
 
-                if (isText && !Utf8.IsValid(payload))
+                if (isText && !Utf8.IsValid(message))
                 {
-                    link.Close(new CloseRequest(RelayCloseCodes.InvalidPayload, "text frame is not valid UTF-8"));
+                    Close(CloseCodes.InvalidUtf8);
                     return;
                 }
 
                 if (!_monitor.OnReceived())
                 {
-                    link.Close(ConnectionMonitor.RateLimited);
+                    Close(CloseCodes.RateLimited);
                     return;
                 }
 
-                var frame = new ConnectionActor.ClientFrame(payload, isText);
-                if (_enveloped)
+                if (!_codec.TryDecode(message, out var patch, out var id, out var unreadable))
                 {
-                    if (!RelayV1.TryReadPatch(payload, out var id, out var patch, out var error))
-                    {
-                        link.Close(new CloseRequest(RelayCloseCodes.PolicyViolation, "bad relay.v1 frame: " + error));
-                        return;
-                    }
-
-                    frame = new ConnectionActor.ClientFrame(patch, isText, id);
+                    Close(unreadable!);
+                    return;
                 }
 
-                await link.AcquireCreditsForAsync(frame.Payload.Length);
-                actor.Tell(frame);
+                await _connection.SubmitAsync(patch, isText, id);
             }
         }
         catch (WebSocketException ex) when (IsRuntimeUtf8Rejection(ex) || _socket.CloseStatus == WebSocketCloseStatus.InvalidPayloadData)
         {
-            link.Close(new CloseRequest(RelayCloseCodes.InvalidPayload, "text frame is not valid UTF-8"));
+            Close(CloseCodes.InvalidUtf8);
         }
         catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or IOException or ObjectDisposedException)
         {
-            // The client went away; RunAsync tells the actor.
-            link.Close(new CloseRequest(RelayCloseCodes.GoingAway, "client gone"));
+            // The client went away, or the connection ended while the reader waited for room.
+            Close(CloseCodes.ClientGone);
         }
     }
 
     /// <summary>Reads the rest of the current message; null when the socket is to close instead.</summary>
-    private async Task<byte[]?> ReceiveMessageAsync(ClientLink link)
+    private async Task<byte[]?> ReceiveMessageAsync()
     {
         // The message's first frame has arrived: from now on it has a deadline and a fragment budget.
-        _limits ??= new MessageLimits(_options, link.Close);
+        _limits ??= new MessageLimits(_options, Close);
         _limits.Begin();
         var buffer = ArrayPool<byte>.Shared.Rent(ReceiveChunk);
         try
@@ -195,13 +215,13 @@ public sealed class SocketSession
             {
                 if (received == buffer.Length)
                 {
-                    if (received > _options.MaxMessageBytes)
+                    if (received > _maxMessageBytes)
                     {
-                        link.Close(new CloseRequest(RelayCloseCodes.MessageTooBig, $"message larger than {_options.MaxMessageBytes} bytes"));
+                        Close(CloseCodes.TooBig(_maxMessageBytes));
                         return null;
                     }
 
-                    var larger = ArrayPool<byte>.Shared.Rent(Math.Min(buffer.Length * 2, _options.MaxMessageBytes + 1));
+                    var larger = ArrayPool<byte>.Shared.Rent(Math.Min(buffer.Length * 2, _maxMessageBytes + 1));
                     buffer.AsSpan(0, received).CopyTo(larger);
                     ArrayPool<byte>.Shared.Return(buffer);
                     buffer = larger;
@@ -210,27 +230,27 @@ public sealed class SocketSession
                 var result = await _socket.ReceiveAsync(buffer.AsMemory(received), CancellationToken.None);
                 if (result.MessageType == WebSocketMessageType.Close)
                 {
-                    CloseFromClient(link);
+                    CloseFromClient();
                     return null;
                 }
 
                 received += result.Count;
-                if (link.Closed.IsCompleted)
+                if (_connection.Closed.IsCompleted)
                 {
-                    // Closed meanwhile (the deadline passed, or the connection actor closed it): stop reading.
+                    // Closed meanwhile (the deadline passed, or the connection ended): stop reading.
                     return null;
                 }
 
-                if (received > _options.MaxMessageBytes)
+                if (received > _maxMessageBytes)
                 {
-                    link.Close(new CloseRequest(RelayCloseCodes.MessageTooBig, $"message larger than {_options.MaxMessageBytes} bytes"));
+                    Close(CloseCodes.TooBig(_maxMessageBytes));
                     return null;
                 }
 
                 // After the size check, so a message too big is told so rather than over its byte rate.
                 if (!_monitor.OnArrived(result.Count))
                 {
-                    link.Close(ConnectionMonitor.ByteRateLimited);
+                    Close(CloseCodes.ByteRateLimited);
                     return null;
                 }
 
@@ -244,7 +264,7 @@ public sealed class SocketSession
                 // doubling of the buffer).
                 if (received < buffer.Length && !_limits.OnFragment())
                 {
-                    link.Close(_limits.TooManyFragments);
+                    Close(_limits.TooManyFragments);
                     return null;
                 }
             }
@@ -280,14 +300,7 @@ public sealed class SocketSession
         }
     }
 
-    private void CloseFromClient(ClientLink link)
-    {
-        // Echo the client's close code, as the closing handshake asks; codes that may not be sent become 1000.
-        // The request is remembered, so that the client's choice of code is never counted as the server's.
-        var code = (int?)_socket.CloseStatus ?? (int)WebSocketCloseStatus.NormalClosure;
-        _closeByClient = new CloseRequest(code is 1005 or 1006 or 1015 ? 1000 : code, _socket.CloseStatusDescription ?? string.Empty);
-        link.Close(_closeByClient);
-    }
+    private void CloseFromClient() => Close(CloseCodes.FromClient((int?)_socket.CloseStatus, _socket.CloseStatusDescription));
 
     // The runtime's WebSocket validates text frames itself: on bad UTF-8 it sends 1007 and throws a bare
     // Faulted exception, with neither message nor inner exception (its other receive errors carry one).
@@ -296,57 +309,36 @@ public sealed class SocketSession
 
     private static readonly string BareFaultMessage = new WebSocketException(WebSocketError.Faulted).Message;
 
-    private async ValueTask SendEnvelopedAsync(OutboundFrame frame)
-    {
-        var (buffer, length, isText) = RelayV1.Encode(frame, _document);
-        try
-        {
-            await _socket.SendAsync(
-                buffer.AsMemory(0, length),
-                isText ? WebSocketMessageType.Text : WebSocketMessageType.Binary,
-                endOfMessage: true,
-                CancellationToken.None);
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
-    }
-
-    private async Task WriteLoopAsync(ClientLink link)
+    private async Task WriteLoopAsync()
     {
         try
         {
-            while (await link.WaitToReadAsync())
+            while (await _connection.WaitToReadAsync())
             {
-                while (link.TryRead(out var frame))
+                while (_connection.TryRead(out var frame))
                 {
                     if (_stream is not null)
                     {
                         // This writer is the only reader of the queue: a frame seen now is sent next, so
                         // holding this one back until then never strands it.
-                        _stream.Hold = link.HasQueued;
+                        _stream.Hold = _connection.HasQueued;
                     }
 
-                    if (_enveloped)
-                    {
-                        await SendEnvelopedAsync(frame);
-                    }
-                    else
+                    using (var encoded = _codec.Encode(frame, _document))
                     {
                         await _socket.SendAsync(
-                            frame.Payload,
-                            frame.IsText ? WebSocketMessageType.Text : WebSocketMessageType.Binary,
+                            encoded.Bytes,
+                            encoded.IsText ? WebSocketMessageType.Text : WebSocketMessageType.Binary,
                             endOfMessage: true,
                             CancellationToken.None);
                     }
 
-                    link.OnSent(frame);
-                    ConnectionMonitor.OnSent(frame.Payload.Length);
+                    _connection.OnSent(frame);
+                    ConnectionMonitor.OnSent(frame.QueuedBytes);
                 }
             }
 
-            var request = await link.Closed;
+            var close = CloseFor(await _connection.Closed);
             if (_stream is not null)
             {
                 _stream.Hold = false;
@@ -354,7 +346,7 @@ public sealed class SocketSession
 
             if (_socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
             {
-                await _socket.CloseOutputAsync((WebSocketCloseStatus)request.Code, request.Reason, CancellationToken.None);
+                await _socket.CloseOutputAsync((WebSocketCloseStatus)close.Code, close.Reason, CancellationToken.None);
             }
         }
         catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or IOException or ObjectDisposedException)

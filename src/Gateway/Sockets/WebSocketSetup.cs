@@ -1,4 +1,4 @@
-using Relay.Actors.Hosting;
+using Relay.Gateway.Operations;
 
 namespace Relay.Gateway.Sockets;
 
@@ -12,7 +12,7 @@ public static class WebSocketSetup
     /// </summary>
     public static IApplicationBuilder UseRelayWebSockets(this WebApplication app)
     {
-        var options = app.Services.GetRequiredService<RelayOptions>();
+        var options = app.Services.GetRequiredService<GatewayOptions>();
         return app.UseWebSockets(new WebSocketOptions
         {
             KeepAliveInterval = TimeSpan.FromSeconds(options.KeepAliveIntervalSeconds),

@@ -1,0 +1,27 @@
+#nullable enable
+namespace Relay.Actors.Connections;
+
+/// <summary>
+/// Why a connection ends, as the actors mean it. The Gateway turns each into what its client is told
+/// (<c>src/Gateway/Sockets/CloseCodes.cs</c>); metrics count by it, never by text.
+/// </summary>
+public enum CloseReason
+{
+    /// <summary>The client left: its side of the connection is gone, or the Gateway ended it for its own reasons.</summary>
+    ClientLeft,
+
+    /// <summary>The connection ended on the server's side without a fault of the client's (its actor stopped).</summary>
+    Ended,
+
+    /// <summary>The node is stopping.</summary>
+    Stopping,
+
+    /// <summary>The client did not read what it was sent, and its queue reached its limit.</summary>
+    SlowConsumer,
+
+    /// <summary>A client that numbers its patches (<c>relay.v1</c>) sent an id that is not one more than the one before.</summary>
+    IdsOutOfOrder,
+
+    /// <summary>The sequencer confirmed nothing for too long (journal down, no sequencer): the client should come back later.</summary>
+    Unavailable,
+}

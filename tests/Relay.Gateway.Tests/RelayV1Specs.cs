@@ -1,0 +1,156 @@
+using System.Text;
+using System.Text.Json;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Primitives;
+using Relay.Actors.Connections;
+using Relay.Actors.Documents;
+using Relay.Gateway.Sockets;
+using Xunit;
+
+namespace Relay.Gateway.Tests;
+
+/// <summary>The <c>relay.v1</c> codec (docs/protocol.md): reading a client's patch, writing each frame, the upgrade's query.</summary>
+public sealed class RelayV1Specs
+{
+    private static readonly DocumentName Board = DocumentName.Parse("boards/b-1");
+
+    [Fact]
+    public void Should_read_a_patch_as_its_id_and_the_payload_after_the_header_line_byte_for_byte()
+    {
+        var message = Bytes("{\"id\":42}\n[{\"op\":\"add\"}]\n");
+
+        Assert.True(ClientCodec.RelayV1.TryDecode(message, out var patch, out var id, out var error));
+
+        Assert.Equal(42, id);
+        Assert.Equal("[{\"op\":\"add\"}]\n", Encoding.UTF8.GetString(patch.Span));
+        Assert.Null(error);
+    }
+
+    [Fact]
+    public void Should_ignore_other_members_of_the_header_and_take_an_empty_payload()
+    {
+        Assert.True(RelayV1.TryReadPatch(Bytes("{\"note\":{\"a\":[1,2]},\"id\":7,\"x\":null}\n"), out var id, out var payload, out _));
+
+        Assert.Equal(7, id);
+        Assert.True(payload.IsEmpty);
+    }
+
+    [Fact]
+    public void Should_take_ids_from_1_to_2_to_the_53_minus_1()
+    {
+        Assert.True(RelayV1.TryReadPatch(Bytes("{\"id\":1}\n"), out var first, out _, out _));
+        Assert.True(RelayV1.TryReadPatch(Bytes("{\"id\":9007199254740991}\n"), out var last, out _, out _));
+
+        Assert.Equal((1L, (1L << 53) - 1), (first, last));
+    }
+
+    [Theory]
+    [InlineData("{\"id\":1}", "a patch starts with a header of at most 256 bytes and a newline")]
+    [InlineData("[1]\n", "the header is not a JSON object")]
+    [InlineData("{\"id\":1}{}\n", "the header is not valid JSON")]
+    [InlineData("{\"id\":\n", "the header is not valid JSON")]
+    [InlineData("{\"seq\":3}\n", "the header has no id")]
+    [InlineData("{\"id\":0}\n", "id must be a whole number from 1 to 2^53 - 1")]
+    [InlineData("{\"id\":9007199254740992}\n", "id must be a whole number from 1 to 2^53 - 1")]
+    [InlineData("{\"id\":1.5}\n", "id must be a whole number from 1 to 2^53 - 1")]
+    [InlineData("{\"id\":\"1\"}\n", "id must be a whole number from 1 to 2^53 - 1")]
+    public void Should_refuse_a_patch_it_cannot_read_with_a_one_line_reason(string message, string reason)
+    {
+        Assert.False(RelayV1.TryReadPatch(Bytes(message), out _, out _, out var error));
+        Assert.Equal(reason, error);
+
+        // As the socket's reader sees it: the close it sends.
+        Assert.False(ClientCodec.RelayV1.TryDecode(Bytes(message), out _, out _, out var close));
+        Assert.Equal(new CloseFrame(CloseCodes.PolicyViolation, "bad relay.v1 frame: " + reason, Disconnect.Other), close);
+    }
+
+    [Fact]
+    public void Should_refuse_a_header_longer_than_256_bytes_even_with_a_newline_after_it()
+    {
+        var header = "{\"id\":1,\"pad\":\"" + new string('x', 256) + "\"}\n";
+
+        Assert.False(RelayV1.TryReadPatch(Bytes(header + "[]"), out _, out _, out var error));
+        Assert.Equal("a patch starts with a header of at most 256 bytes and a newline", error);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void Should_write_a_patch_as_its_header_line_then_the_payload_in_the_payloads_frame_type(bool isText)
+    {
+        var payload = isText ? Bytes("[{\"op\":\"remove\",\"path\":[\"a\"]}]") : new byte[] { 0, 1, 2, 255 };
+
+        using var encoded = ClientCodec.RelayV1.Encode(new PatchFrame(payload, isText, 12345), Board);
+
+        var header = Bytes("{\"type\":\"patch\",\"seq\":12345}\n");
+        Assert.Equal(isText, encoded.IsText);
+        Assert.Equal(header.Concat(payload).ToArray(), encoded.Bytes.ToArray());
+    }
+
+    [Fact]
+    public void Should_write_a_hello_with_the_document_its_epoch_in_16_hex_digits_the_head_and_whether_it_resumed()
+    {
+        using var encoded = ClientCodec.RelayV1.Encode(new HelloFrame(Head: 17, Epoch: -2, Resumed: true), Board);
+
+        Assert.True(encoded.IsText);
+        using var hello = JsonDocument.Parse(encoded.Bytes);
+        Assert.Equal(
+            """{"type":"hello","document":"boards/b-1","epoch":"fffffffffffffffe","head":17,"resumed":true}""",
+            hello.RootElement.GetRawText());
+    }
+
+    [Fact]
+    public void Should_write_an_ack_with_the_clients_id_and_the_sequence_number_it_was_journaled_under()
+    {
+        using var encoded = ClientCodec.RelayV1.Encode(new AckFrame(Id: 3, Sequence: 90), Board);
+
+        Assert.True(encoded.IsText);
+        Assert.Equal("""{"type":"ack","id":3,"seq":90}""", Encoding.UTF8.GetString(encoded.Bytes.Span));
+    }
+
+    [Fact]
+    public void Should_parse_the_upgrades_client_and_resume_point()
+    {
+        Assert.True(RelayV1.TryParseRequest(Query(("client", "tab_1-A"), ("after", "41"), ("epoch", "00000000000000ff")), out var protocol, out _));
+
+        Assert.Equal(new ClientProtocol(Enveloped: true, ClientId: "tab_1-A", ResumeAfter: 41, ResumeEpoch: 255), protocol);
+        Assert.Equal("client/tab_1-A", protocol.OriginFor("connection-1"));
+    }
+
+    [Fact]
+    public void Should_make_a_connection_without_a_client_id_its_own_client()
+    {
+        Assert.True(RelayV1.TryParseRequest(Query(), out var protocol, out _));
+
+        Assert.Equal(new ClientProtocol(Enveloped: true), protocol);
+        Assert.Equal("connection-1", protocol.OriginFor("connection-1"));
+    }
+
+    [Theory]
+    [InlineData("client", "has space", null, null, "client must be 1 to 64 characters of A-Z a-z 0-9 _ -")]
+    [InlineData("client", "", null, null, "client must be 1 to 64 characters of A-Z a-z 0-9 _ -")]
+    [InlineData("after", "3", null, null, "after and epoch go together")]
+    [InlineData("epoch", "00000000000000ff", null, null, "after and epoch go together")]
+    [InlineData("after", "-1", "epoch", "00000000000000ff", "after must be a sequence number (0 or more)")]
+    [InlineData("after", "3", "epoch", "ff", "epoch must be the 16 hex digits a hello named")]
+    [InlineData("after", "3", "epoch", "zzzzzzzzzzzzzzzz", "epoch must be the 16 hex digits a hello named")]
+    public void Should_refuse_an_upgrade_query_it_cannot_take_with_a_one_line_reason(string key, string value, string? key2, string? value2, string reason)
+    {
+        var query = key2 is null ? Query((key, value)) : Query((key, value), (key2, value2!));
+
+        Assert.False(RelayV1.TryParseRequest(query, out _, out var error));
+        Assert.Equal(reason, error);
+    }
+
+    [Fact]
+    public void Should_refuse_a_client_id_of_65_characters()
+    {
+        Assert.True(RelayV1.TryParseRequest(Query(("client", new string('a', 64))), out _, out _));
+        Assert.False(RelayV1.TryParseRequest(Query(("client", new string('a', 65))), out _, out _));
+    }
+
+    internal static byte[] Bytes(string text) => Encoding.UTF8.GetBytes(text);
+
+    private static QueryCollection Query(params (string Key, string Value)[] pairs) =>
+        new(pairs.ToDictionary(pair => pair.Key, pair => new StringValues(pair.Value)));
+}
