@@ -27,6 +27,9 @@ public sealed class ClusterFaultSpecs : IAsyncLifetime
     private static readonly TimeSpan DeliveryTimeout = TimeSpan.FromSeconds(40);
     private const WebSocketCloseStatus TryAgainLater = (WebSocketCloseStatus)1013;
 
+    // A fault comes once this many patches went from the sender through the sequencer to the watcher (a second's worth).
+    private const int FlowingBeforeFault = 200;
+
     private readonly PostgresServer _postgres;
     private readonly ITestOutputHelper _output;
     private RelayCluster? _cluster;
@@ -66,7 +69,7 @@ public sealed class ClusterFaultSpecs : IAsyncLifetime
         await using var onLeaving = await RelayClient.ConnectAsync(leaving.WebSocketUrlOf(Document));
         var traffic = SteadyTraffic.Start(sender, watcher, "leave", SendInterval, PatchCount, SendingLimit);
 
-        await Task.Delay(TimeSpan.FromSeconds(2));
+        await AssertFlowsAsync(traffic);
         var terminatedAt = traffic.Clock.Elapsed;
         // Bounded: a node that takes longer than 10 s to leave fails the spec.
         var (exitCode, took) = await leaving.TerminateAsync(TimeSpan.FromSeconds(10));
@@ -146,7 +149,7 @@ public sealed class ClusterFaultSpecs : IAsyncLifetime
         await using var watcher = await RelayClient.ConnectAsync(survivors[1].WebSocketUrlOf(Document));
         var traffic = SteadyTraffic.Start(sender, watcher, "kill", SendInterval, PatchCount, SendingLimit);
 
-        await Task.Delay(TimeSpan.FromSeconds(2));
+        await AssertFlowsAsync(traffic);
         var killedAt = traffic.Clock.Elapsed;
         await host.KillAsync();
         // Patches sent while the signal was on its way may still have made it; count from the moment it was dead.
@@ -183,7 +186,7 @@ public sealed class ClusterFaultSpecs : IAsyncLifetime
         await using var onHost = await RelayClient.ConnectAsync(host.WebSocketUrlOf(Document));
         var traffic = SteadyTraffic.Start(sender, watcher, "outage", SendInterval, PatchCount, SendingLimit);
 
-        await Task.Delay(TimeSpan.FromSeconds(2));
+        await AssertFlowsAsync(traffic);
         var (downAt, upAt) = await TakePostgresDownAsync(traffic, TimeSpan.FromSeconds(10), crash: false);
         var resumed = await Probe.EventuallyAsync(() => traffic.ArrivedSentAfter(downAt), TimeSpan.FromSeconds(30));
         var resumedAt = traffic.FirstArrivalSentAfter(downAt)?.At ?? traffic.Clock.Elapsed;
@@ -207,7 +210,7 @@ public sealed class ClusterFaultSpecs : IAsyncLifetime
         await using var watcher = await RelayClient.ConnectAsync(others[1].WebSocketUrlOf(Document));
         var traffic = SteadyTraffic.Start(sender, watcher, "long", SendInterval, PatchCount, SendingLimit);
 
-        await Task.Delay(TimeSpan.FromSeconds(2));
+        await AssertFlowsAsync(traffic);
         var sentBeforeOutage = traffic.SentCount;
         var closing = ClosedAtAsync(sender, traffic);
         var (downAt, upAt) = await TakePostgresDownAsync(traffic, TimeSpan.FromSeconds(12), crash: true);
@@ -271,6 +274,11 @@ public sealed class ClusterFaultSpecs : IAsyncLifetime
         _output.WriteLine($"{placement}: the sequencer of /{Document} runs on {host.Name}");
         return host;
     }
+
+    private async Task AssertFlowsAsync(SteadyTraffic traffic) =>
+        Assert.True(
+            await traffic.FlowsAsync(FlowingBeforeFault, TimeSpan.FromSeconds(40)),
+            $"the watcher received only {traffic.Arrivals.Count} patches of the {traffic.SentCount} sent before any fault\n{Cluster.Output}");
 
     /// <summary>Stops (or kills) the collection's PostgreSQL for <paramref name="outage"/> and starts it again, whatever happens.</summary>
     private async Task<(TimeSpan DownAt, TimeSpan UpAt)> TakePostgresDownAsync(SteadyTraffic traffic, TimeSpan outage, bool crash)

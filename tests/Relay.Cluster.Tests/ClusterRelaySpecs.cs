@@ -1,3 +1,5 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Security.Cryptography;
 using Relay.Testing;
 using Xunit;
@@ -246,11 +248,14 @@ public sealed class ClusterRelaySpecs : IClassFixture<ThreeNodeCluster>
         _ = await sender.ReceiveManyAsync((int)before);
         await using var node4 = RelayNode.Postgres("node4", _cluster.ConnectionString, _cluster.SeedNodes);
         using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        var sending = Probe.SendSteadilyAsync(sender, "join", TimeSpan.FromMilliseconds(50), 1200, stop.Token);
+        var sentAt = new ConcurrentDictionary<string, TimeSpan>();
+        var sending = Probe.SendSteadilyAsync(sender, "join", TimeSpan.FromMilliseconds(50), 1200, stop.Token, sentAt, Stopwatch.StartNew());
 
         await node4.StartAsync();
         await using var joined = await RelayClient.ConnectAsync(node4.WebSocketUrl);
-        await Task.Delay(TimeSpan.FromSeconds(1));
+        // Patches keep flowing after the upgrade: the new node's client receives more than had been sent before it.
+        var sentBeforeUpgrade = sentAt.Count;
+        var flowed = await Probe.EventuallyAsync(() => joined.Pending > before + sentBeforeUpgrade, TimeSpan.FromSeconds(30));
         await stop.CancelAsync();
         var sent = await sending;
         var history = await joined.ReceiveManyAsync((int)before + sent.Count, TimeSpan.FromSeconds(30));
@@ -265,6 +270,7 @@ public sealed class ClusterRelaySpecs : IClassFixture<ThreeNodeCluster>
 
         var (exitCode, _) = await node4.TerminateAsync();
 
+        Assert.True(flowed, "no patch sent after node4's client connected reached it within 30 s");
         Assert.Equal(sent, Probe.Tagged(history.Select(message => message.Text), "join"));
         Assert.Null(await joined.ReceiveNothingAsync(TimeSpan.FromMilliseconds(300)));
         // The singleton stays on the oldest node; a shard may move to the new node, but never runs twice.

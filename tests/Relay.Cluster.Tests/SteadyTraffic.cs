@@ -46,6 +46,12 @@ public sealed class SteadyTraffic
     public static SteadyTraffic Start(RelayClient sender, RelayClient watcher, string tag, TimeSpan interval, int count, TimeSpan limit) =>
         new(sender, watcher, tag, interval, count, limit);
 
+    /// <summary>
+    /// Waits until the watcher has received <paramref name="count"/> of the sender's patches: the traffic flows end to
+    /// end, through the sequencer and across nodes. False when <paramref name="timeout"/> passed first.
+    /// </summary>
+    public Task<bool> FlowsAsync(int count, TimeSpan timeout) => Probe.EventuallyAsync(() => Received().Count >= count, timeout);
+
     /// <summary>Whether a patch sent after <paramref name="moment"/> has arrived.</summary>
     public bool ArrivedSentAfter(TimeSpan moment) => FirstArrivalSentAfter(moment) is not null;
 

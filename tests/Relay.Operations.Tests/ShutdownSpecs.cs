@@ -29,7 +29,8 @@ public sealed class ShutdownSpecs
         await reader.ReceiveManyAsync(count);
 
         var terminating = node.TerminateAsync(TimeSpan.FromSeconds(10));
-        await Task.Delay(TimeSpan.FromSeconds(1));
+        // The node is going down once a reading client gets its close frame; only then does the stalled one read.
+        await reader.Closed.WaitAsync(TimeSpan.FromSeconds(10));
         stalled.StartReading();
         var (exitCode, _) = await terminating;
 
