@@ -35,7 +35,7 @@ public sealed record AppendPatchResponse(string ConnectionId, long FrameNo, long
 /// <summary>
 /// A patch that is journaled under <paramref name="Sequence"/>; published on the topic only after the journal write.
 /// <paramref name="OriginConnectionId"/> is the sender's identity for deduplication: its connection's id, or for a
-/// <c>relay.v1</c> client that named itself, the client (<see cref="Connections.ClientIdentity"/>).
+/// <c>relay.v1</c> client that named itself, the client (<see cref="Connections.ClientProtocol.OriginFor"/>).
 /// </summary>
 public sealed record PatchAppended(
     long Sequence,
