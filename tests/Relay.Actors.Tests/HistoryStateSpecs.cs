@@ -74,6 +74,68 @@ public sealed class HistoryStateSpecs
     }
 
     [Fact]
+    public void Should_number_accepted_appends_ahead_of_the_journal_and_journal_the_epoch_with_the_first()
+    {
+        var state = new HistoryState();
+        state.EnsureEpoch("relay-history/a");
+
+        state.Decide(Append("a", 1, 1));
+        var first = state.AssignNext(Append("a", 1, 1));
+        state.Decide(Append("b", 1, 1));
+        var second = state.AssignNext(Append("b", 1, 1));
+
+        Assert.Equal((1L, "a", 1L, state.Epoch), (first.Sequence, first.OriginConnectionId, first.FrameNo, first.Epoch));
+        Assert.Equal((2L, "b", 0L), (second.Sequence, second.OriginConnectionId, second.Epoch));
+        // Assigned, not journaled: the last sequence moves only as the journal confirms.
+        Assert.Equal((0L, 2L), (state.LastSequence, state.LastAssigned));
+        state.Apply(first);
+        Assert.Equal((1L, 2L), (state.LastSequence, state.LastAssigned));
+        state.Apply(second);
+        Assert.Equal(3, state.AssignNext(Append("a", 2, 2)).Sequence);
+    }
+
+    [Fact]
+    public void Should_continue_numbering_after_the_snapshot_the_replayed_patches_and_the_journals_highest_sequence()
+    {
+        var written = new HistoryState();
+        for (var frame = 1; frame <= 4; frame++)
+        {
+            written.Apply(Patch(frame, "a", frame));
+        }
+
+        var recovered = new HistoryState();
+        recovered.Restore(written.ToSnapshot());
+        Assert.Equal(4, recovered.LastAssigned);
+        recovered.Apply(Patch(5, "a", 5));
+        recovered.Apply(Patch(6, "a", 6));
+
+        // The journal numbered events past the last one replayed: numbering goes on after the journal's, never back.
+        recovered.Recovered(8);
+        recovered.Recovered(3);
+        Assert.Equal((6L, 8L), (recovered.LastSequence, recovered.LastAssigned));
+        Assert.Equal(9, recovered.AssignNext(Append("a", 7, 7)).Sequence);
+    }
+
+    [Fact]
+    public void Should_report_once_that_a_document_no_longer_folds()
+    {
+        var state = Folding();
+        state.Apply(Immer(1, """[{"op":"add","path":["a"],"value":1}]"""));
+        Assert.False(state.ReportNotCompactable());
+
+        state.Apply(Immer(2, "not json"));
+        Assert.True(state.ReportNotCompactable());
+        Assert.True(state.NotCompactableReported);
+        state.Apply(Immer(3, "not json either"));
+        Assert.False(state.ReportNotCompactable());
+
+        // Without compaction there is nothing to report.
+        var plain = new HistoryState();
+        plain.Apply(Patch(1, "a", 1));
+        Assert.False(plain.ReportNotCompactable());
+    }
+
+    [Fact]
     public void Should_restore_from_its_snapshot_with_the_same_decisions()
     {
         var state = new HistoryState();
@@ -186,19 +248,6 @@ public sealed class HistoryStateSpecs
         recovered.Apply(Immer(3, """[{"op":"remove","path":["a",0]}]"""));
         Assert.Equal(2, recovered.JoinSnapshot);
         Assert.Equal("""{"a":[2]}""", Encoding.UTF8.GetString(recovered.ToSnapshot().State.Span));
-    }
-
-    [Fact]
-    public void Should_snapshot_once_the_tail_is_as_large_as_the_state()
-    {
-        var state = Folding();
-        state.Apply(Immer(1, """[{"op":"add","path":["text"],"value":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}]"""));
-        var size = state.Fold!.StateUtf8()!.Length;
-
-        Assert.False(state.CompactionSnapshotDue(10 * size, floorBytes: 20 * size));
-        Assert.False(state.CompactionSnapshotDue(size - 1, floorBytes: 0));
-        // Measured again only once the tail grew by a quarter: the state is not written on every patch.
-        Assert.True(state.CompactionSnapshotDue(size * 2, floorBytes: 0));
     }
 
     [Fact]

@@ -2,12 +2,11 @@
 using Akka.Actor;
 using Akka.Cluster.Tools.PublishSubscribe;
 using Akka.Event;
-using Akka.Persistence;
 using Akka.Streams;
 using Akka.Streams.Dsl;
-using Relay.Actors.Compaction;
 using Relay.Actors.Connections;
 using Relay.Actors.Documents;
+using Relay.Actors.History;
 using Relay.Actors.Journal;
 using Relay.Actors.Messages;
 
@@ -50,12 +49,12 @@ internal sealed class DocumentHubActor : ReceiveActor, IWithTimers
     private int _opened;
 
     // Compaction: the snapshot the sequencer says joiners start from (0: none, they replay the history), the one
-    // loaded from the snapshot store and shared by every joiner on this node, and the joiners waiting for it.
+    // loaded (by a child) from the snapshot store and shared by every joiner on this node, and the joiners waiting for it.
     private long _joinSnapshot;
     private JoinSnapshot? _snapshot;
     private long _loadingSnapshot;
     private readonly List<IActorRef> _waitingForSnapshot = new();
-    private IActorRef? _snapshotStore;
+    private IActorRef? _snapshotLoader;
 
     /// <summary>Creates the hub of <paramref name="document"/>.</summary>
     /// <param name="document">The document.</param>
@@ -90,8 +89,8 @@ internal sealed class DocumentHubActor : ReceiveActor, IWithTimers
             _status?.ObserveHeartbeat(heartbeat.LastSequence);
             OnHeadKnown(heartbeat.LastSequence, heartbeat.Epoch, heartbeat.JoinSnapshot);
         });
-        Receive<LoadSnapshotResult>(OnSnapshotLoaded);
-        Receive<LoadSnapshotFailed>(failed =>
+        Receive<JoinSnapshotLoaderActor.Loaded>(OnSnapshotLoaded);
+        Receive<JoinSnapshotLoaderActor.LoadFailed>(failed =>
         {
             _log.Warning(failed.Cause, "Loading the snapshot of {Document} at {Sequence} failed; retrying", _document, _loadingSnapshot);
             _loadingSnapshot = 0;
@@ -295,23 +294,17 @@ internal sealed class DocumentHubActor : ReceiveActor, IWithTimers
         }
 
         _loadingSnapshot = _joinSnapshot;
-        _snapshotStore ??= Persistence.Instance.Apply(Context.System).SnapshotStoreFor(null);
-        _snapshotStore.Tell(new LoadSnapshot(_document.PersistenceId, new SnapshotSelectionCriteria(_joinSnapshot), _joinSnapshot));
+        _snapshotLoader ??= Context.ActorOf(JoinSnapshotLoaderActor.Props(_document, _settings.HistoryDeleted), "join-snapshot");
+        _snapshotLoader.Tell(new JoinSnapshotLoaderActor.Load(_joinSnapshot));
     }
 
-    private void OnSnapshotLoaded(LoadSnapshotResult result)
+    private void OnSnapshotLoaded(JoinSnapshotLoaderActor.Loaded result)
     {
         var asked = _loadingSnapshot;
         _loadingSnapshot = 0;
-        if (result.Snapshot?.Snapshot is HistorySnapshot { Compactable: true } loaded && loaded.LastSequence <= _head)
+        if (result.Snapshot is { } loaded && loaded.Sequence <= _head)
         {
-            var frames = loaded.Cursors
-                .Where(cursor => cursor.ConnectionId.StartsWith(ClientProtocol.ClientOriginPrefix, StringComparison.Ordinal))
-                .ToDictionary(cursor => cursor.ConnectionId, cursor => cursor.FrameNo, StringComparer.Ordinal);
-            _snapshot = new JoinSnapshot(loaded.LastSequence, DocumentFold.ReplaceRootPatch(loaded.CompactionMode, loaded.State.Span), frames)
-            {
-                HistoryDeleted = _settings.HistoryDeleted,
-            };
+            _snapshot = loaded;
         }
         else if (_joinSnapshot != asked)
         {

@@ -69,17 +69,12 @@ public sealed class HistoryActor : ReceivePersistentActor, IWithTimers
     private readonly IActorRef _publisher;
     private readonly HistorySettings _settings;
     private readonly HistoryState _state;
-    private long _lastSnapshotSequence;
-    private long _bytesSinceSnapshot;
-    private long _lastSnapshotBytes;
-    private long _lastAssignedSequence;
     private List<PatchAppended> _batch = new();
     private readonly Queue<IActorRef> _awaitingConfirmation = new();
     private int _writesInFlight;
 
     // Snapshots being saved, by sequence number: whether each holds a compactable state.
     private readonly Dictionary<long, bool> _snapshotsInFlight = new();
-    private bool _countedNotCompactable;
 
     /// <summary>
     /// Creates the sequencer of <paramref name="document"/>; <paramref name="publisher"/> is the DistributedPubSub
@@ -91,25 +86,19 @@ public sealed class HistoryActor : ReceivePersistentActor, IWithTimers
         _node = node;
         _publisher = publisher;
         _settings = settings;
-        _state = new HistoryState(settings.MaxCursors, settings.Compaction, settings.InitialState, settings.DeleteCompacted);
+        _state = new HistoryState(settings);
 
         Recover<SnapshotOffer>(offer =>
         {
             if (offer.Snapshot is HistorySnapshot snapshot)
             {
                 _state.Restore(snapshot);
-                _lastSnapshotSequence = offer.Metadata.SequenceNr;
-                _lastSnapshotBytes = _state.ApproximateSnapshotBytes;
             }
         });
-        Recover<PatchAppended>(patch =>
-        {
-            _state.Apply(patch);
-            _bytesSinceSnapshot += patch.Payload.Length;
-        });
+        Recover<PatchAppended>(_state.Apply);
         Recover<RecoveryCompleted>(_ =>
         {
-            _lastAssignedSequence = LastSequenceNr;
+            _state.Recovered(LastSequenceNr);
             _state.EnsureEpoch(PersistenceId);
             NoteCompactability(recovering: true);
             _log.Info("History of {Document} recovered at sequence {LastSequence} with {Cursors} connection cursors", _document, _state.LastSequence, _state.CursorCount);
@@ -171,7 +160,7 @@ public sealed class HistoryActor : ReceivePersistentActor, IWithTimers
     /// <inheritdoc />
     protected override void PostStop()
     {
-        if (_countedNotCompactable)
+        if (_state.NotCompactableReported)
         {
             RelayMetrics.NotCompactableDocuments.Add(-1);
         }
@@ -193,14 +182,9 @@ public sealed class HistoryActor : ReceivePersistentActor, IWithTimers
                 return;
         }
 
-        // LastSequenceNr moves only when a write completes; the journal numbers events in the order they
-        // are persisted, so the sequencer counts ahead itself and checks the count in the callback.
-        var sequence = ++_lastAssignedSequence;
-        _batch.Add(new PatchAppended(sequence, append.ConnectionId, append.FrameNo, append.Payload, append.IsText)
-        {
-            // The first patch journals the epoch the sequencer picked for the empty history.
-            Epoch = sequence == 1 ? _state.Epoch : 0,
-        });
+        // LastSequenceNr moves only when a write completes: the state numbers ahead of it, and OnPersisted checks
+        // that the journal agrees.
+        _batch.Add(_state.AssignNext(append));
         _awaitingConfirmation.Enqueue(Sender);
         if (_writesInFlight < MaxWritesInFlight)
         {
@@ -243,22 +227,14 @@ public sealed class HistoryActor : ReceivePersistentActor, IWithTimers
         _state.Apply(persisted);
         _awaitingConfirmation.Dequeue().Tell(new AppendPatchResponse(persisted.OriginConnectionId, persisted.FrameNo, persisted.Sequence));
         Publish(persisted);
-        _bytesSinceSnapshot += persisted.Payload.Length;
 
-        // A compactable document snapshots by Automerge's rule alone: a large state is written only as often as
-        // patches of its size arrive. Otherwise by count or bytes, which bound the recovery.
-        var due = _state.Compactable
-            ? _state.CompactionSnapshotDue(_bytesSinceSnapshot, _settings.CompactionFloorBytes)
-            : persisted.Sequence - _lastSnapshotSequence >= _settings.SnapshotEvery ||
-              _bytesSinceSnapshot >= Math.Max(_settings.SnapshotEveryBytes, _lastSnapshotBytes);
+        // Deciding and taking a snapshot may each find that the state no longer folds (or is too deep to write).
+        var due = _state.SnapshotDue();
         NoteCompactability(recovering: false);
         if (due)
         {
             var snapshot = _state.ToSnapshot();
             NoteCompactability(recovering: false);
-            _lastSnapshotSequence = persisted.Sequence;
-            _bytesSinceSnapshot = 0;
-            _lastSnapshotBytes = _state.ApproximateSnapshotBytes;
             _snapshotsInFlight[persisted.Sequence] = snapshot.Compactable;
             SaveSnapshot(snapshot);
         }
@@ -309,12 +285,12 @@ public sealed class HistoryActor : ReceivePersistentActor, IWithTimers
     // Says once per sequencer why its document is not compactable, and counts it while the sequencer runs.
     private void NoteCompactability(bool recovering)
     {
-        if (_countedNotCompactable || _state.Fold is not { Compactable: false } fold)
+        if (!_state.ReportNotCompactable())
         {
             return;
         }
 
-        _countedNotCompactable = true;
+        var fold = _state.Fold!;
         RelayMetrics.NotCompactableDocuments.Add(1);
         if (!recovering)
         {

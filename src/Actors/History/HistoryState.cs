@@ -21,10 +21,10 @@ public enum AppendDecision
 }
 
 /// <summary>
-/// The sequencer's whole state: the last sequence number and, per connection, the last journaled frame.
-/// It holds no patches, so a node's memory does not grow with the history. The cursor table is bounded:
-/// past <see cref="MaxCursors"/> the least recently written half is forgotten, which only matters for a
-/// connection idle that long that then resends a confirmed frame.
+/// The sequencer's whole state: the sequence numbers (the last assigned and the last journaled), per connection
+/// the last journaled frame, and when the next snapshot is due. It holds no patches, so a node's memory does not
+/// grow with the history. The cursor table is bounded: past <see cref="MaxCursors"/> the least recently written
+/// half is forgotten, which only matters for a connection idle that long that then resends a confirmed frame.
 /// </summary>
 public sealed class HistoryState
 {
@@ -33,7 +33,6 @@ public sealed class HistoryState
     private readonly ReadOnlyMemory<byte> _initialState;
     private readonly bool _deleteCompacted;
     private long _joinSnapshot;
-    private long _nextStateCheck;
     private long _lastStateBytes;
 
     /// <summary>Creates an empty state that keeps at most <paramref name="maxCursors"/> connection cursors.</summary>
@@ -42,19 +41,30 @@ public sealed class HistoryState
     {
     }
 
+    /// <summary>Creates the empty state of a sequencer with <paramref name="settings"/>.</summary>
+    public HistoryState(HistorySettings settings)
+        : this(settings.MaxCursors, settings.Compaction, settings.InitialState, settings.DeleteCompacted, SnapshotCadence.Of(settings))
+    {
+    }
+
     /// <summary>
     /// Creates an empty state that also folds the patches (<paramref name="mode"/>) from <paramref name="initialState"/>;
     /// with <paramref name="deleteCompacted"/> the journal events its snapshots cover are deleted, so joiners keep
-    /// starting from the last compactable snapshot even once the document is no longer compactable.
+    /// starting from the last compactable snapshot even once the document is no longer compactable. Snapshots are due
+    /// by <paramref name="cadence"/> (the production defaults if none).
     /// </summary>
-    public HistoryState(int maxCursors, CompactionMode mode, ReadOnlyMemory<byte> initialState, bool deleteCompacted)
+    public HistoryState(int maxCursors, CompactionMode mode, ReadOnlyMemory<byte> initialState, bool deleteCompacted, SnapshotCadence? cadence = null)
     {
         MaxCursors = maxCursors;
         _mode = mode;
         _initialState = initialState;
         _deleteCompacted = deleteCompacted;
+        Cadence = cadence ?? SnapshotCadence.Of(HistorySettings.Default);
         Fold = mode == CompactionMode.None ? null : DocumentFold.Start(mode, initialState);
     }
+
+    /// <summary>When the next snapshot is due, counted from the last one taken or recovered.</summary>
+    public SnapshotCadence Cadence { get; }
 
     /// <summary>The document's folded state; null without compaction.</summary>
     public DocumentFold? Fold { get; private set; }
@@ -83,27 +93,28 @@ public sealed class HistoryState
         return previous;
     }
 
+    /// <summary>Whether a snapshot is due now, after the last journaled patch (see <see cref="SnapshotCadence"/>).</summary>
+    public bool SnapshotDue() => Cadence.Due(LastSequence, Compactable ? Fold : null);
+
     /// <summary>
-    /// Automerge's rule: a snapshot is due once <paramref name="tailBytes"/>, the patches since the last one, are at
-    /// least as many bytes as the state (and <paramref name="floorBytes"/>). The state is written to measure it only
-    /// when the tail has grown by a quarter since the last look, or reached the size last measured.
+    /// Whether the sequencer has reported that its document is not compactable: it says so once, and counts the
+    /// document as not compactable while it runs.
     /// </summary>
-    public bool CompactionSnapshotDue(long tailBytes, long floorBytes)
+    public bool NotCompactableReported { get; private set; }
+
+    /// <summary>
+    /// True only the first time it is asked once the document is folded but no longer compactable (found in recovery,
+    /// by a patch, or by writing the state): the moment to report it.
+    /// </summary>
+    public bool ReportNotCompactable()
     {
-        if (!Compactable || tailBytes < Math.Max(floorBytes, _nextStateCheck))
+        if (NotCompactableReported || Fold is not { Compactable: false })
         {
             return false;
         }
 
-        var size = Fold!.StateUtf8()?.Length;
-        if (size is null || tailBytes >= size)
-        {
-            // Due, or the state just turned out too deep to write: either way a snapshot records it.
-            return true;
-        }
-
-        _nextStateCheck = Math.Max(size.Value, tailBytes + (tailBytes / 4) + 1);
-        return false;
+        NotCompactableReported = true;
+        return true;
     }
 
     /// <summary>The most connection cursors kept.</summary>
@@ -111,6 +122,12 @@ public sealed class HistoryState
 
     /// <summary>The last journaled sequence number; 0 for an empty history.</summary>
     public long LastSequence { get; private set; }
+
+    /// <summary>
+    /// The last sequence number handed to an accepted append: ahead of <see cref="LastSequence"/> by the appends being
+    /// written, since the journal numbers its events only once a write completes.
+    /// </summary>
+    public long LastAssigned { get; private set; }
 
     /// <summary>
     /// The document's epoch: names this history, so that a client's sequence numbers from another history (the
@@ -156,6 +173,26 @@ public sealed class HistoryState
         return AppendDecision.Accept;
     }
 
+    /// <summary>
+    /// Numbers an append <see cref="Decide"/> accepted with the next sequence number, as the event to journal. The
+    /// journal numbers events in the order they are persisted, so the numbers given out must be persisted in order.
+    /// </summary>
+    public PatchAppended AssignNext(AppendPatch accepted)
+    {
+        var sequence = ++LastAssigned;
+        return new PatchAppended(sequence, accepted.ConnectionId, accepted.FrameNo, accepted.Payload, accepted.IsText)
+        {
+            // The first patch journals the epoch the sequencer picked for the empty history.
+            Epoch = sequence == 1 ? Epoch : 0,
+        };
+    }
+
+    /// <summary>
+    /// Recovery is over and the journal's highest sequence number is <paramref name="journalSequenceNr"/>: numbering
+    /// continues after it, even if the events that took the last numbers were not replayed.
+    /// </summary>
+    public void Recovered(long journalSequenceNr) => LastAssigned = Math.Max(LastAssigned, journalSequenceNr);
+
     /// <summary>The sequence number journaled for the connection's last frame, or 0.</summary>
     public long LastSequenceOf(string connectionId) =>
         _cursors.TryGetValue(connectionId, out var cursor) ? cursor.Sequence : 0;
@@ -171,6 +208,8 @@ public sealed class HistoryState
         }
 
         LastSequence = patch.Sequence;
+        LastAssigned = Math.Max(LastAssigned, patch.Sequence);
+        Cadence.Journaled(patch.Payload.Length);
         if (!_cursors.TryGetValue(patch.OriginConnectionId, out var cursor))
         {
             cursor = new Cursor();
@@ -206,12 +245,15 @@ public sealed class HistoryState
             : Fnv1a(System.Text.Encoding.UTF8.GetBytes("epoch-of:" + persistenceId), Offset);
     }
 
-    /// <summary>The state as a snapshot, with the folded state when the document is compactable.</summary>
+    /// <summary>
+    /// The state as a snapshot to save, with the folded state when the document is compactable; the
+    /// <see cref="Cadence"/> counts from it.
+    /// </summary>
     public HistorySnapshot ToSnapshot()
     {
         var state = Fold?.StateUtf8();
         _lastStateBytes = state?.Length ?? 0;
-        _nextStateCheck = 0;
+        Cadence.Taken(LastSequence, ApproximateSnapshotBytes);
         return new HistorySnapshot(
             LastSequence,
             _cursors.Select(kv => new ConnectionCursor(kv.Key, kv.Value.JournaledFrame, kv.Value.Sequence)).ToArray(),
@@ -226,13 +268,14 @@ public sealed class HistoryState
     }
 
     /// <summary>
-    /// Restores the state from a snapshot. With compaction, a snapshot written in another mode (or before compaction
-    /// was on) cannot continue the fold: its document is not compactable.
+    /// Restores the state from a snapshot, and the <see cref="Cadence"/> counts from it. With compaction, a snapshot
+    /// written in another mode (or before compaction was on) cannot continue the fold: its document is not compactable.
     /// </summary>
     public void Restore(HistorySnapshot snapshot)
     {
         _cursors.Clear();
         LastSequence = snapshot.LastSequence;
+        LastAssigned = snapshot.LastSequence;
         Epoch = snapshot.Epoch;
         _joinSnapshot = 0;
         if (_mode != CompactionMode.None)
@@ -244,6 +287,8 @@ public sealed class HistoryState
         {
             _cursors[c.ConnectionId] = new Cursor { AcceptedFrame = c.FrameNo, JournaledFrame = c.FrameNo, Sequence = c.Sequence };
         }
+
+        Cadence.Taken(LastSequence, ApproximateSnapshotBytes);
     }
 
     private DocumentFold RestoreFold(HistorySnapshot snapshot)
