@@ -21,7 +21,7 @@ namespace Relay.Actors.History;
 /// shard) to stop it; the next message starts it again from the journal. Zero: never. The default document's
 /// sequencer never passivates: readiness listens to its heartbeat.
 /// </param>
-public sealed record HistorySettings(int SnapshotEvery, TimeSpan HeartbeatInterval, int MaxCursors, TimeSpan PassivateAfter)
+internal sealed record HistorySettings(int SnapshotEvery, TimeSpan HeartbeatInterval, int MaxCursors, TimeSpan PassivateAfter)
 {
     /// <summary>
     /// Snapshot also once the payloads journaled since the last snapshot reach this many bytes (or the size of
@@ -58,7 +58,7 @@ public sealed record HistorySettings(int SnapshotEvery, TimeSpan HeartbeatInterv
 /// sequence number, is journaled first and only then confirmed to its connection and published on the
 /// document's topic. Writes go through <c>PersistAsync</c> so the journal batches them.
 /// </summary>
-public sealed class HistoryActor : ReceivePersistentActor, IWithTimers
+internal sealed class HistoryActor : ReceivePersistentActor, IWithTimers
 {
     // One batch being written and one being handed over keeps the journal busy without queueing in it.
     private const int MaxWritesInFlight = 2;

@@ -13,7 +13,7 @@ namespace Relay.Actors.History;
 /// its entities in the <c>sharded</c> placement. A sequencer that stopped on its own (a journal failure) is
 /// started again, from the journal, by the document's next message; connections and hubs resend.
 /// </summary>
-public sealed class HistoryHostActor : ReceiveActor
+internal sealed class HistoryHostActor : ReceiveActor
 {
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly Func<DocumentName, Props> _sequencerProps;

@@ -5,7 +5,7 @@ using Relay.Actors.Messages;
 namespace Relay.Actors.History;
 
 /// <summary>What the sequencer decides about an incoming append.</summary>
-public enum AppendDecision
+internal enum AppendDecision
 {
     /// <summary>The next frame of its connection: journal it.</summary>
     Accept,
@@ -26,7 +26,7 @@ public enum AppendDecision
 /// grow with the history. The cursor table is bounded: past <see cref="MaxCursors"/> the least recently written
 /// half is forgotten, which only matters for a connection idle that long that then resends a confirmed frame.
 /// </summary>
-public sealed class HistoryState
+internal sealed class HistoryState
 {
     private readonly Dictionary<string, Cursor> _cursors = new(StringComparer.Ordinal);
     private readonly CompactionMode _mode;

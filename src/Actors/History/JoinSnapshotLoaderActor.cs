@@ -13,7 +13,7 @@ namespace Relay.Actors.History;
 /// from the snapshot store and turns it into the <see cref="JoinSnapshot"/> they share, so the hub never reads
 /// persistence itself. It answers each <see cref="Load"/> with <see cref="Loaded"/> or <see cref="LoadFailed"/>.
 /// </summary>
-public sealed class JoinSnapshotLoaderActor : ReceiveActor
+internal sealed class JoinSnapshotLoaderActor : ReceiveActor
 {
     /// <summary>Creates the loader of <paramref name="document"/>'s snapshots; <paramref name="historyDeleted"/>: see <see cref="JoinSnapshot.HistoryDeleted"/>.</summary>
     public JoinSnapshotLoaderActor(DocumentName document, bool historyDeleted)

@@ -10,7 +10,7 @@ namespace Relay.Actors.History;
 /// Otherwise by count or bytes, which bound the recovery: after <see cref="Every"/> patches, or once the patches since
 /// the last snapshot reach <see cref="EveryBytes"/> or the size of the last snapshot, whichever is larger.
 /// </summary>
-public sealed class SnapshotCadence
+internal sealed class SnapshotCadence
 {
     private long _nextStateCheck;
 
