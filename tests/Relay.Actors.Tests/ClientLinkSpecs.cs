@@ -77,29 +77,39 @@ public sealed class ClientLinkSpecs
     public async Task Should_hand_out_credits_up_to_the_in_flight_limit_and_take_them_back()
     {
         var link = new ClientLink(maxOutboundBytes: 10, maxInFlight: 2);
-        await link.AcquireCreditAsync(CancellationToken.None);
-        await link.AcquireCreditAsync(CancellationToken.None);
+        await link.AcquireCreditsForAsync(1);
+        await link.AcquireCreditsForAsync(1);
 
-        var third = link.AcquireCreditAsync(CancellationToken.None);
-        var fourth = link.AcquireCreditAsync(CancellationToken.None);
+        var third = link.AcquireCreditsForAsync(1).AsTask();
         Assert.False(third.IsCompleted);
 
-        link.ReleaseCredits(2);
+        link.ReleaseCredits(1);
+        Assert.Equal(1, await third.WaitAsync(Patience));
+        var fourth = link.AcquireCreditsForAsync(1).AsTask();
+        Assert.False(fourth.IsCompleted);
 
-        await Task.WhenAll(third, fourth).WaitAsync(Patience);
+        link.ReleaseCredits(2);
+        Assert.Equal(1, await fourth.WaitAsync(Patience));
     }
 
     [Fact]
-    public async Task Should_stop_waiting_for_a_credit_when_the_reader_is_cancelled()
+    public async Task Should_take_one_credit_per_started_4_KiB_and_never_more_than_the_limit()
     {
-        var link = new ClientLink(maxOutboundBytes: 10, maxInFlight: 1);
-        await link.AcquireCreditAsync(CancellationToken.None);
-        using var cancel = new CancellationTokenSource();
+        var link = new ClientLink(maxOutboundBytes: 10, maxInFlight: 4);
 
-        var waiting = link.AcquireCreditAsync(cancel.Token);
-        await cancel.CancelAsync();
+        Assert.Equal(1, await link.AcquireCreditsForAsync(0));
+        link.ReleaseCredits(1);
+        Assert.Equal(1, await link.AcquireCreditsForAsync(ClientLink.CreditBytes));
+        link.ReleaseCredits(1);
+        Assert.Equal(2, await link.AcquireCreditsForAsync(ClientLink.CreditBytes + 1));
+        link.ReleaseCredits(2);
 
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => waiting);
+        // A frame larger than the whole limit takes all of it, so it can still go alone.
+        Assert.Equal(4, await link.AcquireCreditsForAsync(100 * ClientLink.CreditBytes));
+        var next = link.AcquireCreditsForAsync(1).AsTask();
+        Assert.False(next.IsCompleted);
+        link.ReleaseCredits(4);
+        Assert.Equal(1, await next.WaitAsync(Patience));
     }
 
     [Fact]

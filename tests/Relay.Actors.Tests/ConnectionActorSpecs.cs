@@ -25,8 +25,7 @@ public sealed class ConnectionActorSpecs : RelaySpec
     private const string Me = "me";
     private static readonly DocumentName Doc = DocumentName.Parse("specs/connection");
     private static readonly ConnectionSettings Fast = new(
-        MaxBufferedLive: 100,
-        MaxBufferedLiveBytes: 1024 * 1024,
+        Held: new HeldLimits(100, 1024 * 1024),
         ResendAfter: TimeSpan.FromMilliseconds(300),
         ReplayStallTimeout: TimeSpan.FromMilliseconds(500),
         DrainTimeout: TimeSpan.FromSeconds(5),
@@ -140,7 +139,7 @@ public sealed class ConnectionActorSpecs : RelaySpec
         await JournalAsync("other", "hist-1", "hist-2");
         var live = await JournalAsync("other", "p3", "p4", "p5");
         var journal = new RecordingPatchJournal(PatchJournal);
-        var (connection, link, _) = Open(maxOutboundBytes: 10, journal: journal, settings: Fast with { MaxBufferedLive = 1, ReplayStallTimeout = Patience });
+        var (connection, link, _) = Open(maxOutboundBytes: 10, journal: journal, settings: Fast with { Held = new HeldLimits(1, 1024 * 1024), ReplayStallTimeout = Patience });
         Join(connection, head: 2);
         await AwaitAssertAsync(async () => Assert.NotEqual(0, await CountChildrenAsync(connection)), Patience, TimeSpan.FromMilliseconds(50));
 
@@ -165,7 +164,7 @@ public sealed class ConnectionActorSpecs : RelaySpec
         // A 10-byte link holds the first patch of the replay; the second waits for room, so the replay is caught running.
         await JournalAsync("other", "hist-1", "hist-2");
         var live = await JournalAsync("other", "p3", "p4", "p5");
-        var (connection, link, _) = Open(maxOutboundBytes: 10, settings: Fast with { MaxBufferedLive = 1, ReplayStallTimeout = Patience });
+        var (connection, link, _) = Open(maxOutboundBytes: 10, settings: Fast with { Held = new HeldLimits(1, 1024 * 1024), ReplayStallTimeout = Patience });
         Join(connection, head: 2);
         await AwaitAssertAsync(async () => Assert.NotEqual(0, await CountChildrenAsync(connection)), Patience, TimeSpan.FromMilliseconds(50));
         foreach (var patch in live)
@@ -264,7 +263,7 @@ public sealed class ConnectionActorSpecs : RelaySpec
         // The Gateway's reader takes a credit per frame; the third has to wait for the journal.
         await SendAsync(link, connection, Text("f1"), true);
         await SendAsync(link, connection, Text("f2"), true);
-        var third = link.AcquireCreditAsync(CancellationToken.None);
+        var third = link.AcquireCreditsForAsync(1).AsTask();
 
         Assert.Equal(1, (await history.ExpectMsgAsync<AppendPatch>(Patience)).FrameNo);
         Assert.Equal(2, (await history.ExpectMsgAsync<AppendPatch>(Patience)).FrameNo);
@@ -484,8 +483,8 @@ public sealed class ConnectionActorSpecs : RelaySpec
     /// <summary>As the Gateway's reader does: take a credit, then hand the frame to the actor.</summary>
     private static async Task SendAsync(ClientLink link, IActorRef connection, ReadOnlyMemory<byte> payload, bool isText)
     {
-        await link.AcquireCreditAsync(CancellationToken.None).WaitAsync(Patience);
-        connection.Tell(new ConnectionActor.ClientFrame(payload, isText));
+        var credits = await link.AcquireCreditsForAsync(payload.Length).AsTask().WaitAsync(Patience);
+        connection.Tell(new ConnectionActor.ClientFrame(payload, isText, 0, credits));
     }
 
     /// <summary>As the hub does: names its head, by default the highest sequence journaled so far; every later patch is the spec's to send.</summary>

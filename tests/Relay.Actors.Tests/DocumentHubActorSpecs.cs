@@ -25,7 +25,7 @@ namespace Relay.Actors.Tests;
 public sealed class DocumentHubActorSpecs : RelaySpec
 {
     private static readonly DocumentName Doc = DocumentName.Parse("specs/hub");
-    private static readonly HubSettings Settings = new(MaxHeld: 100, MaxHeldBytes: 1024 * 1024, ReopenAfter: TimeSpan.FromMinutes(1));
+    private static readonly HubSettings Settings = new(Held: new HeldLimits(100, 1024 * 1024), ReopenAfter: TimeSpan.FromMinutes(1));
 
     private readonly IActorRef _mediator;
     private readonly TestProbe _sequencer;

@@ -18,9 +18,9 @@ public sealed class InboundStateSpecs
     {
         var state = NewState();
 
-        var first = state.Accept(Text("f1"), true, 0, out var firstStartsWaiting);
-        var second = state.Accept(Text("f2"), false, 0, out var secondStartsWaiting);
-        var third = state.Accept(Text("f3"), true, 0, out _);
+        var first = state.Accept(Text("f1"), true, 1, 0, out var firstStartsWaiting);
+        var second = state.Accept(Text("f2"), false, 1, 0, out var secondStartsWaiting);
+        var third = state.Accept(Text("f3"), true, 1, 0, out _);
 
         Assert.Equal([(1L, 1L), (2L, 1L), (3L, 1L)], new[] { first, second, third }.Select(a => (a.FrameNo, a.FirstUnconfirmed)));
         Assert.Equal((Document, "me", true), (first.Document, first.ConnectionId, first.IsText));
@@ -30,7 +30,7 @@ public sealed class InboundStateSpecs
         Assert.Equal(3, state.Unconfirmed);
 
         state.Confirm(2, 10);
-        var fourth = state.Accept(Text("f4"), true, 10, out var fourthStartsWaiting);
+        var fourth = state.Accept(Text("f4"), true, 1, 10, out var fourthStartsWaiting);
         Assert.Equal((4L, 3L), (fourth.FrameNo, fourth.FirstUnconfirmed));
         Assert.False(fourthStartsWaiting);
     }
@@ -39,10 +39,10 @@ public sealed class InboundStateSpecs
     public void Should_start_waiting_again_once_everything_was_confirmed()
     {
         var state = NewState();
-        state.Accept(Text("f1"), true, 0, out _);
+        state.Accept(Text("f1"), true, 1, 0, out _);
         state.Confirm(1, 10);
 
-        var next = state.Accept(Text("f2"), true, 20, out var startsWaiting);
+        var next = state.Accept(Text("f2"), true, 1, 20, out var startsWaiting);
 
         Assert.True(startsWaiting);
         Assert.Equal((2L, 2L), (next.FrameNo, next.FirstUnconfirmed));
@@ -51,11 +51,11 @@ public sealed class InboundStateSpecs
     [Fact]
     public void Should_release_the_credits_of_the_confirmed_frames_once()
     {
-        // One credit per started 4 KiB, as the client link counts them.
-        var state = new InboundState(Document, "me", TimeSpan.FromMilliseconds(ResendAfterMs), TimeSpan.FromMilliseconds(UnavailableAfterMs), bytes => 1 + (bytes - 1) / 4096);
-        state.Accept(new byte[10], false, 0, out _);
-        state.Accept(new byte[5_000], false, 0, out _);
-        state.Accept(new byte[9_000], false, 0, out _);
+        // Each frame gives back the credits it was accepted with (the link's count: one per started 4 KiB).
+        var state = NewState();
+        state.Accept(new byte[10], false, 1, 0, out _);
+        state.Accept(new byte[5_000], false, 2, 0, out _);
+        state.Accept(new byte[9_000], false, 3, 0, out _);
 
         Assert.Equal(1 + 2, state.Confirm(2, 10));
         Assert.Equal(0, state.Confirm(2, 20));
@@ -73,7 +73,7 @@ public sealed class InboundStateSpecs
         var state = NewState();
         Assert.Empty(state.DueForResend(ResendAfterMs * 10));
 
-        state.Accept(Text("f1"), true, 100, out _);
+        state.Accept(Text("f1"), true, 1, 100, out _);
 
         Assert.Empty(state.DueForResend(100 + ResendAfterMs - 1));
         Assert.Single(state.DueForResend(100 + ResendAfterMs));
@@ -88,7 +88,7 @@ public sealed class InboundStateSpecs
         var state = NewState();
         for (var i = 1; i <= 4; i++)
         {
-            state.Accept(Text($"f{i}"), true, 0, out _);
+            state.Accept(Text($"f{i}"), true, 1, 0, out _);
         }
 
         state.Confirm(1, 0);
@@ -106,8 +106,8 @@ public sealed class InboundStateSpecs
     public void Should_restart_the_resend_interval_when_a_confirmation_arrives()
     {
         var state = NewState();
-        state.Accept(Text("f1"), true, 0, out _);
-        state.Accept(Text("f2"), true, 0, out _);
+        state.Accept(Text("f1"), true, 1, 0, out _);
+        state.Accept(Text("f2"), true, 1, 0, out _);
 
         state.Confirm(1, 900);
 
@@ -121,8 +121,8 @@ public sealed class InboundStateSpecs
         var state = NewState();
         Assert.False(state.IsUnavailable(UnavailableAfterMs * 10));
 
-        state.Accept(Text("f1"), true, 0, out _);
-        state.Accept(Text("f2"), true, 0, out _);
+        state.Accept(Text("f1"), true, 1, 0, out _);
+        state.Accept(Text("f2"), true, 1, 0, out _);
         // Resending is no progress.
         state.DueForResend(ResendAfterMs);
         state.DueForResend(ResendAfterMs * 2);
@@ -139,7 +139,7 @@ public sealed class InboundStateSpecs
         Assert.False(state.IsUnavailable(1_000_000));
 
         // The clock starts again with the next frame.
-        state.Accept(Text("f3"), true, 1_000_000, out _);
+        state.Accept(Text("f3"), true, 1, 1_000_000, out _);
         Assert.False(state.IsUnavailable(1_000_000 + UnavailableAfterMs - 1));
         Assert.True(state.IsUnavailable(1_000_000 + UnavailableAfterMs));
     }
@@ -150,25 +150,25 @@ public sealed class InboundStateSpecs
         var state = NewState();
 
         // A relay.v1 client resending after a reconnect starts at its oldest unacknowledged id.
-        var first = state.Accept(Text("p7"), true, 7, 0, out var startsWaiting);
+        var first = state.Accept(Text("p7"), true, 7, 1, 0, out var startsWaiting);
         Assert.True(startsWaiting);
         Assert.Equal((7L, 7L, "me"), (first!.FrameNo, first.FirstUnconfirmed, first.ConnectionId));
-        var second = state.Accept(Text("p8"), true, 8, 0, out _);
+        var second = state.Accept(Text("p8"), true, 8, 1, 0, out _);
         Assert.Equal((8L, 7L), (second!.FrameNo, second.FirstUnconfirmed));
-        Assert.Null(state.Accept(Text("p10"), true, 10, 0, out _));
-        Assert.Null(state.Accept(Text("p8"), true, 8, 0, out _));
-        Assert.Equal(9, state.Accept(Text("p9"), true, 9, 0, out _)!.FrameNo);
+        Assert.Null(state.Accept(Text("p10"), true, 10, 1, 0, out _));
+        Assert.Null(state.Accept(Text("p8"), true, 8, 1, 0, out _));
+        Assert.Equal(9, state.Accept(Text("p9"), true, 9, 1, 0, out _)!.FrameNo);
         Assert.Equal(3, state.Unconfirmed);
     }
 
     [Fact]
     public void Should_refuse_an_id_below_one()
     {
-        Assert.Null(NewState().Accept(Text("p0"), true, 0, 0, out _));
+        Assert.Null(NewState().Accept(Text("p0"), true, 0, 1, 0, out _));
     }
 
     private static InboundState NewState() =>
-        new(Document, "me", TimeSpan.FromMilliseconds(ResendAfterMs), TimeSpan.FromMilliseconds(UnavailableAfterMs), _ => 1);
+        new(Document, "me", TimeSpan.FromMilliseconds(ResendAfterMs), TimeSpan.FromMilliseconds(UnavailableAfterMs));
 
     private static ReadOnlyMemory<byte> Text(string text) => System.Text.Encoding.UTF8.GetBytes(text);
 }

@@ -1,5 +1,6 @@
 #nullable enable
 using Relay.Actors.Connections;
+using Relay.Actors.Fanout;
 using Relay.Actors.Messages;
 using Xunit;
 
@@ -11,7 +12,7 @@ public sealed class OutboundStateSpecs
     [Fact]
     public void Should_go_live_without_a_read_when_joining_at_head_zero()
     {
-        var state = new OutboundState(maxHeld: 10, maxHeldBytes: 1024);
+        var state = new OutboundState(new HeldLimits(10, 1024));
 
         Assert.Equal(OutboundStep.None, state.Join(0));
         Assert.False(state.CatchingUp);
@@ -25,13 +26,13 @@ public sealed class OutboundStateSpecs
     [Fact]
     public void Should_read_only_after_the_resume_point_when_resuming()
     {
-        var state = new OutboundState(maxHeld: 10, maxHeldBytes: 1024);
+        var state = new OutboundState(new HeldLimits(10, 1024));
         state.StartAfter(5);
 
         Assert.Equal(OutboundStep.Read, state.Join(8));
         Assert.Equal((6L, 8L), (state.ReadFrom, state.ReadTo));
 
-        var resumedAtHead = new OutboundState(maxHeld: 10, maxHeldBytes: 1024);
+        var resumedAtHead = new OutboundState(new HeldLimits(10, 1024));
         resumedAtHead.StartAfter(8);
         Assert.Equal(OutboundStep.None, resumedAtHead.Join(8));
         Assert.False(resumedAtHead.OnLive(Patch(8)));
@@ -41,7 +42,7 @@ public sealed class OutboundStateSpecs
     [Fact]
     public void Should_read_one_to_n_when_joining_at_head_n()
     {
-        var state = new OutboundState(maxHeld: 10, maxHeldBytes: 1024);
+        var state = new OutboundState(new HeldLimits(10, 1024));
 
         Assert.Equal(OutboundStep.Read, state.Join(3));
 
@@ -52,7 +53,7 @@ public sealed class OutboundStateSpecs
     [Fact]
     public void Should_deliver_the_live_patches_held_during_the_catch_up_after_the_read_without_duplicates()
     {
-        var state = new OutboundState(maxHeld: 10, maxHeldBytes: 1024);
+        var state = new OutboundState(new HeldLimits(10, 1024));
         state.Join(3);
 
         Assert.False(state.OnLive(Patch(4)));
@@ -73,7 +74,7 @@ public sealed class OutboundStateSpecs
     [Fact]
     public void Should_read_from_the_journal_the_held_patches_that_did_not_fit_and_what_came_after_them()
     {
-        var state = new OutboundState(maxHeld: 10, maxHeldBytes: 1024);
+        var state = new OutboundState(new HeldLimits(10, 1024));
         state.Join(3);
         Assert.False(state.OnLive(Patch(4)));
         Assert.False(state.OnLive(Patch(5)));
@@ -97,7 +98,7 @@ public sealed class OutboundStateSpecs
     [Fact]
     public void Should_read_from_the_journal_a_live_patch_that_did_not_fit()
     {
-        var state = new OutboundState(maxHeld: 10, maxHeldBytes: 1024);
+        var state = new OutboundState(new HeldLimits(10, 1024));
         state.Join(0);
         Assert.True(state.OnLive(Patch(1)));
         Assert.True(state.OnLive(Patch(2)));
@@ -113,7 +114,7 @@ public sealed class OutboundStateSpecs
     [Fact]
     public void Should_go_live_after_the_read_when_nothing_came_meanwhile()
     {
-        var state = new OutboundState(maxHeld: 10, maxHeldBytes: 1024);
+        var state = new OutboundState(new HeldLimits(10, 1024));
         state.Join(3);
 
         var (deliver, next) = state.OnReadCompleted(3);
@@ -127,7 +128,7 @@ public sealed class OutboundStateSpecs
     [Fact]
     public void Should_read_on_from_where_a_short_read_ended()
     {
-        var state = new OutboundState(maxHeld: 10, maxHeldBytes: 1024);
+        var state = new OutboundState(new HeldLimits(10, 1024));
         state.Join(5);
         state.OnLive(Patch(6));
 
@@ -145,7 +146,7 @@ public sealed class OutboundStateSpecs
     [Fact]
     public void Should_read_on_from_where_a_short_read_ended_when_nothing_is_held()
     {
-        var state = new OutboundState(maxHeld: 10, maxHeldBytes: 1024);
+        var state = new OutboundState(new HeldLimits(10, 1024));
         state.Join(5);
 
         var (_, next) = state.OnReadCompleted(2);
@@ -158,7 +159,7 @@ public sealed class OutboundStateSpecs
     [Fact]
     public void Should_read_the_same_range_again_soon_when_a_read_made_no_progress()
     {
-        var state = new OutboundState(maxHeld: 10, maxHeldBytes: 1024);
+        var state = new OutboundState(new HeldLimits(10, 1024));
         state.Join(3);
 
         // The rows are still being committed: the read found none of them.
@@ -181,7 +182,7 @@ public sealed class OutboundStateSpecs
     [Fact]
     public void Should_drop_the_held_patches_on_overflow_and_read_again_up_to_the_latest_seen()
     {
-        var state = new OutboundState(maxHeld: 2, maxHeldBytes: 1024);
+        var state = new OutboundState(new HeldLimits(2, 1024));
         state.Join(3);
         state.OnLive(Patch(4));
         state.OnLive(Patch(5));
@@ -208,7 +209,7 @@ public sealed class OutboundStateSpecs
     [Fact]
     public void Should_go_live_after_an_overflow_whose_re_read_is_already_covered()
     {
-        var state = new OutboundState(maxHeld: 1, maxHeldBytes: 1024);
+        var state = new OutboundState(new HeldLimits(1, 1024));
         state.Join(3);
         state.OnLive(Patch(4));
         state.OnLive(Patch(5));
@@ -225,7 +226,7 @@ public sealed class OutboundStateSpecs
     [Fact]
     public void Should_ignore_patches_below_its_cursor()
     {
-        var state = new OutboundState(maxHeld: 10, maxHeldBytes: 1024);
+        var state = new OutboundState(new HeldLimits(10, 1024));
         state.Join(2);
         state.OnReadCompleted(2);
 
@@ -236,7 +237,7 @@ public sealed class OutboundStateSpecs
         Assert.Equal(4, state.Next);
 
         // Below the cursor while catching up: never held.
-        var reading = new OutboundState(maxHeld: 10, maxHeldBytes: 1024);
+        var reading = new OutboundState(new HeldLimits(10, 1024));
         reading.Join(5);
         reading.OnReadCompleted(3);
         Assert.False(reading.OnLive(Patch(2)));
@@ -246,7 +247,7 @@ public sealed class OutboundStateSpecs
     [Fact]
     public void Should_drop_the_held_patches_when_their_bytes_would_pass_the_limit()
     {
-        var state = new OutboundState(maxHeld: 100, maxHeldBytes: 10);
+        var state = new OutboundState(new HeldLimits(100, 10));
         state.Join(3);
         Assert.False(state.OnLive(Patch(4, bytes: 6)));
         Assert.Equal(6, state.HeldBytes);
@@ -265,7 +266,7 @@ public sealed class OutboundStateSpecs
     [Fact]
     public void Should_deliver_the_held_patches_after_a_read_that_went_through_a_hole()
     {
-        var state = new OutboundState(maxHeld: 10, maxHeldBytes: 1024);
+        var state = new OutboundState(new HeldLimits(10, 1024));
         state.Join(160);
         state.OnLive(Patch(161));
         state.OnLive(Patch(162));
@@ -286,7 +287,7 @@ public sealed class OutboundStateSpecs
     [Fact]
     public void Should_take_live_patches_across_a_hole_the_hub_skipped()
     {
-        var state = new OutboundState(maxHeld: 10, maxHeldBytes: 1024);
+        var state = new OutboundState(new HeldLimits(10, 1024));
         state.Join(149);
         state.OnReadCompleted(149);
 
@@ -299,7 +300,7 @@ public sealed class OutboundStateSpecs
     [Fact]
     public void Should_read_up_to_the_first_held_patch_when_the_journal_ends_in_a_hole_before_it()
     {
-        var state = new OutboundState(maxHeld: 10, maxHeldBytes: 1024);
+        var state = new OutboundState(new HeldLimits(10, 1024));
         state.Join(150);
         state.OnLive(Patch(151));
 

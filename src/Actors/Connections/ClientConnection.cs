@@ -44,8 +44,8 @@ public sealed class ClientConnection
     /// </summary>
     public async ValueTask SubmitAsync(ReadOnlyMemory<byte> payload, bool isText, long id = 0)
     {
-        await _link.AcquireCreditsForAsync(payload.Length).ConfigureAwait(false);
-        _actor.Tell(new ConnectionActor.ClientFrame(payload, isText, id));
+        var credits = await _link.AcquireCreditsForAsync(payload.Length).ConfigureAwait(false);
+        _actor.Tell(new ConnectionActor.ClientFrame(payload, isText, id, credits));
     }
 
     /// <summary>

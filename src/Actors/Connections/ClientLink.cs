@@ -174,23 +174,23 @@ internal sealed class ClientLink
         }
     }
 
-    /// <summary>The reader waits for room before it hands the next frame to the actor.</summary>
-    public Task AcquireCreditAsync(CancellationToken cancellationToken) => _credits.WaitAsync(cancellationToken);
-
     /// <summary>
     /// Credits a frame of <paramref name="payloadBytes"/> takes: one per started <see cref="CreditBytes"/>, so the
     /// bytes waiting for the journal are bounded as well as the frames; never more than the link has in all.
     /// </summary>
-    public int CreditsFor(int payloadBytes) => Math.Min(_maxInFlight, 1 + (Math.Max(payloadBytes, 1) - 1) / CreditBytes);
+    private int CreditsFor(int payloadBytes) => Math.Min(_maxInFlight, 1 + (Math.Max(payloadBytes, 1) - 1) / CreditBytes);
 
     /// <summary>
-    /// The reader waits for the credits a frame of <paramref name="payloadBytes"/> takes; throws
-    /// <see cref="OperationCanceledException"/> once the link is closed.
+    /// The reader waits for the credits a frame of <paramref name="payloadBytes"/> takes, and returns how many it
+    /// took: the frame carries them until the actor gives them back. Throws <see cref="OperationCanceledException"/>
+    /// once the link is closed.
     /// </summary>
-    public async ValueTask AcquireCreditsForAsync(int payloadBytes)
+    public async ValueTask<int> AcquireCreditsForAsync(int payloadBytes)
     {
+        var credits = CreditsFor(payloadBytes);
+
         // One reader per link: taking credits one at a time cannot deadlock against another taker.
-        for (var i = CreditsFor(payloadBytes); i > 0; i--)
+        for (var i = credits; i > 0; i--)
         {
             if (!_credits.Wait(0))
             {
@@ -199,6 +199,8 @@ internal sealed class ClientLink
                 await _credits.WaitAsync(ClosingToken()).ConfigureAwait(false);
             }
         }
+
+        return credits;
     }
 
     /// <summary>The actor returns credits for frames the journal has taken.</summary>

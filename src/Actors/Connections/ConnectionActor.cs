@@ -5,14 +5,14 @@ using Akka.Streams;
 using Akka.Streams.Dsl;
 using Relay.Actors.Diagnostics;
 using Relay.Actors.Documents;
+using Relay.Actors.Fanout;
 using Relay.Actors.Journal;
 using Relay.Actors.Messages;
 
 namespace Relay.Actors.Connections;
 
 /// <summary>Settings of every connection.</summary>
-/// <param name="MaxBufferedLive">Live patches held while the connection reads the history; beyond, they are read from the journal instead.</param>
-/// <param name="MaxBufferedLiveBytes">Payload bytes of the live patches held while the connection reads the history; beyond, as above.</param>
+/// <param name="Held">Live patches held while the connection reads the history; beyond, they are read from the journal instead.</param>
 /// <param name="ResendAfter">An append not confirmed this long is sent again.</param>
 /// <param name="ReplayStallTimeout">A client that reads nothing of its replay for this long is closed as a slow consumer.</param>
 /// <param name="DrainTimeout">After the client left, how long its unconfirmed appends are still resent.</param>
@@ -21,8 +21,7 @@ namespace Relay.Actors.Connections;
 /// sequencer), the client is closed as <see cref="CloseReason.Unavailable"/> instead of being held indefinitely.
 /// </param>
 internal sealed record ConnectionSettings(
-    int MaxBufferedLive,
-    long MaxBufferedLiveBytes,
+    HeldLimits Held,
     TimeSpan ResendAfter,
     TimeSpan ReplayStallTimeout,
     TimeSpan DrainTimeout,
@@ -30,7 +29,7 @@ internal sealed record ConnectionSettings(
 {
     /// <summary>Defaults for production: a journal outage of up to half a minute disconnects nobody.</summary>
     public static readonly ConnectionSettings Default = new(
-        10_000, 4L * 1024 * 1024, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(30));
+        HeldLimits.Default, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(30));
 }
 
 /// <summary>
@@ -89,8 +88,8 @@ internal sealed class ConnectionActor : UntypedActor, IWithTimers
         _settings = settings;
         _protocol = protocol;
         _origin = protocol.OriginFor(connectionId);
-        _inbound = new InboundState(document, _origin, settings.ResendAfter, settings.UnavailableAfter, link.CreditsFor);
-        _outbound = new OutboundState(settings.MaxBufferedLive, settings.MaxBufferedLiveBytes);
+        _inbound = new InboundState(document, _origin, settings.ResendAfter, settings.UnavailableAfter);
+        _outbound = new OutboundState(settings.Held);
     }
 
     /// <inheritdoc />
@@ -255,11 +254,11 @@ internal sealed class ConnectionActor : UntypedActor, IWithTimers
         var now = Environment.TickCount64;
         bool startsWaiting;
         AppendPatch? accepted = frame.Id > 0
-            ? _inbound.Accept(frame.Payload, frame.IsText, frame.Id, now, out startsWaiting)
-            : _inbound.Accept(frame.Payload, frame.IsText, now, out startsWaiting);
+            ? _inbound.Accept(frame.Payload, frame.IsText, frame.Id, frame.Credits, now, out startsWaiting)
+            : _inbound.Accept(frame.Payload, frame.IsText, frame.Credits, now, out startsWaiting);
         if (accepted is not { } append)
         {
-            _link.ReleaseCredits(_link.CreditsFor(frame.Payload.Length));
+            _link.ReleaseCredits(frame.Credits);
             CloseAndStop(CloseReason.IdsOutOfOrder);
             return;
         }
@@ -422,10 +421,11 @@ internal sealed class ConnectionActor : UntypedActor, IWithTimers
     }
 
     /// <summary>
-    /// A complete frame the client sent; the reader holds the link's credits for it. <paramref name="Id"/>: the
-    /// patch id a <c>relay.v1</c> client gave it; 0 for a raw client's frame, which the connection numbers itself.
+    /// A complete frame the client sent, holding <paramref name="Credits"/> of the link's credits until the sequencer
+    /// confirms it. <paramref name="Id"/>: the patch id a <c>relay.v1</c> client gave it; 0 for a raw client's frame,
+    /// which the connection numbers itself.
     /// </summary>
-    public sealed record ClientFrame(ReadOnlyMemory<byte> Payload, bool IsText, long Id = 0);
+    public sealed record ClientFrame(ReadOnlyMemory<byte> Payload, bool IsText, long Id, int Credits);
 
     /// <summary>The client is gone.</summary>
     public sealed record ClientDisconnected

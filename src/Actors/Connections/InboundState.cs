@@ -7,7 +7,8 @@ namespace Relay.Actors.Connections;
 /// <summary>
 /// A connection's inbound protocol, without an actor: it numbers the client's frames, keeps them until the
 /// sequencer confirms them, says when to resend them (all of them, in order, since the sequencer takes a
-/// connection's frames only in order), how many credits a confirmation gives back to the socket reader, and
+/// connection's frames only in order), how many of the reader's credits a confirmation gives back (each frame
+/// keeps the credits it was submitted with), and
 /// when the sequencer has been silent for so long that the client should be told to try again later.
 /// Times are milliseconds of a monotonic clock, passed in.
 /// </summary>
@@ -17,8 +18,7 @@ internal sealed class InboundState
     private readonly string _connectionId;
     private readonly long _resendAfterMs;
     private readonly long _unavailableAfterMs;
-    private readonly Func<int, int> _creditsFor;
-    private Queue<AppendPatch>? _unconfirmed;
+    private Queue<Waiting>? _unconfirmed;
     private long _nextFrameNo = 1;
     private bool _acceptedAny;
     private long _lastSentMs;
@@ -29,14 +29,12 @@ internal sealed class InboundState
     /// <param name="connectionId">The connection's id, unique in the cluster.</param>
     /// <param name="resendAfter">Frames unconfirmed this long are sent again.</param>
     /// <param name="unavailableAfter">No confirmation for this long while frames wait: the sequencer is unavailable.</param>
-    /// <param name="creditsFor">The reader's credits a frame of that many bytes holds.</param>
-    public InboundState(DocumentName document, string connectionId, TimeSpan resendAfter, TimeSpan unavailableAfter, Func<int, int> creditsFor)
+    public InboundState(DocumentName document, string connectionId, TimeSpan resendAfter, TimeSpan unavailableAfter)
     {
         _document = document;
         _connectionId = connectionId;
         _resendAfterMs = (long)resendAfter.TotalMilliseconds;
         _unavailableAfterMs = (long)unavailableAfter.TotalMilliseconds;
-        _creditsFor = creditsFor;
     }
 
     /// <summary>Frames sent to the sequencer and not confirmed yet.</summary>
@@ -45,15 +43,16 @@ internal sealed class InboundState
     /// <summary>
     /// Numbers the client's next frame and returns the append to send. <paramref name="startsWaiting"/> is true
     /// when nothing was waiting before it: the caller starts its resend timer (idle connections run none).
+    /// <paramref name="credits"/>: the reader's credits the frame holds, given back when it is confirmed.
     /// </summary>
-    public AppendPatch Accept(ReadOnlyMemory<byte> payload, bool isText, long nowMs, out bool startsWaiting) =>
-        Accept(payload, isText, _nextFrameNo, nowMs, out startsWaiting)!;
+    public AppendPatch Accept(ReadOnlyMemory<byte> payload, bool isText, int credits, long nowMs, out bool startsWaiting) =>
+        Accept(payload, isText, _nextFrameNo, credits, nowMs, out startsWaiting)!;
 
     /// <summary>
     /// Takes the client's frame numbered by the client itself (<c>relay.v1</c> patch ids): the first any positive
     /// number, each later one one more than the previous. Returns null for a number out of that order.
     /// </summary>
-    public AppendPatch? Accept(ReadOnlyMemory<byte> payload, bool isText, long frameNo, long nowMs, out bool startsWaiting)
+    public AppendPatch? Accept(ReadOnlyMemory<byte> payload, bool isText, long frameNo, int credits, long nowMs, out bool startsWaiting)
     {
         startsWaiting = false;
         if (frameNo < 1 || (_acceptedAny && frameNo != _nextFrameNo))
@@ -63,13 +62,13 @@ internal sealed class InboundState
 
         _acceptedAny = true;
         _nextFrameNo = frameNo + 1;
-        _unconfirmed ??= new Queue<AppendPatch>();
+        _unconfirmed ??= new Queue<Waiting>();
         startsWaiting = _unconfirmed.Count == 0;
         var append = new AppendPatch(
             _document,
             _connectionId,
             frameNo,
-            startsWaiting ? frameNo : _unconfirmed.Peek().FrameNo,
+            startsWaiting ? frameNo : _unconfirmed.Peek().Append.FrameNo,
             payload,
             isText);
         if (startsWaiting)
@@ -78,7 +77,7 @@ internal sealed class InboundState
             _lastProgressMs = nowMs;
         }
 
-        _unconfirmed.Enqueue(append);
+        _unconfirmed.Enqueue(new Waiting(append, credits));
         return append;
     }
 
@@ -89,12 +88,14 @@ internal sealed class InboundState
     public int Confirm(long frameNo, long nowMs)
     {
         var released = 0;
-        while (_unconfirmed is { Count: > 0 } && _unconfirmed.Peek().FrameNo <= frameNo)
+        var confirmedAny = false;
+        while (_unconfirmed is { Count: > 0 } && _unconfirmed.Peek().Append.FrameNo <= frameNo)
         {
-            released += _creditsFor(_unconfirmed.Dequeue().Payload.Length);
+            released += _unconfirmed.Dequeue().Credits;
+            confirmedAny = true;
         }
 
-        if (released > 0)
+        if (confirmedAny)
         {
             _lastSentMs = nowMs;
             _lastProgressMs = nowMs;
@@ -118,7 +119,9 @@ internal sealed class InboundState
         }
 
         _lastSentMs = nowMs;
-        var first = _unconfirmed.Peek().FrameNo;
-        return _unconfirmed.Select(append => append with { FirstUnconfirmed = first }).ToList();
+        var first = _unconfirmed.Peek().Append.FrameNo;
+        return _unconfirmed.Select(waiting => waiting.Append with { FirstUnconfirmed = first }).ToList();
     }
+
+    private readonly record struct Waiting(AppendPatch Append, int Credits);
 }

@@ -1,4 +1,5 @@
 #nullable enable
+using Relay.Actors.Fanout;
 using Relay.Actors.Messages;
 
 namespace Relay.Actors.Connections;
@@ -26,21 +27,16 @@ internal enum OutboundStep
 /// </summary>
 internal sealed class OutboundState
 {
-    private readonly int _maxHeld;
-    private readonly long _maxHeldBytes;
-    private Queue<PatchAppended>? _held;
-    private long _heldBytes;
+    private readonly HeldPatches _held;
     private bool _joined;
     private bool _overflowed;
 
     /// <summary>
-    /// Creates the state; at most <paramref name="maxHeld"/> live patches of <paramref name="maxHeldBytes"/> payload
-    /// bytes in all are held during a catch-up.
+    /// Creates the state; at most <paramref name="limits"/> of live patches are held during a catch-up.
     /// </summary>
-    public OutboundState(int maxHeld, long maxHeldBytes)
+    public OutboundState(HeldLimits limits)
     {
-        _maxHeld = maxHeld;
-        _maxHeldBytes = maxHeldBytes;
+        _held = new HeldPatches(limits);
     }
 
     /// <summary>The next sequence number to deliver.</summary>
@@ -56,10 +52,10 @@ internal sealed class OutboundState
     public long ReadTo { get; private set; }
 
     /// <summary>Live patches held while catching up.</summary>
-    public int Held => _held?.Count ?? 0;
+    public int Held => _held.Count;
 
     /// <summary>Payload bytes of the live patches held while catching up.</summary>
-    public long HeldBytes => _heldBytes;
+    public long HeldBytes => _held.Bytes;
 
     /// <summary>The latest sequence number the hub named or sent: the journal has every row up to it.</summary>
     public long LatestSeen { get; private set; }
@@ -111,17 +107,8 @@ internal sealed class OutboundState
             return false;
         }
 
-        _held ??= new Queue<PatchAppended>();
-        if (_held.Count >= _maxHeld || _heldBytes + patch.Payload.Length > _maxHeldBytes)
-        {
-            // The journal has them all; reading them again beats an unbounded buffer.
-            ClearHeld();
-            _overflowed = true;
-            return false;
-        }
-
-        _held.Enqueue(patch);
-        _heldBytes += patch.Payload.Length;
+        // Past the limits nothing is held: the journal has them all, read once this read is done.
+        _overflowed = !_held.TryHold(patch);
         return false;
     }
 
@@ -140,20 +127,16 @@ internal sealed class OutboundState
             return ([], ReadTo >= Next ? OutboundStep.Read : Finish());
         }
 
-        while (_held is { Count: > 0 } && _held.Peek().Sequence < Next)
-        {
-            _heldBytes -= _held.Dequeue().Payload.Length;
-        }
-
-        if (_held is { Count: > 0 } && _held.Peek().Sequence > Next)
+        _held.DropBelow(Next);
+        if (_held.Count > 0 && _held.First > Next)
         {
             // The hub hands on every patch after its head, so the journal has the ones before the first held, or
             // lacks them for good (a hole, which the read skips once it is known): read up to it.
-            ReadTo = _held.Peek().Sequence - 1;
+            ReadTo = _held.First - 1;
             return ([], progressed ? OutboundStep.Read : OutboundStep.ReadAgainSoon);
         }
 
-        if (_held is null || _held.Count == 0)
+        if (_held.Count == 0)
         {
             if (ReadTo >= Next)
             {
@@ -163,8 +146,7 @@ internal sealed class OutboundState
             return ([], Finish());
         }
 
-        var deliver = _held.ToList();
-        ClearHeld();
+        var deliver = _held.TakeAll();
         Next = deliver[^1].Sequence + 1;
         return (deliver, Finish());
     }
@@ -180,7 +162,7 @@ internal sealed class OutboundState
         Next = sequence;
         CatchingUp = true;
         _overflowed = false;
-        ClearHeld();
+        _held.Clear();
         ReadTo = Math.Max(LatestSeen, sequence);
         return OutboundStep.Read;
     }
@@ -188,14 +170,7 @@ internal sealed class OutboundState
     private OutboundStep Finish()
     {
         CatchingUp = false;
-        _held = null;
-        _heldBytes = 0;
+        _held.Release();
         return OutboundStep.None;
-    }
-
-    private void ClearHeld()
-    {
-        _held?.Clear();
-        _heldBytes = 0;
     }
 }

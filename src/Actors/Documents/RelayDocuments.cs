@@ -35,7 +35,7 @@ public sealed class RelayDocuments
         _options = options;
         _connectionSettings = ConnectionSettings.Default with
         {
-            MaxBufferedLiveBytes = options.Replay.MaxBufferedBytes,
+            Held = HeldLimits.From(options),
             UnavailableAfter = TimeSpan.FromSeconds(options.UnavailableAfterSeconds),
         };
     }

@@ -34,9 +34,8 @@ internal sealed class DocumentHubActor : ReceiveActor, IWithTimers
 
     // Live patches past a gap, held until the journal fills it; bounded in count and bytes, past that they are read
     // from the journal.
-    private readonly SortedDictionary<long, PatchAppended> _held = new();
+    private readonly HeldPatches _held;
     private readonly ReplayWindow _window;
-    private long _heldBytes;
     private ActorMaterializer? _materializer;
 
     // The last sequence number handed to the connections (or the end of a hole in the journal skipped after it):
@@ -71,6 +70,7 @@ internal sealed class DocumentHubActor : ReceiveActor, IWithTimers
         _reader = reader;
         _window = reader.NewWindow();
         _settings = settings;
+        _held = new HeldPatches(settings.Held);
         _status = status;
 
         Receive<SubscribeAck>(_ =>
@@ -232,16 +232,10 @@ internal sealed class DocumentHubActor : ReceiveActor, IWithTimers
 
     private void Hold(PatchAppended patch)
     {
-        if (_held.Count >= _settings.MaxHeld || _heldBytes + patch.Payload.Length > _settings.MaxHeldBytes)
+        if (!_held.TryHold(patch))
         {
-            // The journal has them all.
-            _held.Clear();
-            _heldBytes = 0;
-        }
-
-        if (_held.TryAdd(patch.Sequence, patch))
-        {
-            _heldBytes += patch.Payload.Length;
+            // The journal has all those held before: hold on from this one.
+            _held.TryHold(patch);
         }
     }
 
@@ -327,17 +321,9 @@ internal sealed class DocumentHubActor : ReceiveActor, IWithTimers
 
     private void DeliverHeld()
     {
-        while (_held.Count > 0)
+        while (_held.TryTakeFirst(_head + 1, out var patch))
         {
-            var (sequence, patch) = _held.First();
-            if (sequence > _head + 1)
-            {
-                break;
-            }
-
-            _held.Remove(sequence);
-            _heldBytes -= patch.Payload.Length;
-            if (sequence == _head + 1)
+            if (patch.Sequence == _head + 1)
             {
                 HandOn(patch, atOnce: true);
             }
@@ -352,7 +338,7 @@ internal sealed class DocumentHubActor : ReceiveActor, IWithTimers
         }
 
         // Up to the first held patch, or to the latest sequence the sequencer announced; one window of it per round.
-        var to = _held.Count > 0 ? _held.First().Key - 1 : _latestKnown;
+        var to = _held.Count > 0 ? _held.First - 1 : _latestKnown;
         if (to <= _head)
         {
             DeliverHeld();
@@ -418,14 +404,13 @@ internal sealed class DocumentHubActor : ReceiveActor, IWithTimers
 }
 
 /// <summary>Settings of the document hubs.</summary>
-/// <param name="MaxHeld">Live patches held past a gap while the journal fills it; beyond, they are read from the journal too.</param>
-/// <param name="MaxHeldBytes">Payload bytes of the live patches held past a gap; beyond, as above.</param>
+/// <param name="Held">Live patches held past a gap while the journal fills it; beyond, they are read from the journal too.</param>
 /// <param name="ReopenAfter">How long the hub waits for the sequencer's answer (or, for the default document, its heartbeat) before asking again.</param>
-internal sealed record HubSettings(int MaxHeld, long MaxHeldBytes, TimeSpan ReopenAfter)
+internal sealed record HubSettings(HeldLimits Held, TimeSpan ReopenAfter)
 {
     /// <summary><c>Relay:Compaction:DeleteCompacted</c>: the journal before a document's snapshot may be gone, so nobody resumes from there.</summary>
     public bool HistoryDeleted { get; init; }
 
     /// <summary>Defaults for production.</summary>
-    public static readonly HubSettings Default = new(10_000, 4L * 1024 * 1024, TimeSpan.FromSeconds(3));
+    public static readonly HubSettings Default = new(HeldLimits.Default, TimeSpan.FromSeconds(3));
 }

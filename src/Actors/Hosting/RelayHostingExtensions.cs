@@ -86,7 +86,7 @@ public static class RelayHostingExtensions
                         DistributedPubSub.Get(system).Mediator,
                         registry.Get<HistoryProxy>(),
                         CreateHistoryReader(system, options, status),
-                        HubSettings.Default with { MaxHeldBytes = options.Replay.MaxBufferedBytes, HistoryDeleted = options.Compaction.DeleteCompacted },
+                        HubSettings.Default with { Held = HeldLimits.From(options), HistoryDeleted = options.Compaction.DeleteCompacted },
                         status),
                     "documents");
                 registry.Register<DocumentHubsActor>(hubs);
