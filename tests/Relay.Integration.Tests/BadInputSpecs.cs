@@ -155,6 +155,8 @@ public sealed class BadInputSpecs : IClassFixture<SmallLimitsNodeFixture>
         await using var stalled = await RelayClient.ConnectAsync(_node.WebSocketUrl, read: false, receiveBufferBytes: 16 * 1024);
         try
         {
+            const string slowReaders = "reason=\"slow_reader\"";
+            var closedBefore = (await Scrape.TakeAsync(_node)).Value("relay_disconnects_total", slowReaders);
             var rssBefore = ProcessMemory.ResidentBytes(pid);
             var got = new List<Received>();
             var sent = 0;
@@ -172,7 +174,7 @@ public sealed class BadInputSpecs : IClassFixture<SmallLimitsNodeFixture>
                 }
 
                 got.AddRange(await reader.ReceiveManyAsync(window, TimeSpan.FromSeconds(10)));
-                closedForSlowness = _node.Output.Contains("slow consumer", StringComparison.Ordinal);
+                closedForSlowness = (await Scrape.TakeAsync(_node)).Value("relay_disconnects_total", slowReaders) > closedBefore;
             }
 
             Assert.True(closedForSlowness, $"the stalled client was not closed after {sent} patches of {patchBytes} bytes:\n{_node.Output}");
