@@ -43,6 +43,10 @@ export interface ConnectOptions extends ReconnectOptions {
    * the subprotocol (the `ws` package's servers do) and has no history yet. Default 10,000.
    */
   helloTimeout?: number;
+  /**
+   * `connecting` first, in a microtask after connect() returns (or just before another status, if close() comes
+   * sooner), then every change. `open` once the connection has joined: the hello arrived, or raw frames were chosen.
+   */
   onStatus?: (status: Status) => void;
   onJoin?: (join: JoinInfo) => void;
   onPatch?: (payload: Payload, info: PatchInfo) => void;
@@ -55,6 +59,7 @@ export interface RelayClient {
   send(payload: Payload): boolean;
   /** Closes the socket and stops retrying. */
   close(): void;
+  /** `connecting` from the start, until the first join; see ConnectOptions.onStatus. */
   readonly status: Status;
   /** The protocol of the current or last connection. */
   readonly protocol: Protocol | null;
@@ -105,8 +110,16 @@ export function connect(url: string, options: ConnectOptions = {}): RelayClient 
   /** The current connection has joined (its hello, or a raw socket's open): patches may be written. */
   let joined = false;
 
+  /** The first `connecting` went to onStatus: every status the app hears follows it, in order. */
+  let announced = false;
+  const announce = () => {
+    if (announced) return;
+    announced = true;
+    options.onStatus?.("connecting");
+  };
   const setStatus = (next: Status) => {
     if (status === next) return;
+    announce();
     status = next;
     options.onStatus?.(next);
   };
@@ -133,6 +146,7 @@ export function connect(url: string, options: ConnectOptions = {}): RelayClient 
     // The server replays its whole history to every connection, so a reconnect is a reset.
     options.onJoin?.({ protocol, resumed: false, reset: joinedOnce, epoch: null, head: null });
     joinedOnce = joined = true;
+    setStatus("open");
     if (first !== undefined) options.onPatch?.(first, { seq: 0, own: false });
     writeUnsent(s);
   };
@@ -165,6 +179,7 @@ export function connect(url: string, options: ConnectOptions = {}): RelayClient 
       spokeV1 = true;
       options.onJoin?.({ protocol: "relay.v1", resumed: delivery.resumed, reset: delivery.reset, epoch: delivery.epoch, head: delivery.head });
       joinedOnce = joined = true;
+      setStatus("open");
       // Unacknowledged patches first, oldest first, with their ids; new ones follow as they come.
       writeUnsent(s);
     } else if (delivery.kind === "patch") {
@@ -188,9 +203,9 @@ export function connect(url: string, options: ConnectOptions = {}): RelayClient 
       return rawOnly ? { url: target.toString() } : { url: target.toString(), protocols: [SUBPROTOCOL] };
     },
     onConnecting: () => setStatus("connecting"),
+    // A socket that is open has not joined yet: the status stays `connecting` until the hello (or raw frames).
     onOpen: (s) => {
       if (s.protocol !== SUBPROTOCOL) {
-        setStatus("open");
         becomeRaw(s);
         return;
       }
@@ -202,7 +217,6 @@ export function connect(url: string, options: ConnectOptions = {}): RelayClient 
           if (socket.current === s && !joined) becomeRaw(s);
         }, helloTimeout);
       }
-      setStatus("open");
     },
     onMessage: receive,
     onClose: () => clearTimeout(helloTimer),
@@ -219,6 +233,8 @@ export function connect(url: string, options: ConnectOptions = {}): RelayClient 
     },
   });
   socket.start();
+  // The first `connecting` in a microtask, so that onStatus can read the client connect() returned.
+  queueMicrotask(announce);
 
   return {
     send(payload: Payload): boolean {

@@ -5,7 +5,10 @@
  */
 import { CloseCode, closeIsFinal, refusalIsFinal } from "./closeCodes.js";
 
-/** The connection's state: `connecting` (including waiting to retry), `open`, or `closed` for good. */
+/**
+ * The client's state: `connecting` (an attempt, a wait to retry, or a socket open whose join has not arrived yet),
+ * `open` (joined: the relay.v1 hello arrived, or the client speaks raw frames on it), or `closed` for good.
+ */
 export type Status = "connecting" | "open" | "closed";
 
 /** Why the client stopped for good. */

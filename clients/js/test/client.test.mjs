@@ -69,6 +69,25 @@ test("Patches reach the other client once, in order, and come back to their send
   assert.equal(b.client.lastSeq, 4);
 });
 
+test("The first status is connecting, reported after connect() returns, and open comes once the hello is in", async (t) => {
+  const heard = [];
+  const joins = [];
+  const client = connect(`${gateway.url}/client/status?${token}`, {
+    WebSocket,
+    onJoin: (join) => joins.push(join),
+    // The callback can read the client connect() returned, and what had joined when the status came.
+    onStatus: (status) => heard.push({ status, client: client.status, joins: joins.length }),
+  });
+  t.after(() => client.close());
+  assert.deepEqual(heard, [], "nothing is reported before connect() returns");
+  assert.equal(client.status, "connecting");
+  await until(() => heard.length === 2, "connecting, then open");
+  assert.deepEqual(heard, [
+    { status: "connecting", client: "connecting", joins: 0 },
+    { status: "open", client: "open", joins: 1 },
+  ]);
+});
+
 test("Patches whose acks were lost are resent with their ids after a reconnect and journaled once", async (t) => {
   const [a, b] = await pair(t, "client/resend");
   a.client.send("before");
