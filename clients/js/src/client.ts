@@ -57,7 +57,7 @@ export interface ConnectOptions extends ReconnectOptions {
 export interface RelayClient {
   /** Queues a patch and writes it when open. False when the pending limits are reached: the patch is not taken. */
   send(payload: Payload): boolean;
-  /** Closes the socket and stops retrying. */
+  /** Closes the socket and stops retrying. Closed in the same task as connect(), the client opens no socket at all. */
   close(): void;
   /** `connecting` from the start, until the first join; see ConnectOptions.onStatus. */
   readonly status: Status;
@@ -232,9 +232,13 @@ export function connect(url: string, options: ConnectOptions = {}): RelayClient 
       options.onStop?.(stop);
     },
   });
-  socket.start();
-  // The first `connecting` in a microtask, so that onStatus can read the client connect() returned.
-  queueMicrotask(announce);
+  // The first socket opens in a microtask, so that a close() in the same task opens none: React StrictMode's
+  // effect, cleanup and effect again leave one connection and no socket closed before it was established. The
+  // first `connecting` waits as long, so that onStatus can read the client connect() returned.
+  queueMicrotask(() => {
+    announce();
+    socket.start();
+  });
 
   return {
     send(payload: Payload): boolean {

@@ -21,15 +21,31 @@ export function useRelay(
   handler.current = onPatch;
   const settings = useRef(options);
   useEffect(() => {
+    // Closed in the same task (React StrictMode's cleanup right after the effect), connect() opens no socket; once
+    // closed, its callbacks reach neither the app nor the handler.
+    let live = true;
     const c = connect(url, {
       ...settings.current,
+      onStatus: (status) => {
+        if (live) settings.current?.onStatus?.(status);
+      },
+      onJoin: (join) => {
+        if (live) settings.current?.onJoin?.(join);
+      },
       onPatch: (payload, info) => {
+        if (!live) return;
         if (!info.own) handler.current(payload);
         settings.current?.onPatch?.(payload, info);
       },
+      onStop: (stop) => {
+        if (live) settings.current?.onStop?.(stop);
+      },
     });
     client.current = c;
-    return () => c.close();
+    return () => {
+      live = false;
+      c.close();
+    };
   }, [url]);
   return useCallback((payload: Payload) => client.current?.send(payload) ?? false, []);
 }
@@ -71,13 +87,18 @@ export function useRelayState<T>(
     const report = () =>
       setConnection({ status: c.status, protocol: c.protocol, lastJoin, pending: c.pending });
     refresh.current = report;
+    // A connection this effect's cleanup closed says nothing more, to the app or the state: in StrictMode the
+    // first effect's client is closed at once (and, closed in the same task, opens no socket).
+    let live = true;
     const c = connect(url, {
       ...settings.current,
       onStatus: (status) => {
+        if (!live) return;
         settings.current?.onStatus?.(status);
         report();
       },
       onJoin: (join) => {
+        if (!live) return;
         lastJoin = join;
         if (join.reset) {
           m.reset();
@@ -87,18 +108,23 @@ export function useRelayState<T>(
         report();
       },
       onPatch: (payload, info) => {
+        if (!live) return;
         m.ordered(payload, info.own);
         setState(m.current);
         settings.current?.onPatch?.(payload, info);
         report();
       },
       onStop: (stop) => {
+        if (!live) return;
         settings.current?.onStop?.(stop);
         report();
       },
     });
     client.current = c;
-    return () => c.close();
+    return () => {
+      live = false;
+      c.close();
+    };
   }, [url]);
 
   const update = useCallback((recipe: (draft: Draft<T>) => void) => {

@@ -131,8 +131,9 @@ export class ReconnectingSocket {
     return this.socket?.readyState === OPEN ? this.socket : null;
   }
 
-  /** The first attempt, and the online and offline events from here on. */
+  /** The first attempt, and the online and offline events from here on; nothing once stopped. */
   start(): void {
+    if (this.stopped) return;
     this.win?.addEventListener("online", this.onOnline);
     this.win?.addEventListener("offline", this.onOffline);
     this.dial();

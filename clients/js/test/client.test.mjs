@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import WebSocket from "ws";
 import { connect } from "../dist/index.js";
-import { Gateway, freePort, until } from "./gateway.mjs";
+import { ConnectionLog, Gateway, freePort, until } from "./gateway.mjs";
 
 const gateway = new Gateway({
   "Relay:Auth:Token": "a-long-random-secret",
@@ -86,6 +86,28 @@ test("The first status is connecting, reported after connect() returns, and open
     { status: "connecting", client: "connecting", joins: 0 },
     { status: "open", client: "open", joins: 1 },
   ]);
+});
+
+test("A client closed in the task that connected it opens no socket, and one connected next is the only connection", async (t) => {
+  // React StrictMode's effect, cleanup and effect again, as the hooks run them.
+  const wire = new ConnectionLog(gateway.port);
+  await wire.start();
+  t.after(() => wire.dispose());
+  const url = `${wire.url}/client/strict?${token}`;
+  const first = recorder(url);
+  first.client.close();
+  const second = recorder(url);
+  t.after(() => second.client.close());
+  assert.deepEqual(first.statuses, ["connecting", "closed"], "closed at once: connecting, then closed, in order");
+  assert.deepEqual(first.stops.map((s) => s.reason), ["closed"]);
+  await until(() => second.joins.length === 1, "the second client to join");
+  assert.deepEqual(second.statuses, ["connecting", "open"]);
+  assert.equal(first.sockets.length, 0, "the first client created no WebSocket");
+  assert.equal(second.sockets.length, 1);
+  assert.deepEqual(wire.connections, [{ upgraded: true, closed: false }], "the server saw one connection, upgraded and open");
+  assert.ok(second.client.send("after the double effect"));
+  await until(() => second.client.pending === 0, "its ack");
+  assert.equal((await gateway.status(`client/strict?${token}`)).lastSequence, 1);
 });
 
 test("Patches whose acks were lost are resent with their ids after a reconnect and journaled once", async (t) => {

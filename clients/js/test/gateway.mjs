@@ -4,7 +4,7 @@
 // raw fallback.
 import { spawn } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
+import { connect as dial, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -154,5 +154,55 @@ export class SeedRelay {
   dispose() {
     this.process?.kill();
     if (this.folder) rmSync(this.folder, { recursive: true, force: true });
+  }
+}
+
+/**
+ * A TCP proxy on loopback in front of the port `target`, that records each connection as the server sees it:
+ * `upgraded` once the server's answer starts with `101`, `closed` once either side ended it. It shows what a client
+ * opened and closed on the wire, which neither a client's callbacks nor a browser's console can tell for sure.
+ */
+export class ConnectionLog {
+  connections = [];
+  #sockets = new Set();
+  #server = createServer((inbound) => {
+    const connection = { upgraded: false, closed: false };
+    this.connections.push(connection);
+    const outbound = dial(this.target, "127.0.0.1");
+    this.#sockets.add(inbound).add(outbound);
+    let answer = "";
+    outbound.on("data", (chunk) => {
+      if (answer.length < 12) {
+        answer += chunk.toString("latin1");
+        connection.upgraded ||= /^HTTP\/1\.1 101/.test(answer);
+      }
+    });
+    const end = () => {
+      connection.closed = true;
+      inbound.destroy();
+      outbound.destroy();
+    };
+    inbound.on("close", end).on("error", end);
+    outbound.on("close", end).on("error", end);
+    inbound.pipe(outbound);
+    outbound.pipe(inbound);
+  });
+
+  constructor(target) {
+    this.target = target;
+  }
+
+  async start() {
+    await new Promise((resolve) => this.#server.listen(0, "127.0.0.1", resolve));
+    this.port = this.#server.address().port;
+  }
+
+  get url() {
+    return `ws://127.0.0.1:${this.port}`;
+  }
+
+  dispose() {
+    this.#server.close();
+    for (const socket of this.#sockets) socket.destroy();
   }
 }
