@@ -31,8 +31,11 @@ export function App({ relayUrl }) {
     .map(([id, gift]) => ({ id, ...gift }))
     .sort((a, b) => a.added - b.added || a.id.localeCompare(b.id));
 
+  // How the connection joined, while it is open: `connecting` covers an attempt and a socket whose hello is not
+  // in yet, and an earlier join says nothing about the connection to come.
   const join = connection.lastJoin;
-  const joined = join === null ? "" : join.resumed ? " · resumed" : join.reset ? " · rebuilt" : " · joined";
+  const joined =
+    connection.status !== "open" || join === null ? "" : join.resumed ? " · resumed" : join.reset ? " · rebuilt" : " · joined";
   return (
     <main>
       <h1>Gifts</h1>

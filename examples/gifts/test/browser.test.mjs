@@ -77,6 +77,8 @@ test("Pages keep their edits through a Gateway restart and through going offline
   const offlineAt = Date.now();
   await two.context.setOffline(true);
   await until(async () => (await connectionOf(two)).status === "connecting", "page two to go offline");
+  // Offline, the footer says so and nothing of the join it had before.
+  assert.match((await connectionOf(two)).text, /^connecting · 0 pending · \d+ received$/);
   await addGift(two, "Gloves");
   await reserve(two, "Scarf");
   await addGift(one, "Mug");
