@@ -18,7 +18,7 @@ const types = { ".html": "text/html", ".js": "text/javascript", ".css": "text/cs
 export class AppHarness {
   #site = createServer((request, response) => {
     const path = new URL(request.url, "http://localhost").pathname;
-    const file = normalize(join(dist, path === "/" ? "index.html" : path));
+    const file = normalize(join(dist, path.endsWith("/") ? `${path}index.html` : path));
     try {
       if (!file.startsWith(dist)) throw new Error("outside dist");
       response.writeHead(200, { "content-type": types[extname(file)] ?? "application/octet-stream" }).end(readFileSync(file));
@@ -32,6 +32,16 @@ export class AppHarness {
   async start() {
     mkdirSync(shots, { recursive: true });
     await build({ root, logLevel: "warn" });
+    // The same app built with React's development build under /dev/: only there does StrictMode run each effect,
+    // clean it up and run it again, as `npm run dev` does.
+    await build({
+      root,
+      logLevel: "warn",
+      mode: "development",
+      base: "/dev/",
+      define: { "process.env.NODE_ENV": JSON.stringify("development") },
+      build: { outDir: join(dist, "dev"), emptyOutDir: false, minify: false },
+    });
     await new Promise((resolve) => this.#site.listen(0, "127.0.0.1", resolve));
     this.browser = await chromium.launch({
       executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
@@ -46,20 +56,27 @@ export class AppHarness {
 
   /**
    * A page of the app on the relay document at `relayUrl`, in a browser context of its own (so it can go offline
-   * alone); `onClose` receives the context's close, for a test's cleanup.
+   * alone), of the production build or, with `development`, of React's development one; `onClose` receives the
+   * context's close, for a test's cleanup. Its `sockets` are the URLs of the WebSockets the page created, its
+   * `errors` what it logged as errors, less the expected ones.
    */
-  async open(relayUrl, name, onClose = () => {}) {
+  async open(relayUrl, name, onClose = () => {}, { development = false } = {}) {
     const context = await this.browser.newContext();
     onClose(() => context.close());
     const page = await context.newPage();
     const errors = [];
+    const sockets = [];
     page.on("pageerror", (error) => errors.push(error.message));
-    // The browser logs each refused or dropped connection while a node is down or the page offline: expected.
+    page.on("websocket", (socket) => sockets.push(socket.url()));
+    // The browser logs each refused or dropped connection while a node is down or the page offline: expected. A
+    // socket the page closed itself before it opened is not (React StrictMode's double effect used to do that).
     const refused = /net::ERR_(CONNECTION_REFUSED|INTERNET_DISCONNECTED|CONNECTION_RESET|EMPTY_RESPONSE)|WebSocket connection to .* failed/;
-    page.on("console", (message) => message.type() === "error" && !refused.test(message.text()) && errors.push(message.text()));
-    await page.goto(`http://127.0.0.1:${this.#site.address().port}/?relay=${encodeURIComponent(relayUrl)}`);
+    const expected = (text) => refused.test(text) && !/closed before the connection is established/.test(text);
+    page.on("console", (message) => message.type() === "error" && !expected(message.text()) && errors.push(message.text()));
+    const base = development ? "/dev/" : "/";
+    await page.goto(`http://127.0.0.1:${this.#site.address().port}${base}?relay=${encodeURIComponent(relayUrl)}`);
     await page.getByTestId("connection").and(page.locator('[data-status="open"]')).waitFor({ timeout: 20_000 });
-    return { page, context, errors, name };
+    return { page, context, errors, sockets, name };
   }
 }
 

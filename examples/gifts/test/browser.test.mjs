@@ -1,13 +1,14 @@
 // The built gift app in headless Chromium (Debian's, driven by playwright-core) against a real Gateway process:
 // pages click through the app's own UI and must show the same list; a connection dropped from the server side
 // (the Gateway SIGKILLed and restarted on the same port and journal, 10 s later) and from the page side (the page
-// goes offline for 10 s) loses nothing, doubles nothing, and resumes. Screenshots go to test-results/. The app is built (vite build) while
-// the Gateway starts; @relay/client must be built first (npm test does).
+// goes offline for 10 s) loses nothing, doubles nothing, and resumes; in React StrictMode a page opens one socket
+// and no other. Screenshots go to test-results/. The app is built (vite build, and a development build for
+// StrictMode) while the Gateway starts; @relay/client must be built first (npm test does).
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import WebSocket from "../../../clients/js/node_modules/ws/wrapper.mjs";
-import { Gateway, SeedRelay, until } from "../../../clients/js/test/gateway.mjs";
+import { ConnectionLog, Gateway, SeedRelay, until } from "../../../clients/js/test/gateway.mjs";
 import { AppHarness, addGift, connectionOf, converge, reserve, shots, shown } from "./app.mjs";
 
 const app = new AppHarness();
@@ -24,7 +25,8 @@ after(async () => {
 });
 
 /** A page of the app on `document` of `server`. */
-const openApp = (t, document, name, server = gateway) => app.open(`${server.url}/${document}`, name, (close) => t.after(close));
+const openApp = (t, document, name, server = gateway, options = {}) =>
+  app.open(`${server.url}/${document}`, name, (close) => t.after(close), options);
 
 test("Two pages of the gift app, clicked through, show the same list", async (t) => {
   const one = await openApp(t, "gifts/two-pages", "one");
@@ -43,6 +45,22 @@ test("Two pages of the gift app, clicked through, show the same list", async (t)
   for (const app of [one, two, late]) await app.page.screenshot({ path: join(shots, `two-pages-${app.name}.png`) });
   assert.equal((await gateway.status("gifts/two-pages")).lastSequence, 5, "five changes, each journaled once");
   for (const app of [one, two, late]) assert.deepEqual(app.errors, []);
+});
+
+test("A page in React StrictMode opens one socket: the double effect neither opens and closes one nor leaves two", async (t) => {
+  // The app renders in StrictMode (src/main.jsx): in React's development build its effects run, are cleaned up
+  // and run again on mount.
+  const wire = new ConnectionLog(gateway.port);
+  await wire.start();
+  t.after(() => wire.dispose());
+  const page = await openApp(t, "gifts/strict", "strict", wire, { development: true });
+  await addGift(page, "Socks");
+  await until(async () => (await connectionOf(page)).text.includes("0 pending"), "the gift to be acknowledged");
+  assert.equal(page.sockets.length, 1, `the page created one WebSocket: ${JSON.stringify(page.sockets)}`);
+  assert.deepEqual(wire.connections, [{ upgraded: true, closed: false }], "the server saw one connection, upgraded and open");
+  assert.equal((await gateway.status("gifts/strict")).lastSequence, 1);
+  assert.match((await connectionOf(page)).text, /^open · joined · 0 pending · 0 received$/);
+  assert.deepEqual(page.errors, []);
 });
 
 test("Pages keep their edits through a Gateway restart and through going offline, then resume with nothing lost or doubled", async (t) => {
