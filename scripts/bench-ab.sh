@@ -3,6 +3,8 @@
 # HEAD~1) and the working tree's, each scenario on a fresh node with a fresh SQLite journal, alternating
 # before/after ROUNDS times so the machine's noise falls on both. Prints one JSON line per run, then a summary.
 #   scripts/bench-ab.sh [REV] [SCENARIOS] [ROUNDS]      e.g. scripts/bench-ab.sh ecacdae fanout,latency,connections 2
+# BEFORE_ENV / AFTER_ENV add environment variables to one side's node, so REV=HEAD compares a runtime setting alone:
+#   AFTER_ENV="DOTNET_ThreadPool_UnfairSemaphoreSpinLimit=0" scripts/bench-ab.sh HEAD latency 3
 # Only 127.0.0.1; both nodes run with the shipped JIT and Warning logging, as scripts/bench.sh runs Relay.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,10 +31,11 @@ for ((round = 1; round <= rounds; round++)); do
   for scenario in ${scenarios//,/ }; do
     for side in before after; do
       root=$PWD
-      [ "$side" = before ] && root="$work/before"
+      side_env=${AFTER_ENV:-}
+      if [ "$side" = before ]; then root="$work/before"; side_env=${BEFORE_ENV:-}; fi
       dir=$(mktemp -d "$work/$side-XXXX")
       port=$((port + 2))
-      (cd "$root/src/Gateway/bin/Release/net10.0" && Logging__LogLevel__Default=Warning exec dotnet Relay.Gateway.dll \
+      (cd "$root/src/Gateway/bin/Release/net10.0" && exec env Logging__LogLevel__Default=Warning $side_env dotnet Relay.Gateway.dll \
         --urls "http://127.0.0.1:$port" --Relay:Akka:Port=$((port + 1)) "--Relay:Journal:ConnectionString=Data Source=$dir/relay.db") \
         >"$dir/node.log" 2>&1 &
       pid=$!
