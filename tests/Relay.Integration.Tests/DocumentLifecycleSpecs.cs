@@ -39,7 +39,7 @@ public sealed class DocumentLifecycleSpecs
 
             // Once b's last client is gone, c may open.
             await b.CloseAsync();
-            var opened = await EventuallyAsync(
+            var opened = await Eventually.HoldsAsync(
                 async () => await RawHttp.UpgradeStatusAsync(node.WebSocketUrlOf("c")) == HttpStatusCode.SwitchingProtocols,
                 TimeSpan.FromSeconds(15));
             Assert.True(opened, "c was still refused after b closed\n" + node.Output);
@@ -73,7 +73,7 @@ public sealed class DocumentLifecycleSpecs
             await watcher.CloseAsync();
         }
 
-        var stopped = await EventuallyAsync(async () => !(await node.SequencersAsync()).Contains("p"), TimeSpan.FromSeconds(30));
+        var stopped = await Eventually.HoldsAsync(async () => !(await node.SequencersAsync()).Contains("p"), TimeSpan.FromSeconds(30));
         Assert.True(stopped, "the sequencer of /p still runs\n" + node.Output);
         // The default document's sequencer never passivates.
         Assert.Contains(string.Empty, await node.SequencersAsync());
@@ -96,7 +96,7 @@ public sealed class DocumentLifecycleSpecs
         await sender.SendTextAsync("q1");
         Assert.Equal("q1", (await watcher.ReceiveAsync()).Text);
 
-        var stopped = await EventuallyAsync(async () => !(await node.SequencersAsync()).Contains("q"), TimeSpan.FromSeconds(30));
+        var stopped = await Eventually.HoldsAsync(async () => !(await node.SequencersAsync()).Contains("q"), TimeSpan.FromSeconds(30));
         Assert.True(stopped, "the sequencer of /q never stopped while its clients were idle\n" + node.Output);
         await sender.SendTextAsync("q2");
 
@@ -120,7 +120,7 @@ public sealed class DocumentLifecycleSpecs
         Assert.Equal(legacy, (await joiner.ReceiveManyAsync(legacy.Count)).Select(message => message.Text));
         Assert.Null(await joiner.ReceiveNothingAsync(TimeSpan.FromMilliseconds(300)));
         await joiner.SendTextAsync("after-upgrade");
-        var numbered = await EventuallyAsync(
+        var numbered = await Eventually.HoldsAsync(
             async () => (await node.StatusAsync()).GetProperty("lastSequence").GetInt64() == 51,
             TimeSpan.FromSeconds(15));
         await using var next = await RelayClient.ConnectAsync(node.WebSocketUrl);
@@ -132,21 +132,5 @@ public sealed class DocumentLifecycleSpecs
         Assert.Equal(legacy.Append("after-upgrade"), history);
         Assert.Null(await fresh.ReceiveNothingAsync(TimeSpan.FromMilliseconds(500)));
         Assert.Equal(0, freshStatus.GetProperty("lastSequence").GetInt64());
-    }
-
-    private static async Task<bool> EventuallyAsync(Func<Task<bool>> condition, TimeSpan timeout)
-    {
-        using var deadline = new CancellationTokenSource(timeout);
-        while (!deadline.IsCancellationRequested)
-        {
-            if (await condition())
-            {
-                return true;
-            }
-
-            await Task.Delay(200);
-        }
-
-        return await condition();
     }
 }

@@ -157,8 +157,8 @@ internal sealed class DocumentHubActor : ReceiveActor, IWithTimers
     /// <inheritdoc />
     protected override void PreStart() => _mediator.Tell(new Subscribe(_document.Topic, Self));
 
-    /// <inheritdoc />
-    protected override void PostStop() => _mediator.Tell(new Unsubscribe(_document.Topic, Self));
+    // No Unsubscribe when stopping: the topic watches its subscribers and drops a stopped one, and an Unsubscribe
+    // would only have its acknowledgement arrive as a dead letter.
 
     private void OpenDocument() => _sequencers.Tell(new OpenDocument(_document));
 

@@ -69,7 +69,7 @@ public static class RelayHostingExtensions
             }.WithRelayTls(options.Akka.Tls))
             .WithClustering(new ClusterOptions
             {
-                SeedNodes = options.Akka.SeedNodes,
+                SeedNodes = options.Akka.EffectiveSeedNodes ?? [],
                 SplitBrainResolver = new KeepMajorityOption(),
             })
             .WithDistributedPubSub(null!)
@@ -92,9 +92,10 @@ public static class RelayHostingExtensions
                 registry.Register<DocumentHubsActor>(hubs);
             });
 
-        if (options.Akka.SeedNodes.Length == 0)
+        if (options.Akka.EffectiveSeedNodes is null)
         {
-            // No seeds: this node is a cluster of its own.
+            // No seeds and a port picked at start: this node is a cluster of its own, joined by hand. (With a port, it
+            // is its own only seed, which Akka joins at once without reporting a "manual cluster join required".)
             builder.AddStartup((system, _) =>
             {
                 var cluster = Akka.Cluster.Cluster.Get(system);

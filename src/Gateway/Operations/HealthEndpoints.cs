@@ -23,16 +23,19 @@ public static class HealthEndpoints
     }
 
     /// <summary>Maps the two endpoints; each answers JSON naming every check and what it found.</summary>
+    /// <remarks>What they answer is logged when it changes (<see cref="HealthLog"/>), not on every poll.</remarks>
     public static IEndpointRouteBuilder MapRelayHealth(this IEndpointRouteBuilder app)
     {
-        app.MapHealthChecks(LivePath, Options(RelayHealthChecks.LiveTag));
-        app.MapHealthChecks(ReadyPath, Options(RelayHealthChecks.ReadyTag));
+        var logger = app.ServiceProvider.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(HealthEndpoints).FullName!);
+        var gate = app.ServiceProvider.GetRequiredService<UpgradeGate>();
+        app.MapHealthChecks(LivePath, Options(RelayHealthChecks.LiveTag, new HealthLog(LivePath, logger, () => gate.IsStopping)));
+        app.MapHealthChecks(ReadyPath, Options(RelayHealthChecks.ReadyTag, new HealthLog(ReadyPath, logger, () => gate.IsStopping)));
         return app;
     }
 
     private static readonly JsonSerializerOptions JsonOptions = new() { DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull };
 
-    private static HealthCheckOptions Options(string tag) => new()
+    private static HealthCheckOptions Options(string tag, HealthLog log) => new()
     {
         Predicate = check => check.Tags.Contains(tag),
         ResultStatusCodes =
@@ -42,7 +45,11 @@ public static class HealthEndpoints
             [HealthStatus.Degraded] = StatusCodes.Status200OK,
             [HealthStatus.Unhealthy] = StatusCodes.Status503ServiceUnavailable,
         },
-        ResponseWriter = WriteAsync,
+        ResponseWriter = (context, report) =>
+        {
+            log.Observe(report);
+            return WriteAsync(context, report);
+        },
     };
 
     private static Task WriteAsync(HttpContext context, HealthReport report)
@@ -66,7 +73,7 @@ public static class HealthEndpoints
     }
 
     // An exception's message can name hosts, users, file paths or table names, and /readyz needs no credentials:
-    // the body says only that the check failed. The health check service logs the exception itself.
+    // the body says only that the check failed. HealthLog logs the exception itself.
     private static string? Describe(HealthReportEntry entry) =>
         entry.Exception is not null ? "failed; see the node's log"
         : entry.Description;
