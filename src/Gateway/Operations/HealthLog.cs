@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace Relay.Gateway.Operations;
@@ -6,22 +7,32 @@ namespace Relay.Gateway.Operations;
 /// Logs what one health endpoint answers when it changes, not every poll: a node that is not ready yet while it
 /// starts is expected (Information), one that was ready and is not any more is a warning, with the failing checks'
 /// descriptions and exceptions; shutting down is expected again. Replaces the health check service's own log,
-/// which reports every unhealthy poll as an error (off in appsettings.json).
+/// which reports every unhealthy poll as an error (off in appsettings.json). Polls overlap (several probes, a slow
+/// journal check): a report whose checks started before those of the last one observed is stale and ignored, so an
+/// old "not ready" never follows a newer "ready".
 /// </summary>
 public sealed partial class HealthLog(string endpoint, ILogger logger, Func<bool> stopping)
 {
     private readonly Lock _lock = new();
     private string? _last;
     private bool _wasReady;
+    private long _latestStarted;
 
     /// <summary>The endpoint answered <paramref name="report"/>.</summary>
     public void Observe(HealthReport report)
     {
         var failing = report.Entries.Where(entry => entry.Value.Status != HealthStatus.Healthy).OrderBy(entry => entry.Key).ToList();
         var summary = report.Status + ":" + string.Join(',', failing.Select(entry => entry.Key + "=" + entry.Value.Status));
+        var started = Stopwatch.GetTimestamp() - (long)(report.TotalDuration.TotalSeconds * Stopwatch.Frequency);
         bool wasReady;
         lock (_lock)
         {
+            if (started < _latestStarted)
+            {
+                return;
+            }
+
+            _latestStarted = started;
             if (summary == _last)
             {
                 return;
