@@ -3,61 +3,159 @@ import { useRelayState } from "@relay/client/react";
 
 // Gifts by id: every change names the gift it changes, so edits made at the same time (or offline) never land on
 // another gift, whatever order the server puts them in. The list shows them in the order they were added.
+// A gift is { name, reserved, added } and, once reserved by someone who gave a name, reservedBy: a gift written
+// before reservedBy existed (or reserved without a name) still shows, as "Reserved".
 const initialState = { gifts: {} };
+
+// The name this browser reserves under, kept across reloads; storage may be unavailable (private modes).
+const nameKey = "relay-gifts.name";
+function storedName() {
+  try {
+    return localStorage.getItem(nameKey) ?? "";
+  } catch {
+    return "";
+  }
+}
+function storeName(name) {
+  try {
+    localStorage.setItem(nameKey, name);
+  } catch {
+    // not kept: the name still holds for this page
+  }
+}
+
+const badges = {
+  open: { label: "Online", hint: "Changes are saved as you make them." },
+  connecting: { label: "Connecting…", hint: "Changes show here now and are sent once connected." },
+  closed: { label: "Stopped", hint: "The connection stopped: changes are no longer sent." },
+};
 
 /** A gift list shared by everyone on the same document: add a gift, reserve one (and take it back). */
 export function App({ relayUrl }) {
   const received = useRef(0);
+  // Why the client stopped for good (onStop reaches the app only for a stop it did not ask for itself), and whether
+  // the last change was refused (update returned false: too many changes waiting to be sent).
+  const [stopped, setStopped] = useState(null);
+  const [refused, setRefused] = useState(false);
   const [gifts, update, connection] = useRelayState(relayUrl, initialState, {
     onPatch: (_payload, info) => {
       if (!info.own) received.current++;
     },
+    onStop: (stop) => setStopped(stop),
   });
-  const [name, setName] = useState("");
+  const [giftName, setGiftName] = useState("");
+  const [me, setMe] = useState(storedName);
 
+  const change = (recipe) => {
+    const accepted = update(recipe);
+    setRefused(!accepted);
+    return accepted;
+  };
   const add = (event) => {
     event.preventDefault();
-    const trimmed = name.trim();
+    const trimmed = giftName.trim();
     if (!trimmed) return;
     const id = crypto.randomUUID();
-    if (update((draft) => void (draft.gifts[id] = { name: trimmed, reserved: false, added: Date.now() }))) setName("");
+    if (change((draft) => void (draft.gifts[id] = { name: trimmed, reserved: false, added: Date.now() }))) setGiftName("");
   };
   const toggle = (id) =>
-    update((draft) => {
+    change((draft) => {
       const gift = draft.gifts[id];
-      if (gift) gift.reserved = !gift.reserved;
+      if (!gift) return;
+      gift.reserved = !gift.reserved;
+      const by = me.trim();
+      if (gift.reserved && by) gift.reservedBy = by;
+      else if ("reservedBy" in gift) delete gift.reservedBy;
     });
+  const rename = (event) => {
+    setMe(event.target.value);
+    storeName(event.target.value);
+  };
   const list = Object.entries(gifts.gifts)
     .map(([id, gift]) => ({ id, ...gift }))
     .sort((a, b) => a.added - b.added || a.id.localeCompare(b.id));
+  const reservedCount = list.filter((gift) => gift.reserved).length;
 
   // How the connection joined, while it is open: `connecting` covers an attempt and a socket whose hello is not
   // in yet, and an earlier join says nothing about the connection to come.
   const join = connection.lastJoin;
   const joined =
     connection.status !== "open" || join === null ? "" : join.resumed ? " · resumed" : join.reset ? " · rebuilt" : " · joined";
+  const badge = badges[connection.status] ?? badges.connecting;
+  const unsent = connection.pending === 1 ? "1 change was not saved" : `${connection.pending} changes were not saved`;
+  const error =
+    stopped || connection.status === "closed"
+      ? `The connection to this list has stopped${stopped?.detail ? ` (${stopped.detail})` : ""}. ${connection.pending > 0 ? `${unsent}; ` : ""}reload the page to try again.`
+      : refused
+        ? "That change was not taken: too many changes are still waiting to be sent. Try again once the list is back online."
+        : null;
   return (
-    <main>
-      <h1>Gifts</h1>
-      <form onSubmit={add}>
-        <input aria-label="Gift" placeholder="A gift" value={name} onChange={(e) => setName(e.target.value)} />
-        <button type="submit">Add</button>
-      </form>
-      <ul>
-        {list.map((gift) => (
-          <li key={gift.id} data-reserved={gift.reserved}>
-            <span className="name">{gift.name}</span>{" "}
-            <button onClick={() => toggle(gift.id)}>{gift.reserved ? "Unreserve" : "Reserve"}</button>
-            {gift.reserved ? " reserved" : ""}
-          </li>
-        ))}
-      </ul>
-      <footer>
+    <div className="app">
+      <header className="bar">
+        <div className="title">
+          <h1>Gifts</h1>
+          <p className="summary">
+            {list.length === 1 ? "1 gift" : `${list.length} gifts`} · {reservedCount} reserved
+          </p>
+        </div>
+        <span className="badge" data-testid="status-badge" data-status={connection.status} title={badge.hint}>
+          <span className="dot" aria-hidden="true" />
+          {badge.label}
+          {connection.status !== "closed" && connection.pending > 0 ? ` · ${connection.pending} waiting` : ""}
+        </span>
+      </header>
+
+      {error && (
+        <div className="banner" role="alert" data-testid="error-banner" data-kind={stopped || connection.status === "closed" ? "stopped" : "refused"}>
+          <strong>{stopped || connection.status === "closed" ? "Not connected." : "Not saved."}</strong> {error}
+          {!stopped && connection.status !== "closed" && (
+            <button type="button" className="dismiss" onClick={() => setRefused(false)}>
+              Dismiss
+            </button>
+          )}
+        </div>
+      )}
+
+      <main className="card">
+        <label className="me">
+          <span>Your name</span>
+          <input value={me} onChange={rename} placeholder="Shown on the gifts you reserve" autoComplete="name" />
+        </label>
+        <form className="add" onSubmit={add}>
+          <input aria-label="Gift" placeholder="A gift, e.g. a scarf" value={giftName} onChange={(e) => setGiftName(e.target.value)} />
+          <button type="submit" className="primary">
+            Add
+          </button>
+        </form>
+        {list.length === 0 ? (
+          <p className="empty">No gifts yet: add the first one above.</p>
+        ) : (
+          <ul className="gifts">
+            {list.map((gift) => (
+              <li key={gift.id} data-reserved={gift.reserved} className={gift.reserved ? "reserved" : ""}>
+                <div className="gift">
+                  <span className="name">{gift.name}</span>
+                  {gift.reserved && (
+                    <span className="by" data-testid="reserved-by">
+                      {gift.reservedBy ? `Reserved by ${gift.reservedBy}` : "Reserved"}
+                    </span>
+                  )}
+                </div>
+                <button type="button" onClick={() => toggle(gift.id)}>
+                  {gift.reserved ? "Unreserve" : "Reserve"}
+                </button>
+              </li>
+            ))}
+          </ul>
+        )}
+      </main>
+
+      <footer className="foot">
         <small data-testid="connection" data-status={connection.status} data-resumed={String(join?.resumed ?? false)}>
           {connection.status}
           {joined} · {connection.pending} pending · {received.current} received
         </small>
       </footer>
-    </main>
+    </div>
   );
 }

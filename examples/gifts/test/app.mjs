@@ -85,6 +85,15 @@ export async function addGift(app, name) {
   await app.page.getByRole("button", { name: "Add" }).click();
 }
 
+/** Types the name the page reserves under ("Your name", kept in the page's localStorage). */
+export async function setName(app, name) {
+  await app.page.getByLabel("Your name").fill(name);
+}
+
+/** What a gift's entry says about who reserved it ("Reserved by Anna", "Reserved"), or null when it is free. */
+export const reservedBy = (app, name) =>
+  app.page.locator("li", { hasText: name }).evaluate((li) => li.querySelector("[data-testid=reserved-by]")?.textContent ?? null);
+
 export async function reserve(app, name) {
   await app.page.locator("li", { hasText: name }).getByRole("button", { name: "Reserve" }).click();
 }

@@ -2,14 +2,14 @@
 // pages click through the app's own UI and must show the same list; a connection dropped from the server side
 // (the Gateway SIGKILLed and restarted on the same port and journal, 10 s later) and from the page side (the page
 // goes offline for 10 s) loses nothing, doubles nothing, and resumes; in React StrictMode a page opens one socket
-// and no other. Screenshots go to test-results/. The app is built (vite build, and a development build for
+// and no other; a reserved gift names who reserved it; a client stopped for good shows an error banner. Screenshots go to test-results/. The app is built (vite build, and a development build for
 // StrictMode) while the Gateway starts; @relay/client must be built first (npm test does).
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import WebSocket from "../../../clients/js/node_modules/ws/wrapper.mjs";
 import { ConnectionLog, Gateway, SeedRelay, until } from "../../../clients/js/test/gateway.mjs";
-import { AppHarness, addGift, connectionOf, converge, reserve, shots, shown } from "./app.mjs";
+import { AppHarness, addGift, connectionOf, converge, reserve, reservedBy, setName, shots, shown } from "./app.mjs";
 
 const app = new AppHarness();
 const gateway = new Gateway();
@@ -28,23 +28,67 @@ after(async () => {
 const openApp = (t, document, name, server = gateway, options = {}) =>
   app.open(`${server.url}/${document}`, name, (close) => t.after(close), options);
 
-test("Two pages of the gift app, clicked through, show the same list", async (t) => {
+test("Two pages of the gift app, clicked through, show the same list and who reserved what", async (t) => {
   const one = await openApp(t, "gifts/two-pages", "one");
   const two = await openApp(t, "gifts/two-pages", "two");
   await addGift(one, "Socks");
   await converge([one, two], ["Socks"]);
   await addGift(two, "Book");
+  // Page two reserves under a name; page one gives none, and its reservation shows without one.
+  await setName(two, "Anna");
   await reserve(two, "Socks");
   await addGift(one, "Tie");
   await converge([one, two], ["Socks (reserved)", "Book", "Tie"]);
   await reserve(one, "Tie");
   await converge([one, two], ["Socks (reserved)", "Book", "Tie (reserved)"]);
-  // A page opened now builds the list from the history alone.
+  // A page opened now builds the list from the history alone, names included.
   const late = await openApp(t, "gifts/two-pages", "late");
   await converge([one, two, late], ["Socks (reserved)", "Book", "Tie (reserved)"]);
+  for (const app of [one, two, late]) {
+    assert.equal(await reservedBy(app, "Socks"), "Reserved by Anna", app.name);
+    assert.equal(await reservedBy(app, "Tie"), "Reserved", app.name);
+    assert.equal(await reservedBy(app, "Book"), null, app.name);
+  }
+  // The name is kept across a reload.
+  await two.page.reload();
+  await two.page.getByTestId("connection").and(two.page.locator('[data-status="open"]')).waitFor({ timeout: 20_000 });
+  assert.equal(await two.page.getByLabel("Your name").inputValue(), "Anna");
   for (const app of [one, two, late]) await app.page.screenshot({ path: join(shots, `two-pages-${app.name}.png`) });
   assert.equal((await gateway.status("gifts/two-pages")).lastSequence, 5, "five changes, each journaled once");
+  // Taking a reservation back drops the name with it.
+  await reserve(late, "Book");
+  await late.page.locator("li", { hasText: "Socks" }).getByRole("button", { name: "Unreserve" }).click();
+  await converge([one, two, late], ["Socks", "Book (reserved)", "Tie (reserved)"]);
+  assert.equal(await reservedBy(one, "Socks"), null);
+  assert.equal((await gateway.status("gifts/two-pages")).lastSequence, 7);
   for (const app of [one, two, late]) assert.deepEqual(app.errors, []);
+});
+
+test("A client stopped for good (a gift over the server's size limit, closed with 1009) shows an error banner", async (t) => {
+  const strict = new Gateway({ "Relay:MaxMessageBytes": "1024" });
+  await strict.start();
+  t.after(() => strict.dispose());
+  const page = await openApp(t, "gifts/stopped", "stopped", strict);
+  await addGift(page, "Socks");
+  await until(async () => (await connectionOf(page)).text.includes("0 pending"), "the gift to be acknowledged");
+  assert.equal(await page.page.getByTestId("error-banner").count(), 0, "no banner while all is well");
+  assert.equal(await page.page.getByTestId("status-badge").textContent(), "Online");
+
+  // One patch of over 1024 bytes: the server closes with 1009 and the client stops rather than resend it forever.
+  await addGift(page, `A very long gift ${"x".repeat(1200)}`);
+  const banner = page.page.getByTestId("error-banner");
+  await banner.waitFor({ timeout: 20_000 });
+  assert.equal(await banner.getAttribute("data-kind"), "stopped");
+  assert.match(await banner.textContent(), /stopped .*1 change was not saved; reload the page to try again/);
+  assert.equal(await page.page.getByTestId("status-badge").getAttribute("data-status"), "closed");
+  assert.equal(await page.page.getByTestId("status-badge").textContent(), "Stopped");
+  // A change made now is refused (update returns false) and leaves the list as it was; the banner stays.
+  await reserve(page, "Socks");
+  assert.deepEqual(await shown(page), ["Socks", `A very long gift ${"x".repeat(1200)}`]);
+  assert.equal(await banner.getAttribute("data-kind"), "stopped");
+  await page.page.screenshot({ path: join(shots, "stopped-banner.png") });
+  assert.equal((await strict.status("gifts/stopped")).lastSequence, 1, "only the gift within the limit was journaled");
+  assert.deepEqual(page.errors, []);
 });
 
 test("A page in React StrictMode opens one socket: the double effect neither opens and closes one nor leaves two", async (t) => {
