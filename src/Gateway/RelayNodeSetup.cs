@@ -42,6 +42,7 @@ public static class RelayNodeSetup
         builder.Configuration.GetSection(RelayOptions.Section).Bind(gateway);
         gateway.Validate(options);
         var status = new NodeStatus();
+        StartupThreads.HoldUntil(status.WarmedUp);
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(gateway);
         builder.Services.AddSingleton(status);

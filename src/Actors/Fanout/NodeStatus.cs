@@ -15,6 +15,7 @@ public sealed class NodeStatus
 {
     private readonly ConcurrentDictionary<DocumentName, byte> _sequencers = new();
     private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _warmedUp = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _lastHeartbeatTicks;
     private long _lastSequence;
     private int _subscribed;
@@ -52,6 +53,12 @@ public sealed class NodeStatus
 
     /// <summary>Completes when the node first became able to relay.</summary>
     public Task FirstReady => _ready.Task;
+
+    /// <summary>Completes once the start's journal warm-up is over, whether it succeeded or not: the start is done.</summary>
+    public Task WarmedUp => _warmedUp.Task;
+
+    /// <summary>Records the end of the journal warm-up.</summary>
+    public void MarkWarmedUp() => _warmedUp.TrySetResult();
 
     /// <summary>Records the acknowledged subscription.</summary>
     public void MarkSubscribed() => Volatile.Write(ref _subscribed, 1);

@@ -127,9 +127,15 @@ public static class RelayHostingExtensions
                             .ReadAsync(DocumentName.Default, 1, 1, 1, _ => ValueTask.CompletedTask, materializer);
                     });
                 })
-                .ContinueWith(
-                    warmUp => system.Log.Debug("Journal warm-up failed: {0}", warmUp.Exception?.GetBaseException().Message),
-                    TaskContinuationOptions.OnlyOnFaulted);
+                .ContinueWith(warmUp =>
+                {
+                    if (warmUp.IsFaulted)
+                    {
+                        system.Log.Debug("Journal warm-up failed: {0}", warmUp.Exception?.GetBaseException().Message);
+                    }
+
+                    status.MarkWarmedUp();
+                });
         });
 
         return builder;
