@@ -160,21 +160,7 @@ public static class Probe
     }
 
     /// <summary>Waits until <paramref name="condition"/> holds, polling every 200 ms; false when <paramref name="timeout"/> passed first.</summary>
-    public static async Task<bool> EventuallyAsync(Func<Task<bool>> condition, TimeSpan timeout)
-    {
-        var deadline = Stopwatch.StartNew();
-        while (!await condition())
-        {
-            if (deadline.Elapsed > timeout)
-            {
-                return false;
-            }
-
-            await Task.Delay(200);
-        }
-
-        return true;
-    }
+    public static Task<bool> EventuallyAsync(Func<Task<bool>> condition, TimeSpan timeout) => Eventually.HoldsAsync(condition, timeout);
 
     /// <summary>The messages in <paramref name="received"/> that belong to <paramref name="tag"/>, in arrival order.</summary>
     public static List<string> Tagged(IEnumerable<string> received, string tag) =>

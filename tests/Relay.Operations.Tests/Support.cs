@@ -43,21 +43,7 @@ public static class Http
     }
 
     /// <summary>Polls <paramref name="probe"/> until it returns true, at most <paramref name="timeout"/>; returns its last verdict.</summary>
-    public static async Task<bool> EventuallyAsync(Func<Task<bool>> probe, TimeSpan timeout)
-    {
-        using var deadline = new CancellationTokenSource(timeout);
-        while (!deadline.IsCancellationRequested)
-        {
-            if (await probe())
-            {
-                return true;
-            }
-
-            await Task.Delay(200);
-        }
-
-        return await probe();
-    }
+    public static Task<bool> EventuallyAsync(Func<Task<bool>> probe, TimeSpan timeout) => Eventually.HoldsAsync(probe, timeout);
 }
 
 /// <summary>Reading a shared node's traffic, whose history holds earlier tests' patches.</summary>
