@@ -192,7 +192,7 @@ public sealed class HistoryActorSpecs : RelaySpec
         // The snapshot after patch 6 replaces the one after patch 3.
         var snapshot = await AwaitLatestSnapshotAsync(6);
         Assert.Equal(6, snapshot.LastSequence);
-        Assert.Contains(new ConnectionCursor("a", 6, 6), snapshot.Cursors);
+        Assert.Contains(snapshot.Cursors, c => (c.ConnectionId, c.FrameNo, c.Sequence) == ("a", 6, 6) && c.PayloadHash != 0);
         await StopAsync(history);
 
         // Without events 1..6 only the snapshot can tell the restarted sequencer about connection a.
@@ -200,8 +200,13 @@ public sealed class HistoryActorSpecs : RelaySpec
         await ExpectMsgAsync<DeleteMessagesSuccess>(Patience);
 
         var (restarted, publisher) = StartHistory(settings);
+        // A frame below a's last is behind it (journaled nothing, confirms nothing); a's last again, with its payload, is a resend.
         restarted.Tell(Append("a", 3, 3, "a3"));
-        Assert.Equal(new AppendPatchResponse("a", 3, 6), await ExpectMsgAsync<AppendPatchResponse>(Patience));
+        Assert.Equal(
+            new AppendPatchResponse("a", 3, 6) { Outcome = AppendOutcome.Behind, JournaledFrame = 6 },
+            await ExpectMsgAsync<AppendPatchResponse>(Patience));
+        restarted.Tell(Append("a", 6, 3, "a6"));
+        Assert.Equal(new AppendPatchResponse("a", 6, 6), await ExpectMsgAsync<AppendPatchResponse>(Patience));
         restarted.Tell(Append("b", 2, 2, "b2"));
         Assert.Equal(new AppendPatchResponse("b", 2, 8), await ExpectMsgAsync<AppendPatchResponse>(Patience));
         var published = await ExpectPublishedPatchAsync(publisher);
@@ -355,15 +360,20 @@ public sealed class HistoryActorSpecs : RelaySpec
         Assert.Equal(Enumerable.Range(1, frames).Select(f => (long)f), (await ReadJournalAsync(Doc)).Select(p => p.FrameNo));
         await publisher.ExpectNoMsgAsync(TimeSpan.FromMilliseconds(300));
 
-        // Every frame is confirmed; a resend that found its frame already journaled is confirmed again, never renumbered.
-        var confirmations = new List<AppendPatchResponse>();
+        // Every frame is confirmed once, never renumbered; a resend below the last frame taken is told it is behind
+        // frame 30 (the connection waits for its run to get there) and the resend of frame 30 is confirmed again.
+        var responses = new List<AppendPatchResponse>();
         while (await ReceiveOneAsync(TimeSpan.FromMilliseconds(300)) is AppendPatchResponse response)
         {
-            confirmations.Add(response);
+            responses.Add(response);
         }
 
+        var confirmations = responses.Where(r => r.Outcome == AppendOutcome.Journaled).ToList();
         Assert.Equal(Enumerable.Range(1, frames).Select(f => (long)f), confirmations.Select(r => r.FrameNo).Distinct().Order());
         Assert.All(confirmations, r => Assert.Equal(r.FrameNo, r.Sequence));
+        Assert.Equal(Enumerable.Range(1, frames - 1).Select(f => (long)f), responses.Where(r => r.Outcome == AppendOutcome.Behind).Select(r => r.FrameNo));
+        Assert.All(responses.Where(r => r.Outcome == AppendOutcome.Behind), r => Assert.Equal(frames, r.JournaledFrame));
+        Assert.DoesNotContain(responses, r => r.Outcome == AppendOutcome.Conflict);
     }
 
     [Fact]

@@ -170,7 +170,69 @@ public sealed class HistoryStateSpecs
 
         var snapshot = state.ToSnapshot();
 
-        Assert.Equal(new ConnectionCursor("a", 1, 1), Assert.Single(snapshot.Cursors));
+        var cursor = Assert.Single(snapshot.Cursors);
+        Assert.Equal(("a", 1L, 1L), (cursor.ConnectionId, cursor.FrameNo, cursor.Sequence));
+        Assert.Equal(HistoryState.PayloadHash(new byte[] { 1 }, isText: false), cursor.PayloadHash);
+    }
+
+    [Fact]
+    public void Should_take_a_frame_below_the_clients_last_journaled_one_for_a_resend_only_once_the_run_reaches_it()
+    {
+        var state = Journaled("client/tab", frames: 3);
+
+        // A client that lost its counter starts again at 1: neither journaled nor confirmed, the run must reach 3.
+        Assert.Equal(AppendDecision.Behind, state.Decide(Append("client/tab", 1, 1)));
+        Assert.Equal(AppendDecision.Behind, state.Decide(Append("client/tab", 2, 1)));
+        Assert.Equal(3, state.LastFrameOf("client/tab"));
+
+        // A resend that gets there with the journaled payload is one: the frame is confirmed, nothing journaled twice.
+        Assert.Equal(AppendDecision.Duplicate, state.Decide(Append("client/tab", 3, 1)));
+        Assert.Equal(3, state.LastSequence);
+    }
+
+    [Fact]
+    public void Should_refuse_the_clients_last_journaled_id_sent_again_with_another_payload()
+    {
+        var state = Journaled("client/tab", frames: 3);
+
+        Assert.Equal(AppendDecision.Conflict, state.Decide(Append("client/tab", 3, 1, payload: [42])));
+        Assert.Equal(AppendDecision.Conflict, state.Decide(Append("client/tab", 3, 1, isText: true)));
+        Assert.Equal(AppendDecision.Duplicate, state.Decide(Append("client/tab", 3, 1)));
+        Assert.Equal(AppendDecision.Accept, state.Decide(Append("client/tab", 4, 4)));
+    }
+
+    [Fact]
+    public void Should_keep_the_last_frames_payload_hash_through_a_snapshot_and_trust_an_old_snapshot_without_one()
+    {
+        var restored = new HistoryState();
+        restored.Restore(Journaled("client/tab", frames: 3).ToSnapshot());
+        Assert.Equal(AppendDecision.Conflict, restored.Decide(Append("client/tab", 3, 1, payload: [42])));
+
+        // Written before payload hashes were kept: the frame can only be taken for a resend, as before.
+        var old = new HistoryState();
+        old.Restore(new HistorySnapshot(3, [new ConnectionCursor("client/tab", 3, 3)], Epoch: 7));
+        Assert.Equal(AppendDecision.Duplicate, old.Decide(Append("client/tab", 3, 1, payload: [42])));
+        Assert.Equal(AppendDecision.Behind, old.Decide(Append("client/tab", 1, 1)));
+    }
+
+    [Fact]
+    public void Should_hash_payloads_by_every_byte_their_length_and_their_kind_the_same_in_every_process()
+    {
+        byte[] patch = Encoding.UTF8.GetBytes("[{\"op\":\"add\",\"path\":[\"socks\"],\"value\":1}]");
+        var hash = HistoryState.PayloadHash(patch, isText: true);
+
+        Assert.Equal(hash, HistoryState.PayloadHash(patch.ToArray(), isText: true));
+        Assert.NotEqual(hash, HistoryState.PayloadHash(patch, isText: false));
+        Assert.NotEqual(HistoryState.PayloadHash(new byte[8], false), HistoryState.PayloadHash(new byte[9], false));
+        for (var i = 0; i < patch.Length; i++)
+        {
+            var changed = patch.ToArray();
+            changed[i] ^= 1;
+            Assert.NotEqual(hash, HistoryState.PayloadHash(changed, isText: true));
+        }
+
+        // A fixed value: recovery in another process, or another version, must compute the same hash.
+        Assert.Equal(3979620933733326643L, HistoryState.PayloadHash("relay.v1 patch"u8, isText: true));
     }
 
     [Fact]
@@ -297,8 +359,21 @@ public sealed class HistoryStateSpecs
     private static PatchAppended Immer(long sequence, string patch) =>
         new(sequence, "conn-a", sequence, Encoding.UTF8.GetBytes(patch), IsText: true);
 
-    private static AppendPatch Append(string connection, long frame, long firstUnconfirmed) =>
-        new(DocumentName.Default, connection, frame, firstUnconfirmed, new byte[] { (byte)frame }, IsText: false);
+    private static AppendPatch Append(string connection, long frame, long firstUnconfirmed, byte[]? payload = null, bool isText = false) =>
+        new(DocumentName.Default, connection, frame, firstUnconfirmed, payload ?? new byte[] { (byte)frame }, isText);
+
+    /// <summary>A state with frames 1 to <paramref name="frames"/> of <paramref name="connection"/> journaled as sequence numbers 1 on.</summary>
+    private static HistoryState Journaled(string connection, int frames)
+    {
+        var state = new HistoryState();
+        for (var frame = 1; frame <= frames; frame++)
+        {
+            Assert.Equal(AppendDecision.Accept, state.Decide(Append(connection, frame, frame)));
+            state.Apply(Patch(frame, connection, frame));
+        }
+
+        return state;
+    }
 
     private static PatchAppended Patch(long sequence, string connection, long frame) =>
         new(sequence, connection, frame, new byte[] { (byte)frame }, IsText: false);

@@ -36,6 +36,43 @@ public sealed class InboundStateSpecs
     }
 
     [Fact]
+    public void Should_give_frames_behind_the_clients_last_journaled_one_their_credits_back_once_and_wait_for_the_run_to_reach_it()
+    {
+        var state = NewState();
+        state.Accept(Text("f1"), true, 1, 2, 0, out _);
+        state.Accept(Text("f2"), true, 2, 3, 0, out _);
+
+        // The sequencer: frame 1 and 2 are below 4, the last one journaled under the client. Their credits come back
+        // now (a long resend is read on), and only once; they stay unconfirmed, and the wait is no outage.
+        Assert.Equal(2, state.Behind(1, 4, 100));
+        Assert.Equal(3, state.Behind(2, 4, 100));
+        Assert.Equal(0, state.Behind(2, 4, 100));
+        Assert.Equal(2, state.Unconfirmed);
+        Assert.False(state.IsUnavailable(100 + UnavailableAfterMs));
+
+        // The client goes on towards 4: not stopped short while its frames keep coming.
+        state.Accept(Text("f3"), true, 3, 1, 100 + ResendAfterMs - 1, out _);
+        Assert.False(state.StoppedBehind(100 + ResendAfterMs));
+
+        // Frame 4 is the journaled one: confirmed, and the credits given back early are not given again.
+        state.Accept(Text("f4"), true, 4, 1, 2_000, out _);
+        Assert.Equal(2, state.Confirm(4, 2_000));
+        Assert.Equal(0, state.Unconfirmed);
+        Assert.False(state.StoppedBehind(10_000));
+    }
+
+    [Fact]
+    public void Should_say_frames_behind_the_clients_last_journaled_one_stopped_short_when_no_frame_gets_there_in_time()
+    {
+        var state = NewState();
+        state.Accept(Text("new 1"), true, 1, 1, 0, out _);
+        state.Behind(1, 60, 10);
+
+        Assert.False(state.StoppedBehind(10 + ResendAfterMs - 1));
+        Assert.True(state.StoppedBehind(10 + ResendAfterMs));
+    }
+
+    [Fact]
     public void Should_start_waiting_again_once_everything_was_confirmed()
     {
         var state = NewState();

@@ -19,6 +19,7 @@ public sealed class CloseCodesSpecs
         { CloseReason.Stopping, 1001, "server shutting down", "going_away" },
         { CloseReason.SlowConsumer, 1008, "slow consumer", "slow_reader" },
         { CloseReason.IdsOutOfOrder, 1008, "patch ids must go up by one", "other" },
+        { CloseReason.IdReused, 1008, "patch id reused: another patch is journaled under this client and id; continue after lastId", "other" },
         { CloseReason.Unavailable, 1013, "history unavailable, try again later", "other" },
     };
 

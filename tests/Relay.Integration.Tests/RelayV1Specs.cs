@@ -129,6 +129,90 @@ public sealed class RelayV1Specs
     }
 
     [Fact]
+    public async Task Should_tell_a_client_that_reuses_its_name_the_last_id_and_refuse_ids_it_reused_without_dropping_one_silently()
+    {
+        // A page keeps its client id (sessionStorage) but not its counter: it sends 60 patches, reloads, and starts
+        // again at 1. None of the new ones may be dropped as a "resend" of the old ones without the client being told.
+        var document = Unique("reused-id");
+        await using var watcher = await RelayClient.ConnectAsync(_node.WebSocketUrlOf(document));
+        await using (var before = await RelayV1Client.ConnectAsync(Url(document, "client=page")))
+        {
+            Assert.Equal(0, before.Hello.Header.GetProperty("lastId").GetInt64());
+            for (var id = 1; id <= 60; id++)
+            {
+                await before.SendTextAsync(id, $"old {id}");
+            }
+
+            Assert.Equal(60, (await before.ReceiveManyAsync(60, Patience)).Last().Seq);
+        }
+
+        Assert.Equal(60, (await watcher.ReceiveManyAsync(60, Patience)).Count);
+
+        // After the reload: the hello names the last id journaled under the name.
+        await using (var reloaded = await RelayV1Client.ConnectAsync(Url(document, "client=page")))
+        {
+            Assert.Equal(60, reloaded.Hello.Header.GetProperty("lastId").GetInt64());
+            Assert.Equal(60, (await reloaded.ReceiveManyAsync(60, Patience)).Count(f => f.Type == "ack"));
+
+            // A client that ignores it and starts again at 1 is told, not silently dropped.
+            await reloaded.SendTextAsync(1, "new 1");
+            await reloaded.SendTextAsync(2, "new 2");
+            var closed = await reloaded.Client.Closed.WaitAsync(Patience);
+            Assert.Equal(1008, (int?)closed.Status);
+            Assert.StartsWith("patch id reused", closed.Description);
+        }
+
+        // The last journaled id again, with another payload: refused at once.
+        await using (var conflicting = await RelayV1Client.ConnectAsync(Url(document, "client=page")))
+        {
+            await conflicting.SendTextAsync(60, "new 60");
+            var closed = await conflicting.Client.Closed.WaitAsync(Patience);
+            Assert.StartsWith("patch id reused", closed.Description);
+        }
+
+        // One that continues after lastId loses nothing and doubles nothing.
+        await using var continuing = await RelayV1Client.ConnectAsync(Url(document, "client=page"));
+        Assert.Equal(60, continuing.Hello.Header.GetProperty("lastId").GetInt64());
+        for (var id = 61; id <= 120; id++)
+        {
+            await continuing.SendTextAsync(id, $"new {id}");
+        }
+
+        var frames = await continuing.ReceiveManyAsync(120, Patience);
+        Assert.Equal(Enumerable.Range(1, 120).Select(i => (long)i), frames.Select(f => f.Seq));
+        Assert.Equal(Enumerable.Range(1, 120).Select(i => (long)i), frames.Select(f => f.Header.GetProperty("id").GetInt64()));
+        var relayed = await watcher.ReceiveManyAsync(60, Patience);
+        Assert.Equal(Enumerable.Range(61, 60).Select(i => $"new {i}"), relayed.Select(r => r.Text));
+        Assert.Null(await watcher.ReceiveNothingAsync(TimeSpan.FromMilliseconds(300)));
+        Assert.Equal(120, (await _node.StatusAsync(document)).GetProperty("lastSequence").GetInt64());
+    }
+
+    [Fact]
+    public async Task Should_tell_one_of_two_sockets_that_share_a_client_name_and_lose_nothing_the_other_sent()
+    {
+        var document = Unique("twins");
+        await using var first = await RelayV1Client.ConnectAsync(Url(document, "client=twin"));
+        await using var second = await RelayV1Client.ConnectAsync(Url(document, "client=twin"));
+        Assert.Equal(0, second.Hello.Header.GetProperty("lastId").GetInt64());
+
+        await first.SendTextAsync(1, "first 1");
+        await first.SendTextAsync(2, "first 2");
+        Assert.Equal([1L, 2], (await first.ReceiveManyAsync(2, Patience)).Select(f => f.Seq));
+
+        // The second numbers from 1 too: its frames are below the name's last id and never get there.
+        await second.SendTextAsync(1, "second 1");
+        var closed = await second.Client.Closed.WaitAsync(Patience);
+        Assert.StartsWith("patch id reused", closed.Description);
+
+        // The first goes on; everything it sent is there, once.
+        await first.SendTextAsync(3, "first 3");
+        Assert.Equal(3, (await first.ReceiveAsync(Patience)).Seq);
+        await using var reader = await RelayClient.ConnectAsync(_node.WebSocketUrlOf(document));
+        Assert.Equal(["first 1", "first 2", "first 3"], (await reader.ReceiveManyAsync(3, Patience)).Select(r => r.Text));
+        Assert.Null(await reader.ReceiveNothingAsync(TimeSpan.FromMilliseconds(300)));
+    }
+
+    [Fact]
     public async Task Should_close_with_1008_on_a_frame_without_a_header_or_an_id_out_of_order()
     {
         var document = Unique("bad-frames");

@@ -22,6 +22,13 @@ public enum CloseReason
     /// <summary>A client that numbers its patches (<c>relay.v1</c>) sent an id that is not one more than the one before.</summary>
     IdsOutOfOrder,
 
+    /// <summary>
+    /// A named client (<c>relay.v1</c>) sent a patch id already journaled under its name that is no resend: another
+    /// payload under that id, or ids below the last journaled one that stop short of it. Two writers share the name, or
+    /// the client lost its counter (the hello's <c>lastId</c> says where to continue).
+    /// </summary>
+    IdReused,
+
     /// <summary>The sequencer confirmed nothing for too long (journal down, no sequencer): the client should come back later.</summary>
     Unavailable,
 }

@@ -60,6 +60,13 @@ internal sealed class ConnectionActor : UntypedActor, IWithTimers
     private ActorMaterializer? _materializer;
     private bool _draining;
 
+    // A named relay.v1 client's hello names the last id journaled under it: the sequencer's answer (a query sent at
+    // start) and the hub's join, whichever comes second, start the connection.
+    private bool _lastIdKnown;
+    private long _lastId;
+    private Join? _waitingJoin;
+    private long _lastIdAskedMs;
+
     // When the connection started; cleared once its first replay of the history is recorded.
     private long _replayStartedTimestamp = System.Diagnostics.Stopwatch.GetTimestamp();
 
@@ -108,7 +115,24 @@ internal sealed class ConnectionActor : UntypedActor, IWithTimers
             .WithMailbox(ConnectionMailbox.Id);
 
     /// <inheritdoc />
+    protected override void PreStart()
+    {
+        _lastIdKnown = !_protocol.Enveloped || _protocol.ClientId is null;
+        if (!_lastIdKnown)
+        {
+            AskLastId();
+        }
+    }
+
+    /// <inheritdoc />
     protected override void PostStop() => _link.Close(CloseReason.Ended);
+
+    private void AskLastId()
+    {
+        _lastIdAskedMs = _lastIdAskedMs == 0 ? Environment.TickCount64 : _lastIdAskedMs;
+        _sequencers.Tell(new OpenDocument(_document) { Client = _origin });
+        Timers.StartSingleTimer(nameof(AskLastIdAgain), AskLastIdAgain.Instance, _settings.ResendAfter);
+    }
 
     private ILoggingAdapter Log => _log ??= Context.GetLogger();
 
@@ -132,8 +156,35 @@ internal sealed class ConnectionActor : UntypedActor, IWithTimers
             case AppendPatchResponse confirmation:
                 HandleConfirmation(confirmation);
                 break;
+            case Join join when !_lastIdKnown:
+                _waitingJoin = join;
+                break;
             case Join join:
                 HandleJoin(join);
+                break;
+            case DocumentOpened opened when !_lastIdKnown:
+                _lastIdKnown = true;
+                _lastId = opened.ClientLastFrame;
+                Timers.Cancel(nameof(AskLastIdAgain));
+                if (_waitingJoin is { } waiting)
+                {
+                    _waitingJoin = null;
+                    HandleJoin(waiting);
+                }
+
+                break;
+            case DocumentOpened:
+                break;
+            case AskLastIdAgain when !_lastIdKnown:
+                if (Environment.TickCount64 - _lastIdAskedMs >= _settings.UnavailableAfter.TotalMilliseconds)
+                {
+                    CloseAndStop(CloseReason.Unavailable);
+                    break;
+                }
+
+                AskLastId();
+                break;
+            case AskLastIdAgain:
                 break;
             case CatchUpCompleted completed:
                 var (deliver, next) = _outbound.OnReadCompleted(completed.ReadThrough);
@@ -143,6 +194,11 @@ internal sealed class ConnectionActor : UntypedActor, IWithTimers
                     // limit: that they do not all fit says nothing of the client's reading. What does not fit is read
                     // from the journal, back-pressured like the replay (whose stall timeout still closes a client that
                     // reads nothing).
+                    if (_link.Closed.IsCompleted)
+                    {
+                        return;
+                    }
+
                     if (!TryDeliver(patch))
                     {
                         next = _outbound.ReadFromJournal(patch.Sequence);
@@ -150,7 +206,11 @@ internal sealed class ConnectionActor : UntypedActor, IWithTimers
                     }
                 }
 
-                Run(next);
+                if (!_link.Closed.IsCompleted)
+                {
+                    Run(next);
+                }
+
                 break;
             case CatchUpFailed failed when failed.Cause is SlowConsumerException:
                 CloseAndStop(CloseReason.SlowConsumer);
@@ -178,6 +238,11 @@ internal sealed class ConnectionActor : UntypedActor, IWithTimers
     {
         switch (message)
         {
+            case AppendPatchResponse { Outcome: not AppendOutcome.Journaled } refused:
+                // The client is gone: frames behind its last journaled one can never reach it now.
+                Log.Info("Connection {ConnectionId} left with {Count} appends under a reused id ({Outcome}); none of them journaled", _connectionId, _inbound.Unconfirmed, refused.Outcome);
+                Context.Stop(Self);
+                break;
             case AppendPatchResponse confirmation:
                 HandleConfirmation(confirmation);
                 if (_inbound.Unconfirmed == 0)
@@ -208,7 +273,7 @@ internal sealed class ConnectionActor : UntypedActor, IWithTimers
                 _outbound.StartAfter(_protocol.ResumeAfter!.Value);
             }
 
-            if (!_link.TryEnqueue(new HelloFrame(join.Head, join.Epoch, resumed)))
+            if (!_link.TryEnqueue(new HelloFrame(join.Head, join.Epoch, resumed) { LastId = _protocol.ClientId is null ? null : _lastId }))
             {
                 CloseAndStop(CloseReason.SlowConsumer);
                 return;
@@ -274,6 +339,16 @@ internal sealed class ConnectionActor : UntypedActor, IWithTimers
 
     private void HandleConfirmation(AppendPatchResponse confirmation)
     {
+        switch (confirmation.Outcome)
+        {
+            case AppendOutcome.Conflict:
+                CloseAndStop(CloseReason.IdReused);
+                return;
+            case AppendOutcome.Behind:
+                _link.ReleaseCredits(_inbound.Behind(confirmation.FrameNo, confirmation.JournaledFrame, Environment.TickCount64));
+                return;
+        }
+
         var released = _inbound.Confirm(confirmation.FrameNo, Environment.TickCount64);
         if (released > 0)
         {
@@ -288,6 +363,12 @@ internal sealed class ConnectionActor : UntypedActor, IWithTimers
     private void ResendIfStale()
     {
         var now = Environment.TickCount64;
+        if (!_draining && _inbound.StoppedBehind(now))
+        {
+            CloseAndStop(CloseReason.IdReused);
+            return;
+        }
+
         var resend = _inbound.DueForResend(now);
         if (resend.Count == 0)
         {
@@ -326,9 +407,22 @@ internal sealed class ConnectionActor : UntypedActor, IWithTimers
         CloseAndStop(CloseReason.SlowConsumer);
     }
 
-    /// <summary>Queues what the client gets for <paramref name="patch"/>; false if the queue has no room for it.</summary>
-    private bool TryDeliver(PatchAppended patch, PatchFrame? shared = null) =>
-        FrameFor(patch, _origin, _protocol.Enveloped, shared) is not { } frame || _link.TryEnqueue(frame);
+    /// <summary>
+    /// Queues what the client gets for <paramref name="patch"/>; false if the queue has no room for it. One of the
+    /// client's own numbers journaled with another payload than the frame it sent under it and waits on is another
+    /// writer's: the client is closed (<see cref="CloseReason.IdReused"/>) before it could take it for its own ack.
+    /// </summary>
+    private bool TryDeliver(PatchAppended patch, PatchFrame? shared = null)
+    {
+        if (_protocol.ClientId is not null && patch.OriginConnectionId == _origin &&
+            _inbound.Contradicts(patch.FrameNo, patch.Payload.Span, patch.IsText))
+        {
+            CloseAndStop(CloseReason.IdReused);
+            return true;
+        }
+
+        return FrameFor(patch, _origin, _protocol.Enveloped, shared) is not { } frame || _link.TryEnqueue(frame);
+    }
 
     /// <summary>
     /// What the client gets for <paramref name="patch"/>: another's patch as it is (<paramref name="shared"/>, the
@@ -466,6 +560,11 @@ internal sealed class ConnectionActor : UntypedActor, IWithTimers
     private sealed class ResendTick
     {
         public static readonly ResendTick Instance = new();
+    }
+
+    private sealed class AskLastIdAgain
+    {
+        public static readonly AskLastIdAgain Instance = new();
     }
 
     private sealed class RetryCatchUp

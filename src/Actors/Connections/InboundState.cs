@@ -23,6 +23,15 @@ internal sealed class InboundState
     private bool _acceptedAny;
     private long _lastSentMs;
     private long _lastProgressMs;
+    private long _lastAcceptedMs;
+
+    // Frames up to this one gave their credits back early (the sequencer answered "behind"); a confirmation does not
+    // give them back again.
+    private long _releasedThrough;
+
+    // The last frame journaled under the client, while the client's frames are behind it; 0 when none are.
+    private long _behindUntil;
+    private long _behindSinceMs;
 
     /// <summary>Creates the state of one connection.</summary>
     /// <param name="document">The document the frames are appended to.</param>
@@ -62,6 +71,7 @@ internal sealed class InboundState
 
         _acceptedAny = true;
         _nextFrameNo = frameNo + 1;
+        _lastAcceptedMs = nowMs;
         _unconfirmed ??= new Queue<Waiting>();
         startsWaiting = _unconfirmed.Count == 0;
         var append = new AppendPatch(
@@ -91,8 +101,14 @@ internal sealed class InboundState
         var confirmedAny = false;
         while (_unconfirmed is { Count: > 0 } && _unconfirmed.Peek().Append.FrameNo <= frameNo)
         {
-            released += _unconfirmed.Dequeue().Credits;
+            var confirmed = _unconfirmed.Dequeue();
+            released += confirmed.Append.FrameNo > _releasedThrough ? confirmed.Credits : 0;
             confirmedAny = true;
+        }
+
+        if (frameNo >= _behindUntil)
+        {
+            _behindUntil = 0;
         }
 
         if (confirmedAny)
@@ -104,8 +120,70 @@ internal sealed class InboundState
         return released;
     }
 
+    /// <summary>
+    /// The sequencer answered that frame <paramref name="frameNo"/> is below <paramref name="journaledFrame"/>, the last
+    /// one journaled under the client: the frames up to it wait (unjournaled, unconfirmed) for the client's run to reach
+    /// that one, but give their credits back now, so that a long resend is read on. Returns those credits.
+    /// </summary>
+    public int Behind(long frameNo, long journaledFrame, long nowMs)
+    {
+        if (_behindUntil == 0)
+        {
+            _behindSinceMs = nowMs;
+        }
+
+        _behindUntil = Math.Max(_behindUntil, journaledFrame);
+        var released = 0;
+        foreach (var waiting in _unconfirmed ?? [])
+        {
+            var no = waiting.Append.FrameNo;
+            if (no > frameNo)
+            {
+                break;
+            }
+
+            if (no > _releasedThrough)
+            {
+                released += waiting.Credits;
+            }
+        }
+
+        _releasedThrough = Math.Max(_releasedThrough, frameNo);
+        return released;
+    }
+
+    /// <summary>
+    /// Whether the client's frames stopped short of the last one journaled under it: they were behind it, and for
+    /// <c>resendAfter</c> no frame came that gets there. Then they were no resend: the client reused its name.
+    /// </summary>
+    public bool StoppedBehind(long nowMs) =>
+        _behindUntil >= _nextFrameNo && nowMs - Math.Max(_lastAcceptedMs, _behindSinceMs) >= _resendAfterMs;
+
+    /// <summary>
+    /// Whether the journaled patch numbered <paramref name="frameNo"/> under this client's name is not the frame this
+    /// connection sent under that number and still waits on: another writer uses the name. False for a frame it did
+    /// not send or no longer waits on (confirmed: the sequencer compared it).
+    /// </summary>
+    public bool Contradicts(long frameNo, ReadOnlySpan<byte> payload, bool isText)
+    {
+        foreach (var waiting in _unconfirmed ?? [])
+        {
+            if (waiting.Append.FrameNo == frameNo)
+            {
+                return waiting.Append.IsText != isText || !waiting.Append.Payload.Span.SequenceEqual(payload);
+            }
+
+            if (waiting.Append.FrameNo > frameNo)
+            {
+                break;
+            }
+        }
+
+        return false;
+    }
+
     /// <summary>Whether the sequencer has confirmed nothing for the unavailable limit while frames wait.</summary>
-    public bool IsUnavailable(long nowMs) => Unconfirmed > 0 && nowMs - _lastProgressMs >= _unavailableAfterMs;
+    public bool IsUnavailable(long nowMs) => Unconfirmed > 0 && _behindUntil == 0 && nowMs - _lastProgressMs >= _unavailableAfterMs;
 
     /// <summary>
     /// The appends to send again now, oldest first, each naming the oldest as the first unconfirmed frame; empty

@@ -40,6 +40,9 @@ public sealed record AckFrame(long Id, long Sequence) : OutboundFrame
 /// </summary>
 public sealed record HelloFrame(long Head, long Epoch, bool Resumed) : OutboundFrame
 {
+    /// <summary>For a client that named itself: the last patch id journaled under its name (0: none); null otherwise.</summary>
+    public long? LastId { get; init; }
+
     /// <inheritdoc />
     public override int QueuedBytes => 0;
 }

@@ -110,7 +110,11 @@ internal sealed class HistoryActor : ReceivePersistentActor, IWithTimers
         });
 
         Command<AppendPatch>(HandleAppend);
-        Command<OpenDocument>(_ => Sender.Tell(new DocumentOpened(_document, _state.LastSequence, _state.Epoch) { JoinSnapshot = _state.JoinSnapshot }));
+        Command<OpenDocument>(open => Sender.Tell(new DocumentOpened(_document, _state.LastSequence, _state.Epoch)
+        {
+            JoinSnapshot = _state.JoinSnapshot,
+            ClientLastFrame = open.Client is { } client ? _state.LastFrameOf(client) : 0,
+        }));
         Command<ReceiveTimeout>(_ =>
         {
             // The parent stops us with StopSequencer, so the writes in flight finish first; messages that
@@ -175,6 +179,21 @@ internal sealed class HistoryActor : ReceivePersistentActor, IWithTimers
         {
             case AppendDecision.Duplicate:
                 Sender.Tell(new AppendPatchResponse(append.ConnectionId, append.FrameNo, _state.LastSequenceOf(append.ConnectionId)));
+                return;
+            case AppendDecision.Behind:
+                Sender.Tell(new AppendPatchResponse(append.ConnectionId, append.FrameNo, _state.LastSequenceOf(append.ConnectionId))
+                {
+                    Outcome = AppendOutcome.Behind,
+                    JournaledFrame = _state.LastFrameOf(append.ConnectionId),
+                });
+                return;
+            case AppendDecision.Conflict:
+                _log.Info("Refused frame {FrameNo} of {ConnectionId} in {Document}: that id is journaled with another payload", append.FrameNo, append.ConnectionId, _document);
+                Sender.Tell(new AppendPatchResponse(append.ConnectionId, append.FrameNo, _state.LastSequenceOf(append.ConnectionId))
+                {
+                    Outcome = AppendOutcome.Conflict,
+                    JournaledFrame = _state.LastFrameOf(append.ConnectionId),
+                });
                 return;
             case AppendDecision.InFlight:
             case AppendDecision.OutOfOrder:

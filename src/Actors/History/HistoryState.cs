@@ -18,6 +18,16 @@ internal enum AppendDecision
 
     /// <summary>An earlier frame of the connection is missing: drop it, the connection resends in order.</summary>
     OutOfOrder,
+
+    /// <summary>
+    /// Below the client's last frame taken (journaled or being written): a resend only if the client's frames reach
+    /// that one with its payload (a client that resends its unacknowledged patches resends that one too). Journal nothing, confirm
+    /// nothing yet: the connection waits for the run to get there.
+    /// </summary>
+    Behind,
+
+    /// <summary>The client's last frame taken again, with another payload: refuse it, another writer uses the name.</summary>
+    Conflict,
 }
 
 /// <summary>
@@ -143,14 +153,20 @@ internal sealed class HistoryState
     {
         if (_cursors.TryGetValue(append.ConnectionId, out var cursor))
         {
-            if (append.FrameNo <= cursor.JournaledFrame)
+            if (append.FrameNo < cursor.AcceptedFrame)
             {
-                return AppendDecision.Duplicate;
+                return AppendDecision.Behind;
             }
 
-            if (append.FrameNo <= cursor.AcceptedFrame)
+            if (append.FrameNo == cursor.AcceptedFrame)
             {
-                return AppendDecision.InFlight;
+                // A snapshot from before payload hashes were kept knows none (0): such a frame is taken for a resend.
+                if (cursor.AcceptedHash != 0 && cursor.AcceptedHash != PayloadHash(append.Payload.Span, append.IsText))
+                {
+                    return AppendDecision.Conflict;
+                }
+
+                return append.FrameNo <= cursor.JournaledFrame ? AppendDecision.Duplicate : AppendDecision.InFlight;
             }
 
             if (append.FrameNo != cursor.AcceptedFrame + 1)
@@ -158,6 +174,7 @@ internal sealed class HistoryState
                 return AppendDecision.OutOfOrder;
             }
 
+            cursor.AcceptedHash = PayloadHash(append.Payload.Span, append.IsText);
             cursor.AcceptedFrame = append.FrameNo;
             return AppendDecision.Accept;
         }
@@ -169,7 +186,12 @@ internal sealed class HistoryState
             return append.FrameNo < append.FirstUnconfirmed ? AppendDecision.Duplicate : AppendDecision.OutOfOrder;
         }
 
-        _cursors[append.ConnectionId] = new Cursor { AcceptedFrame = append.FrameNo, JournaledFrame = append.FrameNo - 1 };
+        _cursors[append.ConnectionId] = new Cursor
+        {
+            AcceptedFrame = append.FrameNo,
+            JournaledFrame = append.FrameNo - 1,
+            AcceptedHash = PayloadHash(append.Payload.Span, append.IsText),
+        };
         return AppendDecision.Accept;
     }
 
@@ -192,6 +214,13 @@ internal sealed class HistoryState
     /// continues after it, even if the events that took the last numbers were not replayed.
     /// </summary>
     public void Recovered(long journalSequenceNr) => LastAssigned = Math.Max(LastAssigned, journalSequenceNr);
+
+    /// <summary>
+    /// The last frame taken under <paramref name="connectionId"/> (a connection, or a named client): journaled, or
+    /// being written. 0 for none.
+    /// </summary>
+    public long LastFrameOf(string connectionId) =>
+        _cursors.TryGetValue(connectionId, out var cursor) ? cursor.AcceptedFrame : 0;
 
     /// <summary>The sequence number journaled for the connection's last frame, or 0.</summary>
     public long LastSequenceOf(string connectionId) =>
@@ -216,6 +245,16 @@ internal sealed class HistoryState
             _cursors[patch.OriginConnectionId] = cursor;
         }
 
+        if (patch.FrameNo >= cursor.JournaledFrame)
+        {
+            cursor.PayloadHash = PayloadHash(patch.Payload.Span, patch.IsText);
+        }
+
+        if (patch.FrameNo >= cursor.AcceptedFrame)
+        {
+            cursor.AcceptedHash = cursor.PayloadHash;
+        }
+
         cursor.JournaledFrame = Math.Max(cursor.JournaledFrame, patch.FrameNo);
         cursor.AcceptedFrame = Math.Max(cursor.AcceptedFrame, patch.FrameNo);
         cursor.Sequence = patch.Sequence;
@@ -225,8 +264,8 @@ internal sealed class HistoryState
         }
     }
 
-    /// <summary>About how large the state's snapshot is, in bytes: each cursor is an id and three numbers, plus the folded state as last written.</summary>
-    public long ApproximateSnapshotBytes => _cursors.Keys.Sum(id => (long)id.Length + 24) + _lastStateBytes;
+    /// <summary>About how large the state's snapshot is, in bytes: each cursor is an id and four numbers, plus the folded state as last written.</summary>
+    public long ApproximateSnapshotBytes => _cursors.Keys.Sum(id => (long)id.Length + 32) + _lastStateBytes;
 
     /// <summary>
     /// After recovery: an empty history gets a fresh random epoch (journaled with its first patch; a sequencer
@@ -256,7 +295,7 @@ internal sealed class HistoryState
         Cadence.Taken(LastSequence, ApproximateSnapshotBytes);
         return new HistorySnapshot(
             LastSequence,
-            _cursors.Select(kv => new ConnectionCursor(kv.Key, kv.Value.JournaledFrame, kv.Value.Sequence)).ToArray(),
+            _cursors.Select(kv => new ConnectionCursor(kv.Key, kv.Value.JournaledFrame, kv.Value.Sequence, kv.Value.PayloadHash)).ToArray(),
             Epoch)
         {
             CompactionMode = _mode,
@@ -285,7 +324,7 @@ internal sealed class HistoryState
 
         foreach (var c in snapshot.Cursors)
         {
-            _cursors[c.ConnectionId] = new Cursor { AcceptedFrame = c.FrameNo, JournaledFrame = c.FrameNo, Sequence = c.Sequence };
+            _cursors[c.ConnectionId] = new Cursor { AcceptedFrame = c.FrameNo, JournaledFrame = c.FrameNo, Sequence = c.Sequence, PayloadHash = c.PayloadHash, AcceptedHash = c.PayloadHash };
         }
 
         Cadence.Taken(LastSequence, ApproximateSnapshotBytes);
@@ -342,6 +381,33 @@ internal sealed class HistoryState
         return hash == 0 ? 1 : unchecked((long)hash);
     }
 
+    /// <summary>
+    /// A stable 64-bit hash of a payload and its kind (text or bytes), the same in every process: FNV-1a over
+    /// 8-byte words, then the tail, the length and the kind. Never 0 (0 means "not known"). Not cryptographic: it
+    /// tells a client's resend from a different patch under a reused id, not a forgery (whoever knows the client's
+    /// name may write under it anyway).
+    /// </summary>
+    internal static long PayloadHash(ReadOnlySpan<byte> payload, bool isText)
+    {
+        const ulong prime = 1099511628211;
+        var hash = Offset;
+        var words = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ulong>(payload);
+        foreach (var word in words)
+        {
+            hash = unchecked((hash ^ word) * prime);
+            hash ^= hash >> 29;
+        }
+
+        foreach (var b in payload[(words.Length * sizeof(ulong))..])
+        {
+            hash = unchecked((hash ^ b) * prime);
+        }
+
+        hash = unchecked((hash ^ (ulong)payload.Length) * prime);
+        hash = unchecked((hash ^ (isText ? 1UL : 2UL)) * prime);
+        return hash == 0 ? 1 : unchecked((long)hash);
+    }
+
     private void Evict()
     {
         // Deterministic, so recovery and the live actor agree: drop the half written longest ago.
@@ -358,5 +424,7 @@ internal sealed class HistoryState
         public long AcceptedFrame;
         public long JournaledFrame;
         public long Sequence;
+        public long PayloadHash;
+        public long AcceptedHash;
     }
 }

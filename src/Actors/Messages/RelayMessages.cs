@@ -29,8 +29,34 @@ public sealed record AppendPatch(
     ReadOnlyMemory<byte> Payload,
     bool IsText) : IDocumentCommand;
 
-/// <summary>The sequencer confirms that every frame of the connection up to <paramref name="FrameNo"/> is journaled.</summary>
-public sealed record AppendPatchResponse(string ConnectionId, long FrameNo, long Sequence) : IRelayMessage;
+/// <summary>What the sequencer made of an append (<see cref="AppendPatchResponse.Outcome"/>).</summary>
+public enum AppendOutcome
+{
+    /// <summary>Journaled, now or before with the same payload: every frame up to it is confirmed.</summary>
+    Journaled = 0,
+
+    /// <summary>
+    /// Its id is below the last one journaled under the client (<see cref="AppendPatchResponse.JournaledFrame"/>):
+    /// a resend, if the client's next frames reach that one with its payload. Neither journaled nor confirmed.
+    /// </summary>
+    Behind = 1,
+
+    /// <summary>Its id was journaled under the client with another payload: another writer uses the client's name.</summary>
+    Conflict = 2,
+}
+
+/// <summary>
+/// The sequencer's answer to an append: with <see cref="AppendOutcome.Journaled"/>, every frame of the connection up
+/// to <paramref name="FrameNo"/> is journaled; <paramref name="Sequence"/> is the frame's, or the client's last one's.
+/// </summary>
+public sealed record AppendPatchResponse(string ConnectionId, long FrameNo, long Sequence) : IRelayMessage
+{
+    /// <summary>Journaled, or why not.</summary>
+    public AppendOutcome Outcome { get; init; }
+
+    /// <summary>With <see cref="AppendOutcome.Behind"/>: the last frame journaled under the client.</summary>
+    public long JournaledFrame { get; init; }
+}
 
 /// <summary>
 /// A patch that is journaled under <paramref name="Sequence"/>; published on the topic only after the journal write.
@@ -52,7 +78,11 @@ public sealed record PatchAppended(
 /// A node opens <paramref name="Document"/>: its sequencer starts (recovering from the journal) if it is not
 /// running, and answers with <see cref="DocumentOpened"/>.
 /// </summary>
-public sealed record OpenDocument(DocumentName Document) : IDocumentCommand;
+public sealed record OpenDocument(DocumentName Document) : IDocumentCommand
+{
+    /// <summary>A named client's origin (<see cref="Connections.ClientProtocol.OriginFor"/>): the answer names its last journaled id.</summary>
+    public string? Client { get; init; }
+}
 
 /// <summary>
 /// The sequencer of <paramref name="Document"/> runs; everything up to <paramref name="LastSequence"/> is journaled.
@@ -60,6 +90,9 @@ public sealed record OpenDocument(DocumentName Document) : IDocumentCommand;
 /// </summary>
 public sealed record DocumentOpened(DocumentName Document, long LastSequence, long Epoch = 0) : IRelayMessage
 {
+    /// <summary>The last frame journaled under <see cref="OpenDocument.Client"/>; 0 for none.</summary>
+    public long ClientLastFrame { get; init; }
+
     /// <summary>The sequence number of the snapshot joiners start from (compaction); 0: they replay the whole history.</summary>
     public long JoinSnapshot { get; init; }
 }
@@ -71,8 +104,11 @@ public sealed record HistoryHeartbeat(long LastSequence, long Epoch = 0) : IRela
     public long JoinSnapshot { get; init; }
 }
 
-/// <summary>The last frame the sequencer journaled for one connection.</summary>
-public sealed record ConnectionCursor(string ConnectionId, long FrameNo, long Sequence);
+/// <summary>
+/// The last frame the sequencer journaled for one connection, and a hash of its payload (0: not known, an old
+/// snapshot), so that a later frame under the same id with another payload is told apart from a resend.
+/// </summary>
+public sealed record ConnectionCursor(string ConnectionId, long FrameNo, long Sequence, long PayloadHash = 0);
 
 /// <summary>The sequencer's snapshot: its last sequence number, its deduplication cursors and the document's epoch (0: not known, an old snapshot).</summary>
 public sealed record HistorySnapshot(long LastSequence, IReadOnlyList<ConnectionCursor> Cursors, long Epoch = 0) : IRelayMessage

@@ -63,6 +63,8 @@ public sealed class RelaySerializer : SerializerWithStringManifest
             ConnectionId = m.ConnectionId,
             FrameNo = m.FrameNo,
             Sequence = m.Sequence,
+            Outcome = (int)m.Outcome,
+            JournaledFrame = m.JournaledFrame,
         }.ToByteArray(),
         PatchAppended m => new Proto.PatchAppended
         {
@@ -75,8 +77,15 @@ public sealed class RelaySerializer : SerializerWithStringManifest
         }.ToByteArray(),
         HistoryHeartbeat m => new Proto.HistoryHeartbeat { LastSequence = m.LastSequence, Epoch = unchecked((ulong)m.Epoch), JoinSnapshot = m.JoinSnapshot }.ToByteArray(),
         HistorySnapshot m => ToProto(m).ToByteArray(),
-        OpenDocument m => new Proto.OpenDocument { Document = m.Document.Value }.ToByteArray(),
-        DocumentOpened m => new Proto.DocumentOpened { Document = m.Document.Value, LastSequence = m.LastSequence, Epoch = unchecked((ulong)m.Epoch), JoinSnapshot = m.JoinSnapshot }.ToByteArray(),
+        OpenDocument m => new Proto.OpenDocument { Document = m.Document.Value, Client = m.Client ?? "" }.ToByteArray(),
+        DocumentOpened m => new Proto.DocumentOpened
+        {
+            Document = m.Document.Value,
+            LastSequence = m.LastSequence,
+            Epoch = unchecked((ulong)m.Epoch),
+            JoinSnapshot = m.JoinSnapshot,
+            ClientLastFrame = m.ClientLastFrame,
+        }.ToByteArray(),
         _ => throw new ArgumentException($"Cannot serialize {obj.GetType()} with {nameof(RelaySerializer)}", nameof(obj)),
     };
 
@@ -93,7 +102,7 @@ public sealed class RelaySerializer : SerializerWithStringManifest
             case AppendPatchResponseManifest:
             {
                 var m = Proto.AppendPatchResponse.Parser.ParseFrom(bytes);
-                return new AppendPatchResponse(m.ConnectionId, m.FrameNo, m.Sequence);
+                return new AppendPatchResponse(m.ConnectionId, m.FrameNo, m.Sequence) { Outcome = (AppendOutcome)m.Outcome, JournaledFrame = m.JournaledFrame };
             }
             case PatchAppendedManifest:
             {
@@ -108,7 +117,7 @@ public sealed class RelaySerializer : SerializerWithStringManifest
             case HistorySnapshotManifest:
             {
                 var m = Proto.HistorySnapshot.Parser.ParseFrom(bytes);
-                var cursors = m.Cursors.Select(c => new ConnectionCursor(c.ConnectionId, c.FrameNo, c.Sequence)).ToArray();
+                var cursors = m.Cursors.Select(c => new ConnectionCursor(c.ConnectionId, c.FrameNo, c.Sequence, unchecked((long)c.PayloadHash))).ToArray();
                 return new HistorySnapshot(m.LastSequence, cursors, unchecked((long)m.Epoch))
                 {
                     CompactionMode = (Compaction.CompactionMode)m.CompactionMode,
@@ -119,11 +128,14 @@ public sealed class RelaySerializer : SerializerWithStringManifest
                 };
             }
             case OpenDocumentManifest:
-                return new OpenDocument(DocumentName.Parse(Proto.OpenDocument.Parser.ParseFrom(bytes).Document));
+                {
+                var m = Proto.OpenDocument.Parser.ParseFrom(bytes);
+                return new OpenDocument(DocumentName.Parse(m.Document)) { Client = m.Client.Length == 0 ? null : m.Client };
+            }
             case DocumentOpenedManifest:
             {
                 var m = Proto.DocumentOpened.Parser.ParseFrom(bytes);
-                return new DocumentOpened(DocumentName.Parse(m.Document), m.LastSequence, unchecked((long)m.Epoch)) { JoinSnapshot = m.JoinSnapshot };
+                return new DocumentOpened(DocumentName.Parse(m.Document), m.LastSequence, unchecked((long)m.Epoch)) { JoinSnapshot = m.JoinSnapshot, ClientLastFrame = m.ClientLastFrame };
             }
             default:
                 throw new System.Runtime.Serialization.SerializationException($"Unknown manifest '{manifest}' for {nameof(RelaySerializer)}");
@@ -144,7 +156,7 @@ public sealed class RelaySerializer : SerializerWithStringManifest
         };
         foreach (var c in snapshot.Cursors)
         {
-            proto.Cursors.Add(new Proto.ConnectionCursor { ConnectionId = c.ConnectionId, FrameNo = c.FrameNo, Sequence = c.Sequence });
+            proto.Cursors.Add(new Proto.ConnectionCursor { ConnectionId = c.ConnectionId, FrameNo = c.FrameNo, Sequence = c.Sequence, PayloadHash = unchecked((ulong)c.PayloadHash) });
         }
 
         return proto;

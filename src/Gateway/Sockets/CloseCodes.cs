@@ -49,6 +49,7 @@ public static class CloseCodes
     private static readonly CloseFrame ShuttingDown = new(GoingAway, "server shutting down", Disconnect.GoingAway);
     private static readonly CloseFrame SlowConsumer = new(PolicyViolation, "slow consumer", Disconnect.SlowReader);
     private static readonly CloseFrame IdsOutOfOrder = new(PolicyViolation, "patch ids must go up by one", Disconnect.Other);
+    private static readonly CloseFrame IdReused = new(PolicyViolation, "patch id reused: another patch is journaled under this client and id; continue after lastId", Disconnect.Other);
     private static readonly CloseFrame Unavailable = new(TryAgainLater, "history unavailable, try again later", Disconnect.Other);
 
     /// <summary>What the client is told when the actors end its connection for <paramref name="reason"/>.</summary>
@@ -59,6 +60,7 @@ public static class CloseCodes
         CloseReason.Stopping => ShuttingDown,
         CloseReason.SlowConsumer => SlowConsumer,
         CloseReason.IdsOutOfOrder => IdsOutOfOrder,
+        CloseReason.IdReused => IdReused,
         CloseReason.Unavailable => Unavailable,
         _ => throw new ArgumentOutOfRangeException(nameof(reason), reason, "a close reason without a close code"),
     };

@@ -184,6 +184,11 @@ public static partial class RelayV1
                     json.WriteString("epoch", FormatEpoch(hello.Epoch));
                     json.WriteNumber("head", hello.Head);
                     json.WriteBoolean("resumed", hello.Resumed);
+                    if (hello.LastId is { } lastId)
+                    {
+                        json.WriteNumber("lastId", lastId);
+                    }
+
                     break;
                 default:
                     throw new ArgumentOutOfRangeException(nameof(frame), frame, "a frame relay.v1 has no encoding for");
