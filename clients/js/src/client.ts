@@ -1,4 +1,4 @@
-import { CloseCode } from "./closeCodes.js";
+import { CloseCode, closeSaysIdReused } from "./closeCodes.js";
 import { ClientState, decodeFrame, type Payload, type ServerFrame } from "./protocol.js";
 import { ReconnectingSocket, type ReconnectOptions, type Status, type StopInfo, type WebSocketLike } from "./socket.js";
 
@@ -30,8 +30,18 @@ export interface PatchInfo {
 
 /** connect()'s options; the reconnecting ones (WebSocket, minDelay, maxDelay, stableAfter, maxRefusals) are the socket's. */
 export interface ConnectOptions extends ReconnectOptions {
-  /** The client's name, the same across its reconnects (1-64 of A-Z a-z 0-9 _ -). Default: 32 random hex digits. */
+  /**
+   * The client's name, the same across its reconnects (1-64 of A-Z a-z 0-9 _ -). Default: 32 random hex digits.
+   * A name the server already holds patches under that this client did not write (a page reloaded with the name it
+   * kept, another tab with the same name) is given up for a new one: see onClientId.
+   */
   clientId?: string;
+  /**
+   * The client took a new name, and why: its name was in use by another writer (or by this page before a reload).
+   * Its unacknowledged patches go out under the new name, and the next join rebuilds the state (`reset`), so nothing
+   * is lost. Store the new name if you store names.
+   */
+  onClientId?: (clientId: string, reason: string) => void;
   /** Most patches held unacknowledged (queued offline or in flight); `send` refuses more. Default 1000. */
   maxPending?: number;
   /** Most payload bytes held unacknowledged; `send` refuses more. Default 4 MiB. */
@@ -63,6 +73,7 @@ export interface RelayClient {
   readonly status: Status;
   /** The protocol of the current or last connection. */
   readonly protocol: Protocol | null;
+  /** The client's current name; it changes only when the name turned out to be in use (see onClientId). */
   readonly clientId: string;
   /** The last sequence number held (relay.v1). */
   readonly lastSeq: number;
@@ -91,7 +102,7 @@ function payloadOf(frame: string | Uint8Array): Payload {
  * The relay.v1 session lives here (the hello, acks, resume, resends); socket.ts reconnects the socket under it.
  */
 export function connect(url: string, options: ConnectOptions = {}): RelayClient {
-  const clientId = options.clientId ?? randomId();
+  let clientId = options.clientId ?? randomId();
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(clientId)) throw new Error("clientId must be 1 to 64 of A-Z a-z 0-9 _ -");
   const helloTimeout = options.helloTimeout ?? 10_000;
   const state = new ClientState({
@@ -151,7 +162,21 @@ export function connect(url: string, options: ConnectOptions = {}): RelayClient 
     writeUnsent(s);
   };
 
+  /** Gives up a name another writer uses: a new one, the pending patches renumbered, a full join on a new socket. */
+  const rename = (s: WebSocketLike | null, reason: string) => {
+    clientId = randomId();
+    state.startOverUnderNewName();
+    options.onClientId?.(clientId, reason);
+    if (s) {
+      // What the old name's socket still delivers until it closes is not this client's any more.
+      retired = s;
+      s.close(CloseCode.ClientIdInUse, "client id in use");
+    }
+  };
+  let retired: WebSocketLike | null = null;
+
   const receive = (data: string | Uint8Array, s: WebSocketLike) => {
+    if (s === retired) return;
     if (protocol === "raw") {
       options.onPatch?.(data, { seq: 0, own: false });
       return;
@@ -174,6 +199,10 @@ export function connect(url: string, options: ConnectOptions = {}): RelayClient 
       return;
     }
     const delivery = state.receive(frame);
+    if (delivery.kind === "shared") {
+      rename(s, delivery.detail);
+      return;
+    }
     if (delivery.kind === "join") {
       clearTimeout(helloTimer);
       spokeV1 = true;
@@ -219,7 +248,11 @@ export function connect(url: string, options: ConnectOptions = {}): RelayClient 
       }
     },
     onMessage: receive,
-    onClose: () => clearTimeout(helloTimer),
+    onClose: (code, reason) => {
+      clearTimeout(helloTimer);
+      // The server found one of this client's ids journaled with another patch: another writer uses the name.
+      if (closeSaysIdReused(code, reason)) rename(null, reason);
+    },
     onNoSubprotocol: () => {
       // The ws package fails a handshake whose answer names no subprotocol; a browser opens it and shows "".
       if (rawOnly) return false;
@@ -257,7 +290,9 @@ export function connect(url: string, options: ConnectOptions = {}): RelayClient 
     get protocol() {
       return protocol;
     },
-    clientId,
+    get clientId() {
+      return clientId;
+    },
     get lastSeq() {
       return state.lastSeq;
     },

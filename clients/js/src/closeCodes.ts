@@ -23,10 +23,20 @@ export const CloseCode = {
   Offline: 4000,
   /** Sent by the client: a frame this relay.v1 server does not send; it starts over on a new connection. */
   UnexpectedFrame: 4001,
+  /** Sent by the client: another writer uses its client id; it comes back under a new one. */
+  ClientIdInUse: 4002,
 } as const;
 
 /** What a 1008 says when the server does not accept this client's frames (docs/protocol.md, "Client to server"). */
 const REJECTED_FRAMES = ["patch ids must", "bad relay.v1 frame"];
+
+/**
+ * Whether a server's 1008 says another patch is journaled under this client's name and id (docs/protocol.md): the
+ * name is shared with another writer, or its counter was lost. Not final: the client takes a new name.
+ */
+export function closeSaysIdReused(code: number, reason: string): boolean {
+  return code === CloseCode.PolicyViolation && reason.startsWith("patch id reused");
+}
 
 /** Whether a server's close is final: a retry would send the same patches and get the same answer. */
 export function closeIsFinal(code: number, reason: string): boolean {

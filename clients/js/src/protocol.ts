@@ -9,7 +9,7 @@ export type Payload = string | Uint8Array;
 
 /** What a relay.v1 server frame says, once decoded. */
 export type ServerFrame =
-  | { type: "hello"; document: string; epoch: string; head: number; resumed: boolean }
+  | { type: "hello"; document: string; epoch: string; head: number; resumed: boolean; lastId: number | null }
   | { type: "patch"; seq: number; payload: Payload }
   | { type: "ack"; id: number; seq: number }
   | { type: "unknown" };
@@ -26,6 +26,8 @@ export type Delivery =
   | { kind: "join"; resumed: boolean; reset: boolean; epoch: string; head: number }
   | { kind: "patch"; seq: number; payload: Payload; own: boolean }
   | { kind: "ack"; id: number; seq: number }
+  /** Another writer uses this client's name: an ack of an id it never wrote, or a hello's lastId past all it wrote. */
+  | { kind: "shared"; detail: string }
   | { kind: "none" };
 
 const encoder = new TextEncoder();
@@ -69,6 +71,7 @@ export function decodeFrame(data: string | Uint8Array): ServerFrame {
         epoch: String(header.epoch),
         head: Number(header.head),
         resumed: header.resumed === true,
+        lastId: typeof header.lastId === "number" ? header.lastId : null,
       };
     case "patch":
       return { type: "patch", seq: Number(header.seq), payload };
@@ -100,6 +103,10 @@ export class ClientState {
   /** The highest sequence number of any patch or ack received in this epoch. */
   lastSeq = 0;
   private nextId = 1;
+  /** The highest id written on any connection under the current name; 0 before the first. */
+  private maxWritten = 0;
+  /** The client took a new name: its next join rebuilds the state (a reset), whatever it held. */
+  private renamed = false;
   private readonly pending: Pending[] = [];
   private pendingBytes = 0;
   /** Ids of the pending patches already written on the current connection (a prefix of `pending`). */
@@ -143,7 +150,9 @@ export class ClientState {
 
   /** The frames to write now on an open connection: every pending patch not written on it yet, oldest first. */
   takeUnsent(): (string | Uint8Array)[] {
-    const frames = this.pending.slice(this.sentOnConnection).map((p) => encodePatch(p.id, p.payload));
+    const unsent = this.pending.slice(this.sentOnConnection);
+    const frames = unsent.map((p) => encodePatch(p.id, p.payload));
+    if (unsent.length > 0) this.maxWritten = Math.max(this.maxWritten, unsent[unsent.length - 1].id);
     this.sentOnConnection = this.pending.length;
     return frames;
   }
@@ -158,7 +167,15 @@ export class ClientState {
           this.lastSeq = 0;
         }
         this.epoch = frame.epoch;
-        return { kind: "join", resumed: frame.resumed, reset, epoch: frame.epoch, head: frame.head };
+        if (frame.lastId !== null && frame.lastId > this.maxWritten) {
+          // Patches journaled under this name that this client did not write: a reloaded page that kept its name
+          // but not its state, or another tab under the same name. Its own patches come to a client as acks,
+          // without their payloads, so under this name it could neither rebuild its state nor number on safely.
+          return { kind: "shared", detail: `the server holds patch ids up to ${frame.lastId} under this client id; this client wrote ${this.maxWritten === 0 ? "none" : `up to ${this.maxWritten}`}` };
+        }
+        const rebuild = this.renamed;
+        this.renamed = false;
+        return { kind: "join", resumed: frame.resumed, reset: reset || rebuild, epoch: frame.epoch, head: frame.head };
       }
       case "patch":
         // A snapshot join may start past 1, so any later number is taken; an earlier one would be a repeat.
@@ -172,9 +189,32 @@ export class ClientState {
     }
   }
 
+  /**
+   * Starts over under a new name: the pending patches, written or not, are numbered again from 1, and the next
+   * connection joins from the start (no resume: what this client took for its own acks may be another writer's
+   * patches, whose payloads it never received).
+   */
+  startOverUnderNewName(): void {
+    this.renamed = true;
+    this.maxWritten = 0;
+    this.epoch = null;
+    this.lastSeq = 0;
+    this.acked.clear();
+    this.renumberFrom(1);
+  }
+
+  private renumberFrom(first: number): void {
+    this.nextId = first;
+    for (const p of this.pending) p.id = this.nextId++;
+  }
+
   /** An ack is cumulative: it confirms its id and every lower one of this client. */
   private acknowledge(id: number, seq: number): Delivery {
     if (seq <= this.lastSeq) return { kind: "none" };
+    if (id > this.maxWritten && !this.acked.has(id)) {
+      // Not an id this client wrote: another writer uses its name (or it forgot what it wrote).
+      return { kind: "shared", detail: `an ack of id ${id}, which this client never wrote (it wrote up to ${this.maxWritten})` };
+    }
     this.lastSeq = seq;
     let payload: Payload | undefined = this.acked.get(id);
     let confirmed = 0;

@@ -59,7 +59,8 @@ export interface SocketHandlers {
   /** A frame of the current socket: text as a string, binary as bytes. */
   onMessage(data: string | Uint8Array, socket: WebSocketLike): void;
   /** The current socket closed; a retry follows unless onStop does. */
-  onClose(): void;
+  /** The socket closed, with the server's code and reason (1006 and "" when it just dropped). */
+  onClose(code: number, reason: string): void;
   /**
    * The server chose none of the subprotocols offered (the `ws` package fails such a handshake; a browser opens it
    * with `protocol` ""). True to try again at once, for target() to offer other ones.
@@ -206,7 +207,7 @@ export class ReconnectingSocket {
       if (this.socket !== s) return;
       this.socket = null;
       clearTimeout(this.stableTimer);
-      this.handlers.onClose();
+      this.handlers.onClose(event.code, event.reason);
       if (httpStatus !== undefined && refusalIsFinal(httpStatus)) {
         this.stop({ reason: "refused", code: httpStatus, detail: `the server answered the upgrade with HTTP ${httpStatus}` });
         return;

@@ -231,3 +231,60 @@ test("A patch over the server's size limit (1009) stops the client rather than r
   assert.deepEqual([stops[0].reason, stops[0].code], ["rejected", 1009]);
   assert.equal(joins.length, 1, "it did not reconnect");
 });
+
+test("A page reloaded under the client id it kept loses and doubles nothing: it takes a new id and rebuilds", async (t) => {
+  const url = `${gateway.url}/client/reloaded?${token}`;
+  const watcher = recorder(url);
+  t.after(() => watcher.client.close());
+  const before = recorder(url, { clientId: "kept-in-session-storage" });
+  await until(() => before.joins.length && watcher.joins.length, "both to join");
+  for (let i = 1; i <= 60; i++) before.client.send(`before ${i}`);
+  await until(() => before.client.pending === 0 && watcher.patches.length === 60, "the first 60 journaled");
+  before.client.close();
+
+  // The reload: the same id, a counter that starts again, no state.
+  const renamed = [];
+  const after = recorder(url, { clientId: "kept-in-session-storage", onClientId: (id, reason) => renamed.push({ id, reason }) });
+  t.after(() => after.client.close());
+  for (let i = 1; i <= 60; i++) after.client.send(`after ${i}`);
+  await until(() => after.client.pending === 0 && watcher.patches.length === 120, "the next 60 journaled");
+
+  assert.equal(renamed.length, 1);
+  assert.match(renamed[0].reason, /patch ids up to 60 under this client id/);
+  assert.equal(after.client.clientId, renamed[0].id);
+  assert.notEqual(after.client.clientId, "kept-in-session-storage");
+  // The page's own earlier patches arrive as patches of the history, so its state has them; its new ones follow.
+  assert.deepEqual(after.patches.map((p) => p.payload), Array.from({ length: 60 }, (_, i) => `before ${i + 1}`));
+  assert.deepEqual(after.own.map((p) => p.payload), Array.from({ length: 60 }, (_, i) => `after ${i + 1}`));
+  assert.deepEqual(
+    watcher.patches.map((p) => p.payload),
+    [...Array.from({ length: 60 }, (_, i) => `before ${i + 1}`), ...Array.from({ length: 60 }, (_, i) => `after ${i + 1}`)],
+  );
+  assert.deepEqual(watcher.patches.map((p) => p.seq), Array.from({ length: 120 }, (_, i) => i + 1));
+});
+
+test("Two clients that share an id by mistake: one is told and takes a new one, and every patch is journaled once", async (t) => {
+  const url = `${gateway.url}/client/twins?${token}`;
+  const watcher = recorder(url);
+  const renamed = [];
+  const first = recorder(url, { clientId: "twin", onClientId: (id) => renamed.push(["first", id]) });
+  const second = recorder(url, { clientId: "twin", onClientId: (id) => renamed.push(["second", id]) });
+  t.after(() => (watcher.client.close(), first.client.close(), second.client.close()));
+  await until(() => watcher.joins.length && first.joins.length && second.joins.length, "all three to join");
+
+  for (let round = 1; round <= 5; round++) {
+    first.client.send(`first ${round}`);
+    second.client.send(`second ${round}`);
+    await until(() => first.client.pending === 0 && second.client.pending === 0, `round ${round} journaled`);
+  }
+
+  assert.ok(renamed.length >= 1, "at least one of the two is told");
+  const sent = [1, 2, 3, 4, 5].flatMap((r) => [`first ${r}`, `second ${r}`]);
+  await until(() => watcher.patches.length >= sent.length, "every patch relayed");
+  assert.deepEqual([...watcher.patches.map((p) => p.payload)].sort(), [...sent].sort());
+  // Each tab ends up with everything: the other's patches as patches, its own as acks.
+  for (const [tab, other] of [[first, "second"], [second, "first"]]) {
+    const theirs = tab.patches.map((p) => p.payload).filter((p) => p.startsWith(other));
+    assert.deepEqual([...new Set(theirs)].sort(), sent.filter((p) => p.startsWith(other)).sort());
+  }
+});

@@ -49,3 +49,24 @@ test("A reconnect resends the unacknowledged patches with their ids; a refused r
   // The new history acknowledges patch 1 again: its payload was kept to rebuild.
   assert.deepEqual(state.receive({ type: "ack", id: 1, seq: 3 }), { kind: "patch", seq: 3, payload: "a", own: true });
 });
+
+test("An ack of an id the client never wrote, or a hello whose lastId is past what it wrote, says the id is shared", () => {
+  const state = new ClientState({ maxPending: 10, maxPendingBytes: 1000, retainAcked: 10 });
+  state.connecting(false);
+  assert.deepEqual(state.receive({ type: "hello", document: "d", epoch: "e", head: 0, resumed: false, lastId: 0 }).kind, "join");
+  state.add("a");
+  state.takeUnsent();
+  assert.equal(state.receive({ type: "ack", id: 1, seq: 1 }).kind, "patch");
+  assert.equal(state.receive({ type: "ack", id: 2, seq: 2 }).kind, "shared");
+
+  const reloaded = new ClientState({ maxPending: 10, maxPendingBytes: 1000, retainAcked: 10 });
+  reloaded.connecting(false);
+  reloaded.add("x");
+  assert.equal(reloaded.receive({ type: "hello", document: "d", epoch: "e", head: 60, resumed: false, lastId: 60 }).kind, "shared");
+  reloaded.startOverUnderNewName();
+  reloaded.connecting(false);
+  const join = reloaded.receive({ type: "hello", document: "d", epoch: "e", head: 60, resumed: false, lastId: 0 });
+  assert.equal(join.kind, "join");
+  assert.equal(join.reset, true);
+  assert.deepEqual(reloaded.takeUnsent(), ['{"id":1}\nx']);
+});
