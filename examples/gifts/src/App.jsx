@@ -7,6 +7,29 @@ import { useRelayState } from "@relay/client/react";
 // before reservedBy existed (or reserved without a name) still shows, as "Reserved".
 const initialState = { gifts: {} };
 
+// The page's client id, kept for the tab's session (sessionStorage survives a reload), as a session id would be. A
+// reloaded page starts with no state under an id the server already holds patches of: the client then takes a new
+// id (onClientId) and rebuilds from the history, so nothing it sent before or after the reload is lost.
+const clientIdKey = "relay-gifts.client-id";
+function sessionClientId() {
+  try {
+    const kept = sessionStorage.getItem(clientIdKey);
+    if (kept) return kept;
+    const fresh = crypto.randomUUID().replaceAll("-", "");
+    sessionStorage.setItem(clientIdKey, fresh);
+    return fresh;
+  } catch {
+    return undefined; // no storage: the client picks one for this page
+  }
+}
+function keepClientId(id) {
+  try {
+    sessionStorage.setItem(clientIdKey, id);
+  } catch {
+    // not kept: the new id holds for this page
+  }
+}
+
 // The name this browser reserves under, kept across reloads; storage may be unavailable (private modes).
 const nameKey = "relay-gifts.name";
 function storedName() {
@@ -42,6 +65,8 @@ export function App({ relayUrl }) {
       if (!info.own) received.current++;
     },
     onStop: (stop) => setStopped(stop),
+    clientId: sessionClientId(),
+    onClientId: keepClientId,
   });
   const [giftName, setGiftName] = useState("");
   const [me, setMe] = useState(storedName);

@@ -2,7 +2,8 @@
 // pages click through the app's own UI and must show the same list; a connection dropped from the server side
 // (the Gateway SIGKILLed and restarted on the same port and journal, 10 s later) and from the page side (the page
 // goes offline for 10 s) loses nothing, doubles nothing, and resumes; in React StrictMode a page opens one socket
-// and no other; a reserved gift names who reserved it; a client stopped for good shows an error banner. Screenshots go to test-results/. The app is built (vite build, and a development build for
+// and no other; a reserved gift names who reserved it; a client stopped for good shows an error banner; a page
+// reloaded under the client id it keeps in sessionStorage loses and doubles nothing. Screenshots go to test-results/. The app is built (vite build, and a development build for
 // StrictMode) while the Gateway starts; @relay/client must be built first (npm test does).
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -62,6 +63,30 @@ test("Two pages of the gift app, clicked through, show the same list and who res
   assert.equal(await reservedBy(one, "Socks"), null);
   assert.equal((await gateway.status("gifts/two-pages")).lastSequence, 7);
   for (const app of [one, two, late]) assert.deepEqual(app.errors, []);
+});
+
+test("A page reloaded under the client id it keeps in sessionStorage loses and doubles nothing of 60 gifts before and 60 after", async (t) => {
+  const writer = await openApp(t, "gifts/reloaded", "writer");
+  const watcher = await openApp(t, "gifts/reloaded", "watcher");
+  const names = (from, to) => Array.from({ length: to - from + 1 }, (_, i) => `Gift ${String(from + i).padStart(3, "0")}`);
+  for (const name of names(1, 60)) await addGift(writer, name);
+  await converge([writer, watcher], names(1, 60));
+  const keptId = await writer.page.evaluate(() => sessionStorage.getItem("relay-gifts.client-id"));
+  assert.match(keptId, /^[0-9a-f]{32}$/);
+
+  // The reload keeps sessionStorage, so the same client id, and nothing else of the client.
+  await writer.page.reload();
+  await writer.page.getByTestId("connection").and(writer.page.locator('[data-status="open"]')).waitFor({ timeout: 20_000 });
+  await converge([writer], names(1, 60));
+  for (const name of names(61, 120)) await addGift(writer, name);
+  await converge([writer, watcher], names(1, 120));
+
+  // The client was told its id holds patches it did not write, took a new one, and the page keeps that one now.
+  const newId = await writer.page.evaluate(() => sessionStorage.getItem("relay-gifts.client-id"));
+  assert.match(newId, /^[0-9a-f]{32}$/);
+  assert.notEqual(newId, keptId);
+  assert.equal((await gateway.status("gifts/reloaded")).lastSequence, 120, "120 gifts, each journaled once");
+  assert.deepEqual([...writer.errors, ...watcher.errors], []);
 });
 
 test("A client stopped for good (a gift over the server's size limit, closed with 1009) shows an error banner", async (t) => {
