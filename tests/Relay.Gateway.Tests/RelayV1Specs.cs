@@ -45,7 +45,7 @@ public sealed class RelayV1Specs
     }
 
     [Theory]
-    [InlineData("{\"id\":1}", "a patch starts with a header of at most 256 bytes and a newline")]
+    [InlineData("{\"id\":1}", "a patch starts with a header of at most 4096 bytes and a newline")]
     [InlineData("[1]\n", "the header is not a JSON object")]
     [InlineData("{\"id\":1}{}\n", "the header is not valid JSON")]
     [InlineData("{\"id\":\n", "the header is not valid JSON")]
@@ -54,6 +54,12 @@ public sealed class RelayV1Specs
     [InlineData("{\"id\":9007199254740992}\n", "id must be a whole number from 1 to 2^53 - 1")]
     [InlineData("{\"id\":1.5}\n", "id must be a whole number from 1 to 2^53 - 1")]
     [InlineData("{\"id\":\"1\"}\n", "id must be a whole number from 1 to 2^53 - 1")]
+    [InlineData("{\"id\":1e0}\n", "id must be a whole number from 1 to 2^53 - 1")]
+    [InlineData("{\"id\":1.0}\n", "id must be a whole number from 1 to 2^53 - 1")]
+    [InlineData("{\"id\":-1}\n", "id must be a whole number from 1 to 2^53 - 1")]
+    [InlineData("{\"id\":01}\n", "the header is not valid JSON")]
+    [InlineData("{\"id\":1,\"id\":2}\n", "the header has more than one id")]
+    [InlineData("{\"id\":1,\"id\":1}\n", "the header has more than one id")]
     public void Should_refuse_a_patch_it_cannot_read_with_a_one_line_reason(string message, string reason)
     {
         Assert.False(RelayV1.TryReadPatch(Bytes(message), out _, out _, out var error));
@@ -65,12 +71,15 @@ public sealed class RelayV1Specs
     }
 
     [Fact]
-    public void Should_refuse_a_header_longer_than_256_bytes_even_with_a_newline_after_it()
+    public void Should_take_a_header_of_4096_bytes_of_unknown_members_and_refuse_one_of_4097_even_with_a_newline_after_it()
     {
-        var header = "{\"id\":1,\"pad\":\"" + new string('x', 256) + "\"}\n";
+        string Header(int bytes) => "{\"id\":1,\"pad\":\"" + new string('x', bytes - 17) + "\"}";
+        Assert.Equal(4096, Header(4096).Length);
 
-        Assert.False(RelayV1.TryReadPatch(Bytes(header + "[]"), out _, out _, out var error));
-        Assert.Equal("a patch starts with a header of at most 256 bytes and a newline", error);
+        Assert.True(RelayV1.TryReadPatch(Bytes(Header(4096) + "\n[]"), out var id, out var payload, out _));
+        Assert.Equal((1L, "[]"), (id, Encoding.UTF8.GetString(payload.Span)));
+        Assert.False(RelayV1.TryReadPatch(Bytes(Header(4097) + "\n[]"), out _, out _, out var error));
+        Assert.Equal("a patch starts with a header of at most 4096 bytes and a newline", error);
     }
 
     [Theory]

@@ -230,6 +230,45 @@ public sealed class RelayV1Specs
         Assert.Equal("patch ids must go up by one", closed.Description);
     }
 
+    [Fact]
+    public async Task Should_answer_as_docs_protocol_md_says_where_a_second_client_author_needs_an_answer()
+    {
+        var document = Unique("conformance");
+        await using var writer = await RelayV1Client.ConnectAsync(Url(document, "client=writer"));
+        await using var watcher = await RelayV1Client.ConnectAsync(Url(document));
+        await using var raw = await RelayClient.ConnectAsync(_node.WebSocketUrlOf(document));
+        await writer.SendTextAsync(1, "p1");
+        var ack = await writer.ReceiveAsync(Patience);
+        Assert.Equal(("ack", 1L), (ack.Type, ack.Seq));
+
+        // An epoch in capitals is the same epoch; after's digits may have leading zeros.
+        await using var resumed = await RelayV1Client.ConnectAsync(Url(document, $"after=01&epoch={writer.Epoch.ToUpperInvariant()}"));
+        Assert.True(resumed.Resumed);
+        Assert.Equal(1, resumed.Head);
+
+        // A header up to 4 KiB with members the server does not know is taken.
+        await using var verbose = await RelayV1Client.ConnectAsync(Url(document, "client=verbose"));
+        await verbose.Client.SendTextAsync("{\"id\":1,\"trace\":\"" + new string('t', 4000) + "\"}\np2");
+        Assert.Equal([("patch", 1L), ("ack", 2L)], (await verbose.ReceiveManyAsync(2, Patience)).Select(f => (f.Type, f.Seq)));
+
+        // Frames the server cannot read close their connection with 1008 and are never relayed.
+        foreach (var bad in new[] { "{\"id\":1}", "{\"id\":1,\"id\":2}\nbad", "{\"id\":1e0}\nbad", "{\"id\":1,\"pad\":\"" + new string('x', 4096) + "\"}\nbad" })
+        {
+            await using var sender = await RelayV1Client.ConnectAsync(Url(document, "client=bad-" + Guid.NewGuid().ToString("N")));
+            await sender.Client.SendTextAsync(bad);
+            var closed = await sender.Client.Closed.WaitAsync(Patience);
+            Assert.Equal(1008, (int?)closed.Status);
+            Assert.StartsWith("bad relay.v1 frame: ", closed.Description);
+        }
+
+        // The marker: the next patch journaled follows p2 directly, for every kind of reader.
+        await writer.SendTextAsync(2, "p3");
+        Assert.Equal([(1L, "p1"), (2L, "p2"), (3L, "p3")], (await watcher.ReceiveManyAsync(3, Patience)).Select(f => (f.Seq, f.Text)));
+        Assert.Equal([(2L, "p2"), (3L, "p3")], (await resumed.ReceiveManyAsync(2, Patience)).Select(f => (f.Seq, f.Text)));
+        Assert.Equal(["p1", "p2", "p3"], (await raw.ReceiveManyAsync(3, Patience)).Select(r => r.Text));
+        Assert.Equal(3, (await _node.StatusAsync(document)).GetProperty("lastSequence").GetInt64());
+    }
+
     [Theory]
     [InlineData("client=has%20space", "client must be")]
     [InlineData("after=3", "after and epoch go together")]

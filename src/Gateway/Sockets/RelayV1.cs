@@ -18,8 +18,11 @@ public static partial class RelayV1
     /// <summary>The subprotocol's name in <c>Sec-WebSocket-Protocol</c>.</summary>
     public const string SubProtocol = "relay.v1";
 
-    /// <summary>The longest header a client's patch may carry, newline excluded.</summary>
-    public const int MaxHeaderBytes = 256;
+    /// <summary>
+    /// The longest header a client's patch may carry, newline excluded (docs/protocol.md): room for members a later
+    /// version or a client's own tooling adds, which readers ignore; the message size limit counts it too.
+    /// </summary>
+    public const int MaxHeaderBytes = 4096;
 
     private static readonly byte[] PatchHeaderStart = """{"type":"patch","seq":"""u8.ToArray();
 
@@ -83,7 +86,7 @@ public static partial class RelayV1
 
     /// <summary>
     /// Reads a client's patch frame: <c>{"id":N}</c>, a newline, the payload. N is a whole number from 1 to
-    /// 2^53 - 1; other members are ignored. False with a one-line reason.
+    /// 2^53 - 1 in plain digits, named once; other members are ignored. False with a one-line reason.
     /// </summary>
     public static bool TryReadPatch(ReadOnlyMemory<byte> message, out long id, out ReadOnlyMemory<byte> payload, out string error)
     {
@@ -111,6 +114,13 @@ public static partial class RelayV1
                 reader.Read();
                 if (isId)
                 {
+                    if (id != 0)
+                    {
+                        // JSON leaves a repeated name to the reader; a patch's id must not depend on which one wins.
+                        error = "the header has more than one id";
+                        return false;
+                    }
+
                     if (reader.TokenType != JsonTokenType.Number || !reader.TryGetInt64(out id) || id < 1 || id > (1L << 53) - 1)
                     {
                         error = "id must be a whole number from 1 to 2^53 - 1";
