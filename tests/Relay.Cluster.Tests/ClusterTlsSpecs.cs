@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Net.WebSockets;
-using System.Text.RegularExpressions;
 using Relay.Testing;
 using Xunit;
 using Xunit.Abstractions;
@@ -13,7 +12,7 @@ namespace Relay.Cluster.Tests;
 /// without TLS. Neither may become a member or get a patch to the cluster's clients.
 /// </summary>
 [Collection(ClusterCollection.Name)]
-public sealed partial class ClusterTlsSpecs
+public sealed class ClusterTlsSpecs
 {
     // Longer than /readyz's own bound (its journal check gives up after twice 3 s): an intruder, which never joins,
     // can take that long to answer on a busy machine.
@@ -65,7 +64,7 @@ public sealed partial class ClusterTlsSpecs
         while (watched.Elapsed < Watch)
         {
             readyz.AddRange(await Task.WhenAll(intruders.Select(ReadyStatusAsync)));
-            members.AddRange(await Task.WhenAll(cluster.Nodes.Select(MembersAsync)));
+            members.AddRange(await Task.WhenAll(cluster.Nodes.Select(Probe.MembersAsync)));
             await Task.Delay(TimeSpan.FromMilliseconds(500));
         }
 
@@ -132,14 +131,4 @@ public sealed partial class ClusterTlsSpecs
         }
     }
 
-    /// <summary>Up members as <paramref name="node"/> sees them (the <c>relay_cluster_members</c> gauge).</summary>
-    private static async Task<long> MembersAsync(RelayNode node)
-    {
-        var metrics = await Http.GetStringAsync(new Uri(node.HttpUrl, "metrics"));
-        var match = MembersGauge().Match(metrics);
-        return match.Success ? long.Parse(match.Groups[1].Value) : -1;
-    }
-
-    [GeneratedRegex(@"^relay_cluster_members(?:\{[^}]*\})? (\d+)", RegexOptions.Multiline)]
-    private static partial Regex MembersGauge();
 }

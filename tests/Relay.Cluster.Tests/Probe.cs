@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Net.WebSockets;
 using System.Net.Http.Json;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using Relay.Testing;
 
 namespace Relay.Cluster.Tests;
@@ -11,9 +12,10 @@ namespace Relay.Cluster.Tests;
 public sealed record Arrival(string Text, TimeSpan At);
 
 /// <summary>Helpers that drive and read real clients of a cluster.</summary>
-public static class Probe
+public static partial class Probe
 {
     private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(5) };
+    private static readonly HttpClient MetricsHttp = new() { Timeout = TimeSpan.FromSeconds(15) };
     private static readonly TimeSpan MinTick = TimeSpan.FromMilliseconds(10);
 
     /// <summary>
@@ -162,7 +164,21 @@ public static class Probe
     /// <summary>Waits until <paramref name="condition"/> holds, polling every 200 ms; false when <paramref name="timeout"/> passed first.</summary>
     public static Task<bool> EventuallyAsync(Func<Task<bool>> condition, TimeSpan timeout) => Eventually.HoldsAsync(condition, timeout);
 
+    /// <summary>
+    /// Up members as <paramref name="node"/> sees them (the <c>relay_cluster_members</c> gauge); -1 when the gauge
+    /// is missing. Patient (15 s): a loaded node's metrics can take seconds.
+    /// </summary>
+    public static async Task<long> MembersAsync(RelayNode node)
+    {
+        var metrics = await MetricsHttp.GetStringAsync(new Uri(node.HttpUrl, "metrics"));
+        var match = MembersGauge().Match(metrics);
+        return match.Success ? long.Parse(match.Groups[1].Value) : -1;
+    }
+
     /// <summary>The messages in <paramref name="received"/> that belong to <paramref name="tag"/>, in arrival order.</summary>
     public static List<string> Tagged(IEnumerable<string> received, string tag) =>
         received.Where(text => text.StartsWith(tag + ":", StringComparison.Ordinal)).ToList();
+
+    [GeneratedRegex(@"^relay_cluster_members(?:\{[^}]*\})? (\d+)", RegexOptions.Multiline)]
+    private static partial Regex MembersGauge();
 }

@@ -105,6 +105,12 @@ public sealed class RelayNode : IAsyncDisposable
     /// <summary>The configuration the node runs with.</summary>
     public IReadOnlyDictionary<string, string> Settings => _settings;
 
+    /// <summary>
+    /// A cgroup's <c>cgroup.procs</c> the process enters before the Gateway starts, so that every socket it opens
+    /// belongs to that cgroup (see <see cref="NetworkPartition"/>); null: it stays where the test runs.
+    /// </summary>
+    public string? CgroupProcsFile { get; set; }
+
     /// <summary>The process id, while it runs.</summary>
     public int? ProcessId => _process is { HasExited: false } ? _process.Id : null;
 
@@ -164,13 +170,22 @@ public sealed class RelayNode : IAsyncDisposable
             throw new InvalidOperationException($"{Name} already runs");
         }
 
-        var info = new ProcessStartInfo("dotnet")
+        // In a cgroup: a shell enters it and then becomes dotnet (exec keeps the process id), so not even the
+        // runtime's first socket is opened outside it.
+        var info = new ProcessStartInfo(CgroupProcsFile is null ? "dotnet" : "/bin/sh")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
             WorkingDirectory = Path.GetDirectoryName(RepoPaths.GatewayDll)!,
         };
+        if (CgroupProcsFile is not null)
+        {
+            info.ArgumentList.Add("-c");
+            info.ArgumentList.Add("echo $$ > \"$0\" && exec dotnet \"$@\"");
+            info.ArgumentList.Add(CgroupProcsFile);
+        }
+
         info.ArgumentList.Add(RepoPaths.GatewayDll);
         foreach (var (key, value) in _settings)
         {
