@@ -82,6 +82,10 @@ public sealed class GroupCommitJournal : SqlWriteJournal
             case GroupWritten written:
                 OnWritten(written);
                 return true;
+            case AwaitJournalInitialized:
+                // The plugin holds every message back until its tables are ready: this answer means they are.
+                Sender.Tell(JournalInitialized.Instance);
+                return true;
             case ReadHighest read:
                 base.ReadHighestSequenceNrAsync(read.PersistenceId, read.FromSequenceNr, read.CancellationToken).ContinueWith(
                     done =>
@@ -206,5 +210,30 @@ public sealed class GroupCommitJournal : SqlWriteJournal
     private sealed record ReadHighest(string PersistenceId, long FromSequenceNr, CancellationToken CancellationToken)
     {
         public TaskCompletionSource<long> Result { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+}
+
+/// <summary>
+/// Asked of the write journal (<see cref="GroupCommitJournal"/>): answered with <see cref="JournalInitialized"/> once
+/// its tables are ready. Akka.Persistence.Sql's own question for this is internal to it.
+/// </summary>
+internal sealed class AwaitJournalInitialized
+{
+    /// <summary>The one instance.</summary>
+    public static readonly AwaitJournalInitialized Instance = new();
+
+    private AwaitJournalInitialized()
+    {
+    }
+}
+
+/// <summary>The write journal's answer to <see cref="AwaitJournalInitialized"/>; late (its asker gone), not worth a dead-letter line.</summary>
+internal sealed class JournalInitialized : IDeadLetterSuppression
+{
+    /// <summary>The one instance.</summary>
+    public static readonly JournalInitialized Instance = new();
+
+    private JournalInitialized()
+    {
     }
 }

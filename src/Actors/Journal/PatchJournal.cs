@@ -1,6 +1,7 @@
 #nullable enable
 using Akka;
 using Akka.Actor;
+using Akka.Persistence;
 using Akka.Persistence.Query;
 using Akka.Streams.Dsl;
 using Relay.Actors.Documents;
@@ -18,15 +19,21 @@ internal interface IPatchJournal
 /// <summary>Reads the history through Akka.Persistence.Query's current-events-by-persistence-id query.</summary>
 internal sealed class QueryPatchJournal : IPatchJournal
 {
+    // How long the first read waits for the write journal to be initialized (its tables created) before it fails
+    // and its reader retries; far longer than the plugin's own 5 s, which a loaded machine's start outlasts.
+    private static readonly TimeSpan WriteJournalPatience = TimeSpan.FromSeconds(60);
     private readonly ActorSystem _system;
     private readonly string _readJournalPluginId;
     private ICurrentEventsByPersistenceIdQuery? _query;
+    private Task<JournalInitialized>? _writeJournalInitialized;
 
     /// <summary>Uses the read journal plugin <paramref name="readJournalPluginId"/> of <paramref name="system"/>.</summary>
     /// <remarks>
-    /// The plugin is created on the first read, not here: its constructor waits (up to 5 s) for the journal,
-    /// which on a busy machine can take longer; a failed read is retried by its reader, a failed constructor
-    /// here would take the whole node down.
+    /// The plugin is created on the first read, not here, and only once the write journal says it is initialized:
+    /// the plugin's constructor asks the write journal the same and gives up after 5 s, which on a busy machine's
+    /// start is too short (the late answer was then logged as a dead letter). Asked first, patiently, the write
+    /// journal answers the plugin at once. A failed read is retried by its reader; a failed constructor here would
+    /// take the whole node down.
     /// </remarks>
     public QueryPatchJournal(ActorSystem system, string readJournalPluginId)
     {
@@ -41,17 +48,42 @@ internal sealed class QueryPatchJournal : IPatchJournal
     /// <summary>The journaled patches of any persistence id (the journal warm-up reads its own), as <see cref="Read(DocumentName, long, long)"/>.</summary>
     public Source<PatchAppended, NotUsed> Read(string persistenceId, long fromSequence, long toSequence = long.MaxValue)
     {
-        ICurrentEventsByPersistenceIdQuery query;
-        try
+        if (Volatile.Read(ref _query) is { } query)
         {
-            query = Volatile.Read(ref _query) ?? (_query = PersistenceQuery.Get(_system).ReadJournalFor<ICurrentEventsByPersistenceIdQuery>(_readJournalPluginId));
-        }
-        catch (AggregateException ex) when (ex.InnerException is AskTimeoutException)
-        {
-            return Source.Failed<PatchAppended>(ex.InnerException);
+            return Events(query, persistenceId, fromSequence, toSequence);
         }
 
-        return query.CurrentEventsByPersistenceId(persistenceId, fromSequence, toSequence)
-            .Select(envelope => (PatchAppended)envelope.Event);
+        return Source.FromTask(WriteJournalInitialized())
+            .ConcatMany(_ =>
+            {
+                try
+                {
+                    query = Volatile.Read(ref _query) ?? (_query = PersistenceQuery.Get(_system).ReadJournalFor<ICurrentEventsByPersistenceIdQuery>(_readJournalPluginId));
+                }
+                catch (AggregateException ex) when (ex.InnerException is AskTimeoutException)
+                {
+                    return Source.Failed<PatchAppended>(ex.InnerException);
+                }
+
+                return Events(query, persistenceId, fromSequence, toSequence);
+            });
+    }
+
+    private static Source<PatchAppended, NotUsed> Events(ICurrentEventsByPersistenceIdQuery query, string persistenceId, long fromSequence, long toSequence) =>
+        query.CurrentEventsByPersistenceId(persistenceId, fromSequence, toSequence).Select(envelope => (PatchAppended)envelope.Event);
+
+    /// <summary>The write journal's answer to <see cref="AwaitJournalInitialized"/>, asked once (again after a failure).</summary>
+    private Task<JournalInitialized> WriteJournalInitialized()
+    {
+        var asked = Volatile.Read(ref _writeJournalInitialized);
+        if (asked is null || asked.IsFaulted || asked.IsCanceled)
+        {
+            var writePlugin = _system.Settings.Config.GetString($"{_readJournalPluginId}.write-plugin", null);
+            var journal = Persistence.Instance.Apply(_system).JournalFor(string.IsNullOrEmpty(writePlugin) ? null : writePlugin);
+            asked = journal.Ask<JournalInitialized>(AwaitJournalInitialized.Instance, WriteJournalPatience);
+            Volatile.Write(ref _writeJournalInitialized, asked);
+        }
+
+        return asked;
     }
 }
