@@ -71,6 +71,27 @@ public sealed class ClusterBootstrapSpecs : IClassFixture<ClusterBootstrapSpecs.
     }
 
     [Fact]
+    public async Task Should_form_one_cluster_again_when_all_three_are_killed_and_restarted_at_once()
+    {
+        var cluster = await _fixture.ClusterAsync();
+        Assert.True(await Eventually.HoldsAsync(async () => await OneClusterAsync(cluster) is not null, Settle), "no single cluster before the kills");
+        var before = (await OneClusterAsync(cluster))!;
+
+        await Task.WhenAll(cluster.Nodes.Select(node => node.KillAsync()));
+        var restart = Stopwatch.StartNew();
+        await cluster.StartAllAtOnceAsync(TimeSpan.FromSeconds(150));
+        var readyIn = restart.Elapsed;
+        string[]? after = null;
+        var one = await Eventually.HoldsAsync(async () => (after = await OneClusterAsync(cluster)) is not null, Settle);
+        _output.WriteLine($"all three SIGKILLed and restarted at once: ready after {readyIn.TotalSeconds:F1} s, one cluster: {string.Join(", ", after ?? [])}");
+
+        Assert.True(one, $"no single cluster of three after the restart: {string.Join(" | ", await ViewsAsync(cluster))}\n{cluster.Output}");
+        Assert.Equal(before.Select(AddressOf), after!.Select(AddressOf));
+        Assert.Empty(before.Intersect(after!));
+        await cluster.SingleHistoryHostAsync(timeout: Settle);
+    }
+
+    [Fact]
     public async Task Should_never_form_a_cluster_alone_while_it_probes_the_other_contact_points()
     {
         using var absent1 = new ProbedContactPoint();
