@@ -13,6 +13,7 @@ builder.AddRelayTelemetry();
 builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(9));
 
 var app = builder.Build();
+app.UseRelayBootstrapRoute();
 app.UseFrameBatching();
 app.UseRelayWebSockets();
 app.UseOperationsPathsWithoutUpgrades(HealthEndpoints.LivePath, HealthEndpoints.ReadyPath, Telemetry.MetricsPath);

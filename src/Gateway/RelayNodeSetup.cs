@@ -48,6 +48,7 @@ public static class RelayNodeSetup
         builder.Services.AddSingleton(status);
         builder.Services.AddSingleton<RelayDocuments>();
         builder.Services.AddSingleton<SocketSessions>();
+        builder.AddRelayBootstrapListener(options);
         builder.Services.AddAkka(RelayHostingExtensions.ActorSystemName, (akka, services) =>
         {
             akka.ConfigureLoggers(loggers =>

@@ -18,13 +18,17 @@ namespace Relay.Cluster.Tests;
 public sealed partial class ComposeFileSpecs
 {
     private static readonly string ComposeFile = Path.Combine(RepoPaths.Root, "docker-compose.yml");
+    private static readonly string StaticSeedsFile = Path.Combine(RepoPaths.Root, "deploy", "compose", "static-seeds.yml");
     private static readonly string[] EnvFile = ["--env-file", Path.Combine(RepoPaths.Root, ".env.example")];
-    private readonly YamlMappingNode _services;
+    private YamlMappingNode _services;
 
     /// <summary>Reads docker-compose.yml as <c>docker-compose config</c> resolves it.</summary>
-    public ComposeFileSpecs()
+    public ComposeFileSpecs() => _services = Resolve([]);
+
+    /// <summary>The services of docker-compose.yml with <paramref name="overrides"/> added, as compose resolves them.</summary>
+    private static YamlMappingNode Resolve(string[] overrides)
     {
-        var resolved = RunComposeAsync("config").GetAwaiter().GetResult();
+        var resolved = RunComposeAsync([.. overrides.SelectMany(file => new[] { "-f", file }), "config"]).GetAwaiter().GetResult();
         Assert.True(resolved.ExitCode == 0, $"docker-compose config failed with {resolved.ExitCode}:\n{resolved.Output}");
         var yaml = new YamlStream();
         using (var reader = new StringReader(resolved.StandardOutput))
@@ -32,14 +36,17 @@ public sealed partial class ComposeFileSpecs
             yaml.Load(reader);
         }
 
-        _services = (YamlMappingNode)((YamlMappingNode)yaml.Documents[0].RootNode)["services"];
+        return (YamlMappingNode)((YamlMappingNode)yaml.Documents[0].RootNode)["services"];
     }
 
     [Fact]
-    public async Task Should_be_accepted_by_docker_compose()
+    public async Task Should_be_accepted_by_docker_compose_alone_and_with_the_static_seeds()
     {
         var result = await RunComposeAsync("config", "-q");
+        var withStaticSeeds = await RunComposeAsync("-f", StaticSeedsFile, "config", "-q");
+
         Assert.True(result.ExitCode == 0, $"docker-compose config -q failed with {result.ExitCode}:\n{result.Output}");
+        Assert.True(withStaticSeeds.ExitCode == 0, $"docker-compose config -q with {StaticSeedsFile} failed with {withStaticSeeds.ExitCode}:\n{withStaticSeeds.Output}");
     }
 
     [Fact]
@@ -87,7 +94,6 @@ public sealed partial class ComposeFileSpecs
     {
         var gateways = Gateways();
         var postgres = Environment("postgres");
-        var akkaPorts = gateways.ToDictionary(name => name, name => Bind(name).Akka.Port);
 
         Assert.Equal(3, gateways.Count);
         foreach (var name in gateways)
@@ -103,6 +109,35 @@ public sealed partial class ComposeFileSpecs
             Assert.Equal(postgres["POSTGRES_PASSWORD"], journal.Password);
 
             Assert.Equal(name, options.Akka.Hostname);
+            // Cluster Bootstrap: every gateway lists every gateway's management port, and needs all of them to form a cluster.
+            var bootstrap = options.Akka.Bootstrap;
+            Assert.Equal(BootstrapOptions.ConfigDiscovery, bootstrap.Method);
+            Assert.Empty(options.Akka.SeedNodes);
+            Assert.Equal(gateways.Count, bootstrap.RequiredContactPoints);
+            Assert.Equal(Bind(gateways[0]).Akka.Bootstrap.ContactPoints, bootstrap.ContactPoints);
+            Assert.Equal(gateways.Order(), bootstrap.ParsedContactPoints().Select(point => point.Host).Order());
+            Assert.All(bootstrap.ParsedContactPoints(), point => Assert.Equal(Bind(point.Host).Akka.Bootstrap.ManagementPort, point.Port));
+            Assert.NotEqual(options.Akka.Port, bootstrap.ManagementPort);
+            // Published ports read "host_ip:published:target" (or a mapping with a target): the management port is none of them.
+            var published = ((YamlSequenceNode)((YamlMappingNode)_services[name])["ports"]).Children
+                .Select(port => port is YamlMappingNode mapping ? mapping["target"].ToString() : port.ToString().Split(':')[^1]);
+            Assert.DoesNotContain(bootstrap.ManagementPort.ToString(), published);
+        }
+    }
+
+    [Fact]
+    public void Should_bind_static_seed_nodes_instead_with_the_override()
+    {
+        _services = Resolve([StaticSeedsFile]);
+        var gateways = Gateways();
+        var akkaPorts = gateways.ToDictionary(name => name, name => Bind(name).Akka.Port);
+
+        Assert.Equal(3, gateways.Count);
+        foreach (var name in gateways)
+        {
+            var options = Bind(name);
+            options.Validate();
+            Assert.False(options.Akka.Bootstrap.IsEnabled, $"{name} still forms by Cluster Bootstrap");
             Assert.Equal(Bind(gateways[0]).Akka.SeedNodes, options.Akka.SeedNodes);
             Assert.Equal(gateways.Count, options.Akka.SeedNodes.Length);
             foreach (var seed in options.Akka.SeedNodes)

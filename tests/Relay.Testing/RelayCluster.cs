@@ -15,7 +15,11 @@ public sealed class RelayCluster : IAsyncDisposable
     /// <param name="size">How many nodes.</param>
     /// <param name="extra">More settings for every node.</param>
     /// <param name="certificatePath">A PKCS#12 certificate every node presents and requires of its peers (TLS between nodes); null: no TLS.</param>
-    public RelayCluster(string connectionString, int size = 3, IDictionary<string, string>? extra = null, string? certificatePath = null)
+    /// <param name="bootstrap">
+    /// Whether the nodes form the cluster by Cluster Bootstrap (config discovery of every node's management port, all
+    /// of them required) instead of static seed nodes; then <see cref="SeedNodes"/> is empty.
+    /// </param>
+    public RelayCluster(string connectionString, int size = 3, IDictionary<string, string>? extra = null, string? certificatePath = null, bool bootstrap = false)
     {
         ConnectionString = connectionString;
         var settings = new Dictionary<string, string>(extra ?? new Dictionary<string, string>());
@@ -31,10 +35,44 @@ public sealed class RelayCluster : IAsyncDisposable
 
         var akkaPorts = Enumerable.Range(0, size).Select(_ => FreePort.Next()).ToArray();
         var scheme = certificatePath is null ? "akka.tcp" : "akka.ssl.tcp";
-        SeedNodes = akkaPorts.Select(port => $"{scheme}://relay@127.0.0.1:{port}").ToArray();
+        SeedNodes = bootstrap ? [] : akkaPorts.Select(port => $"{scheme}://relay@127.0.0.1:{port}").ToArray();
+        var managementPorts = Enumerable.Range(0, size).Select(_ => FreePort.Next()).ToArray();
+        if (bootstrap)
+        {
+            foreach (var (key, value) in BootstrapSettings(managementPorts))
+            {
+                settings[key] = value;
+            }
+        }
+
         _nodes = akkaPorts
-            .Select((port, i) => RelayNode.Postgres($"node{i + 1}", connectionString, SeedNodes, port, settings))
+            .Select((port, i) => RelayNode.Postgres(
+                $"node{i + 1}",
+                connectionString,
+                SeedNodes,
+                port,
+                bootstrap ? new Dictionary<string, string>(settings) { ["Relay:Akka:Bootstrap:ManagementPort"] = managementPorts[i].ToString() } : settings))
             .ToList();
+    }
+
+    /// <summary>
+    /// The settings of a node that forms its cluster by Cluster Bootstrap with config discovery: every one of
+    /// <paramref name="managementPorts"/> on 127.0.0.1 is a contact point, and all of them are required. The node's own
+    /// <c>Relay:Akka:Bootstrap:ManagementPort</c> is left to the caller.
+    /// </summary>
+    public static Dictionary<string, string> BootstrapSettings(IReadOnlyList<int> managementPorts)
+    {
+        var settings = new Dictionary<string, string>
+        {
+            ["Relay:Akka:Bootstrap:Discovery"] = "config",
+            ["Relay:Akka:Bootstrap:RequiredContactPoints"] = managementPorts.Count.ToString(),
+        };
+        for (var i = 0; i < managementPorts.Count; i++)
+        {
+            settings[$"Relay:Akka:Bootstrap:ContactPoints:{i}"] = $"127.0.0.1:{managementPorts[i]}";
+        }
+
+        return settings;
     }
 
     /// <summary>The settings that turn TLS between nodes on with the certificate at <paramref name="certificatePath"/>.</summary>

@@ -87,6 +87,20 @@ public sealed class RelayNode : IAsyncDisposable
     /// <summary>Akka.Remote's port.</summary>
     public int AkkaPort { get; }
 
+    /// <summary>The port of the node's Cluster Bootstrap listener, when it has one.</summary>
+    public int? ManagementPort =>
+        _settings.TryGetValue("Relay:Akka:Bootstrap:ManagementPort", out var port) ? int.Parse(port) : null;
+
+    /// <summary>
+    /// The node's answer to a Cluster Bootstrap probe (<c>GET /bootstrap/seed-nodes</c> on its management port): the members
+    /// it would name as seeds, with their status and incarnation (<c>NodeUid</c>).
+    /// </summary>
+    public Task<JsonElement> SeedNodesAsync() =>
+        Http.GetFromJsonAsync<JsonElement>(new Uri($"http://127.0.0.1:{ManagementPort ?? throw new InvalidOperationException($"{Name} has no management port")}/bootstrap/seed-nodes"));
+
+    /// <summary>The process's exit code once it has exited; null while it runs or before it started.</summary>
+    public int? ExitCode => _process is { HasExited: true } process ? process.ExitCode : null;
+
     /// <summary>The node's cluster address.</summary>
     public string AkkaAddress => $"akka.tcp://relay@127.0.0.1:{AkkaPort}";
 

@@ -6,6 +6,10 @@ using Akka.Cluster.Hosting.SBR;
 using Akka.Cluster.Tools.PublishSubscribe;
 using Akka.Hosting;
 using Akka.Cluster.Sharding;
+using Akka.Discovery.Config.Hosting;
+using Akka.Discovery.KubernetesApi;
+using Akka.Management.Cluster.Bootstrap;
+using Akka.Management.Dsl;
 using Akka.Persistence.Sql.Hosting;
 using Akka.Persistence.Sql.Query;
 using Akka.Remote.Hosting;
@@ -92,7 +96,11 @@ public static class RelayHostingExtensions
                 registry.Register<DocumentHubsActor>(hubs);
             });
 
-        if (options.Akka.EffectiveSeedNodes is null)
+        if (options.Akka.Bootstrap.IsEnabled)
+        {
+            builder.WithRelayBootstrap(options.Akka);
+        }
+        else if (options.Akka.EffectiveSeedNodes is null)
         {
             // No seeds and a port picked at start: this node is a cluster of its own, joined by hand. (With a port, it
             // is its own only seed, which Akka joins at once without reporting a "manual cluster join required".)
@@ -198,6 +206,56 @@ public static class RelayHostingExtensions
             (system, _, _) => HistoryHostActor.Props(document => SequencerProps(system, document)),
             new ClusterSingletonOptions { BufferSize = 10_000, TerminationMessage = HistoryActor.StopSequencer.Instance },
             createProxyToo: true);
+    }
+
+    /// <summary>
+    /// Cluster Bootstrap without Akka.Management's HTTP server (its Ceen.Httpd build fails at start on the Ceen served):
+    /// discovery lists the contact points, the bootstrap probes them over plain HTTP, and the Gateway's Kestrel answers
+    /// the probes (<see cref="BootstrapSeedNodes"/>). Several contact points may share a host (one per port on a
+    /// developer's machine), so the ports are not filtered; every one must answer before a new cluster forms.
+    /// </summary>
+    private static AkkaConfigurationBuilder WithRelayBootstrap(this AkkaConfigurationBuilder builder, AkkaNodeOptions akka)
+    {
+        var bootstrap = akka.Bootstrap;
+        builder.WithClusterBootstrap(
+            setup =>
+            {
+                setup.ContactPointDiscovery.ServiceName = bootstrap.ServiceName;
+                setup.ContactPointDiscovery.RequiredContactPointsNr = bootstrap.RequiredContactPoints;
+                setup.ContactPointDiscovery.ContactWithAllContactPoints = true;
+                setup.ContactPoint.FilterOnFallbackPort = false;
+                setup.ContactPoint.FallbackPort = bootstrap.ManagementPort;
+            },
+            autoStart: false);
+
+        if (bootstrap.Method == BootstrapOptions.ConfigDiscovery)
+        {
+            builder.WithConfigDiscovery(discovery => discovery.Services =
+            [
+                new Service { Name = bootstrap.ServiceName, Endpoints = bootstrap.ContactPoints },
+            ]);
+        }
+        else
+        {
+            builder.WithKubernetesDiscovery(discovery =>
+            {
+                discovery.PodLabelSelector = bootstrap.PodLabelSelector.Replace("{0}", "%s", StringComparison.Ordinal);
+                if (!string.IsNullOrWhiteSpace(bootstrap.PodNamespace))
+                {
+                    discovery.PodNamespace = bootstrap.PodNamespace;
+                }
+            });
+        }
+
+        // Routes() is how Akka.Management hands the bootstrap its own contact point; without its HTTP server, Relay does.
+        return builder.AddStartup((system, _) =>
+        {
+            var formation = ClusterBootstrap.Get(system);
+            formation.Routes(ManagementRouteProviderSettings.Create(bootstrap.SelfUri(akka.Hostname), readOnly: true));
+            formation.Start().ContinueWith(
+                start => system.Log.Error(start.Exception?.GetBaseException(), "Cluster Bootstrap did not start; this node will not join a cluster"),
+                TaskContinuationOptions.OnlyOnFaulted);
+        });
     }
 
     /// <summary>

@@ -69,6 +69,7 @@ public sealed class RelayOptions
         }
 
         Akka.Tls.Validate();
+        Akka.Bootstrap.Validate(Akka);
         var scheme = Akka.Tls.Enabled ? "akka.ssl.tcp://" : "akka.tcp://";
         if (Akka.SeedNodes.FirstOrDefault(seed => !seed.StartsWith(scheme, StringComparison.Ordinal)) is { } seed)
         {
@@ -201,15 +202,20 @@ public sealed class AkkaNodeOptions
     /// <summary>TLS with mutual authentication between nodes.</summary>
     public TlsOptions Tls { get; set; } = new();
 
+    /// <summary>Cluster Bootstrap as the formation, instead of <see cref="SeedNodes"/>.</summary>
+    public BootstrapOptions Bootstrap { get; set; } = new();
+
     /// <summary>This node's own address, <c>akka.tcp://relay@host:port</c> (<c>akka.ssl.tcp</c> with TLS); null while the port is 0 (picked at start).</summary>
     public string? SelfAddress =>
         Port == 0 ? null : $"{(Tls.Enabled ? "akka.ssl.tcp" : "akka.tcp")}://{RelayHostingExtensions.ActorSystemName}@{Hostname}:{Port}";
 
     /// <summary>
-    /// The seeds the cluster starts from: <see cref="SeedNodes"/>, or with none this node alone, so that it forms a cluster
-    /// of its own the way a first seed does (null with port 0: the node then joins itself once it knows its port).
+    /// The seeds the cluster starts from: none with <see cref="Bootstrap"/> on (it joins the node), else <see cref="SeedNodes"/>,
+    /// or with none this node alone, so that it forms a cluster of its own the way a first seed does (null with port 0: the
+    /// node then joins itself once it knows its port).
     /// </summary>
-    public string[]? EffectiveSeedNodes => SeedNodes.Length > 0 ? SeedNodes : SelfAddress is { } self ? [self] : null;
+    public string[]? EffectiveSeedNodes =>
+        Bootstrap.IsEnabled ? [] : SeedNodes.Length > 0 ? SeedNodes : SelfAddress is { } self ? [self] : null;
 }
 
 /// <summary>Where the history is journaled.</summary>
