@@ -30,10 +30,10 @@ fi
 results=$(mktemp -d)
 status=0
 
-# The npm packages of the JS client, the gift app and the browser checks (tests/browser, which the .NET specs run),
-# each from its committed lock file, install (network and disk) while the build compiles; each writes its log and
-# exit code for run_node_tests. (The specs install tests/browser themselves where it is missing, tests/Relay.Testing/
-# NpmPackages.cs; installing it here keeps that off their clock.)
+# The npm packages of the JS client, the gift app, the Kubernetes manifests' check and the browser checks
+# (tests/browser, which the .NET specs run), each from its committed lock file, install (network and disk) while
+# the build compiles; each writes its log and exit code for run_node_tests. (The specs install tests/browser
+# themselves where it is missing, tests/Relay.Testing/NpmPackages.cs; installing it here keeps that off their clock.)
 npm_install() {
   local name
   name=$(basename "$1")
@@ -43,6 +43,7 @@ npm_install() {
 npm_install clients/js &
 npm_install examples/gifts &
 npm_install tests/browser &
+npm_install tests/kubernetes &
 
 dotnet build Relay.sln -c Release -nologo -clp:ErrorsOnly || { wait; echo "0 passed, 1 failed"; exit 1; }
 wait
@@ -62,7 +63,8 @@ run_dotnet_tests() {
 }
 
 # The JS client (clients/js: node's test runner against real Gateway processes) and the gift app's browser tests
-# (examples/gifts: the Vite build in Debian's Chromium), on the packages npm_install put in; every test counts.
+# (examples/gifts: the Vite build in Debian's Chromium) and the offline check of deploy/kubernetes
+# (tests/kubernetes), on the packages npm_install put in; every test counts.
 run_node_tests() {
   local name log code p f
   name=$(basename "$1")
@@ -99,15 +101,15 @@ show() {
 }
 
 # Two phases. First, side by side, the single-node projects (they mostly wait on the processes they start), the
-# cluster project's specs that start no cluster (the compose file; one node's journal writes), and, one after
-# another, the JS client's and the gift app's tests and the bench smoke run (none of them checks a timing; the gift
+# cluster project's specs that start no cluster (the compose file and the Kubernetes manifests; one node's journal
+# writes), and, one after another, the JS client's, the gift app's and the manifests' tests and the bench smoke run (none of them checks a timing; the gift
 # app's rebuild the JS client's dist/, which the JS client's tests load; the bench smoke, the heaviest, starts when
 # the rest is nearly done: beside the actor specs it took the load to 70 and timed out a node's recovery). Then
 # the rest of the cluster project (three-node clusters, failover budgets) alone: two cores carry one cluster at a
 # time. The processes the tests start take their ports below the kernel's ephemeral range and reserve them
 # across test processes (tests/Relay.Testing/FreePort.cs, clients/js/test/gateway.mjs), so parts running side by
 # side cannot take each other's ports.
-single_node="ComposeFileSpecs JournalWriteFailureSpecs"
+single_node="ComposeFileSpecs KubernetesManifestSpecs JournalWriteFailureSpecs"
 single_node_filter=$(printf 'FullyQualifiedName~%s|' $single_node); single_node_filter=${single_node_filter%|}
 cluster_filter=$(printf 'FullyQualifiedName!~%s&' $single_node); cluster_filter=${cluster_filter%&}
 run_dotnet_tests Relay.Actors.Tests &
@@ -115,9 +117,9 @@ run_dotnet_tests Relay.Gateway.Tests &
 run_dotnet_tests Relay.Integration.Tests &
 run_dotnet_tests Relay.Operations.Tests &
 run_dotnet_tests Relay.Cluster.Tests Relay.Cluster.Tests.single-node "$single_node_filter" &
-(run_node_tests clients/js; run_node_tests examples/gifts; run_bench_smoke) &
+(run_node_tests clients/js; run_node_tests examples/gifts; run_node_tests tests/kubernetes; run_bench_smoke) &
 wait
-show Relay.Actors.Tests Relay.Gateway.Tests Relay.Integration.Tests Relay.Operations.Tests Relay.Cluster.Tests.single-node js gifts bench
+show Relay.Actors.Tests Relay.Gateway.Tests Relay.Integration.Tests Relay.Operations.Tests Relay.Cluster.Tests.single-node js gifts kubernetes bench
 run_dotnet_tests Relay.Cluster.Tests Relay.Cluster.Tests "$cluster_filter"
 show Relay.Cluster.Tests
 
@@ -128,7 +130,7 @@ for count in "$results"/*.count; do
   passed=$((passed + p)); failed=$((failed + f))
   echo "$(basename "$count" .count): $p passed, $f failed"
 done
-expected=9
+expected=10
 if [ "$(ls "$results"/*.count | wc -l)" -ne "$expected" ]; then
   echo "a part of the suite did not report"
   failed=$((failed + 1))

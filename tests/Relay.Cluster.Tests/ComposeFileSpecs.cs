@@ -253,34 +253,8 @@ public sealed partial class ComposeFileSpecs
         };
     }
 
-    /// <summary>
-    /// Binds <see cref="RelayOptions"/> the way the Gateway does, through the real environment-variable
-    /// provider (<c>__</c> is <c>:</c>): the service's variables are set under a prefix unique to this call.
-    /// </summary>
-    private RelayOptions Bind(string service)
-    {
-        var prefix = $"RELAY_COMPOSE_TEST_{Guid.NewGuid():N}_";
-        var variables = Environment(service);
-        try
-        {
-            foreach (var (key, value) in variables)
-            {
-                System.Environment.SetEnvironmentVariable(prefix + key, value);
-            }
-
-            var configuration = new ConfigurationBuilder().AddEnvironmentVariables(prefix).Build();
-            var options = new RelayOptions();
-            configuration.GetSection(RelayOptions.Section).Bind(options);
-            return options;
-        }
-        finally
-        {
-            foreach (var key in variables.Keys)
-            {
-                System.Environment.SetEnvironmentVariable(prefix + key, null);
-            }
-        }
-    }
+    /// <summary>The service's environment bound to <see cref="RelayOptions"/> as the Gateway binds it (<see cref="EnvironmentConfiguration"/>).</summary>
+    private RelayOptions Bind(string service) => EnvironmentConfiguration.Bind(Environment(service));
 
     [GeneratedRegex(@"^\s*server\s+([A-Za-z0-9_.-]+):(\d+)", RegexOptions.Multiline)]
     private static partial Regex NginxServer();
