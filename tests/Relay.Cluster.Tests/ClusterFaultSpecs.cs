@@ -248,7 +248,8 @@ public sealed class ClusterFaultSpecs : IAsyncLifetime
     {
         // Every node in a cgroup of its own from its first instruction, so that iptables can tell their packets apart.
         await using var partition = await NetworkPartition.CreateAsync();
-        var cutOff = await StartClusterAsync("singleton", beforeStart: cluster =>
+        // Formed by Cluster Bootstrap, as compose and Kubernetes form it: the cut also stops its management port.
+        var cutOff = await StartClusterAsync("singleton", bootstrap: true, beforeStart: cluster =>
         {
             foreach (var node in cluster.Nodes)
             {
@@ -262,7 +263,7 @@ public sealed class ClusterFaultSpecs : IAsyncLifetime
         var traffic = SteadyTraffic.Start(sender, watcher, "part", SendInterval, PatchCount, SendingLimit);
         await AssertFlowsAsync(traffic);
 
-        await partition.IsolateAsync(cutOff, [cutOff.AkkaPort], majority.Select(node => node.AkkaPort).ToList());
+        await partition.IsolateAsync(cutOff, ClusterPorts(cutOff), majority.SelectMany(ClusterPorts).ToList());
         var cutAt = traffic.Clock.Elapsed;
         // The cut-off node's own client keeps writing, to the sequencer its node still runs until it downs itself.
         var cutOffSent = new List<string>();
@@ -327,6 +328,9 @@ public sealed class ClusterFaultSpecs : IAsyncLifetime
         AssertOpen(sender, watcher);
     }
 
+    /// <summary>The ports a node talks to the cluster on: Akka.Remote's and Cluster Bootstrap's.</summary>
+    private static List<int> ClusterPorts(RelayNode node) => [node.AkkaPort, .. node.ManagementPort is { } management ? [management] : Array.Empty<int>()];
+
     /// <summary>
     /// The journal's writers of <see cref="Document"/> in sequence order, each run of consecutive rows by one writer
     /// (a sequencer incarnation) as one entry; fails on a hole in the sequence numbers.
@@ -362,13 +366,13 @@ public sealed class ClusterFaultSpecs : IAsyncLifetime
     /// Starts a cluster with the sequencers placed as <paramref name="placement"/> says, opens <c>/fault</c> and
     /// returns the node its sequencer runs on.
     /// </summary>
-    private async Task<RelayNode> StartClusterAsync(string placement, IDictionary<string, string>? extra = null, Action<RelayCluster>? beforeStart = null)
+    private async Task<RelayNode> StartClusterAsync(string placement, IDictionary<string, string>? extra = null, Action<RelayCluster>? beforeStart = null, bool bootstrap = false)
     {
         var settings = new Dictionary<string, string>(extra ?? new Dictionary<string, string>())
         {
             ["Relay:Documents:Placement"] = placement,
         };
-        _cluster = new RelayCluster(await _postgres.CreateDatabaseAsync("relay_faults"), extra: settings);
+        _cluster = new RelayCluster(await _postgres.CreateDatabaseAsync("relay_faults"), extra: settings, bootstrap: bootstrap);
         beforeStart?.Invoke(_cluster);
         // All three at once, as an orchestrator starts them: about 4 s sooner than node1 first, whose lone start
         // waits out Akka's seed-node timeout (5 s) before it forms the cluster. The sequencer's node is read below.
