@@ -122,6 +122,13 @@ export class ClientState {
     return this.pending.length;
   }
 
+  /** Pending patches with an id above `through`: for a persisting client, those its storage does not hold yet. */
+  pendingAbove(through: number): number {
+    let count = 0;
+    for (let i = this.pending.length - 1; i >= 0 && this.pending[i].id > through; i--) count++;
+    return count;
+  }
+
   /** The query a (re)connection asks with: resume after the last sequence number held, once a hello named the epoch. */
   resumeQuery(): { after: number; epoch: string } | null {
     return this.epoch === null ? null : { after: this.lastSeq, epoch: this.epoch };
@@ -148,13 +155,48 @@ export class ClientState {
     return { id };
   }
 
-  /** The frames to write now on an open connection: every pending patch not written on it yet, oldest first. */
-  takeUnsent(): (string | Uint8Array)[] {
-    const unsent = this.pending.slice(this.sentOnConnection);
+  /**
+   * The frames to write now on an open connection: every pending patch not written on it yet, oldest first, up to
+   * id `through` (a persisting client writes only what its storage holds).
+   */
+  takeUnsent(through = Number.POSITIVE_INFINITY): (string | Uint8Array)[] {
+    let end = this.sentOnConnection;
+    while (end < this.pending.length && this.pending[end].id <= through) end++;
+    const unsent = this.pending.slice(this.sentOnConnection, end);
     const frames = unsent.map((p) => encodePatch(p.id, p.payload));
     if (unsent.length > 0) this.maxWritten = Math.max(this.maxWritten, unsent[unsent.length - 1].id);
-    this.sentOnConnection = this.pending.length;
+    this.sentOnConnection = end;
     return frames;
+  }
+
+  /** What a persisting client stores (storage.ts's StoredClient, less the id and the app's state). */
+  stored(): { nextId: number; pending: { id: number; payload: Payload }[]; epoch: string | null; lastSeq: number } {
+    return { nextId: this.nextId, pending: this.pending.map((p) => ({ id: p.id, payload: p.payload })), epoch: this.epoch, lastSeq: this.lastSeq };
+  }
+
+  /**
+   * Continues from what a closed page stored, before any connection: its counter, its pending patches (first, with
+   * their ids), its epoch and last sequence number. Patches added meanwhile were never written: they follow, under
+   * the next ids. Every id below the stored counter may have been written, so a hello's lastId up to it is this
+   * client's own, and its resends of them are a run the server takes as resends.
+   */
+  restore(stored: { nextId: number; pending: { id: number; payload: Payload }[]; epoch: string | null; lastSeq: number }): void {
+    const added = this.pending.splice(0);
+    this.pendingBytes = 0;
+    for (const p of stored.pending) {
+      const bytes = payloadBytes(p.payload);
+      this.pending.push({ id: p.id, payload: p.payload, bytes });
+      this.pendingBytes += bytes;
+    }
+    this.nextId = stored.nextId;
+    this.maxWritten = stored.nextId - 1;
+    for (const p of added) {
+      this.pending.push({ ...p, id: this.nextId++ });
+      this.pendingBytes += p.bytes;
+    }
+    this.epoch = stored.epoch;
+    this.lastSeq = stored.epoch === null ? 0 : stored.lastSeq;
+    this.sentOnConnection = 0;
   }
 
   /** Applies one server frame and says what it means to the app. */

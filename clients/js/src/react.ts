@@ -92,6 +92,16 @@ export function useRelayState<T>(
     let live = true;
     const c = connect(url, {
       ...settings.current,
+      // With persist: the state as the server ordered it is stored with the last sequence number, and a page
+      // reopened shows it, with its own unacknowledged changes on top, before the connection is back.
+      stateToStore: () => m.confirmed,
+      onRestore: (restored) => {
+        if (!live) return;
+        m.restore(restored.state as T | undefined, restored.pending);
+        setState(m.current);
+        settings.current?.onRestore?.(restored);
+        report();
+      },
       onStatus: (status) => {
         if (!live) return;
         settings.current?.onStatus?.(status);

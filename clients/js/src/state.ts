@@ -29,6 +29,20 @@ export class OrderedState<T> {
     return true;
   }
 
+  /**
+   * Continues from what a closed page stored: the state as the server had ordered it then (none: the initial one),
+   * and its own unacknowledged patches, older than any change made since, on top.
+   */
+  restore(confirmed: T | undefined, pending: Payload[]): void {
+    if (confirmed !== undefined) this.confirmed = confirmed;
+    const stored = pending.map((payload) => {
+      const text = typeof payload === "string" ? payload : new TextDecoder().decode(payload);
+      return { payload: text, patches: parsePatches(text) };
+    });
+    this.local = [...stored, ...this.local];
+    this.rebase();
+  }
+
   /** A patch at its place in the order: someone else's, or one of ours (acknowledged, or replayed after a reset). */
   ordered(payload: Payload, own: boolean): void {
     const text = typeof payload === "string" ? payload : new TextDecoder().decode(payload);
