@@ -3,7 +3,9 @@
 // (the Gateway SIGKILLed and restarted on the same port and journal, 10 s later) and from the page side (the page
 // goes offline for 10 s) loses nothing, doubles nothing, and resumes; in React StrictMode a page opens one socket
 // and no other; a reserved gift names who reserved it; a client stopped for good shows an error banner; a page
-// reloaded under the client id it keeps in sessionStorage loses and doubles nothing. Screenshots go to test-results/. The app is built (vite build, and a development build for
+// reloaded under the client id it keeps in sessionStorage loses and doubles nothing; a page that persists its
+// outbox in IndexedDB, closed with edits made offline, shows them when reopened before it is back online, and sends
+// each once. Screenshots go to test-results/. The app is built (vite build, and a development build for
 // StrictMode) while the Gateway starts; @relay/client must be built first (npm test does).
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -249,4 +251,70 @@ test("Against the original relay the app falls back to raw frames, and two pages
     await app.page.screenshot({ path: join(shots, `raw-${app.name}.png`) });
     assert.deepEqual(app.errors, []);
   }
+});
+
+/** The outboxes a page's profile keeps in IndexedDB (the client's database, once the app opened it): id and pending. */
+const storedOutboxes = (app) =>
+  app.page.evaluate(
+    () =>
+      new Promise((resolve, reject) => {
+        const open = indexedDB.open("relay-client", 1);
+        open.onerror = () => reject(open.error);
+        open.onsuccess = () => {
+          const db = open.result;
+          const all = db.transaction("outboxes").objectStore("outboxes").getAll();
+          all.onerror = () => reject(all.error);
+          all.onsuccess = () => {
+            db.close();
+            resolve(all.result.map((r) => ({ clientId: r.clientId, pending: r.pending.length })));
+          };
+        };
+      }),
+  );
+
+test("A page that persists its outbox, closed with edits made offline, shows them when reopened before it is online, and sends each once", async (t) => {
+  const document = "gifts/persisted";
+  const writer = await openApp(t, document, "writer", gateway, { persist: true });
+  const watcher = await openApp(t, document, "watcher");
+  // A second tab of the same profile, open throughout: it keeps an outbox of its own (its own id), so the page
+  // reopened later continues the writer's, not this one's.
+  const twin = await app.open(`${gateway.url}/${document}`, "twin", () => {}, { persist: true, context: writer.context });
+  await addGift(writer, "Socks");
+  await converge([writer, watcher, twin], ["Socks"]);
+  await until(async () => (await storedOutboxes(writer)).length === 2, "both tabs to store their outbox");
+  const tabs = await storedOutboxes(writer);
+  assert.notEqual(tabs[0].clientId, tabs[1].clientId, `one outbox per tab: ${JSON.stringify(tabs)}`);
+
+  // Offline, the writer edits; its edits show at once and are stored before they could be sent.
+  await writer.context.setOffline(true);
+  await until(async () => (await connectionOf(writer)).status === "connecting", "the writer to go offline");
+  await addGift(writer, "Scarf");
+  await reserve(writer, "Socks");
+  await addGift(writer, "Mug");
+  const expected = ["Socks (reserved)", "Scarf", "Mug"];
+  await converge([writer], expected);
+  await until(async () => (await storedOutboxes(writer)).some((o) => o.pending === 3), "the three edits to be stored");
+  const writerId = (await storedOutboxes(writer)).find((o) => o.pending === 3).clientId;
+  await writer.page.close();
+
+  // The server is down when the page comes back, so what it shows comes from IndexedDB alone.
+  await gateway.kill();
+  await writer.context.setOffline(false);
+  const reopened = await app.open(`${gateway.url}/${document}`, "reopened", () => {}, { persist: true, context: writer.context, joined: false });
+  await converge([reopened], expected);
+  assert.equal((await connectionOf(reopened)).status, "connecting", "shown before the connection is back");
+  assert.match(await reopened.page.getByTestId("status-badge").textContent(), /3 waiting/);
+  await reopened.page.screenshot({ path: join(shots, "persisted-reopened-offline.png") });
+
+  await gateway.start();
+  await converge([reopened, watcher, twin], expected, 30_000);
+  await until(async () => (await connectionOf(reopened)).text.includes("0 pending"), "the stored edits to be acknowledged", 30_000);
+  const stored = await storedOutboxes(reopened);
+  assert.ok(stored.some((o) => o.clientId === writerId), `the reopened page continued the writer's outbox: ${JSON.stringify(stored)}`);
+  assert.equal((await connectionOf(reopened)).resumed, "true", "it resumed after the stored sequence number");
+  // The watcher got Socks, then each of the three once (it resumed after the restart: no replay).
+  await until(async () => / 4 received$/.test((await connectionOf(watcher)).text), "the watcher to receive the three edits");
+  assert.equal((await gateway.status(document)).lastSequence, 4, "four changes, each journaled once");
+  await reopened.page.screenshot({ path: join(shots, "persisted-reopened-online.png") });
+  for (const page of [writer, watcher, twin, reopened]) assert.deepEqual(page.errors, [], page.name);
 });
