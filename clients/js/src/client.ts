@@ -183,8 +183,10 @@ export function connect(url: string, options: ConnectOptions = {}): RelayClient 
   let numbering = 0;
   let releaseAfterSave = false;
   let laterTimer: ReturnType<typeof setTimeout> | undefined;
+  let rejected = false;
   const record = (): StoredClient => {
     const stored: StoredClient = { clientId, ...state.stored() };
+    if (rejected) stored.pending = [];
     if (stored.epoch !== null && options.stateToStore) stored.state = options.stateToStore();
     return stored;
   };
@@ -382,6 +384,14 @@ export function connect(url: string, options: ConnectOptions = {}): RelayClient 
     },
     onStop: (stop) => {
       clearTimeout(helloTimer);
+      // Refused patches stay refused (1009, frames the server does not accept): a page reopened would send them
+      // only to stop again, so the stored outbox lets them go (client.pending still counts them here).
+      if (stop.reason === "rejected") rejected = true;
+      // A last save of what it holds (a save under way finishes first), then the record is free for a later page.
+      if (outbox) {
+        releaseAfterSave = true;
+        save();
+      }
       setStatus("closed");
       options.onStop?.(stop);
     },
@@ -444,11 +454,6 @@ export function connect(url: string, options: ConnectOptions = {}): RelayClient 
     },
     close() {
       socket.stop({ reason: "closed", detail: "closed by the app" });
-      // A last save of what it holds (a save under way finishes first), then the record is free for a later page.
-      if (outbox) {
-        releaseAfterSave = true;
-        save();
-      }
     },
     get status() {
       return status;

@@ -158,3 +158,29 @@ test("A persisting client given an id another writer holds renames, stores its o
   await until(() => next.client.pending === 0, "its next patch");
   assert.equal((await gateway.status("persist/renamed")).lastSequence, 6);
 });
+
+test("A client stopped for a patch the server refuses (1009) lets its stored outbox go: the next client is not stopped by it again", async (t) => {
+  const strict = new Gateway({ "Relay:MaxMessageBytes": "1024" });
+  await strict.start();
+  t.after(() => strict.dispose());
+  const url = `${strict.url}/persist/refused`;
+  const storage = memoryStorage();
+  const first = recorder(url, { persist: storage });
+  t.after(() => first.client.close());
+  await until(() => first.joins.length === 1, "the client to join");
+  first.client.send("x".repeat(2000));
+  await until(() => first.stops.length === 1, "the client to stop");
+  assert.deepEqual([first.stops[0].reason, first.stops[0].code], ["rejected", 1009]);
+  assert.equal(first.client.pending, 1, "the refused patch is still counted, unsent");
+
+  // Its claim is given up at the stop, without a close(): the next client continues its id, without the patch.
+  const next = recorder(url, { persist: storage });
+  t.after(() => next.client.close());
+  await until(() => next.joins.length === 1, "the next client to join");
+  assert.equal(next.client.clientId, first.client.clientId);
+  assert.deepEqual(next.restored[0].pending, []);
+  next.client.send("small");
+  await until(() => next.client.pending === 0, "its patch");
+  assert.deepEqual(next.stops, []);
+  assert.equal((await strict.status("persist/refused")).lastSequence, 1);
+});
