@@ -27,6 +27,8 @@ export interface PatchInfo {
   seq: number;
   /** One of this client's own patches, now in the order (its ack), or written on a raw socket. */
   own: boolean;
+  /** For an own patch sent with a tag (`send(payload, tag)`), that tag. */
+  tag?: string;
 }
 
 /** What a persisting client continued from, before its first connection (ConnectOptions.onRestore). */
@@ -34,6 +36,8 @@ export interface RestoredOutbox {
   clientId: string;
   /** Its unacknowledged patches, oldest first: they go out, with their ids, once the connection is back. */
   pending: Payload[];
+  /** Their tags, in the same order (undefined for a patch sent without one). */
+  tags: (string | undefined)[];
   /** The state stored with the last sequence number (ConnectOptions.stateToStore), if any. */
   state: unknown;
   epoch: string | null;
@@ -91,9 +95,10 @@ export interface ConnectOptions extends ReconnectOptions {
 export interface RelayClient {
   /**
    * Queues a patch and writes it when open. False when the pending limits are reached: the patch is not taken.
-   * With persist, the patch is in storage before it is written to the socket.
+   * With persist, the patch is in storage before it is written to the socket. A `tag` comes back with its ack
+   * (PatchInfo.tag) and is stored with it.
    */
-  send(payload: Payload): boolean;
+  send(payload: Payload, tag?: string): boolean;
   /** Closes the socket and stops retrying. Closed in the same task as connect(), the client opens no socket at all. */
   close(): void;
   /** `connecting` from the start, until the first join; see ConnectOptions.onStatus. */
@@ -114,14 +119,14 @@ export interface RelayClient {
 
 const SUBPROTOCOL = "relay.v1";
 
-function randomId(): string {
+export function randomId(): string {
   const bytes = new Uint8Array(16);
   globalThis.crypto.getRandomValues(bytes);
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /** The document a URL names, as storage keys it: the address without its query. */
-function documentOf(url: string): string {
+export function documentOf(url: string): string {
   const u = new URL(url);
   return `${u.protocol}//${u.host}${u.pathname}`;
 }
@@ -335,7 +340,9 @@ export function connect(url: string, options: ConnectOptions = {}): RelayClient 
       // Unacknowledged patches first, oldest first, with their ids; new ones follow as they come.
       writeUnsent(s);
     } else if (delivery.kind === "patch") {
-      options.onPatch?.(delivery.payload, { seq: delivery.seq, own: delivery.own });
+      const info: PatchInfo = { seq: delivery.seq, own: delivery.own };
+      if (delivery.tag !== undefined) info.tag = delivery.tag;
+      options.onPatch?.(delivery.payload, info);
     }
   };
 
@@ -428,6 +435,7 @@ export function connect(url: string, options: ConnectOptions = {}): RelayClient 
         options.onRestore?.({
           clientId,
           pending: stored.pending.map((p) => p.payload),
+          tags: stored.pending.map((p) => p.tag),
           state: stored.epoch === null ? undefined : stored.state,
           epoch: stored.epoch,
           lastSeq: stored.lastSeq,
@@ -444,9 +452,9 @@ export function connect(url: string, options: ConnectOptions = {}): RelayClient 
   });
 
   return {
-    send(payload: Payload): boolean {
+    send(payload: Payload, tag?: string): boolean {
       if (status === "closed") return false;
-      if (!state.add(payload)) return false;
+      if (!state.add(payload, tag)) return false;
       if (outbox) saveNow();
       const s = socket.open;
       if (s && joined) writeUnsent(s);

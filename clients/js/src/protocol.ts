@@ -19,12 +19,14 @@ interface Pending {
   id: number;
   payload: Payload;
   bytes: number;
+  /** The sender's own name for it (tabs.ts: which tab wrote it), handed back with its ack. */
+  tag?: string;
 }
 
 /** What applying one server frame means to the app. */
 export type Delivery =
   | { kind: "join"; resumed: boolean; reset: boolean; epoch: string; head: number }
-  | { kind: "patch"; seq: number; payload: Payload; own: boolean }
+  | { kind: "patch"; seq: number; payload: Payload; own: boolean; tag?: string }
   | { kind: "ack"; id: number; seq: number }
   /** Another writer uses this client's name: an ack of an id it never wrote, or a hello's lastId past all it wrote. */
   | { kind: "shared"; detail: string }
@@ -144,13 +146,13 @@ export class ClientState {
    * Takes a new patch. Null when the pending patches are at a limit: the patch is refused, not queued, and the
    * caller decides (useRelayState then leaves its state as it was).
    */
-  add(payload: Payload): { id: number } | null {
+  add(payload: Payload, tag?: string): { id: number } | null {
     const bytes = payloadBytes(payload);
     if (this.pending.length >= this.limits.maxPending || this.pendingBytes + bytes > this.limits.maxPendingBytes) {
       return null;
     }
     const id = this.nextId++;
-    this.pending.push({ id, payload, bytes });
+    this.pending.push(tag === undefined ? { id, payload, bytes } : { id, payload, bytes, tag });
     this.pendingBytes += bytes;
     return { id };
   }
@@ -170,8 +172,14 @@ export class ClientState {
   }
 
   /** What a persisting client stores (storage.ts's StoredClient, less the id and the app's state). */
-  stored(): { nextId: number; pending: { id: number; payload: Payload }[]; epoch: string | null; lastSeq: number } {
-    return { nextId: this.nextId, pending: this.pending.map((p) => ({ id: p.id, payload: p.payload })), epoch: this.epoch, lastSeq: this.lastSeq };
+  stored(): { nextId: number; pending: { id: number; payload: Payload; tag?: string }[]; epoch: string | null; lastSeq: number } {
+    const pending = this.pending.map((p) => (p.tag === undefined ? { id: p.id, payload: p.payload } : { id: p.id, payload: p.payload, tag: p.tag }));
+    return { nextId: this.nextId, pending, epoch: this.epoch, lastSeq: this.lastSeq };
+  }
+
+  /** The tags of the pending patches, oldest first (undefined for an untagged one). */
+  pendingTags(): (string | undefined)[] {
+    return this.pending.map((p) => p.tag);
   }
 
   /**
@@ -180,12 +188,12 @@ export class ClientState {
    * the next ids. Every id below the stored counter may have been written, so a hello's lastId up to it is this
    * client's own, and its resends of them are a run the server takes as resends.
    */
-  restore(stored: { nextId: number; pending: { id: number; payload: Payload }[]; epoch: string | null; lastSeq: number }): void {
+  restore(stored: { nextId: number; pending: { id: number; payload: Payload; tag?: string }[]; epoch: string | null; lastSeq: number }): void {
     const added = this.pending.splice(0);
     this.pendingBytes = 0;
     for (const p of stored.pending) {
       const bytes = payloadBytes(p.payload);
-      this.pending.push({ id: p.id, payload: p.payload, bytes });
+      this.pending.push(p.tag === undefined ? { id: p.id, payload: p.payload, bytes } : { id: p.id, payload: p.payload, bytes, tag: p.tag });
       this.pendingBytes += bytes;
     }
     this.nextId = stored.nextId;
@@ -259,17 +267,22 @@ export class ClientState {
     }
     this.lastSeq = seq;
     let payload: Payload | undefined = this.acked.get(id);
+    let tag: string | undefined;
     let confirmed = 0;
     while (confirmed < this.pending.length && this.pending[confirmed].id <= id) {
       const done = this.pending[confirmed++];
       this.pendingBytes -= done.bytes;
-      if (done.id === id) payload = done.payload;
+      if (done.id === id) {
+        payload = done.payload;
+        tag = done.tag;
+      }
       this.retain(done.id, done.payload);
     }
     this.pending.splice(0, confirmed);
     this.sentOnConnection = Math.max(0, this.sentOnConnection - confirmed);
     // The app already applied its own patch when it sent it; it needs it again only to rebuild after a reset.
-    return payload === undefined ? { kind: "ack", id, seq } : { kind: "patch", seq, payload, own: true };
+    if (payload === undefined) return { kind: "ack", id, seq };
+    return tag === undefined ? { kind: "patch", seq, payload, own: true } : { kind: "patch", seq, payload, own: true, tag };
   }
 
   private retain(id: number, payload: Payload): void {

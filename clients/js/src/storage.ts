@@ -9,6 +9,8 @@ import type { Payload } from "./protocol.js";
 export interface StoredPatch {
   id: number;
   payload: Payload;
+  /** The sender's name for it, if it gave one (`send(payload, tag)`). */
+  tag?: string;
 }
 
 /** One client of one document, as stored: enough to continue where a closed page stopped. */
@@ -155,9 +157,10 @@ function done<T>(request: IDBRequest<T>): Promise<T> {
  * client id; a live client holds a Web Lock named `relay-outbox <document> <client id>`, so another tab of the same
  * origin never takes its record (it starts one of its own), and a closed tab's record is free for the next page.
  * Without the Web Locks API (a page not in a secure context) or IndexedDB, open() fails and the client keeps its
- * outbox in memory only.
+ * outbox in memory only. With `locks: false` it holds none: the caller is the only writer already (tabs.ts's
+ * leader holds the document's own lock).
  */
-export function indexedDbStorage(options: { name?: string } = {}): OutboxStorage {
+export function indexedDbStorage(options: { name?: string; locks?: boolean } = {}): OutboxStorage {
   const name = options.name ?? "relay-client";
   const store = "outboxes";
   let database: Promise<IDBDatabase> | null = null;
@@ -197,7 +200,7 @@ export function indexedDbStorage(options: { name?: string } = {}): OutboxStorage
       }),
     remove: (document, clientId) => write((s) => s.delete(key(document, clientId))),
     hold: (document, clientId) =>
-      new Promise((resolve) => {
+      options.locks === false ? Promise.resolve(() => {}) : new Promise((resolve) => {
         locks!
           .request(`relay-outbox ${document} ${clientId}`, { ifAvailable: true }, (lock) => {
             if (!lock) return resolve(null);
