@@ -10,9 +10,11 @@ const relayUrl = query.get("relay") ?? `ws://${location.hostname}:5001/gifts/fam
 // ?persist=indexeddb keeps the page's unsent changes (and its last list) in IndexedDB: a tab closed offline loses
 // nothing, and shows its list again when reopened, before it is back online.
 const persist = query.get("persist") === "indexeddb" ? "indexeddb" : undefined;
+// ?tabs=share: the page's tabs share one connection (one holds the socket, the others go through it).
+const shareTabs = query.get("tabs") === "share";
 
 createRoot(document.getElementById("root")).render(
   <StrictMode>
-    <App relayUrl={relayUrl} persist={persist} />
+    <App relayUrl={relayUrl} persist={persist} shareTabs={shareTabs} />
   </StrictMode>,
 );

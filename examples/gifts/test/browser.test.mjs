@@ -318,3 +318,55 @@ test("A page that persists its outbox, closed with edits made offline, shows the
   await reopened.page.screenshot({ path: join(shots, "persisted-reopened-online.png") });
   for (const page of [writer, watcher, twin, reopened]) assert.deepEqual(page.errors, [], page.name);
 });
+
+test("Three tabs share one connection; the leader closed mid-stream hands over, and every tab ends with the same gifts, none doubled", async (t) => {
+  const document = "gifts/shared-tabs";
+  const url = `${gateway.url}/${document}`;
+  const first = await openApp(t, document, "first", gateway, { shareTabs: true });
+  const tab = (name) => app.open(url, name, () => {}, { shareTabs: true, context: first.context });
+  const second = await tab("second");
+  const third = await tab("third");
+  const watcher = await openApp(t, document, "watcher");
+  const leaderOf = async (pages) => {
+    const flags = await Promise.all(pages.map(async (p) => (await connectionOf(p)).leader === "true"));
+    return pages.filter((_, i) => flags[i]);
+  };
+  await until(async () => (await leaderOf([first, second, third])).length === 1, "one tab to lead", 30_000);
+  const [leader] = await leaderOf([first, second, third]);
+  const followers = [first, second, third].filter((p) => p !== leader);
+  assert.equal(leader.sockets.length, 1, "the leader holds the one socket");
+  assert.deepEqual(followers.map((p) => p.sockets.length), [0, 0], "the other tabs open none");
+
+  await addGift(leader, "From the leader");
+  await converge([first, second, third, watcher], ["From the leader"]);
+
+  // The followers add gifts in turn; after the fifth round the leader's tab closes, and they go on.
+  const names = [];
+  for (let round = 1; round <= 10; round++) {
+    for (const [i, follower] of followers.entries()) {
+      const name = `Gift ${i + 1}-${String(round).padStart(2, "0")}`;
+      names.push(name);
+      await addGift(follower, name);
+    }
+    if (round === 5) await leader.page.close();
+  }
+  const expected = ["From the leader", ...names].sort();
+  const sorted = async (p) => (await shown(p)).sort();
+  try {
+    await until(async () => {
+      for (const p of [...followers, watcher]) if (JSON.stringify(await sorted(p)) !== JSON.stringify(expected)) return false;
+      return true;
+    }, "every tab and the watcher to show every gift", 30_000);
+  } catch (error) {
+    const seen = await Promise.all([...followers, watcher].map(async (p) => `${p.name}: ${JSON.stringify(await sorted(p))} ${(await connectionOf(p)).text}`));
+    throw new Error(`${error.message}\n${seen.join("\n")}`);
+  }
+  await until(async () => (await leaderOf(followers)).length === 1, "one of the others to lead", 30_000);
+  for (const p of followers) await until(async () => (await connectionOf(p)).text.includes("0 pending"), `${p.name}'s gifts to be in the order`, 30_000);
+  assert.equal(followers.reduce((n, p) => n + p.sockets.length, 0), 1, "the new leader opened the one socket of the two");
+  // Each gift is one patch, journaled once; the watcher received each once.
+  await until(async () => / 21 received$/.test((await connectionOf(watcher)).text), "the watcher to receive 21 patches", 30_000);
+  assert.equal((await gateway.status(document)).lastSequence, 21, "21 gifts, each journaled once");
+  for (const p of followers) await p.page.screenshot({ path: join(shots, `shared-tabs-${p.name}.png`) });
+  for (const p of [first, second, third, watcher]) assert.deepEqual(p.errors, [], p.name);
+});
