@@ -4,9 +4,10 @@
 // goes offline for 10 s) loses nothing, doubles nothing, and resumes; in React StrictMode a page opens one socket
 // and no other; a reserved gift names who reserved it; a client stopped for good shows an error banner; a page
 // reloaded under the client id it keeps in sessionStorage loses and doubles nothing; a page that persists its
-// outbox in IndexedDB, closed with edits made offline, shows them when reopened before it is back online, and sends
-// each once. Screenshots go to test-results/. The app is built (vite build, and a development build for
-// StrictMode) while the Gateway starts; @relay/client must be built first (npm test does).
+// outbox in IndexedDB, closed with edits made offline, shows them when reopened (and reloaded) before it is back
+// online, and sends each once; three tabs sharing one connection lose and double nothing when the leader closes.
+// Screenshots go to test-results/. The app is built (vite build, and a development build for StrictMode) while
+// the Gateway starts; @relay/client must be built first (npm test does).
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -305,6 +306,10 @@ test("A page that persists its outbox, closed with edits made offline, shows the
   assert.equal((await connectionOf(reopened)).status, "connecting", "shown before the connection is back");
   assert.match(await reopened.page.getByTestId("status-badge").textContent(), /3 waiting/);
   await reopened.page.screenshot({ path: join(shots, "persisted-reopened-offline.png") });
+  // Reloaded while still unable to connect, it continues the same outbox (the page before let its lock go).
+  await reopened.page.reload();
+  await converge([reopened], expected);
+  assert.match(await reopened.page.getByTestId("status-badge").textContent(), /3 waiting/);
 
   await gateway.start();
   await converge([reopened, watcher, twin], expected, 30_000);
