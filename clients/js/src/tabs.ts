@@ -254,7 +254,8 @@ export class TabGroup<T> {
         if (tag !== null) this.remember(tag);
         this.model.ordered(text, this.mine(tag), this.mine(tag) ? tag : undefined);
         this.post({ t: "patch", payload: text, tag });
-        this.options.onPatch?.(payload, info);
+        // To the app, another tab's change is not its own, though the group's client sent it.
+        this.options.onPatch?.(payload, tag === null || this.mine(tag) ? info : { ...info, own: false });
         this.onChange();
       },
       onStop: (stop) => {
