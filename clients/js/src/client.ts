@@ -1,6 +1,7 @@
 import { CloseCode, closeSaysIdReused } from "./closeCodes.js";
 import { ClientState, decodeFrame, type Payload, type ServerFrame } from "./protocol.js";
 import { ReconnectingSocket, type ReconnectOptions, type Status, type StopInfo, type WebSocketLike } from "./socket.js";
+import { indexedDbStorage, type Outbox, type OutboxStorage, type StoredClient } from "./storage.js";
 
 export type { Status, StopInfo, WebSocketConstructor, WebSocketLike } from "./socket.js";
 
@@ -26,6 +27,21 @@ export interface PatchInfo {
   seq: number;
   /** One of this client's own patches, now in the order (its ack), or written on a raw socket. */
   own: boolean;
+  /** For an own patch sent with a tag (`send(payload, tag)`), that tag. */
+  tag?: string;
+}
+
+/** What a persisting client continued from, before its first connection (ConnectOptions.onRestore). */
+export interface RestoredOutbox {
+  clientId: string;
+  /** Its unacknowledged patches, oldest first: they go out, with their ids, once the connection is back. */
+  pending: Payload[];
+  /** Their tags, in the same order (undefined for a patch sent without one). */
+  tags: (string | undefined)[];
+  /** The state stored with the last sequence number (ConnectOptions.stateToStore), if any. */
+  state: unknown;
+  epoch: string | null;
+  lastSeq: number;
 }
 
 /** connect()'s options; the reconnecting ones (WebSocket, minDelay, maxDelay, stableAfter, maxRefusals) are the socket's. */
@@ -61,12 +77,28 @@ export interface ConnectOptions extends ReconnectOptions {
   onJoin?: (join: JoinInfo) => void;
   onPatch?: (payload: Payload, info: PatchInfo) => void;
   onStop?: (stop: StopInfo) => void;
+  /**
+   * Keeps the outbox across page loads (README "Surviving a closed tab"): `"indexeddb"` in a browser, or an
+   * OutboxStorage (`memoryStorage()`, or the app's own). Off by default: the outbox lives in memory.
+   */
+  persist?: "indexeddb" | OutboxStorage;
+  /**
+   * With persist: the app's state as of the last patch it was handed (its patches in order, without its own
+   * unacknowledged ones), stored with the last sequence number. Called when the client saves. useRelayState sets it.
+   */
+  stateToStore?: () => unknown;
+  /** With persist: what the client continues from, once loaded and before its first connection. */
+  onRestore?: (restored: RestoredOutbox) => void;
 }
 
 /** A live client: send patches, read its state, close it. */
 export interface RelayClient {
-  /** Queues a patch and writes it when open. False when the pending limits are reached: the patch is not taken. */
-  send(payload: Payload): boolean;
+  /**
+   * Queues a patch and writes it when open. False when the pending limits are reached: the patch is not taken.
+   * With persist, the patch is in storage before it is written to the socket. A `tag` comes back with its ack
+   * (PatchInfo.tag) and is stored with it.
+   */
+  send(payload: Payload, tag?: string): boolean;
   /** Closes the socket and stops retrying. Closed in the same task as connect(), the client opens no socket at all. */
   close(): void;
   /** `connecting` from the start, until the first join; see ConnectOptions.onStatus. */
@@ -80,15 +112,23 @@ export interface RelayClient {
   readonly epoch: string | null;
   /** Patches not acknowledged yet (relay.v1) or not written yet (raw). */
   readonly pending: number;
+  /** With persist: pending patches not in storage yet (their save is under way); 0 without persist. */
+  readonly unsaved: number;
 }
 
 
 const SUBPROTOCOL = "relay.v1";
 
-function randomId(): string {
+export function randomId(): string {
   const bytes = new Uint8Array(16);
   globalThis.crypto.getRandomValues(bytes);
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** The document a URL names, as storage keys it: the address without its query. */
+export function documentOf(url: string): string {
+  const u = new URL(url);
+  return `${u.protocol}//${u.host}${u.pathname}`;
 }
 
 /** A patch frame's payload, without its header line: what a raw relay gets. */
@@ -103,6 +143,7 @@ function payloadOf(frame: string | Uint8Array): Payload {
  */
 export function connect(url: string, options: ConnectOptions = {}): RelayClient {
   let clientId = options.clientId ?? randomId();
+  const storage = options.persist === "indexeddb" ? indexedDbStorage() : options.persist;
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(clientId)) throw new Error("clientId must be 1 to 64 of A-Z a-z 0-9 _ -");
   const helloTimeout = options.helloTimeout ?? 10_000;
   const state = new ClientState({
@@ -135,8 +176,89 @@ export function connect(url: string, options: ConnectOptions = {}): RelayClient 
     options.onStatus?.(next);
   };
 
+  // Persistence: the claim on a stored record, the highest id a finished save holds (the socket carries no patch
+  // beyond it), and the save under way. A save after a rename counts only for the numbering it stored.
+  let outbox: Outbox | null = null;
+  let durableThrough = storage ? 0 : Number.POSITIVE_INFINITY;
+  let saving = false;
+  /** A save is wanted as soon as the one under way is done (a new patch, a new numbering), or a little later. */
+  let saveAgain = false;
+  let saveLater = false;
+  let saveQueued = false;
+  let numbering = 0;
+  let releaseAfterSave = false;
+  let laterTimer: ReturnType<typeof setTimeout> | undefined;
+  let rejected = false;
+  const record = (): StoredClient => {
+    const stored: StoredClient = { clientId, ...state.stored() };
+    if (rejected) stored.pending = [];
+    if (stored.epoch !== null && options.stateToStore) stored.state = options.stateToStore();
+    return stored;
+  };
+  const save = () => {
+    clearTimeout(laterTimer);
+    laterTimer = undefined;
+    saveLater = false;
+    if (!outbox) return;
+    if (saving) {
+      saveAgain = true;
+      return;
+    }
+    saving = true;
+    saveAgain = false;
+    const box = outbox;
+    const stored = record();
+    const through = stored.nextId - 1;
+    const saved = numbering;
+    box.save(stored).then(
+      () => {
+        saving = false;
+        if (saved === numbering && through > durableThrough) {
+          durableThrough = through;
+          const s = socket.open;
+          if (s && joined) writeUnsent(s);
+        }
+        if (saveAgain) save();
+        else if (releaseAfterSave) box.release();
+        else if (saveLater) saveSoon();
+      },
+      () => {
+        // Storage failed (full, or gone): the client goes on in memory, rather than hold its patches back.
+        saving = false;
+        outbox = null;
+        box.release();
+        durableThrough = Number.POSITIVE_INFINITY;
+        const s = socket.open;
+        if (s && joined) writeUnsent(s);
+      },
+    );
+  };
+  /** A new patch or a new numbering: stored before it is written, so at once. */
+  const saveNow = () => {
+    if (!outbox) return;
+    if (saving) {
+      saveAgain = true;
+      return;
+    }
+    if (saveQueued) return;
+    saveQueued = true;
+    queueMicrotask(() => {
+      saveQueued = false;
+      save();
+    });
+  };
+  /** What came in (acks, patches, a join): a save soon covers it; a page closed first resumes from the last one. */
+  const saveSoon = () => {
+    if (!outbox) return;
+    if (saving) {
+      saveLater = true;
+      return;
+    }
+    if (!saveQueued && laterTimer === undefined) laterTimer = setTimeout(save, 200);
+  };
+
   const writeUnsent = (s: WebSocketLike) => {
-    const frames = state.takeUnsent();
+    const frames = state.takeUnsent(durableThrough);
     if (protocol !== "raw") {
       for (const frame of frames) s.send(frame);
       return;
@@ -166,6 +288,11 @@ export function connect(url: string, options: ConnectOptions = {}): RelayClient 
   const rename = (s: WebSocketLike | null, reason: string) => {
     clientId = randomId();
     state.startOverUnderNewName();
+    if (outbox) {
+      numbering++;
+      durableThrough = 0;
+      saveNow();
+    }
     options.onClientId?.(clientId, reason);
     if (s) {
       // What the old name's socket still delivers until it closes is not this client's any more.
@@ -199,6 +326,7 @@ export function connect(url: string, options: ConnectOptions = {}): RelayClient 
       return;
     }
     const delivery = state.receive(frame);
+    if (delivery.kind !== "none") saveSoon();
     if (delivery.kind === "shared") {
       rename(s, delivery.detail);
       return;
@@ -212,7 +340,9 @@ export function connect(url: string, options: ConnectOptions = {}): RelayClient 
       // Unacknowledged patches first, oldest first, with their ids; new ones follow as they come.
       writeUnsent(s);
     } else if (delivery.kind === "patch") {
-      options.onPatch?.(delivery.payload, { seq: delivery.seq, own: delivery.own });
+      const info: PatchInfo = { seq: delivery.seq, own: delivery.own };
+      if (delivery.tag !== undefined) info.tag = delivery.tag;
+      options.onPatch?.(delivery.payload, info);
     }
   };
 
@@ -261,6 +391,14 @@ export function connect(url: string, options: ConnectOptions = {}): RelayClient 
     },
     onStop: (stop) => {
       clearTimeout(helloTimer);
+      // Refused patches stay refused (1009, frames the server does not accept): a page reopened would send them
+      // only to stop again, so the stored outbox lets them go (client.pending still counts them here).
+      if (stop.reason === "rejected") rejected = true;
+      // A last save of what it holds (a save under way finishes first), then the record is free for a later page.
+      if (outbox) {
+        releaseAfterSave = true;
+        save();
+      }
       setStatus("closed");
       options.onStop?.(stop);
     },
@@ -268,15 +406,56 @@ export function connect(url: string, options: ConnectOptions = {}): RelayClient 
   // The first socket opens in a microtask, so that a close() in the same task opens none: React StrictMode's
   // effect, cleanup and effect again leave one connection and no socket closed before it was established. The
   // first `connecting` waits as long, so that onStatus can read the client connect() returned.
+  // With persist, the stored outbox is claimed and loaded first: the first connection resumes it.
   queueMicrotask(() => {
     announce();
-    socket.start();
+    // Closed in the task that connected it (React StrictMode's first effect): no claim, which could make the
+    // client connected next pass the stored outbox by.
+    if (status === "closed") return;
+    if (!storage) {
+      socket.start();
+      return;
+    }
+    const asked = options.clientId ?? null;
+    storage.open(documentOf(url), { clientId: asked, newId: randomId }).then(
+      (box) => {
+        if (status === "closed") {
+          box.release();
+          return;
+        }
+        outbox = box;
+        const stored = box.stored;
+        const previous = clientId;
+        clientId = stored.clientId;
+        state.restore(stored);
+        durableThrough = stored.nextId - 1;
+        if (asked !== null && clientId !== previous) {
+          options.onClientId?.(clientId, `continues the stored outbox of a closed page, or ${asked} is in use by another live page`);
+        }
+        options.onRestore?.({
+          clientId,
+          pending: stored.pending.map((p) => p.payload),
+          tags: stored.pending.map((p) => p.tag),
+          state: stored.epoch === null ? undefined : stored.state,
+          epoch: stored.epoch,
+          lastSeq: stored.lastSeq,
+        });
+        if (state.pendingAbove(durableThrough) > 0) saveNow();
+        socket.start();
+      },
+      () => {
+        // No storage here (no IndexedDB, no Web Locks): the outbox lives in memory, as without persist.
+        durableThrough = Number.POSITIVE_INFINITY;
+        socket.start();
+      },
+    );
   });
 
   return {
-    send(payload: Payload): boolean {
+    send(payload: Payload, tag?: string): boolean {
       if (status === "closed") return false;
-      if (!state.add(payload)) return false;
+      if (!state.add(payload, tag)) return false;
+      if (outbox) saveNow();
       const s = socket.open;
       if (s && joined) writeUnsent(s);
       return true;
@@ -301,6 +480,9 @@ export function connect(url: string, options: ConnectOptions = {}): RelayClient 
     },
     get pending() {
       return state.pendingCount;
+    },
+    get unsaved() {
+      return outbox ? state.pendingAbove(durableThrough) : 0;
     },
   };
 }

@@ -19,12 +19,14 @@ interface Pending {
   id: number;
   payload: Payload;
   bytes: number;
+  /** The sender's own name for it (tabs.ts: which tab wrote it), handed back with its ack. */
+  tag?: string;
 }
 
 /** What applying one server frame means to the app. */
 export type Delivery =
   | { kind: "join"; resumed: boolean; reset: boolean; epoch: string; head: number }
-  | { kind: "patch"; seq: number; payload: Payload; own: boolean }
+  | { kind: "patch"; seq: number; payload: Payload; own: boolean; tag?: string }
   | { kind: "ack"; id: number; seq: number }
   /** Another writer uses this client's name: an ack of an id it never wrote, or a hello's lastId past all it wrote. */
   | { kind: "shared"; detail: string }
@@ -122,6 +124,13 @@ export class ClientState {
     return this.pending.length;
   }
 
+  /** Pending patches with an id above `through`: for a persisting client, those its storage does not hold yet. */
+  pendingAbove(through: number): number {
+    let count = 0;
+    for (let i = this.pending.length - 1; i >= 0 && this.pending[i].id > through; i--) count++;
+    return count;
+  }
+
   /** The query a (re)connection asks with: resume after the last sequence number held, once a hello named the epoch. */
   resumeQuery(): { after: number; epoch: string } | null {
     return this.epoch === null ? null : { after: this.lastSeq, epoch: this.epoch };
@@ -137,24 +146,65 @@ export class ClientState {
    * Takes a new patch. Null when the pending patches are at a limit: the patch is refused, not queued, and the
    * caller decides (useRelayState then leaves its state as it was).
    */
-  add(payload: Payload): { id: number } | null {
+  add(payload: Payload, tag?: string): { id: number } | null {
     const bytes = payloadBytes(payload);
     if (this.pending.length >= this.limits.maxPending || this.pendingBytes + bytes > this.limits.maxPendingBytes) {
       return null;
     }
     const id = this.nextId++;
-    this.pending.push({ id, payload, bytes });
+    this.pending.push(tag === undefined ? { id, payload, bytes } : { id, payload, bytes, tag });
     this.pendingBytes += bytes;
     return { id };
   }
 
-  /** The frames to write now on an open connection: every pending patch not written on it yet, oldest first. */
-  takeUnsent(): (string | Uint8Array)[] {
-    const unsent = this.pending.slice(this.sentOnConnection);
+  /**
+   * The frames to write now on an open connection: every pending patch not written on it yet, oldest first, up to
+   * id `through` (a persisting client writes only what its storage holds).
+   */
+  takeUnsent(through = Number.POSITIVE_INFINITY): (string | Uint8Array)[] {
+    let end = this.sentOnConnection;
+    while (end < this.pending.length && this.pending[end].id <= through) end++;
+    const unsent = this.pending.slice(this.sentOnConnection, end);
     const frames = unsent.map((p) => encodePatch(p.id, p.payload));
     if (unsent.length > 0) this.maxWritten = Math.max(this.maxWritten, unsent[unsent.length - 1].id);
-    this.sentOnConnection = this.pending.length;
+    this.sentOnConnection = end;
     return frames;
+  }
+
+  /** What a persisting client stores (storage.ts's StoredClient, less the id and the app's state). */
+  stored(): { nextId: number; pending: { id: number; payload: Payload; tag?: string }[]; epoch: string | null; lastSeq: number } {
+    const pending = this.pending.map((p) => (p.tag === undefined ? { id: p.id, payload: p.payload } : { id: p.id, payload: p.payload, tag: p.tag }));
+    return { nextId: this.nextId, pending, epoch: this.epoch, lastSeq: this.lastSeq };
+  }
+
+  /** The tags of the pending patches, oldest first (undefined for an untagged one). */
+  pendingTags(): (string | undefined)[] {
+    return this.pending.map((p) => p.tag);
+  }
+
+  /**
+   * Continues from what a closed page stored, before any connection: its counter, its pending patches (first, with
+   * their ids), its epoch and last sequence number. Patches added meanwhile were never written: they follow, under
+   * the next ids. Every id below the stored counter may have been written, so a hello's lastId up to it is this
+   * client's own, and its resends of them are a run the server takes as resends.
+   */
+  restore(stored: { nextId: number; pending: { id: number; payload: Payload; tag?: string }[]; epoch: string | null; lastSeq: number }): void {
+    const added = this.pending.splice(0);
+    this.pendingBytes = 0;
+    for (const p of stored.pending) {
+      const bytes = payloadBytes(p.payload);
+      this.pending.push(p.tag === undefined ? { id: p.id, payload: p.payload, bytes } : { id: p.id, payload: p.payload, bytes, tag: p.tag });
+      this.pendingBytes += bytes;
+    }
+    this.nextId = stored.nextId;
+    this.maxWritten = stored.nextId - 1;
+    for (const p of added) {
+      this.pending.push({ ...p, id: this.nextId++ });
+      this.pendingBytes += p.bytes;
+    }
+    this.epoch = stored.epoch;
+    this.lastSeq = stored.epoch === null ? 0 : stored.lastSeq;
+    this.sentOnConnection = 0;
   }
 
   /** Applies one server frame and says what it means to the app. */
@@ -217,17 +267,22 @@ export class ClientState {
     }
     this.lastSeq = seq;
     let payload: Payload | undefined = this.acked.get(id);
+    let tag: string | undefined;
     let confirmed = 0;
     while (confirmed < this.pending.length && this.pending[confirmed].id <= id) {
       const done = this.pending[confirmed++];
       this.pendingBytes -= done.bytes;
-      if (done.id === id) payload = done.payload;
+      if (done.id === id) {
+        payload = done.payload;
+        tag = done.tag;
+      }
       this.retain(done.id, done.payload);
     }
     this.pending.splice(0, confirmed);
     this.sentOnConnection = Math.max(0, this.sentOnConnection - confirmed);
     // The app already applied its own patch when it sent it; it needs it again only to rebuild after a reset.
-    return payload === undefined ? { kind: "ack", id, seq } : { kind: "patch", seq, payload, own: true };
+    if (payload === undefined) return { kind: "ack", id, seq };
+    return tag === undefined ? { kind: "patch", seq, payload, own: true } : { kind: "patch", seq, payload, own: true, tag };
   }
 
   private retain(id: number, payload: Payload): void {

@@ -3,6 +3,7 @@ import type { Draft } from "immer";
 import { connect, type ConnectOptions, type JoinInfo, type Protocol, type RelayClient, type Status } from "./client.js";
 import type { Payload } from "./protocol.js";
 import { OrderedState } from "./state.js";
+import { canShareTabs, TabGroup } from "./tabs.js";
 
 export { OrderedState } from "./state.js";
 
@@ -58,6 +59,19 @@ export interface RelayConnection {
   lastJoin: JoinInfo | null;
   /** Own patches the server has not acknowledged yet. */
   pending: number;
+  /** With shareTabs: this tab holds the group's socket. */
+  leader?: boolean;
+}
+
+/** useRelayState's options: connect()'s, and whether the tabs of the document share one connection. */
+export interface RelayStateOptions extends ConnectOptions {
+  /**
+   * The tabs of this document in this browser profile share one connection (README "Many tabs, one connection"):
+   * one tab holds the socket, its outbox persisted in IndexedDB, and the others go through it. Needs Web Locks,
+   * BroadcastChannel and IndexedDB; without them each tab connects on its own. The other options' callbacks run
+   * in the leading tab only.
+   */
+  shareTabs?: boolean;
 }
 
 /**
@@ -69,9 +83,10 @@ export interface RelayConnection {
 export function useRelayState<T>(
   url: string,
   initialState: T,
-  options?: ConnectOptions,
+  options?: RelayStateOptions,
 ): [T, (recipe: (draft: Draft<T>) => void) => boolean, RelayConnection] {
   const model = useRef<OrderedState<T> | null>(null);
+  const group = useRef<TabGroup<T> | null>(null);
   const client = useRef<RelayClient | null>(null);
   const refresh = useRef<() => void>(() => {});
   const initial = useRef(initialState);
@@ -80,6 +95,38 @@ export function useRelayState<T>(
   const [connection, setConnection] = useState<RelayConnection>({ status: "connecting", protocol: null, lastJoin: null, pending: 0 });
 
   useEffect(() => {
+    if (settings.current?.shareTabs && canShareTabs()) {
+      let live = true;
+      const guarded = <A extends unknown[]>(callback?: (...args: A) => void) =>
+        callback && ((...args: A) => void (live && callback(...args)));
+      const app = settings.current;
+      const g: TabGroup<T> = new TabGroup(
+        url,
+        initial.current,
+        {
+          ...app,
+          onStatus: guarded(app.onStatus),
+          onJoin: guarded(app.onJoin),
+          onPatch: guarded(app.onPatch),
+          onStop: guarded(app.onStop),
+          onRestore: guarded(app.onRestore),
+          onClientId: guarded(app.onClientId),
+        },
+        () => {
+          if (!live) return;
+          setState(g.state);
+          const { status, protocol, lastJoin, pending, leader } = g.connection;
+          setConnection({ status, protocol, lastJoin, pending, leader });
+        },
+      );
+      group.current = g;
+      setState(g.state);
+      return () => {
+        live = false;
+        group.current = null;
+        g.close();
+      };
+    }
     const m = new OrderedState(initial.current);
     model.current = m;
     setState(m.current);
@@ -92,6 +139,16 @@ export function useRelayState<T>(
     let live = true;
     const c = connect(url, {
       ...settings.current,
+      // With persist: the state as the server ordered it is stored with the last sequence number, and a page
+      // reopened shows it, with its own unacknowledged changes on top, before the connection is back.
+      stateToStore: () => m.confirmed,
+      onRestore: (restored) => {
+        if (!live) return;
+        m.restore(restored.state as T | undefined, restored.pending);
+        setState(m.current);
+        settings.current?.onRestore?.(restored);
+        report();
+      },
       onStatus: (status) => {
         if (!live) return;
         settings.current?.onStatus?.(status);
@@ -128,6 +185,7 @@ export function useRelayState<T>(
   }, [url]);
 
   const update = useCallback((recipe: (draft: Draft<T>) => void) => {
+    if (group.current) return group.current.update(recipe);
     const m = model.current;
     const c = client.current;
     if (!m || !c) return false;

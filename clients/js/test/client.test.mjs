@@ -7,6 +7,7 @@ import { after, before, test } from "node:test";
 import WebSocket from "ws";
 import { connect } from "../dist/index.js";
 import { ConnectionLog, Gateway, freePort, until } from "./gateway.mjs";
+import { recorder } from "./recorder.mjs";
 
 const gateway = new Gateway({
   "Relay:Auth:Token": "a-long-random-secret",
@@ -16,28 +17,6 @@ const gateway = new Gateway({
 const token = "access_token=a-long-random-secret";
 before(() => gateway.start());
 after(() => gateway.dispose());
-
-/** A client that records what it gets; `sockets` are its WebSockets, so a test can cut one. */
-function recorder(url, options = {}) {
-  const seen = { patches: [], own: [], joins: [], statuses: [], stops: [], sockets: [] };
-  class Recorded extends WebSocket {
-    constructor(...args) {
-      super(...args);
-      seen.sockets.push(this);
-    }
-  }
-  seen.client = connect(url, {
-    WebSocket: Recorded,
-    minDelay: 100,
-    maxDelay: 1000,
-    ...options,
-    onPatch: (payload, info) => (info.own ? seen.own : seen.patches).push({ payload, seq: info.seq }),
-    onJoin: (join) => seen.joins.push(join),
-    onStatus: (status) => seen.statuses.push(status),
-    onStop: (stop) => seen.stops.push(stop),
-  });
-  return seen;
-}
 
 /** Two recorders on `document` that have joined; closed when the test ends. */
 async function pair(t, document, options = {}) {

@@ -46,3 +46,26 @@ test("A snapshot's root replace and a reset rebuild the state, own pending chang
   state.ordered("not a patch", false);
   assert.deepEqual(state.current, { gifts: { mine: 1 } });
 });
+
+test("A restored state takes its stored pending changes first; tagged changes settle by tag, and adopt keeps those not yet ordered", () => {
+  const state = new OrderedState({ gifts: {} });
+  state.change((d) => void (d.gifts.new = { name: "Made before the load" }), () => true);
+  state.restore({ gifts: { old: { name: "Stored" } } }, [patch({ op: "add", path: ["gifts", "pending"], value: { name: "Stored, unsent" } })]);
+  assert.deepEqual(Object.keys(state.current.gifts), ["old", "pending", "new"]);
+  assert.deepEqual(state.confirmed, { gifts: { old: { name: "Stored" } } });
+
+  const tabs = new OrderedState({ n: [] });
+  const sent = [];
+  tabs.change((d) => void d.n.push(1), (p) => sent.push(p) > 0, "tab:1");
+  tabs.change((d) => void d.n.push(2), (p) => sent.push(p) > 0, "tab:2");
+  // The second is ordered first (another tab's leader sent it so): it settles by its tag, not by its place.
+  tabs.ordered(sent[1], true, "tab:2");
+  assert.deepEqual(tabs.pendingChanges().map((c) => c.tag), ["tab:1"]);
+  // A snapshot that has the first in it: adopted, with nothing left on top.
+  tabs.adopt({ n: [2, 1] }, (tag) => tag !== "tab:1");
+  assert.deepEqual(tabs.current, { n: [2, 1] });
+  assert.deepEqual(tabs.pendingChanges(), []);
+  tabs.change((d) => void d.n.push(3), () => true, "tab:3");
+  tabs.drop("tab:3");
+  assert.deepEqual(tabs.current, { n: [2, 1] });
+});

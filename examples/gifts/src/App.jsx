@@ -54,7 +54,7 @@ const badges = {
 };
 
 /** A gift list shared by everyone on the same document: add a gift, reserve one (and take it back). */
-export function App({ relayUrl }) {
+export function App({ relayUrl, persist, shareTabs = false }) {
   const received = useRef(0);
   // Why the client stopped for good (onStop reaches the app only for a stop it did not ask for itself), and whether
   // the last change was refused (update returned false: too many changes waiting to be sent).
@@ -65,8 +65,10 @@ export function App({ relayUrl }) {
       if (!info.own) received.current++;
     },
     onStop: (stop) => setStopped(stop),
-    clientId: sessionClientId(),
-    onClientId: keepClientId,
+    // Persisting, the client keeps its id in IndexedDB with its counter and unsent changes (a tab of its own per
+    // id, README "Surviving a closed tab"); otherwise the page keeps only the id, for the tab's session.
+    // Sharing one connection between tabs, the leading tab's client keeps the group's id in IndexedDB.
+    ...(persist || shareTabs ? { persist, shareTabs } : { clientId: sessionClientId(), onClientId: keepClientId }),
   });
   const [giftName, setGiftName] = useState("");
   const [me, setMe] = useState(storedName);
@@ -176,7 +178,12 @@ export function App({ relayUrl }) {
       </main>
 
       <footer className="foot">
-        <small data-testid="connection" data-status={connection.status} data-resumed={String(join?.resumed ?? false)}>
+        <small
+          data-testid="connection"
+          data-status={connection.status}
+          data-resumed={String(join?.resumed ?? false)}
+          data-leader={String(connection.leader ?? false)}
+        >
           {connection.status}
           {joined} · {connection.pending} pending · {received.current} received
         </small>

@@ -5,10 +5,16 @@ import "./styles.css";
 
 // The document lives on the Relay the page names with ?relay=, else on the one `dotnet run --project src/Gateway`
 // starts (port 5001), under gifts/family.
-const relayUrl = new URLSearchParams(location.search).get("relay") ?? `ws://${location.hostname}:5001/gifts/family`;
+const query = new URLSearchParams(location.search);
+const relayUrl = query.get("relay") ?? `ws://${location.hostname}:5001/gifts/family`;
+// ?persist=indexeddb keeps the page's unsent changes (and its last list) in IndexedDB: a tab closed offline loses
+// nothing, and shows its list again when reopened, before it is back online.
+const persist = query.get("persist") === "indexeddb" ? "indexeddb" : undefined;
+// ?tabs=share: the page's tabs share one connection (one holds the socket, the others go through it).
+const shareTabs = query.get("tabs") === "share";
 
 createRoot(document.getElementById("root")).render(
   <StrictMode>
-    <App relayUrl={relayUrl} />
+    <App relayUrl={relayUrl} persist={persist} shareTabs={shareTabs} />
   </StrictMode>,
 );

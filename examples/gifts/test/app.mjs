@@ -57,12 +57,15 @@ export class AppHarness {
   /**
    * A page of the app on the relay document at `relayUrl`, in a browser context of its own (so it can go offline
    * alone), of the production build or, with `development`, of React's development one; `onClose` receives the
-   * context's close, for a test's cleanup. Its `sockets` are the URLs of the WebSockets the page created, its
-   * `errors` what it logged as errors, less the expected ones.
+   * context's close, for a test's cleanup; with `context`, a page of that one instead (a tab of the same profile:
+   * its IndexedDB, its network). With `persist`, the app keeps its outbox in IndexedDB (?persist=indexeddb), with
+   * `shareTabs` its tabs share one connection (?tabs=share); with
+   * `joined` false, open() does not wait for the connection to join. Its `sockets` are the URLs of the WebSockets
+   * the page created, its `errors` what it logged as errors, less the expected ones.
    */
-  async open(relayUrl, name, onClose = () => {}, { development = false } = {}) {
-    const context = await this.browser.newContext();
-    onClose(() => context.close());
+  async open(relayUrl, name, onClose = () => {}, { development = false, persist = false, shareTabs = false, context: shared = null, joined = true } = {}) {
+    const context = shared ?? (await this.browser.newContext());
+    if (!shared) onClose(() => context.close());
     const page = await context.newPage();
     const errors = [];
     const sockets = [];
@@ -74,8 +77,9 @@ export class AppHarness {
     const expected = (text) => refused.test(text) && !/closed before the connection is established/.test(text);
     page.on("console", (message) => message.type() === "error" && !expected(message.text()) && errors.push(message.text()));
     const base = development ? "/dev/" : "/";
-    await page.goto(`http://127.0.0.1:${this.#site.address().port}${base}?relay=${encodeURIComponent(relayUrl)}`);
-    await page.getByTestId("connection").and(page.locator('[data-status="open"]')).waitFor({ timeout: 20_000 });
+    const persisting = `${persist ? "&persist=indexeddb" : ""}${shareTabs ? "&tabs=share" : ""}`;
+    await page.goto(`http://127.0.0.1:${this.#site.address().port}${base}?relay=${encodeURIComponent(relayUrl)}${persisting}`);
+    if (joined) await page.getByTestId("connection").and(page.locator('[data-status="open"]')).waitFor({ timeout: 20_000 });
     return { page, context, errors, sockets, name };
   }
 }

@@ -3,8 +3,11 @@
 // (the Gateway SIGKILLed and restarted on the same port and journal, 10 s later) and from the page side (the page
 // goes offline for 10 s) loses nothing, doubles nothing, and resumes; in React StrictMode a page opens one socket
 // and no other; a reserved gift names who reserved it; a client stopped for good shows an error banner; a page
-// reloaded under the client id it keeps in sessionStorage loses and doubles nothing. Screenshots go to test-results/. The app is built (vite build, and a development build for
-// StrictMode) while the Gateway starts; @relay/client must be built first (npm test does).
+// reloaded under the client id it keeps in sessionStorage loses and doubles nothing; a page that persists its
+// outbox in IndexedDB, closed with edits made offline, shows them when reopened (and reloaded) before it is back
+// online, and sends each once; three tabs sharing one connection lose and double nothing when the leader closes.
+// Screenshots go to test-results/. The app is built (vite build, and a development build for StrictMode) while
+// the Gateway starts; @relay/client must be built first (npm test does).
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -249,4 +252,126 @@ test("Against the original relay the app falls back to raw frames, and two pages
     await app.page.screenshot({ path: join(shots, `raw-${app.name}.png`) });
     assert.deepEqual(app.errors, []);
   }
+});
+
+/** The outboxes a page's profile keeps in IndexedDB (the client's database, once the app opened it): id and pending. */
+const storedOutboxes = (app) =>
+  app.page.evaluate(
+    () =>
+      new Promise((resolve, reject) => {
+        const open = indexedDB.open("relay-client", 1);
+        open.onerror = () => reject(open.error);
+        open.onsuccess = () => {
+          const db = open.result;
+          const all = db.transaction("outboxes").objectStore("outboxes").getAll();
+          all.onerror = () => reject(all.error);
+          all.onsuccess = () => {
+            db.close();
+            resolve(all.result.map((r) => ({ clientId: r.clientId, pending: r.pending.length })));
+          };
+        };
+      }),
+  );
+
+test("A page that persists its outbox, closed with edits made offline, shows them when reopened before it is online, and sends each once", async (t) => {
+  const document = "gifts/persisted";
+  const writer = await openApp(t, document, "writer", gateway, { persist: true });
+  const watcher = await openApp(t, document, "watcher");
+  // A second tab of the same profile, open throughout: it keeps an outbox of its own (its own id), so the page
+  // reopened later continues the writer's, not this one's.
+  const twin = await app.open(`${gateway.url}/${document}`, "twin", () => {}, { persist: true, context: writer.context });
+  await addGift(writer, "Socks");
+  await converge([writer, watcher, twin], ["Socks"]);
+  await until(async () => (await storedOutboxes(writer)).length === 2, "both tabs to store their outbox");
+  const tabs = await storedOutboxes(writer);
+  assert.notEqual(tabs[0].clientId, tabs[1].clientId, `one outbox per tab: ${JSON.stringify(tabs)}`);
+
+  // Offline, the writer edits; its edits show at once and are stored before they could be sent.
+  await writer.context.setOffline(true);
+  await until(async () => (await connectionOf(writer)).status === "connecting", "the writer to go offline");
+  await addGift(writer, "Scarf");
+  await reserve(writer, "Socks");
+  await addGift(writer, "Mug");
+  const expected = ["Socks (reserved)", "Scarf", "Mug"];
+  await converge([writer], expected);
+  await until(async () => (await storedOutboxes(writer)).some((o) => o.pending === 3), "the three edits to be stored");
+  const writerId = (await storedOutboxes(writer)).find((o) => o.pending === 3).clientId;
+  await writer.page.close();
+
+  // The server is down when the page comes back, so what it shows comes from IndexedDB alone.
+  await gateway.kill();
+  await writer.context.setOffline(false);
+  const reopened = await app.open(`${gateway.url}/${document}`, "reopened", () => {}, { persist: true, context: writer.context, joined: false });
+  await converge([reopened], expected);
+  assert.equal((await connectionOf(reopened)).status, "connecting", "shown before the connection is back");
+  assert.match(await reopened.page.getByTestId("status-badge").textContent(), /3 waiting/);
+  await reopened.page.screenshot({ path: join(shots, "persisted-reopened-offline.png") });
+  // Reloaded while still unable to connect, it continues the same outbox (the page before let its lock go).
+  await reopened.page.reload();
+  await converge([reopened], expected);
+  assert.match(await reopened.page.getByTestId("status-badge").textContent(), /3 waiting/);
+
+  await gateway.start();
+  await converge([reopened, watcher, twin], expected, 30_000);
+  await until(async () => (await connectionOf(reopened)).text.includes("0 pending"), "the stored edits to be acknowledged", 30_000);
+  const stored = await storedOutboxes(reopened);
+  assert.ok(stored.some((o) => o.clientId === writerId), `the reopened page continued the writer's outbox: ${JSON.stringify(stored)}`);
+  assert.equal((await connectionOf(reopened)).resumed, "true", "it resumed after the stored sequence number");
+  // The watcher got Socks, then each of the three once (it resumed after the restart: no replay).
+  await until(async () => / 4 received$/.test((await connectionOf(watcher)).text), "the watcher to receive the three edits");
+  assert.equal((await gateway.status(document)).lastSequence, 4, "four changes, each journaled once");
+  await reopened.page.screenshot({ path: join(shots, "persisted-reopened-online.png") });
+  for (const page of [writer, watcher, twin, reopened]) assert.deepEqual(page.errors, [], page.name);
+});
+
+test("Three tabs share one connection; the leader closed mid-stream hands over, and every tab ends with the same gifts, none doubled", async (t) => {
+  const document = "gifts/shared-tabs";
+  const url = `${gateway.url}/${document}`;
+  const first = await openApp(t, document, "first", gateway, { shareTabs: true });
+  const tab = (name) => app.open(url, name, () => {}, { shareTabs: true, context: first.context });
+  const second = await tab("second");
+  const third = await tab("third");
+  const watcher = await openApp(t, document, "watcher");
+  const leaderOf = async (pages) => {
+    const flags = await Promise.all(pages.map(async (p) => (await connectionOf(p)).leader === "true"));
+    return pages.filter((_, i) => flags[i]);
+  };
+  await until(async () => (await leaderOf([first, second, third])).length === 1, "one tab to lead", 30_000);
+  const [leader] = await leaderOf([first, second, third]);
+  const followers = [first, second, third].filter((p) => p !== leader);
+  assert.equal(leader.sockets.length, 1, "the leader holds the one socket");
+  assert.deepEqual(followers.map((p) => p.sockets.length), [0, 0], "the other tabs open none");
+
+  await addGift(leader, "From the leader");
+  await converge([first, second, third, watcher], ["From the leader"]);
+
+  // The followers add gifts in turn; after the fifth round the leader's tab closes, and they go on.
+  const names = [];
+  for (let round = 1; round <= 10; round++) {
+    for (const [i, follower] of followers.entries()) {
+      const name = `Gift ${i + 1}-${String(round).padStart(2, "0")}`;
+      names.push(name);
+      await addGift(follower, name);
+    }
+    if (round === 5) await leader.page.close();
+  }
+  const expected = ["From the leader", ...names].sort();
+  const sorted = async (p) => (await shown(p)).sort();
+  try {
+    await until(async () => {
+      for (const p of [...followers, watcher]) if (JSON.stringify(await sorted(p)) !== JSON.stringify(expected)) return false;
+      return true;
+    }, "every tab and the watcher to show every gift", 30_000);
+  } catch (error) {
+    const seen = await Promise.all([...followers, watcher].map(async (p) => `${p.name}: ${JSON.stringify(await sorted(p))} ${(await connectionOf(p)).text}`));
+    throw new Error(`${error.message}\n${seen.join("\n")}`);
+  }
+  await until(async () => (await leaderOf(followers)).length === 1, "one of the others to lead", 30_000);
+  for (const p of followers) await until(async () => (await connectionOf(p)).text.includes("0 pending"), `${p.name}'s gifts to be in the order`, 30_000);
+  assert.equal(followers.reduce((n, p) => n + p.sockets.length, 0), 1, "the new leader opened the one socket of the two");
+  // Each gift is one patch, journaled once; the watcher received each once.
+  await until(async () => / 21 received$/.test((await connectionOf(watcher)).text), "the watcher to receive 21 patches", 30_000);
+  assert.equal((await gateway.status(document)).lastSequence, 21, "21 gifts, each journaled once");
+  for (const p of followers) await p.page.screenshot({ path: join(shots, `shared-tabs-${p.name}.png`) });
+  for (const p of [first, second, third, watcher]) assert.deepEqual(p.errors, [], p.name);
 });
