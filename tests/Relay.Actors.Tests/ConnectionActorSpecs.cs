@@ -215,6 +215,48 @@ public sealed class ConnectionActorSpecs : RelaySpec
     }
 
     [Fact]
+    public async Task Should_deliver_the_live_patches_that_came_while_a_named_client_waited_for_its_last_id_when_it_resumes_at_the_head()
+    {
+        // A relay.v1 client named "me" resumes after 3, the hub's head: its join waits for the sequencer's answer
+        // (its last id), and the hub's next patches reach the connection before that answer does (after a failover the
+        // sequencer answers late). They follow the head without a gap: each is delivered, once, in order.
+        var patches = await JournalAsync("other", "h1", "h2", "h3", "live4", "live5");
+        var (connection, link, sequencer) = Open(protocol: new ClientProtocol(true, Me, ResumeAfter: 3, ResumeEpoch: 7));
+        var asked = await sequencer.ExpectMsgAsync<OpenDocument>(Patience);
+        Join(connection, head: 3, epoch: 7);
+        connection.Tell(new ConnectionActor.LivePatch(patches[3]));
+        connection.Tell(new ConnectionActor.LivePatch(patches[4]));
+        connection.Tell(new DocumentOpened(Doc, 5, 7), sequencer.Ref);
+
+        var hello = await link.ReadSentAsync<HelloFrame>(Patience);
+        Assert.True(hello.Resumed, $"{asked.Client}'s hello did not resume");
+        Assert.Equal(["live4", "live5"], await ReadOutboundAsync(link, 2));
+
+        var live = await JournalAsync("other", "live6");
+        connection.Tell(new ConnectionActor.LivePatch(live[0]));
+        Assert.Equal(["live6"], await ReadOutboundAsync(link, 1));
+        await ExpectNoOutboundAsync(link);
+    }
+
+    [Fact]
+    public async Task Should_deliver_the_live_patches_that_came_while_a_named_client_waited_for_its_last_id_on_an_empty_history()
+    {
+        var patches = await JournalAsync("other", "live1", "live2");
+        var journal = new RecordingPatchJournal(PatchJournal);
+        var (connection, link, sequencer) = Open(journal: journal, protocol: new ClientProtocol(true, Me));
+        await sequencer.ExpectMsgAsync<OpenDocument>(Patience);
+        Join(connection, head: 0, epoch: 7);
+        connection.Tell(new ConnectionActor.LivePatch(patches[0]));
+        connection.Tell(new ConnectionActor.LivePatch(patches[1]));
+        connection.Tell(new DocumentOpened(Doc, 2, 7), sequencer.Ref);
+
+        Assert.False((await link.ReadSentAsync<HelloFrame>(Patience)).Resumed);
+        Assert.Equal(["live1", "live2"], await ReadOutboundAsync(link, 2));
+        await ExpectNoOutboundAsync(link);
+        Assert.Empty(journal.Reads);
+    }
+
+    [Fact]
     public async Task Should_run_on_the_connection_mailbox()
     {
         var (connection, _, _) = Open();
@@ -456,12 +498,13 @@ public sealed class ConnectionActorSpecs : RelaySpec
         long maxOutboundBytes = 1024 * 1024,
         int maxInFlight = 16,
         IPatchJournal? journal = null,
-        ConnectionSettings? settings = null)
+        ConnectionSettings? settings = null,
+        ClientProtocol? protocol = null)
     {
         var link = new ClientLink(maxOutboundBytes, maxInFlight);
         var history = CreateTestProbe();
         var connection = Sys.ActorOf(
-            ConnectionActor.Props(Doc, Me, link, history.Ref, ReaderOf(journal), settings ?? Fast),
+            ConnectionActor.Props(Doc, Me, link, history.Ref, ReaderOf(journal), settings ?? Fast, protocol),
             "connection-" + Me);
         return (connection, link, history);
     }
@@ -488,7 +531,7 @@ public sealed class ConnectionActorSpecs : RelaySpec
     }
 
     /// <summary>As the hub does: names its head, by default the highest sequence journaled so far; every later patch is the spec's to send.</summary>
-    private void Join(IActorRef connection, long? head = null) => connection.Tell(new ConnectionActor.Join(head ?? _lastSequence));
+    private void Join(IActorRef connection, long? head = null, long epoch = 0) => connection.Tell(new ConnectionActor.Join(head ?? _lastSequence, epoch));
 
     private readonly Dictionary<string, long> _framesOf = new();
     private long _lastSequence;

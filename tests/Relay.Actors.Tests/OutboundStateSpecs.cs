@@ -14,7 +14,7 @@ public sealed class OutboundStateSpecs
     {
         var state = new OutboundState(new HeldLimits(10, 1024));
 
-        Assert.Equal(OutboundStep.None, state.Join(0));
+        Assert.Equal(OutboundStep.None, state.Join(0).Next);
         Assert.False(state.CatchingUp);
 
         Assert.True(state.OnLive(Patch(1)));
@@ -29,14 +29,48 @@ public sealed class OutboundStateSpecs
         var state = new OutboundState(new HeldLimits(10, 1024));
         state.StartAfter(5);
 
-        Assert.Equal(OutboundStep.Read, state.Join(8));
+        Assert.Equal(OutboundStep.Read, state.Join(8).Next);
         Assert.Equal((6L, 8L), (state.ReadFrom, state.ReadTo));
 
         var resumedAtHead = new OutboundState(new HeldLimits(10, 1024));
         resumedAtHead.StartAfter(8);
-        Assert.Equal(OutboundStep.None, resumedAtHead.Join(8));
+        Assert.Equal(OutboundStep.None, resumedAtHead.Join(8).Next);
         Assert.False(resumedAtHead.OnLive(Patch(8)));
         Assert.True(resumedAtHead.OnLive(Patch(9)));
+    }
+
+    [Fact]
+    public void Should_deliver_the_live_patches_that_came_before_a_join_at_the_resume_point()
+    {
+        // A named client's join waits for its last id; the hub's next patches may come first.
+        var state = new OutboundState(new HeldLimits(10, 1024));
+        state.StartAfter(8);
+        Assert.False(state.OnLive(Patch(9)));
+        Assert.False(state.OnLive(Patch(10)));
+
+        var (deliver, next) = state.Join(8);
+
+        Assert.Equal([9L, 10L], deliver.Select(p => p.Sequence));
+        Assert.Equal(OutboundStep.None, next);
+        Assert.False(state.CatchingUp);
+        Assert.Equal(11, state.Next);
+        Assert.True(state.OnLive(Patch(11)));
+    }
+
+    [Fact]
+    public void Should_read_from_the_journal_the_live_patches_that_came_before_a_join_at_head_zero_and_overflowed()
+    {
+        var state = new OutboundState(new HeldLimits(2, 1024));
+        Assert.False(state.OnLive(Patch(1)));
+        Assert.False(state.OnLive(Patch(2)));
+        Assert.False(state.OnLive(Patch(3)));
+
+        var (deliver, next) = state.Join(0);
+
+        Assert.Empty(deliver);
+        Assert.Equal(OutboundStep.Read, next);
+        Assert.True(state.CatchingUp);
+        Assert.Equal((1L, 3L), (state.ReadFrom, state.ReadTo));
     }
 
     [Fact]
@@ -44,7 +78,7 @@ public sealed class OutboundStateSpecs
     {
         var state = new OutboundState(new HeldLimits(10, 1024));
 
-        Assert.Equal(OutboundStep.Read, state.Join(3));
+        Assert.Equal(OutboundStep.Read, state.Join(3).Next);
 
         Assert.True(state.CatchingUp);
         Assert.Equal((1L, 3L), (state.ReadFrom, state.ReadTo));

@@ -176,6 +176,71 @@ public sealed class ClusterFaultSpecs : IAsyncLifetime
         AssertOpen(sender, watcher);
     }
 
+    [Fact]
+    public async Task Should_give_a_named_client_that_resumes_on_a_survivor_after_a_hard_kill_of_the_sequencer_node_every_patch_once_in_order()
+    {
+        // The gift app's cluster check in small: a relay.v1 reader on the sequencer's node holds what a writer on a
+        // survivor sent; the node is SIGKILLed, and the reader resumes on the writer's node, whose hub knows the head
+        // and joins it at once, while the writer goes on writing through the failover. The reader's hello waits for the
+        // new sequencer to name its last id; the writer's patches journaled meanwhile must reach it all the same.
+        const int Count = 42;
+        var host = await StartClusterAsync("singleton");
+        var survivor = Cluster.Nodes.First(node => node != host);
+        await using var writer = await RelayV1Client.ConnectAsync(new Uri($"{survivor.WebSocketUrlOf(Document)}?client=writer"));
+        await using var reader = await RelayV1Client.ConnectAsync(new Uri($"{host.WebSocketUrlOf(Document)}?client=reader"));
+        await writer.SendTextAsync(1, "p1");
+        await writer.SendTextAsync(2, "p2");
+        var held = await reader.ReceiveManyAsync(2, TimeSpan.FromSeconds(30));
+        Assert.Equal([1L, 2L], held.Select(frame => frame.Seq));
+        // The writer's acks come through its node's hub: once both are in, that hub's head is 2 (its first patches may
+        // reach it only from the journal, a heartbeat later: a new subscriber becomes known to the others by gossip).
+        var acks = await writer.ReceiveManyAsync(2, TimeSpan.FromSeconds(30));
+        Assert.Equal([1L, 2L], acks.Select(frame => frame.Seq));
+
+        await host.KillAsync();
+        // While the sequencer is away, the writer's connection resends 2 s after its last frame and the reader's asks
+        // for its last id every 2 s from its start: the reader starts halfway through the writer's frames, so that the
+        // two cadences are a second apart and the new sequencer journals the writer's frames before it hears the reader.
+        var halfway = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var writing = Task.Run(async () =>
+        {
+            for (var id = 3; id <= Count; id++)
+            {
+                await writer.SendTextAsync(id, "p" + id);
+                if (id == (Count + 3) / 2)
+                {
+                    halfway.TrySetResult();
+                }
+
+                await Task.Delay(SendInterval * 10);
+            }
+        });
+        await halfway.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        await using var resumed = await RelayV1Client.ConnectAsync(
+            new Uri($"{survivor.WebSocketUrlOf(Document)}?client=reader&after=2&epoch={reader.Epoch}"));
+        var frames = new List<V1Frame>();
+        try
+        {
+            while (frames.Count == 0 || frames[^1].Seq < Count)
+            {
+                frames.Add(await resumed.ReceiveAsync(TimeSpan.FromSeconds(30)));
+            }
+        }
+        catch (TimeoutException)
+        {
+            // Asserted below, with what did arrive.
+        }
+
+        await writing.WaitAsync(TimeSpan.FromSeconds(30));
+        var seqs = frames.Select(frame => frame.Seq).ToList();
+        _output.WriteLine($"resumed: {resumed.Resumed}, head {resumed.Head}; received {frames.Count} frames after the hello, seq {string.Join(",", seqs)}");
+        Assert.True(resumed.Resumed, $"hello: {resumed.Hello.Header}");
+        Assert.True(
+            seqs.SequenceEqual(Enumerable.Range(3, Count - 2).Select(i => (long)i)),
+            $"expected seq 3..{Count} once each in order; missing {string.Join(",", Enumerable.Range(3, Count - 2).Select(i => (long)i).Except(seqs))}\n{Cluster.Output}");
+        Assert.Equal(Enumerable.Range(3, Count - 2).Select(i => "p" + i), frames.Select(frame => frame.Text));
+    }
+
     [Theory]
     [MemberData(nameof(Placements))]
     public async Task Should_disconnect_nobody_and_deliver_every_patch_once_in_order_after_PostgreSQL_was_down_for_10_seconds(string placement)

@@ -187,30 +187,7 @@ internal sealed class ConnectionActor : UntypedActor, IWithTimers
             case AskLastIdAgain:
                 break;
             case CatchUpCompleted completed:
-                var (deliver, next) = _outbound.OnReadCompleted(completed.ReadThrough);
-                foreach (var patch in deliver)
-                {
-                    // The live patches held during the read come all at once, onto a queue the replay left near half its
-                    // limit: that they do not all fit says nothing of the client's reading. What does not fit is read
-                    // from the journal, back-pressured like the replay (whose stall timeout still closes a client that
-                    // reads nothing).
-                    if (_link.Closed.IsCompleted)
-                    {
-                        return;
-                    }
-
-                    if (!TryDeliver(patch))
-                    {
-                        next = _outbound.ReadFromJournal(patch.Sequence);
-                        break;
-                    }
-                }
-
-                if (!_link.Closed.IsCompleted)
-                {
-                    Run(next);
-                }
-
+                DeliverHeld(_outbound.OnReadCompleted(completed.ReadThrough));
                 break;
             case CatchUpFailed failed when failed.Cause is SlowConsumerException:
                 CloseAndStop(CloseReason.SlowConsumer);
@@ -281,7 +258,7 @@ internal sealed class ConnectionActor : UntypedActor, IWithTimers
 
             if (resumed)
             {
-                Run(_outbound.Join(join.Head));
+                DeliverHeld(_outbound.Join(join.Head));
                 return;
             }
         }
@@ -291,7 +268,35 @@ internal sealed class ConnectionActor : UntypedActor, IWithTimers
             return;
         }
 
-        Run(_outbound.Join(join.Head));
+        DeliverHeld(_outbound.Join(join.Head));
+    }
+
+    /// <summary>Delivers the live patches held during a read (or before the join), then takes <paramref name="held"/>'s next step.</summary>
+    private void DeliverHeld((IReadOnlyList<PatchAppended> Deliver, OutboundStep Next) held)
+    {
+        var (deliver, next) = held;
+        foreach (var patch in deliver)
+        {
+            // The live patches held during the read come all at once, onto a queue the replay left near half its
+            // limit: that they do not all fit says nothing of the client's reading. What does not fit is read
+            // from the journal, back-pressured like the replay (whose stall timeout still closes a client that
+            // reads nothing).
+            if (_link.Closed.IsCompleted)
+            {
+                return;
+            }
+
+            if (!TryDeliver(patch))
+            {
+                next = _outbound.ReadFromJournal(patch.Sequence);
+                break;
+            }
+        }
+
+        if (!_link.Closed.IsCompleted)
+        {
+            Run(next);
+        }
     }
 
     /// <summary>

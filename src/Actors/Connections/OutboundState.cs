@@ -69,19 +69,26 @@ internal sealed class OutboundState
         }
     }
 
-    /// <summary>The hub's head: everything up to <paramref name="head"/> is in the journal, the rest comes live.</summary>
-    public OutboundStep Join(long head)
+    /// <summary>
+    /// The hub's head: everything up to <paramref name="head"/> is in the journal, the rest comes live. Returns the live
+    /// patches to deliver now, in order, and what to do next.
+    /// </summary>
+    public (IReadOnlyList<PatchAppended> Deliver, OutboundStep Next) Join(long head)
     {
         _joined = true;
         LatestSeen = Math.Max(LatestSeen, head);
-        if (head < Next)
+        CatchingUp = true;
+        if (head >= Next)
         {
-            return OutboundStep.None;
+            ReadTo = head;
+            return ([], OutboundStep.Read);
         }
 
-        CatchingUp = true;
-        ReadTo = head;
-        return OutboundStep.Read;
+        // Nothing to read: the client holds everything up to the head (a resume or a snapshot at it, an empty history).
+        // The hub's patches after the head may have come already, held while the join waited (a named client's join
+        // waits for its last id, which after a failover the sequencer names late): they are the next ones, delivered
+        // now as after a read, or read from the journal when they did not all fit.
+        return OnReadCompleted(head);
     }
 
     /// <summary>
