@@ -9,9 +9,12 @@
 #
 # State (pids, logs, PostgreSQL data, nginx config, the nodes' TLS certificate) lives in $RELAY_CLUSTER_DIR
 # (default .tmp/cluster). The gateways talk to each other over TLS with a throwaway self-signed certificate.
-# Ports: nginx 5001, gateways HTTP 5011-5013 and Akka 4061-4063, PostgreSQL 5433; override with
-# RELAY_LB_PORT, RELAY_HTTP_BASE (5010), RELAY_AKKA_BASE (4060), RELAY_PG_PORT. RELAY_SKIP_BUILD=1 skips the
-# build; RELAY_GATEWAY_DLL runs another build of the Gateway (the tests run their Debug build).
+# They form their cluster by Cluster Bootstrap (config discovery of the three management ports, all three
+# required); RELAY_FORMATION=seeds gives them static seed nodes instead (docs/cluster.md).
+# Ports: nginx 5001, gateways HTTP 5011-5013, Akka 4061-4063 and management 8551-8553, PostgreSQL 5433;
+# override with RELAY_LB_PORT, RELAY_HTTP_BASE (5010), RELAY_AKKA_BASE (4060), RELAY_MANAGEMENT_BASE (8550),
+# RELAY_PG_PORT. RELAY_SKIP_BUILD=1 skips the build; RELAY_GATEWAY_DLL runs another build of the Gateway
+# (the tests run their own build).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,6 +22,8 @@ STATE=${RELAY_CLUSTER_DIR:-$ROOT/.tmp/cluster}
 LB_PORT=${RELAY_LB_PORT:-5001}
 HTTP_BASE=${RELAY_HTTP_BASE:-5010}
 AKKA_BASE=${RELAY_AKKA_BASE:-4060}
+MANAGEMENT_BASE=${RELAY_MANAGEMENT_BASE:-8550}
+FORMATION=${RELAY_FORMATION:-bootstrap}
 PG_PORT=${RELAY_PG_PORT:-5433}
 NODES=(1 2 3)
 GATEWAY_DLL=${RELAY_GATEWAY_DLL:-$ROOT/src/Gateway/bin/Release/net10.0/Relay.Gateway.dll}
@@ -30,6 +35,7 @@ log() { echo "cluster: $*" >&2; }
 
 http_port() { echo $((HTTP_BASE + $1)); }
 akka_port() { echo $((AKKA_BASE + $1)); }
+management_port() { echo $((MANAGEMENT_BASE + $1)); }
 
 # The pid recorded in $STATE/$1.pid, if that process still runs the program named $2.
 live_pid() {
@@ -94,13 +100,23 @@ start_gateway() {
     "--Relay:Akka:Tls:CertificatePath=$STATE/tls/node.pfx"
   )
   local i=0 m
-  for m in "${NODES[@]}"; do
-    args+=("--Relay:Akka:SeedNodes:$i=akka.ssl.tcp://relay@127.0.0.1:$(akka_port "$m")")
-    i=$((i + 1))
-  done
+  if [[ $FORMATION == seeds ]]; then
+    for m in "${NODES[@]}"; do
+      args+=("--Relay:Akka:SeedNodes:$i=akka.ssl.tcp://relay@127.0.0.1:$(akka_port "$m")")
+      i=$((i + 1))
+    done
+  else
+    # Every gateway's contact point is 127.0.0.1:its management port, its own included; all are required.
+    args+=("--Relay:Akka:Bootstrap:Discovery=config" "--Relay:Akka:Bootstrap:ManagementPort=$(management_port "$n")"
+      "--Relay:Akka:Bootstrap:RequiredContactPoints=${#NODES[@]}")
+    for m in "${NODES[@]}"; do
+      args+=("--Relay:Akka:Bootstrap:ContactPoints:$i=127.0.0.1:$(management_port "$m")")
+      i=$((i + 1))
+    done
+  fi
   (cd "$(dirname "$GATEWAY_DLL")" && exec nohup dotnet "${args[@]}" >"$STATE/gateway$n.log" 2>&1 </dev/null) &
   echo $! >"$STATE/gateway$n.pid"
-  log "gateway$n: pid $!, http://127.0.0.1:$(http_port "$n"), akka.ssl.tcp://relay@127.0.0.1:$(akka_port "$n")"
+  log "gateway$n: pid $!, http://127.0.0.1:$(http_port "$n"), akka.ssl.tcp://relay@127.0.0.1:$(akka_port "$n") ($FORMATION)"
 }
 
 write_nginx_conf() {
@@ -178,9 +194,14 @@ up() {
   connection=$("$ROOT/scripts/postgres.sh" start "$STATE/postgres" "$PG_PORT")
   echo "$connection" >"$STATE/connection-string"
 
+  case $FORMATION in
+    bootstrap | seeds) ;;
+    *) log "RELAY_FORMATION must be bootstrap (default) or seeds, not '$FORMATION'"; exit 2 ;;
+  esac
   ensure_certificate
-  # All together, as an orchestrator starts them: every gateway lists every gateway as a seed, the first seed
-  # forms the cluster and the others join it; the journal's tables are created once, whoever asks first.
+  # All together, as an orchestrator starts them: with the bootstrap, none forms a cluster until all three answer
+  # its probes, then the lowest contact point forms it and the others join; with static seeds, every gateway lists
+  # every gateway, the first seed forms the cluster. The journal's tables are created once, whoever asks first.
   local n
   for n in "${NODES[@]}"; do
     start_gateway "$n" "$connection"
@@ -264,5 +285,5 @@ case ${1:-} in
   up) up ;;
   down) down "${2:-}" ;;
   status) status ;;
-  *) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+  *) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac

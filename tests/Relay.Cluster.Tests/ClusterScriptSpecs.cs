@@ -23,6 +23,7 @@ public sealed class ClusterScriptSpecs
         var state = RepoPaths.NewTempFolder("cluster-sh");
         var lbPort = FreePort.Next();
         var httpBase = FreePort.NextBlock(3);
+        var managementBase = FreePort.NextBlock(3);
         // The gateways inherit the runtime settings of every test node (RelayNode.TestRuntimeEnvironment).
         var environment = new Dictionary<string, string>(RelayNode.TestRuntimeEnvironment)
         {
@@ -30,6 +31,7 @@ public sealed class ClusterScriptSpecs
             ["RELAY_LB_PORT"] = lbPort.ToString(),
             ["RELAY_HTTP_BASE"] = httpBase.ToString(),
             ["RELAY_AKKA_BASE"] = FreePort.NextBlock(3).ToString(),
+            ["RELAY_MANAGEMENT_BASE"] = managementBase.ToString(),
             ["RELAY_PG_PORT"] = FreePort.Next().ToString(),
             ["RELAY_SKIP_BUILD"] = "1",
             ["RELAY_GATEWAY_DLL"] = RepoPaths.GatewayDll,
@@ -45,6 +47,15 @@ public sealed class ClusterScriptSpecs
             NginxAssert.KeepsTokensOutOfLogsAndHoldsManySockets(File.ReadAllText(Path.Combine(state, "nginx", "nginx.conf")));
             // The gateways talk over TLS with the certificate the script generated.
             Assert.True(File.Exists(Path.Combine(state, "tls", "node.pfx")), "no certificate in the state folder");
+            // They formed their cluster by Cluster Bootstrap: each one's contact point names the three members.
+            using (var http = new HttpClient { Timeout = TimeSpan.FromSeconds(15) })
+            {
+                foreach (var n in Enumerable.Range(1, 3))
+                {
+                    using var seeds = System.Text.Json.JsonDocument.Parse(await http.GetStringAsync(new Uri($"http://127.0.0.1:{managementBase + n}/bootstrap/seed-nodes")));
+                    Assert.Equal(3, seeds.RootElement.GetProperty("Nodes").GetArrayLength());
+                }
+            }
 
             // Issue 3's browser check, on the empty history the pages expect: Immer pages on gateway1 and
             // gateway2 stay in sync, and a page opened later through the load balancer gets the same state.
