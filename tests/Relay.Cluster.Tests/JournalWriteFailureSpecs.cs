@@ -49,7 +49,7 @@ public sealed partial class JournalWriteFailureSpecs
         var terminated = await TerminateBackendsAsync(connectionString, () => JournalWriteFailuresAsync(node));
         var (sent, received) = await traffic.FinishAsync(TimeSpan.FromSeconds(40));
         var failedWrites = await JournalWriteFailuresAsync(node);
-        var journaled = await JournaledSequencesAsync(connectionString);
+        var journaled = (await Probe.JournalRowsAsync(connectionString, Document)).Select(row => row.Sequence).ToList();
         var history = await Probe.ReadHistoryAsync(node, journaled.Count, Document);
         var tally = DeliveryTally.Of(sent, received);
 
@@ -85,23 +85,6 @@ public sealed partial class JournalWriteFailureSpecs
         }
 
         return terminated;
-    }
-
-    private static async Task<List<long>> JournaledSequencesAsync(string connectionString)
-    {
-        await using var connection = new NpgsqlConnection(connectionString + ";Pooling=false");
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand(
-            "SELECT sequence_number FROM journal WHERE persistence_id = @id ORDER BY sequence_number", connection);
-        command.Parameters.AddWithValue("id", "relay-history/" + Document);
-        var sequences = new List<long>();
-        await using var reader = await command.ExecuteReaderAsync();
-        while (await reader.ReadAsync())
-        {
-            sequences.Add(reader.GetInt64(0));
-        }
-
-        return sequences;
     }
 
     private static async Task<long> JournalWriteFailuresAsync(RelayNode node)

@@ -4,6 +4,7 @@ using System.Net.WebSockets;
 using System.Net.Http.Json;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using Npgsql;
 using Relay.Testing;
 
 namespace Relay.Cluster.Tests;
@@ -173,6 +174,27 @@ public static partial class Probe
         var metrics = await MetricsHttp.GetStringAsync(new Uri(node.HttpUrl, "metrics"));
         var match = MembersGauge().Match(metrics);
         return match.Success ? long.Parse(match.Groups[1].Value) : -1;
+    }
+
+    /// <summary>
+    /// The journal's rows of <paramref name="document"/> in the PostgreSQL journal at <paramref name="connectionString"/>, in
+    /// sequence order: each row's sequence number and its writer (the sequencer incarnation that journaled it).
+    /// </summary>
+    public static async Task<List<(long Sequence, string Writer)>> JournalRowsAsync(string connectionString, string document)
+    {
+        await using var connection = new NpgsqlConnection(connectionString + ";Pooling=false");
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(
+            "SELECT sequence_number, writer_uuid FROM journal WHERE persistence_id = @id ORDER BY sequence_number", connection);
+        command.Parameters.AddWithValue("id", "relay-history/" + document);
+        var rows = new List<(long Sequence, string Writer)>();
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
+        {
+            rows.Add((reader.GetInt64(0), reader.GetString(1)));
+        }
+
+        return rows;
     }
 
     /// <summary>The messages in <paramref name="received"/> that belong to <paramref name="tag"/>, in arrival order.</summary>

@@ -108,31 +108,32 @@ public sealed class NetworkPartition : IAsyncDisposable
             foreach (var name in _cgroups)
             {
                 var path = Path.Combine(_root, name);
-                try
+                if (!Directory.Exists(path))
                 {
-                    foreach (var pid in File.ReadAllLines(Path.Combine(path, "cgroup.procs")).Where(line => line.Length > 0))
-                    {
-                        File.AppendAllText(Path.Combine(_root, "cgroup.procs"), pid);
-                    }
+                    continue;
+                }
 
-                    Directory.Delete(path);
-                }
-                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                foreach (var pid in File.ReadAllLines(Path.Combine(path, "cgroup.procs")).Where(line => line.Length > 0))
                 {
-                    // A process may still be exiting; the cgroup is empty and removable a moment later.
-                    await Task.Delay(500);
-                    if (Directory.Exists(path))
-                    {
-                        try
-                        {
-                            Directory.Delete(path);
-                        }
-                        catch (IOException)
-                        {
-                        }
-                    }
+                    File.AppendAllText(Path.Combine(_root, "cgroup.procs"), pid);
                 }
+
+                // A process still exiting keeps the cgroup busy until it is gone: removable once it is empty.
+                await Eventually.HoldsAsync(() => Task.FromResult(TryRemove(path)), TimeSpan.FromSeconds(10));
             }
+        }
+    }
+
+    private static bool TryRemove(string cgroup)
+    {
+        try
+        {
+            Directory.Delete(cgroup);
+            return true;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return !Directory.Exists(cgroup);
         }
     }
 
