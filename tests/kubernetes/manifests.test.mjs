@@ -98,7 +98,7 @@ test("the container's ports are the image's (the Dockerfile's ENV) and the boots
   assert.equal(port("http"), Number(/ASPNETCORE_URLS=http:\/\/\+:(\d+)/.exec(dockerfile)[1]));
   assert.equal(port("akka"), Number(/Relay__Akka__Port=(\d+)/.exec(dockerfile)[1]));
   assert.equal(port("management"), Number(env.Relay__Akka__Bootstrap__ManagementPort.value),
-    "Akka.Discovery.KubernetesApi probes the port named management");
+    "the bootstrap probes every pod on ManagementPort");
   for (const probe of [container.startupProbe, container.readinessProbe, container.livenessProbe]) port(probe.httpGet.port);
   assert.equal(container.readinessProbe.httpGet.path, "/readyz");
   assert.equal(container.livenessProbe.httpGet.path, "/healthz");
