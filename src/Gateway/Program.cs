@@ -1,4 +1,5 @@
 using Relay.Gateway;
+using Relay.Gateway.Api;
 using Relay.Gateway.Operations;
 using Relay.Gateway.Sockets;
 
@@ -6,6 +7,7 @@ var builder = WebApplication.CreateBuilder(args);
 builder.UseRelayDefaults();
 builder.AddRelayNode();
 builder.AddRelayAccessControl();
+builder.AddRelayApi();
 builder.AddRelayHealthChecks();
 builder.AddRelayTelemetry();
 
@@ -19,6 +21,7 @@ app.UseRelayWebSockets();
 app.UseOperationsPathsWithoutUpgrades(HealthEndpoints.LivePath, HealthEndpoints.ReadyPath, Telemetry.MetricsPath);
 app.MapRelayHealth();
 app.MapRelayMetrics();
+app.MapRelayApi();
 app.MapRelaySocket();
 app.Run();
 

@@ -115,6 +115,41 @@ public sealed class HistoryActorSpecs : RelaySpec
     }
 
     [Fact]
+    public async Task Should_answer_the_server_api_with_the_epoch_and_refuse_a_moved_head_with_the_journaled_head()
+    {
+        var (history, _) = StartHistory(Quiet);
+        history.Tell(Append("a", 1, 1, "a1"));
+        await ExpectMsgAsync<AppendPatchResponse>(Patience);
+
+        history.Tell(Append("api/x", 1, 1, "x1") with { FromApi = true, ExpectedHead = 1 });
+        var journaled = await ExpectMsgAsync<AppendPatchResponse>(Patience);
+        Assert.Equal((AppendOutcome.Journaled, 2L), (journaled.Outcome, journaled.Sequence));
+        Assert.NotEqual(0, journaled.Epoch);
+
+        history.Tell(Append("api/y", 1, 1, "y1") with { FromApi = true, ExpectedHead = 1 });
+        var moved = await ExpectMsgAsync<AppendPatchResponse>(Patience);
+        Assert.Equal((AppendOutcome.HeadMoved, 2L, journaled.Epoch), (moved.Outcome, moved.Sequence, moved.Epoch));
+
+        // The retry of the first one is answered as it was, though the head it named has moved since.
+        history.Tell(Append("api/x", 1, 1, "x1") with { FromApi = true, ExpectedHead = 1 });
+        Assert.Equal(journaled, await ExpectMsgAsync<AppendPatchResponse>(Patience));
+        Assert.Equal(["a1", "x1"], (await ReadJournalAsync(Doc)).Select(p => TextOf(p.Payload)));
+    }
+
+    [Fact]
+    public async Task Should_tell_the_server_api_of_an_id_out_of_order_instead_of_waiting_for_a_resend()
+    {
+        var (history, _) = StartHistory(Quiet);
+        history.Tell(Append("client/b", 1, 1, "b1") with { FromApi = true });
+        await ExpectMsgAsync<AppendPatchResponse>(Patience);
+
+        history.Tell(Append("client/b", 3, 3, "b3") with { FromApi = true });
+        var refused = await ExpectMsgAsync<AppendPatchResponse>(Patience);
+        Assert.Equal((AppendOutcome.OutOfOrder, 1L), (refused.Outcome, refused.JournaledFrame));
+        Assert.Equal(["b1"], (await ReadJournalAsync(Doc)).Select(p => TextOf(p.Payload)));
+    }
+
+    [Fact]
     public async Task Should_ignore_an_out_of_order_frame_until_the_missing_one_arrives()
     {
         var (history, publisher) = StartHistory(Quiet);

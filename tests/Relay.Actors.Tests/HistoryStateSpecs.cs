@@ -353,6 +353,44 @@ public sealed class HistoryStateSpecs
         Assert.Equal(0, recovered.JoinSnapshot);
     }
 
+    [Fact]
+    public void Should_take_a_conditional_append_only_while_the_head_is_the_one_it_names()
+    {
+        var state = Journaled("a", 2);
+
+        Assert.Equal(AppendDecision.HeadMoved, state.Decide(Append("api/x", 1, 1) with { ExpectedHead = 1 }));
+        // Refused, nothing recorded: the same append with the right head is taken.
+        Assert.Equal(0, state.LastFrameOf("api/x"));
+        Assert.Equal(AppendDecision.Accept, state.Decide(Append("api/x", 1, 1) with { ExpectedHead = 2 }));
+    }
+
+    [Fact]
+    public void Should_check_the_head_against_appends_taken_but_not_yet_journaled()
+    {
+        var state = Journaled("a", 2);
+        var first = Append("api/x", 1, 1) with { ExpectedHead = 2 };
+        Assert.Equal(AppendDecision.Accept, state.Decide(first));
+        state.AssignNext(first);
+
+        // Both backends read head 2; the first one's write is in flight (sequence 3), so the second one loses.
+        Assert.Equal(AppendDecision.HeadMoved, state.Decide(Append("api/y", 1, 1) with { ExpectedHead = 2 }));
+        Assert.Equal(AppendDecision.HeadMoved, state.Decide(Append("a", 3, 3) with { ExpectedHead = 2 }));
+        Assert.Equal(AppendDecision.Accept, state.Decide(Append("api/y", 1, 1) with { ExpectedHead = 3 }));
+    }
+
+    [Fact]
+    public void Should_answer_a_retried_conditional_append_as_a_duplicate_whatever_the_head_is_now()
+    {
+        var state = Journaled("a", 2);
+        var conditional = Append("api/x", 1, 1) with { ExpectedHead = 2 };
+        Assert.Equal(AppendDecision.Accept, state.Decide(conditional));
+        state.Apply(state.AssignNext(conditional));
+        state.Apply(Patch(4, "a", 3));
+
+        Assert.Equal(AppendDecision.Duplicate, state.Decide(conditional));
+        Assert.Equal(3, state.LastSequenceOf("api/x"));
+    }
+
     private static HistoryState Folding(bool deleteCompacted = false) =>
         new(100, CompactionMode.Immer, "{}"u8.ToArray(), deleteCompacted);
 

@@ -24,7 +24,11 @@ public sealed class RelaySerializerSpecs : IClassFixture<SharedSpecNode>
     {
         { new AppendPatch(DocumentName.Default, "conn-1", 3, 2, Text("{\"op\":\"add\"}"), IsText: true), "A" },
         { new AppendPatch(DocumentName.Parse("gifts/family-2026"), "conn-1", 3, 2, Text("{\"op\":\"add\"}"), IsText: true), "A" },
+        { new AppendPatch(DocumentName.Parse("boards/b1"), "api/0f3a", 1, 1, Text("[]"), IsText: true) { ExpectedHead = 0, FromApi = true }, "A" },
+        { new AppendPatch(DocumentName.Parse("boards/b1"), "api/0f3a", 1, 1, Text("[]"), IsText: true) { ExpectedHead = 41, FromApi = true }, "A" },
         { new AppendPatchResponse("conn-1", 3, 42), "AR" },
+        { new AppendPatchResponse("api/0f3a", 1, 42) { Outcome = AppendOutcome.HeadMoved, Epoch = unchecked((long)0x9f3c0e1a7b2d4c65) }, "AR" },
+        { new AppendPatchResponse("client/b", 3, 42) { Outcome = AppendOutcome.OutOfOrder, JournaledFrame = 1, Epoch = 7 }, "AR" },
         { new AppendPatchResponse("client/tab1", 3, 42) { Outcome = AppendOutcome.Behind, JournaledFrame = 60 }, "AR" },
         { new AppendPatchResponse("client/tab1", 60, 42) { Outcome = AppendOutcome.Conflict, JournaledFrame = 60 }, "AR" },
         { new OpenDocument(DocumentName.Parse("a/b.c")) { Client = "client/tab1" }, "O" },
@@ -125,6 +129,7 @@ public sealed class RelaySerializerSpecs : IClassFixture<SharedSpecNode>
             {
                 var a = Assert.IsType<AppendPatch>(actual);
                 Assert.Equal((e.Document, e.ConnectionId, e.FrameNo, e.FirstUnconfirmed, e.IsText), (a.Document, a.ConnectionId, a.FrameNo, a.FirstUnconfirmed, a.IsText));
+                Assert.Equal((e.ExpectedHead, e.FromApi), (a.ExpectedHead, a.FromApi));
                 Assert.True(e.Payload.Span.SequenceEqual(a.Payload.Span), "payload bytes differ");
                 break;
             }

@@ -12,7 +12,11 @@ namespace Relay.Actors.Documents;
 /// What the sequencer of a document says of it: everything up to <paramref name="LastSequence"/> is journaled, and
 /// joiners start from the snapshot at <paramref name="JoinSnapshot"/> (compaction; 0: none, they replay the history).
 /// </summary>
-public sealed record DocumentStatus(long LastSequence, long JoinSnapshot);
+public sealed record DocumentStatus(long LastSequence, long JoinSnapshot)
+{
+    /// <summary>The epoch of the history (docs/protocol.md, the hello).</summary>
+    public long Epoch { get; init; }
+}
 
 /// <summary>
 /// The node's documents, as the Gateway sees them: whether another document may open here
@@ -27,12 +31,23 @@ public sealed class RelayDocuments
     private readonly ConnectionSettings _connectionSettings;
     private readonly Dictionary<DocumentName, int> _open = new() { [DocumentName.Default] = 1 };
     private readonly object _lock = new();
+    private readonly DocumentApi? _api;
 
-    /// <summary>Creates the node's documents service.</summary>
-    public RelayDocuments(IActorRegistry registry, RelayOptions options)
+    /// <summary>
+    /// Creates the node's documents service; with <paramref name="services"/> (the host's, which hold the actor system
+    /// and the <see cref="NodeStatus"/>) it also serves the server API's publish and reads.
+    /// </summary>
+    public RelayDocuments(IActorRegistry registry, RelayOptions options, IServiceProvider? services = null)
     {
         _registry = registry;
         _options = options;
+        if (services is not null)
+        {
+            _api = new DocumentApi(registry, options, () => (
+                (ActorSystem)services.GetService(typeof(ActorSystem))!,
+                (NodeStatus)services.GetService(typeof(NodeStatus))!));
+        }
+
         _connectionSettings = ConnectionSettings.Default with
         {
             Held = HeldLimits.From(options),
@@ -96,13 +111,37 @@ public sealed class RelayDocuments
         try
         {
             var opened = await _registry.Get<HistoryProxy>().Ask<DocumentOpened>(new OpenDocument(document), timeout);
-            return new DocumentStatus(opened.LastSequence, opened.JoinSnapshot);
+            return new DocumentStatus(opened.LastSequence, opened.JoinSnapshot) { Epoch = opened.Epoch };
         }
         catch (AskTimeoutException)
         {
             return null;
         }
     }
+
+    /// <summary>
+    /// Journals <paramref name="request"/> in <paramref name="document"/> through its sequencer, wherever it runs, and
+    /// answers once it is journaled (or why not). Waits at most <c>Relay:UnavailableAfterSeconds</c>.
+    /// </summary>
+    public Task<PublishResult> PublishAsync(DocumentName document, PublishRequest request, CancellationToken cancellation = default) =>
+        Api.PublishAsync(document, request, cancellation);
+
+    /// <summary>
+    /// The patches of <paramref name="document"/> after <paramref name="after"/>: at most <paramref name="limit"/>, and no
+    /// more payload bytes than <paramref name="maxBytes"/> (but at least one patch). Reads the journal in windows of
+    /// <c>Relay:Replay:MaxBufferedBytes</c>, as a joiner does.
+    /// </summary>
+    public Task<DocumentRead<HistoryPage>> ReadHistoryAsync(DocumentName document, long after, int limit, long maxBytes, CancellationToken cancellation = default) =>
+        Api.ReadHistoryAsync(document, after, limit, maxBytes, cancellation);
+
+    /// <summary>
+    /// The state of <paramref name="document"/> at its head, with compaction: the snapshot joiners start from and the
+    /// patches after it, folded as a joiner's client folds them.
+    /// </summary>
+    public Task<DocumentRead<DocumentStateAtHead>> ReadStateAsync(DocumentName document, CancellationToken cancellation = default) =>
+        Api.ReadStateAsync(document, cancellation);
+
+    private DocumentApi Api => _api ?? throw new InvalidOperationException("RelayDocuments was created without the host's services");
 
     private void Release(DocumentName document)
     {

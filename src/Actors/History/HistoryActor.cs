@@ -70,7 +70,11 @@ internal sealed class HistoryActor : ReceivePersistentActor, IWithTimers
     private readonly HistorySettings _settings;
     private readonly HistoryState _state;
     private List<PatchAppended> _batch = new();
-    private readonly Queue<IActorRef> _awaitingConfirmation = new();
+    private readonly Queue<(IActorRef Sender, bool FromApi)> _awaitingConfirmation = new();
+
+    // Refused conditional appends (HeadMoved), each answered with the head it met once that head is journaled: no
+    // caller learns a sequence number before it is in the journal. In the order of their heads.
+    private readonly Queue<(IActorRef Sender, AppendPatchResponse Response)> _headMovedReplies = new();
     private int _writesInFlight;
 
     // Snapshots being saved, by sequence number: whether each holds a compactable state.
@@ -175,23 +179,41 @@ internal sealed class HistoryActor : ReceivePersistentActor, IWithTimers
 
     private void HandleAppend(AppendPatch append)
     {
-        switch (_state.Decide(append))
+        var decision = _state.Decide(append);
+        switch (decision)
         {
             case AppendDecision.Duplicate:
-                Sender.Tell(new AppendPatchResponse(append.ConnectionId, append.FrameNo, _state.LastSequenceOf(append.ConnectionId)));
+                Sender.Tell(Answer(append, _state.LastSequenceOf(append.ConnectionId)));
                 return;
             case AppendDecision.Behind:
-                Sender.Tell(new AppendPatchResponse(append.ConnectionId, append.FrameNo, _state.LastSequenceOf(append.ConnectionId))
+            case AppendDecision.Conflict:
+                if (decision == AppendDecision.Conflict)
                 {
-                    Outcome = AppendOutcome.Behind,
+                    _log.Info("Refused frame {FrameNo} of {ConnectionId} in {Document}: that id is journaled with another payload", append.FrameNo, append.ConnectionId, _document);
+                }
+
+                Sender.Tell(Answer(append, _state.LastSequenceOf(append.ConnectionId)) with
+                {
+                    Outcome = decision == AppendDecision.Behind ? AppendOutcome.Behind : AppendOutcome.Conflict,
                     JournaledFrame = _state.LastFrameOf(append.ConnectionId),
                 });
                 return;
-            case AppendDecision.Conflict:
-                _log.Info("Refused frame {FrameNo} of {ConnectionId} in {Document}: that id is journaled with another payload", append.FrameNo, append.ConnectionId, _document);
-                Sender.Tell(new AppendPatchResponse(append.ConnectionId, append.FrameNo, _state.LastSequenceOf(append.ConnectionId))
+            case AppendDecision.HeadMoved:
+                var moved = Answer(append, _state.LastAssigned) with { Outcome = AppendOutcome.HeadMoved };
+                if (_state.LastAssigned == _state.LastSequence)
                 {
-                    Outcome = AppendOutcome.Conflict,
+                    Sender.Tell(moved);
+                }
+                else
+                {
+                    _headMovedReplies.Enqueue((Sender, moved));
+                }
+
+                return;
+            case AppendDecision.OutOfOrder when append.FromApi:
+                Sender.Tell(Answer(append, _state.LastSequenceOf(append.ConnectionId)) with
+                {
+                    Outcome = AppendOutcome.OutOfOrder,
                     JournaledFrame = _state.LastFrameOf(append.ConnectionId),
                 });
                 return;
@@ -204,12 +226,16 @@ internal sealed class HistoryActor : ReceivePersistentActor, IWithTimers
         // LastSequenceNr moves only when a write completes: the state numbers ahead of it, and OnPersisted checks
         // that the journal agrees.
         _batch.Add(_state.AssignNext(append));
-        _awaitingConfirmation.Enqueue(Sender);
+        _awaitingConfirmation.Enqueue((Sender, append.FromApi));
         if (_writesInFlight < MaxWritesInFlight)
         {
             Flush();
         }
     }
+
+    // The server API answers with the epoch; connections know it from their hub, so their answers go without.
+    private AppendPatchResponse Answer(AppendPatch append, long sequence) =>
+        new(append.ConnectionId, append.FrameNo, sequence) { Epoch = append.FromApi ? _state.Epoch : 0 };
 
     /// <summary>
     /// Hands the appends gathered so far to the journal as one write. While the journal is busy, new appends
@@ -244,8 +270,13 @@ internal sealed class HistoryActor : ReceivePersistentActor, IWithTimers
         }
 
         _state.Apply(persisted);
-        _awaitingConfirmation.Dequeue().Tell(new AppendPatchResponse(persisted.OriginConnectionId, persisted.FrameNo, persisted.Sequence));
+        var (sender, fromApi) = _awaitingConfirmation.Dequeue();
+        sender.Tell(new AppendPatchResponse(persisted.OriginConnectionId, persisted.FrameNo, persisted.Sequence) { Epoch = fromApi ? _state.Epoch : 0 });
         Publish(persisted);
+        while (_headMovedReplies.TryPeek(out var waiting) && waiting.Response.Sequence <= _state.LastSequence)
+        {
+            _headMovedReplies.Dequeue().Sender.Tell(waiting.Response);
+        }
 
         // Deciding and taking a snapshot may each find that the state no longer folds (or is too deep to write).
         var due = _state.SnapshotDue();

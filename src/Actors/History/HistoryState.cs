@@ -28,6 +28,12 @@ internal enum AppendDecision
 
     /// <summary>The client's last frame taken again, with another payload: refuse it, another writer uses the name.</summary>
     Conflict,
+
+    /// <summary>
+    /// The next frame of its connection, but its <see cref="AppendPatch.ExpectedHead"/> is not the head (the last number
+    /// given out): refuse it, nothing recorded. A resend of a frame already taken is a duplicate first, whatever the head.
+    /// </summary>
+    HeadMoved,
 }
 
 /// <summary>
@@ -174,6 +180,11 @@ internal sealed class HistoryState
                 return AppendDecision.OutOfOrder;
             }
 
+            if (!HeadIs(append.ExpectedHead))
+            {
+                return AppendDecision.HeadMoved;
+            }
+
             cursor.AcceptedHash = PayloadHash(append.Payload.Span, append.IsText);
             cursor.AcceptedFrame = append.FrameNo;
             return AppendDecision.Accept;
@@ -186,6 +197,11 @@ internal sealed class HistoryState
             return append.FrameNo < append.FirstUnconfirmed ? AppendDecision.Duplicate : AppendDecision.OutOfOrder;
         }
 
+        if (!HeadIs(append.ExpectedHead))
+        {
+            return AppendDecision.HeadMoved;
+        }
+
         _cursors[append.ConnectionId] = new Cursor
         {
             AcceptedFrame = append.FrameNo,
@@ -194,6 +210,10 @@ internal sealed class HistoryState
         };
         return AppendDecision.Accept;
     }
+
+    // Checked against the last number given out, not the last journaled: an append taken before this one is ahead of
+    // it in the order even while its write is in flight.
+    private bool HeadIs(long? expected) => expected is not { } head || head == LastAssigned;
 
     /// <summary>
     /// Numbers an append <see cref="Decide"/> accepted with the next sequence number, as the event to journal. The

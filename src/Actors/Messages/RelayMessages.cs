@@ -27,7 +27,20 @@ public sealed record AppendPatch(
     long FrameNo,
     long FirstUnconfirmed,
     ReadOnlyMemory<byte> Payload,
-    bool IsText) : IDocumentCommand;
+    bool IsText) : IDocumentCommand
+{
+    /// <summary>
+    /// Journal it only if the document's head (the last sequence number given out) is still this one when the
+    /// sequencer takes it; otherwise the answer is <see cref="AppendOutcome.HeadMoved"/>. Null: no condition.
+    /// </summary>
+    public long? ExpectedHead { get; init; }
+
+    /// <summary>
+    /// Sent by the server API, which has no connection resending in order behind it: the sequencer answers every
+    /// append it does not journal (<see cref="AppendOutcome.OutOfOrder"/> too) instead of waiting for a resend.
+    /// </summary>
+    public bool FromApi { get; init; }
+}
 
 /// <summary>What the sequencer made of an append (<see cref="AppendPatchResponse.Outcome"/>).</summary>
 public enum AppendOutcome
@@ -43,6 +56,18 @@ public enum AppendOutcome
 
     /// <summary>Its id was journaled under the client with another payload: another writer uses the client's name.</summary>
     Conflict = 2,
+
+    /// <summary>
+    /// Its <see cref="AppendPatch.ExpectedHead"/> is no longer the head: <see cref="AppendPatchResponse.Sequence"/> is
+    /// the head, journaled. Neither journaled nor confirmed.
+    /// </summary>
+    HeadMoved = 3,
+
+    /// <summary>
+    /// Only to the server API (<see cref="AppendPatch.FromApi"/>): its id is not one more than the client's last
+    /// (<see cref="AppendPatchResponse.JournaledFrame"/>). Neither journaled nor confirmed.
+    /// </summary>
+    OutOfOrder = 4,
 }
 
 /// <summary>
@@ -56,6 +81,9 @@ public sealed record AppendPatchResponse(string ConnectionId, long FrameNo, long
 
     /// <summary>With <see cref="AppendOutcome.Behind"/>: the last frame journaled under the client.</summary>
     public long JournaledFrame { get; init; }
+
+    /// <summary>The epoch of the history <see cref="Sequence"/> belongs to; 0: not said (an older node).</summary>
+    public long Epoch { get; init; }
 }
 
 /// <summary>

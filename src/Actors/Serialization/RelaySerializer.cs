@@ -49,15 +49,7 @@ public sealed class RelaySerializer : SerializerWithStringManifest
     /// <inheritdoc />
     public override byte[] ToBinary(object obj) => obj switch
     {
-        AppendPatch m => new Proto.AppendPatch
-        {
-            ConnectionId = m.ConnectionId,
-            FrameNo = m.FrameNo,
-            FirstUnconfirmed = m.FirstUnconfirmed,
-            Payload = UnsafeByteOperations.UnsafeWrap(m.Payload),
-            IsText = m.IsText,
-            Document = m.Document.Value,
-        }.ToByteArray(),
+        AppendPatch m => ToProto(m).ToByteArray(),
         AppendPatchResponse m => new Proto.AppendPatchResponse
         {
             ConnectionId = m.ConnectionId,
@@ -65,6 +57,7 @@ public sealed class RelaySerializer : SerializerWithStringManifest
             Sequence = m.Sequence,
             Outcome = (int)m.Outcome,
             JournaledFrame = m.JournaledFrame,
+            Epoch = unchecked((ulong)m.Epoch),
         }.ToByteArray(),
         PatchAppended m => new Proto.PatchAppended
         {
@@ -97,12 +90,16 @@ public sealed class RelaySerializer : SerializerWithStringManifest
             case AppendPatchManifest:
             {
                 var m = Proto.AppendPatch.Parser.ParseFrom(bytes);
-                return new AppendPatch(DocumentName.Parse(m.Document), m.ConnectionId, m.FrameNo, m.FirstUnconfirmed, m.Payload.Memory, m.IsText);
+                return new AppendPatch(DocumentName.Parse(m.Document), m.ConnectionId, m.FrameNo, m.FirstUnconfirmed, m.Payload.Memory, m.IsText)
+                {
+                    ExpectedHead = m.HasExpectedHead ? m.ExpectedHead : null,
+                    FromApi = m.FromApi,
+                };
             }
             case AppendPatchResponseManifest:
             {
                 var m = Proto.AppendPatchResponse.Parser.ParseFrom(bytes);
-                return new AppendPatchResponse(m.ConnectionId, m.FrameNo, m.Sequence) { Outcome = (AppendOutcome)m.Outcome, JournaledFrame = m.JournaledFrame };
+                return new AppendPatchResponse(m.ConnectionId, m.FrameNo, m.Sequence) { Outcome = (AppendOutcome)m.Outcome, JournaledFrame = m.JournaledFrame, Epoch = unchecked((long)m.Epoch) };
             }
             case PatchAppendedManifest:
             {
@@ -140,6 +137,26 @@ public sealed class RelaySerializer : SerializerWithStringManifest
             default:
                 throw new System.Runtime.Serialization.SerializationException($"Unknown manifest '{manifest}' for {nameof(RelaySerializer)}");
         }
+    }
+
+    private static Proto.AppendPatch ToProto(AppendPatch append)
+    {
+        var proto = new Proto.AppendPatch
+        {
+            ConnectionId = append.ConnectionId,
+            FrameNo = append.FrameNo,
+            FirstUnconfirmed = append.FirstUnconfirmed,
+            Payload = UnsafeByteOperations.UnsafeWrap(append.Payload),
+            IsText = append.IsText,
+            Document = append.Document.Value,
+            FromApi = append.FromApi,
+        };
+        if (append.ExpectedHead is { } head)
+        {
+            proto.ExpectedHead = head;
+        }
+
+        return proto;
     }
 
     private static Proto.HistorySnapshot ToProto(HistorySnapshot snapshot)

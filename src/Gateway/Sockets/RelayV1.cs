@@ -213,5 +213,5 @@ public static partial class RelayV1
     }
 
     [GeneratedRegex("^[A-Za-z0-9_-]{1,64}$")]
-    private static partial Regex ClientIdPattern();
+    internal static partial Regex ClientIdPattern();
 }

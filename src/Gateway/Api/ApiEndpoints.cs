@@ -1,0 +1,442 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Microsoft.AspNetCore.Http.Features;
+using Relay.Actors.Documents;
+using Relay.Actors.Hosting;
+using Relay.Gateway.Sockets;
+
+namespace Relay.Gateway.Api;
+
+/// <summary>
+/// The server API under <c>/api/v1/</c> (docs/api.md): backends publish to a document and read its state and history.
+/// Served only when <c>Relay:Api:Keys</c> holds a key; it reaches the documents through <see cref="RelayDocuments"/>
+/// alone, so any node answers for any document.
+/// </summary>
+public static class ApiEndpoints
+{
+    /// <summary>Where the API's paths start.</summary>
+    public const string BasePath = "/api/v1";
+
+    private const string DocumentsPath = BasePath + "/documents/";
+    private const int DefaultLimit = 100;
+    private const int MaxLimit = 1000;
+    private const int MaxIdempotencyKeyLength = 255;
+    private const long MaxClientId = (1L << 53) - 1;
+
+    /// <summary>The most payload bytes one page of history carries (more only when its one patch is larger).</summary>
+    public const long PageBytes = 1024 * 1024;
+
+    private static readonly JsonWriterOptions WriterOptions = new() { Indented = false };
+
+    /// <summary>Binds <see cref="ApiOptions"/> from <c>Relay:Api</c>; the keys are checked at start.</summary>
+    public static WebApplicationBuilder AddRelayApi(this WebApplicationBuilder builder)
+    {
+        var options = new ApiOptions();
+        builder.Configuration.GetSection($"{RelayOptions.Section}:{ApiOptions.Section}").Bind(options);
+        options.Validate(builder.Configuration[$"{RelayOptions.Section}:Auth:Token"]);
+        builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton(new ApiKeys(options));
+        return builder;
+    }
+
+    /// <summary>
+    /// Maps every path under <c>/api/</c> to the API when it is on (no document below <c>api/</c> can then be opened as
+    /// a WebSocket); when it is off, nothing is mapped and those paths stay documents, as before the API.
+    /// </summary>
+    public static IEndpointRouteBuilder MapRelayApi(this IEndpointRouteBuilder app)
+    {
+        var services = app.ServiceProvider;
+        if (!services.GetRequiredService<ApiOptions>().IsEnabled)
+        {
+            return app;
+        }
+
+        var handler = new Handler(
+            services.GetRequiredService<ApiKeys>(),
+            services.GetRequiredService<RelayDocuments>(),
+            services.GetRequiredService<RelayOptions>(),
+            services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(ApiEndpoints).FullName!));
+        app.Map("/api/{**rest}", handler.HandleAsync);
+        return app;
+    }
+
+    /// <summary>Writes the API's one-line error: <c>{"error":"…"}</c> and the members <paramref name="extra"/> adds.</summary>
+    internal static Task WriteErrorAsync(HttpContext context, int status, string error, Action<Utf8JsonWriter>? extra = null)
+    {
+        context.Response.StatusCode = status;
+        return WriteJsonAsync(context, json =>
+        {
+            json.WriteString("error", error);
+            extra?.Invoke(json);
+        });
+    }
+
+    private static async Task WriteJsonAsync(HttpContext context, Action<Utf8JsonWriter> members)
+    {
+        context.Response.ContentType = "application/json; charset=utf-8";
+        await using (var json = new Utf8JsonWriter(context.Response.BodyWriter, WriterOptions))
+        {
+            json.WriteStartObject();
+            members(json);
+            json.WriteEndObject();
+        }
+
+        await context.Response.BodyWriter.WriteAsync("\n"u8.ToArray());
+    }
+
+    private sealed class Handler(ApiKeys keys, RelayDocuments documents, RelayOptions options, ILogger logger)
+    {
+        public async Task HandleAsync(HttpContext context)
+        {
+            // Before anything else: the API answers nobody without a key, not even with a 404.
+            if (keys.Find(context.Request.Headers.Authorization) is not { } key)
+            {
+                context.Response.Headers.WWWAuthenticate = "Bearer";
+                await WriteErrorAsync(context, StatusCodes.Status401Unauthorized, "an API key is required: Authorization: Bearer <key>");
+                return;
+            }
+
+            if (context.WebSockets.IsWebSocketRequest)
+            {
+                await WriteErrorAsync(context, StatusCodes.Status400BadRequest, "the API answers plain HTTP; WebSockets connect to a document's path");
+                return;
+            }
+
+            if (!TryRoute(context, out var document, out var resource, out var error))
+            {
+                await WriteErrorAsync(context, error.Length == 0 ? StatusCodes.Status404NotFound : StatusCodes.Status400BadRequest,
+                    error.Length == 0 ? $"no such API path: {context.Request.Path}" : error);
+                return;
+            }
+
+            var method = context.Request.Method;
+            var write = HttpMethods.IsPost(method);
+            var allowed = (resource, write) switch
+            {
+                (Resource.Patches, true) => true,
+                (Resource.Patches or Resource.Document, false) => HttpMethods.IsGet(method) || HttpMethods.IsHead(method),
+                _ => false,
+            };
+            if (!allowed)
+            {
+                context.Response.Headers.Allow = resource == Resource.Patches ? "GET, POST" : "GET";
+                await WriteErrorAsync(context, StatusCodes.Status405MethodNotAllowed, $"{method} is not served here");
+                return;
+            }
+
+            if (ApiKeys.Check(key.Key, document, write) != ApiAccess.Allowed)
+            {
+                logger.LogWarning("Refused API key {Key} {Method} on {Document}: {Reason}", key.Name, method, document,
+                    key.Key.Reaches(document) ? "the key is read-only" : "not under the key's prefixes");
+                await WriteErrorAsync(context, StatusCodes.Status403Forbidden,
+                    key.Key.Reaches(document) ? "this API key is read-only" : "this API key does not reach this document");
+                return;
+            }
+
+            try
+            {
+                var served = (resource, write) switch
+                {
+                    (Resource.Patches, true) => PublishAsync(context, document, key.Name),
+                    (Resource.Patches, false) => ReadHistoryAsync(context, document),
+                    _ => ReadStateAsync(context, document),
+                };
+                await served;
+            }
+            catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+            {
+                // The caller went away; a publish it started is journaled or not, and its retry finds out which.
+            }
+        }
+
+        private async Task PublishAsync(HttpContext context, DocumentName document, string keyName)
+        {
+            var request = context.Request;
+            if (!TryKind(request.ContentType, out var isText))
+            {
+                await WriteErrorAsync(context, StatusCodes.Status415UnsupportedMediaType,
+                    "Content-Type must be text/*, application/json (or +json) for a text patch, application/octet-stream for a binary one");
+                return;
+            }
+
+            if (request.ContentLength > options.MaxMessageBytes)
+            {
+                await TooLargeAsync(context);
+                return;
+            }
+
+            long? ifHead = null;
+            if (request.Headers.IfMatch.Count > 0)
+            {
+                var value = request.Headers.IfMatch.ToString().Trim().Trim('"');
+                if (request.Headers.IfMatch.Count != 1 || !long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var head))
+                {
+                    await WriteErrorAsync(context, StatusCodes.Status400BadRequest, "If-Match must be one sequence number (0 or more): the head to publish after");
+                    return;
+                }
+
+                ifHead = head;
+            }
+
+            var idempotencyKey = request.Headers["Idempotency-Key"];
+            var hasClient = request.Query.ContainsKey("client") || request.Query.ContainsKey("id");
+            if (idempotencyKey.Count > 0 && hasClient)
+            {
+                await WriteErrorAsync(context, StatusCodes.Status400BadRequest, "use Idempotency-Key or client and id, not both");
+                return;
+            }
+
+            string? client = null;
+            long id = 0;
+            if (hasClient && !TryClient(request.Query, out client, out id, out var clientError))
+            {
+                await WriteErrorAsync(context, StatusCodes.Status400BadRequest, clientError);
+                return;
+            }
+
+            if (idempotencyKey.Count > 0 && (idempotencyKey.Count != 1 || idempotencyKey[0] is not { Length: > 0 and <= MaxIdempotencyKeyLength } k || k.Any(c => c < ' ' || c > '~')))
+            {
+                await WriteErrorAsync(context, StatusCodes.Status400BadRequest, $"Idempotency-Key must be 1 to {MaxIdempotencyKeyLength} printable ASCII characters");
+                return;
+            }
+
+            if (await ReadBodyAsync(context) is not { } payload)
+            {
+                await TooLargeAsync(context);
+                return;
+            }
+
+            if (isText && !System.Text.Unicode.Utf8.IsValid(payload))
+            {
+                await WriteErrorAsync(context, StatusCodes.Status400BadRequest, "a text patch must be valid UTF-8");
+                return;
+            }
+
+            var publish = (client is not null
+                ? PublishRequest.AsClient(client, id, payload, isText)
+                : idempotencyKey.Count > 0
+                    ? PublishRequest.WithIdempotencyKey(keyName, idempotencyKey[0]!, payload, isText)
+                    : PublishRequest.Once(payload, isText)) with { IfHead = ifHead };
+            var result = await documents.PublishAsync(document, publish, context.RequestAborted);
+            switch (result.Outcome)
+            {
+                case PublishOutcome.Journaled:
+                    await WriteJsonAsync(context, json =>
+                    {
+                        json.WriteNumber("seq", result.Sequence);
+                        json.WriteString("epoch", RelayV1.FormatEpoch(result.Epoch));
+                    });
+                    return;
+                case PublishOutcome.HeadMoved:
+                    await WriteErrorAsync(context, StatusCodes.Status412PreconditionFailed, $"the head is {result.Sequence}, not {ifHead}", json =>
+                    {
+                        json.WriteNumber("head", result.Sequence);
+                        json.WriteString("epoch", RelayV1.FormatEpoch(result.Epoch));
+                    });
+                    return;
+                case PublishOutcome.IdReused:
+                    await WriteErrorAsync(context, StatusCodes.Status409Conflict, client is null
+                        ? "this Idempotency-Key was used with another body"
+                        : $"id {id} of client {client} was journaled with another body");
+                    return;
+                case PublishOutcome.IdBehind:
+                case PublishOutcome.IdOutOfOrder:
+                    await WriteErrorAsync(context, StatusCodes.Status409Conflict,
+                        $"client {client}'s last id is {result.LastId}: the next id is {result.LastId + 1}, and only the last one can be retried",
+                        json => json.WriteNumber("lastId", result.LastId));
+                    return;
+                default:
+                    context.Response.Headers.RetryAfter = "1";
+                    await WriteErrorAsync(context, StatusCodes.Status503ServiceUnavailable,
+                        "the document's sequencer did not confirm the patch in time; retry with the same Idempotency-Key or client and id");
+                    return;
+            }
+        }
+
+        private async Task ReadStateAsync(HttpContext context, DocumentName document)
+        {
+            var read = await documents.ReadStateAsync(document, context.RequestAborted);
+            if (read is { Outcome: ReadOutcome.Read, Value: { } state })
+            {
+                await WriteJsonAsync(context, json =>
+                {
+                    json.WriteString("document", document.Value);
+                    json.WriteString("epoch", RelayV1.FormatEpoch(state.Epoch));
+                    json.WriteNumber("head", state.Head);
+                    json.WritePropertyName("state");
+                    json.WriteRawValue(state.State.Span, skipInputValidation: true);
+                });
+                return;
+            }
+
+            await ReadFailedAsync(context, document, read.Outcome, read.Reason);
+        }
+
+        private async Task ReadHistoryAsync(HttpContext context, DocumentName document)
+        {
+            var query = context.Request.Query;
+            if (!TryNumber(query, "after", 0, long.MaxValue, 0, out var after))
+            {
+                await WriteErrorAsync(context, StatusCodes.Status400BadRequest, "after must be a sequence number (0 or more)");
+                return;
+            }
+
+            if (!TryNumber(query, "limit", 1, MaxLimit, DefaultLimit, out var limit))
+            {
+                await WriteErrorAsync(context, StatusCodes.Status400BadRequest, $"limit must be a whole number from 1 to {MaxLimit}");
+                return;
+            }
+
+            var read = await documents.ReadHistoryAsync(document, after, (int)limit, Math.Max(PageBytes, options.MaxMessageBytes), context.RequestAborted);
+            if (read is not { Outcome: ReadOutcome.Read, Value: { } page })
+            {
+                await ReadFailedAsync(context, document, read.Outcome, read.Reason);
+                return;
+            }
+
+            await WriteJsonAsync(context, json =>
+            {
+                json.WriteString("document", document.Value);
+                json.WriteString("epoch", RelayV1.FormatEpoch(page.Epoch));
+                json.WriteNumber("head", page.Head);
+                json.WriteStartArray("patches");
+                foreach (var patch in page.Patches)
+                {
+                    json.WriteStartObject();
+                    json.WriteNumber("seq", patch.Sequence);
+                    if (patch.IsText)
+                    {
+                        json.WriteString("text", patch.Payload.Span);
+                    }
+                    else
+                    {
+                        json.WriteBase64String("base64", patch.Payload.Span);
+                    }
+
+                    json.WriteEndObject();
+                }
+
+                json.WriteEndArray();
+                json.WriteNumber("next", page.ReadThrough);
+            });
+        }
+
+        private static Task ReadFailedAsync(HttpContext context, DocumentName document, ReadOutcome outcome, string? reason)
+        {
+            switch (outcome)
+            {
+                case ReadOutcome.NotFound:
+                    return WriteErrorAsync(context, StatusCodes.Status404NotFound, $"document {document.Value} has no history");
+                case ReadOutcome.NotKept:
+                case ReadOutcome.NotCompactable:
+                    return WriteErrorAsync(context, StatusCodes.Status409Conflict, reason ?? "not kept",
+                        json => json.WriteString("history", DocumentsPath + Uri.EscapeDataString(document.Value).Replace("%2F", "/", StringComparison.Ordinal) + "/patches"));
+                default:
+                    context.Response.Headers.RetryAfter = "1";
+                    return WriteErrorAsync(context, StatusCodes.Status503ServiceUnavailable, "the document's sequencer or its journal did not answer in time");
+            }
+        }
+
+        private Task TooLargeAsync(HttpContext context) =>
+            WriteErrorAsync(context, StatusCodes.Status413PayloadTooLarge, $"a patch is at most {options.MaxMessageBytes} bytes (Relay:MaxMessageBytes)");
+
+        // The body, or null once it passes Relay:MaxMessageBytes (read no further than one byte past it).
+        private async Task<byte[]?> ReadBodyAsync(HttpContext context)
+        {
+            var limit = options.MaxMessageBytes;
+            using var buffer = new MemoryStream();
+            var chunk = new byte[16 * 1024];
+            int read;
+            while ((read = await context.Request.Body.ReadAsync(chunk, context.RequestAborted)) > 0)
+            {
+                if (buffer.Length + read > limit)
+                {
+                    return null;
+                }
+
+                buffer.Write(chunk, 0, read);
+            }
+
+            return buffer.ToArray();
+        }
+    }
+
+    private enum Resource
+    {
+        Document,
+        Patches,
+    }
+
+    /// <summary>
+    /// The document and resource of <c>/api/v1/documents/NAME[/patches]</c>, from the raw path: the name is decoded
+    /// once, as a WebSocket path is, so <c>%2F</c> in the last segment names a document whose name ends in
+    /// <c>/patches</c>. False with an empty error: no such path; with one: a bad name.
+    /// </summary>
+    private static bool TryRoute(HttpContext context, out DocumentName document, out Resource resource, out string error)
+    {
+        document = default;
+        resource = Resource.Document;
+        error = string.Empty;
+        var raw = context.Features.Get<IHttpRequestFeature>()?.RawTarget ?? context.Request.Path.Value ?? "";
+        var query = raw.IndexOf('?');
+        var path = query >= 0 ? raw[..query] : raw;
+        if (!path.StartsWith(DocumentsPath, StringComparison.Ordinal) || path.Length == DocumentsPath.Length)
+        {
+            return false;
+        }
+
+        var name = path[(DocumentsPath.Length - 1)..];
+        if (name.EndsWith("/patches", StringComparison.Ordinal))
+        {
+            resource = Resource.Patches;
+            name = name[..^"/patches".Length];
+        }
+
+        if (!DocumentName.TryParse(Uri.UnescapeDataString(name), out document, out var reason) || document.IsDefault)
+        {
+            error = document.IsDefault && reason.Length == 0 ? "the API names a document: /api/v1/documents/NAME" : "bad document name: " + reason;
+            return false;
+        }
+
+        return true;
+    }
+
+    private static bool TryKind(string? contentType, out bool isText)
+    {
+        var type = (contentType ?? "").Split(';')[0].Trim().ToLowerInvariant();
+        isText = type.StartsWith("text/", StringComparison.Ordinal) || type == "application/json" || type.EndsWith("+json", StringComparison.Ordinal);
+        return isText || type == "application/octet-stream";
+    }
+
+    private static bool TryClient(IQueryCollection query, out string? client, out long id, out string error)
+    {
+        client = query["client"] is { Count: 1 } c && RelayV1.ClientIdPattern().IsMatch(c[0]!) ? c[0] : null;
+        id = 0;
+        if (client is null)
+        {
+            error = "client must be 1 to 64 characters of A-Z a-z 0-9 _ -, with an id";
+            return false;
+        }
+
+        if (!TryNumber(query, "id", 1, MaxClientId, 0, out id) || id == 0)
+        {
+            error = "id must be a whole number from 1 to 2^53 - 1, with a client";
+            return false;
+        }
+
+        error = string.Empty;
+        return true;
+    }
+
+    private static bool TryNumber(IQueryCollection query, string name, long min, long max, long fallback, out long value)
+    {
+        value = fallback;
+        if (!query.TryGetValue(name, out var values))
+        {
+            return true;
+        }
+
+        return values.Count == 1 && long.TryParse(values[0], NumberStyles.None, CultureInfo.InvariantCulture, out value) && value >= min && value <= max;
+    }
+}
