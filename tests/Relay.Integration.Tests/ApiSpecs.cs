@@ -1,0 +1,315 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.Data.Sqlite;
+using Relay.Testing;
+
+namespace Relay.Integration.Tests;
+
+/// <summary>One node with the server API on (three keys), compaction and socket tokens, on its own SQLite file.</summary>
+public sealed class ApiNodeFixture : IAsyncLifetime
+{
+    /// <summary>The key that may do everything.</summary>
+    public const string AdminKey = "admin-key-0123456789abcdef";
+
+    /// <summary>A read-only key.</summary>
+    public const string ReaderKey = "reader-key-0123456789abcdef";
+
+    /// <summary>A key limited to documents under <c>boards/</c>.</summary>
+    public const string BoardsKey = "boards-key-0123456789abcdef";
+
+    /// <summary>What WebSocket clients present.</summary>
+    public const string SocketToken = "socket-token-0123456789abcdef";
+
+    /// <summary>The node's journal.</summary>
+    public string Database { get; } = Path.Combine(Path.GetTempPath(), "relay-tests", $"api-{Guid.NewGuid():N}.db");
+
+    /// <summary>The node.</summary>
+    public RelayNode Node { get; }
+
+    /// <summary>Creates the fixture.</summary>
+    public ApiNodeFixture()
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(Database)!);
+        Node = RelayNode.Sqlite("api", Database, new Dictionary<string, string>
+        {
+            ["Relay:Api:Keys:0:Name"] = "admin",
+            ["Relay:Api:Keys:0:Secret"] = AdminKey,
+            ["Relay:Api:Keys:1:Name"] = "reader",
+            ["Relay:Api:Keys:1:Secret"] = ReaderKey,
+            ["Relay:Api:Keys:1:ReadOnly"] = "true",
+            ["Relay:Api:Keys:2:Name"] = "boards",
+            ["Relay:Api:Keys:2:Secret"] = BoardsKey,
+            ["Relay:Api:Keys:2:Prefixes:0"] = "boards/",
+            ["Relay:Auth:Token"] = SocketToken,
+            ["Relay:Compaction:Mode"] = "immer",
+            ["Relay:Compaction:SnapshotFloorBytes"] = "512",
+        });
+    }
+
+    /// <inheritdoc />
+    public Task InitializeAsync() => Node.StartAsync();
+
+    /// <inheritdoc />
+    public async Task DisposeAsync() => await Node.DisposeAsync();
+}
+
+/// <summary>
+/// The server API (docs/api.md) against a real node: publish reaches WebSocket clients, retries journal once,
+/// If-Match lets exactly one of two racing backends win, the state equals a joiner's, history pages, and every
+/// refusal is a one-line JSON error with its status.
+/// </summary>
+public sealed class ApiSpecs(ApiNodeFixture fixture) : IClassFixture<ApiNodeFixture>
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
+    private readonly RelayNode _node = fixture.Node;
+
+    [Fact]
+    public async Task Should_journal_a_published_patch_and_relay_it_to_websocket_clients_text_and_binary()
+    {
+        var document = Unique("publish");
+        await using var watcher = await RelayV1Client.ConnectAsync(SocketUrl(document));
+        using var api = Api(ApiNodeFixture.AdminKey);
+
+        var text = await api.PublishAsync(document, """[{"op":"add","path":["a"],"value":1}]""");
+        Assert.Equal(HttpStatusCode.OK, text.Status);
+        Assert.Equal(1, text.Seq);
+        Assert.Equal(watcher.Epoch, text.Body.GetProperty("epoch").GetString());
+
+        var bytes = new byte[] { 0, 255, 10, 13 };
+        var binary = await api.PublishAsync(document, new ByteArrayContent(bytes) { Headers = { ContentType = new MediaTypeHeaderValue("application/octet-stream") } });
+        Assert.Equal(2, binary.Seq);
+
+        var frames = await watcher.ReceiveManyAsync(2, Patience);
+        Assert.Equal([(1L, true), (2L, false)], frames.Select(f => (f.Seq, f.IsText)));
+        Assert.Equal("""[{"op":"add","path":["a"],"value":1}]""", frames[0].Text);
+        Assert.Equal(bytes, frames[1].Payload);
+
+        var history = await api.GetAsync(RelayApiClient.PathOf(document, "/patches"));
+        Assert.Equal(Convert.ToBase64String(bytes), history.Body.GetProperty("patches")[1].GetProperty("base64").GetString());
+    }
+
+    [Fact]
+    public async Task Should_answer_a_retry_with_the_same_idempotency_key_as_the_first_and_journal_it_once()
+    {
+        var document = Unique("idempotent");
+        using var api = Api(ApiNodeFixture.AdminKey);
+        const string patch = """[{"op":"add","path":["paid"],"value":true}]""";
+
+        var first = await api.PublishAsync(document, patch, h => h.Add("Idempotency-Key", "payment-42"));
+        // The answer was lost, say: the backend retries, twice, and a second backend publishes in between.
+        await api.PublishAsync(document, """[{"op":"add","path":["other"],"value":1}]""");
+        var retry = await api.PublishAsync(document, patch, h => h.Add("Idempotency-Key", "payment-42"));
+        var again = await api.PublishAsync(document, patch, h => h.Add("Idempotency-Key", "payment-42"));
+
+        Assert.Equal((HttpStatusCode.OK, 1L), (first.Status, first.Seq));
+        Assert.Equal(first.Body.ToString(), retry.Body.ToString());
+        Assert.Equal(first.Body.ToString(), again.Body.ToString());
+        Assert.Equal(2, await JournalRowsAsync(document));
+
+        var reused = await api.PublishAsync(document, """[{"op":"add","path":["paid"],"value":false}]""", h => h.Add("Idempotency-Key", "payment-42"));
+        Assert.Equal(HttpStatusCode.Conflict, reused.Status);
+        Assert.Contains("another body", reused.Error);
+        Assert.Equal(2, await JournalRowsAsync(document));
+    }
+
+    [Fact]
+    public async Task Should_dedupe_a_client_and_id_pair_and_refuse_an_id_that_skips_one()
+    {
+        var document = Unique("client-id");
+        using var api = Api(ApiNodeFixture.AdminKey);
+
+        var first = await api.PublishAsync(document, "[]", query: "?client=billing&id=1");
+        var retry = await api.PublishAsync(document, "[]", query: "?client=billing&id=1");
+        var next = await api.PublishAsync(document, "[]", query: "?client=billing&id=2");
+        var skipped = await api.PublishAsync(document, "[]", query: "?client=billing&id=4");
+
+        Assert.Equal((1L, 1L, 2L), (first.Seq, retry.Seq, next.Seq));
+        Assert.Equal(HttpStatusCode.Conflict, skipped.Status);
+        Assert.Equal(2, skipped.Body.GetProperty("lastId").GetInt64());
+        Assert.Equal(2, await JournalRowsAsync(document));
+    }
+
+    [Fact]
+    public async Task Should_let_exactly_one_of_two_backends_racing_with_the_same_if_match_win()
+    {
+        var document = Unique("if-match");
+        using var one = Api(ApiNodeFixture.AdminKey);
+        using var two = Api(ApiNodeFixture.AdminKey);
+        Assert.Equal(1, (await one.PublishAsync(document, """[{"op":"add","path":["n"],"value":0}]""")).Seq);
+
+        for (var round = 1; round <= 8; round++)
+        {
+            var head = (await one.GetAsync(RelayApiClient.PathOf(document))).Body.GetProperty("head").GetInt64();
+            var ifMatch = head.ToString(CultureInfo.InvariantCulture);
+            var patch = $$"""[{"op":"replace","path":["n"],"value":{{round}}}]""";
+            var answers = await Task.WhenAll(
+                one.PublishAsync(document, patch, h => h.IfMatch.ParseAdd($"\"{ifMatch}\"")),
+                two.PublishAsync(document, patch, h => h.TryAddWithoutValidation("If-Match", ifMatch)));
+
+            Assert.Equal(1, answers.Count(a => a.Status == HttpStatusCode.OK));
+            var winner = answers.Single(a => a.Status == HttpStatusCode.OK);
+            var loser = answers.Single(a => a.Status != HttpStatusCode.OK);
+            Assert.Equal(head + 1, winner.Seq);
+            Assert.Equal(HttpStatusCode.PreconditionFailed, loser.Status);
+            Assert.Equal(head + 1, loser.Body.GetProperty("head").GetInt64());
+        }
+
+        Assert.Equal(9, await JournalRowsAsync(document));
+        var stale = await one.PublishAsync(document, "[]", h => h.TryAddWithoutValidation("If-Match", "3"));
+        Assert.Equal((HttpStatusCode.PreconditionFailed, 9L), (stale.Status, stale.Body.GetProperty("head").GetInt64()));
+    }
+
+    [Fact]
+    public async Task Should_read_the_state_a_joiner_builds_from_its_snapshot_and_the_patches_after_it()
+    {
+        var document = Unique("state");
+        using var api = Api(ApiNodeFixture.AdminKey);
+        // Enough bytes for snapshots (floor 512 bytes): a joiner starts from one, then the patches after it.
+        for (var i = 1; i <= 60; i++)
+        {
+            var op = i % 3 == 0 ? "replace" : "add";
+            var key = i % 3 == 0 ? $"k{i - 1}" : $"k{i}";
+            Assert.Equal(HttpStatusCode.OK, (await api.PublishAsync(document, $$"""[{"op":"{{op}}","path":["{{key}}"],"value":"value {{i}} of the state"}]""")).Status);
+        }
+
+        var read = await api.GetAsync(RelayApiClient.PathOf(document));
+        Assert.Equal(HttpStatusCode.OK, read.Status);
+        Assert.Equal((document, 60L), (read.Body.GetProperty("document").GetString(), read.Body.GetProperty("head").GetInt64()));
+
+        // The node's hub learns of a new snapshot within a second: join until a joiner starts from one.
+        var built = new JsonObject();
+        var replacedRoot = false;
+        await Eventually.HoldsAsync(async () =>
+        {
+            await using var joiner = await RelayV1Client.ConnectAsync(SocketUrl(document));
+            Assert.Equal(read.Body.GetProperty("epoch").GetString(), joiner.Epoch);
+            (built, replacedRoot) = (new JsonObject(), false);
+            for (var seq = 0L; seq < 60;)
+            {
+                var frame = await joiner.ReceiveAsync(Patience);
+                seq = frame.Seq;
+                foreach (var op in JsonNode.Parse(frame.Text)!.AsArray())
+                {
+                    var path = op!["path"]!.AsArray();
+                    if (path.Count == 0)
+                    {
+                        built = op["value"]!.DeepClone().AsObject();
+                        replacedRoot = true;
+                    }
+                    else
+                    {
+                        built[path[0]!.GetValue<string>()] = op["value"]!.DeepClone();
+                    }
+                }
+            }
+
+            return replacedRoot;
+        }, Patience);
+
+        Assert.True(replacedRoot, "the joiner should have started from a snapshot");
+        Assert.True(JsonNode.DeepEquals(built, JsonNode.Parse(read.Body.GetProperty("state").GetRawText())), $"joiner built {built.ToJsonString()}, the API read {read.Body.GetProperty("state")}");
+    }
+
+    [Fact]
+    public async Task Should_page_the_history_by_after_and_limit()
+    {
+        var document = Unique("history");
+        using var api = Api(ApiNodeFixture.ReaderKey);
+        using var writer = Api(ApiNodeFixture.AdminKey);
+        for (var i = 1; i <= 5; i++)
+        {
+            await writer.PublishAsync(document, $"[{i}]");
+        }
+
+        var first = await api.GetAsync(RelayApiClient.PathOf(document, "/patches?limit=2"));
+        var rest = await api.GetAsync(RelayApiClient.PathOf(document, $"/patches?after={first.Body.GetProperty("next").GetInt64()}&limit=1000"));
+        var none = await api.GetAsync(RelayApiClient.PathOf(document, "/patches?after=5"));
+
+        Assert.Equal([(1L, "[1]"), (2L, "[2]")], Patches(first));
+        Assert.Equal(5, first.Body.GetProperty("head").GetInt64());
+        Assert.Equal([(3L, "[3]"), (4L, "[4]"), (5L, "[5]")], Patches(rest));
+        Assert.Equal((0, 5L), (none.Body.GetProperty("patches").GetArrayLength(), none.Body.GetProperty("next").GetInt64()));
+    }
+
+    [Fact]
+    public async Task Should_refuse_missing_wrong_and_limited_keys_with_401_and_403()
+    {
+        using var anonymous = Api(null);
+        using var wrong = Api("not-a-key-0123456789abcdef");
+        using var jwtLike = Api(ApiNodeFixture.SocketToken);
+        using var reader = Api(ApiNodeFixture.ReaderKey);
+        using var boards = Api(ApiNodeFixture.BoardsKey);
+        var document = Unique("boards/access");
+
+        Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.GetAsync(RelayApiClient.PathOf(document))).Status);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await wrong.PublishAsync(document, "[]")).Status);
+        // The WebSocket token opens no API call, nor an API key a WebSocket.
+        Assert.Equal(HttpStatusCode.Unauthorized, (await jwtLike.PublishAsync(document, "[]")).Status);
+        var refusedSocket = await Assert.ThrowsAnyAsync<Exception>(() => RelayClient.ConnectAsync(_node.WebSocketUrlOf(document), o => o.SetRequestHeader("Authorization", "Bearer " + ApiNodeFixture.AdminKey)));
+        Assert.Contains("401", refusedSocket.Message);
+
+        var readOnly = await reader.PublishAsync(document, "[]");
+        Assert.Equal((HttpStatusCode.Forbidden, "this API key is read-only"), (readOnly.Status, readOnly.Error));
+        Assert.Equal(HttpStatusCode.OK, (await boards.PublishAsync(document, "[]")).Status);
+        Assert.Equal(HttpStatusCode.Forbidden, (await boards.PublishAsync(Unique("cards/x"), "[]")).Status);
+        Assert.Equal(HttpStatusCode.Forbidden, (await boards.GetAsync(RelayApiClient.PathOf(Unique("boardsx")))).Status);
+        Assert.Equal(HttpStatusCode.OK, (await reader.GetAsync(RelayApiClient.PathOf(document, "/patches"))).Status);
+    }
+
+    [Fact]
+    public async Task Should_answer_bad_input_with_a_clear_4xx_and_one_line_of_json()
+    {
+        using var api = Api(ApiNodeFixture.AdminKey);
+        var document = Unique("bad-input");
+        await api.PublishAsync(document, "[]");
+
+        async Task Expect(HttpStatusCode status, Task<ApiAnswer> answer, string error)
+        {
+            var got = await answer;
+            Assert.Equal(status, got.Status);
+            Assert.Contains(error, got.Error);
+        }
+
+        await Expect(HttpStatusCode.BadRequest, api.GetAsync("/api/v1/documents/a//b"), "bad document name");
+        await Expect(HttpStatusCode.BadRequest, api.GetAsync("/api/v1/documents/a%20b"), "bad document name");
+        await Expect(HttpStatusCode.NotFound, api.GetAsync("/api/v1/nothing"), "no such API path");
+        await Expect(HttpStatusCode.NotFound, api.GetAsync(RelayApiClient.PathOf(Unique("unknown"))), "has no history");
+        await Expect(HttpStatusCode.NotFound, api.GetAsync(RelayApiClient.PathOf(Unique("unknown"), "/patches")), "has no history");
+        await Expect(HttpStatusCode.BadRequest, api.GetAsync(RelayApiClient.PathOf(document, "/patches?after=-1")), "after must be");
+        await Expect(HttpStatusCode.BadRequest, api.GetAsync(RelayApiClient.PathOf(document, "/patches?after=x")), "after must be");
+        await Expect(HttpStatusCode.BadRequest, api.GetAsync(RelayApiClient.PathOf(document, "/patches?limit=0")), "limit must be");
+        await Expect(HttpStatusCode.BadRequest, api.GetAsync(RelayApiClient.PathOf(document, "/patches?limit=1001")), "limit must be");
+        await Expect(HttpStatusCode.MethodNotAllowed, api.SendAsync(HttpMethod.Delete, RelayApiClient.PathOf(document), null), "not served");
+        await Expect(HttpStatusCode.UnsupportedMediaType, api.PublishAsync(document, new StringContent("a=b", Encoding.UTF8, "application/x-www-form-urlencoded")), "Content-Type");
+        await Expect(HttpStatusCode.BadRequest, api.PublishAsync(document, new ByteArrayContent([0xC3, 0x28]) { Headers = { ContentType = new MediaTypeHeaderValue("text/plain") } }), "UTF-8");
+        await Expect(HttpStatusCode.RequestEntityTooLarge, api.PublishAsync(document, new string('x', 1024 * 1024 + 1)), "Relay:MaxMessageBytes");
+        await Expect(HttpStatusCode.BadRequest, api.PublishAsync(document, "[]", h => h.TryAddWithoutValidation("If-Match", "*")), "If-Match");
+        await Expect(HttpStatusCode.BadRequest, api.PublishAsync(document, "[]", query: "?client=a%20b&id=1"), "client must be");
+        await Expect(HttpStatusCode.BadRequest, api.PublishAsync(document, "[]", query: "?client=a&id=0"), "id must be");
+        await Expect(HttpStatusCode.BadRequest, api.PublishAsync(document, "[]", h => h.Add("Idempotency-Key", "k"), "?client=a&id=1"), "not both");
+        Assert.Equal(1, await JournalRowsAsync(document));
+    }
+
+    private static IEnumerable<(long, string)> Patches(ApiAnswer page) =>
+        page.Body.GetProperty("patches").EnumerateArray().Select(p => (p.GetProperty("seq").GetInt64(), p.GetProperty("text").GetString()!)).ToList();
+
+    private RelayApiClient Api(string? key) => new(_node.HttpUrl, key);
+
+    private Uri SocketUrl(string document) => new($"{_node.WebSocketUrlOf(document)}?access_token={ApiNodeFixture.SocketToken}");
+
+    private async Task<long> JournalRowsAsync(string document)
+    {
+        await using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = fixture.Database, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT count(*) FROM journal WHERE persistence_id = $id";
+        command.Parameters.AddWithValue("$id", "relay-history/" + document);
+        return Convert.ToInt64(await command.ExecuteScalarAsync(), CultureInfo.InvariantCulture);
+    }
+
+    private static string Unique(string name) => $"{name}-{Guid.NewGuid():N}"[..Math.Min(name.Length + 13, 64)];
+}
