@@ -236,6 +236,73 @@ public sealed class ApiSpecs(ApiNodeFixture fixture) : IClassFixture<ApiNodeFixt
     }
 
     [Fact]
+    public async Task Should_feed_every_patch_once_in_order_across_a_dropped_feed_resumed_by_last_event_id()
+    {
+        var document = Unique("feed");
+        using var api = Api(ApiNodeFixture.AdminKey);
+        using var reader = Api(ApiNodeFixture.ReaderKey);
+        for (var i = 1; i <= 10; i++)
+        {
+            await api.PublishAsync(document, $"[{i}]");
+        }
+
+        // A backend keeps publishing while the feed is read, dropped and resumed.
+        var publishing = Task.Run(async () =>
+        {
+            for (var i = 11; i <= 40; i++)
+            {
+                Assert.Equal(i, (await api.PublishAsync(document, $"[{i}]")).Seq);
+            }
+        });
+
+        var seen = new List<(long Seq, string Text)>();
+        string epoch;
+        await using (var feed = await OpenFeedAsync(reader, document, ""))
+        {
+            var hello = (await feed.NextAsync(Patience))!;
+            Assert.Equal("hello", hello.Type);
+            Assert.False(hello.Json.GetProperty("resumed").GetBoolean());
+            epoch = hello.Json.GetProperty("epoch").GetString()!;
+            while (seen.Count < 15)
+            {
+                seen.Add(Event(await feed.NextAsync(Patience)));
+            }
+        }
+
+        await using (var resumed = await OpenFeedAsync(reader, document, $"?epoch={epoch}", seen[^1].Seq))
+        {
+            var hello = (await resumed.NextAsync(Patience))!;
+            Assert.True(hello.Json.GetProperty("resumed").GetBoolean());
+            while (seen[^1].Seq < 40)
+            {
+                seen.Add(Event(await resumed.NextAsync(Patience)));
+            }
+        }
+
+        await publishing;
+        Assert.Equal(Enumerable.Range(1, 40).Select(i => ((long)i, $"[{i}]")), seen);
+    }
+
+    [Fact]
+    public async Task Should_start_the_feed_over_with_a_hello_not_resumed_when_the_epoch_is_not_the_documents()
+    {
+        var document = Unique("feed-epoch");
+        using var api = Api(ApiNodeFixture.AdminKey);
+        for (var i = 1; i <= 3; i++)
+        {
+            await api.PublishAsync(document, $"[{i}]");
+        }
+
+        await using var feed = await OpenFeedAsync(api, document, "?after=2&epoch=0000000000000001");
+        var hello = (await feed.NextAsync(Patience))!;
+        Assert.Equal(("hello", false, 3L), (hello.Type, hello.Json.GetProperty("resumed").GetBoolean(), hello.Json.GetProperty("head").GetInt64()));
+        Assert.Equal((1L, "[1]"), Event(await feed.NextAsync(Patience)));
+
+        using var bad = await api.Http.SendAsync(FeedRequest(document, "?after=2&epoch=xyz"));
+        Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+    }
+
+    [Fact]
     public async Task Should_refuse_missing_wrong_and_limited_keys_with_401_and_403()
     {
         using var anonymous = Api(null);
@@ -298,6 +365,34 @@ public sealed class ApiSpecs(ApiNodeFixture fixture) : IClassFixture<ApiNodeFixt
         page.Body.GetProperty("patches").EnumerateArray().Select(p => (p.GetProperty("seq").GetInt64(), p.GetProperty("text").GetString()!)).ToList();
 
     private RelayApiClient Api(string? key) => new(_node.HttpUrl, key);
+
+    private static (long Seq, string Text) Event(ServerSentEvent? patch)
+    {
+        Assert.NotNull(patch);
+        Assert.Equal("patch", patch.Type);
+        var seq = patch.Json.GetProperty("seq").GetInt64();
+        Assert.Equal(seq.ToString(CultureInfo.InvariantCulture), patch.Id);
+        return (seq, patch.Json.GetProperty("text").GetString()!);
+    }
+
+    private static HttpRequestMessage FeedRequest(string document, string query, long? lastEventId = null, string key = ApiNodeFixture.ReaderKey)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Get, RelayApiClient.PathOf(document, "/changes") + query);
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", key);
+        if (lastEventId is { } id)
+        {
+            request.Headers.Add("Last-Event-ID", id.ToString(CultureInfo.InvariantCulture));
+        }
+
+        return request;
+    }
+
+    private static async Task<ServerSentEvents> OpenFeedAsync(RelayApiClient api, string document, string query, long? lastEventId = null)
+    {
+        var feed = await ServerSentEvents.OpenAsync(api.Http, FeedRequest(document, query, lastEventId));
+        Assert.Equal(HttpStatusCode.OK, feed.Status);
+        return feed;
+    }
 
     private Uri SocketUrl(string document) => new($"{_node.WebSocketUrlOf(document)}?access_token={ApiNodeFixture.SocketToken}");
 

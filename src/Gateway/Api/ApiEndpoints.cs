@@ -116,6 +116,7 @@ public static class ApiEndpoints
             {
                 (Resource.Patches, true) => true,
                 (Resource.Patches or Resource.Document, false) => HttpMethods.IsGet(method) || HttpMethods.IsHead(method),
+                (Resource.Changes, false) => HttpMethods.IsGet(method),
                 _ => false,
             };
             if (!allowed)
@@ -140,6 +141,7 @@ public static class ApiEndpoints
                 {
                     (Resource.Patches, true) => PublishAsync(context, document, key.Name),
                     (Resource.Patches, false) => ReadHistoryAsync(context, document),
+                    (Resource.Changes, _) => FollowAsync(context, document),
                     _ => ReadStateAsync(context, document),
                 };
                 await served;
@@ -254,6 +256,26 @@ public static class ApiEndpoints
             }
         }
 
+        private async Task FollowAsync(HttpContext context, DocumentName document)
+        {
+            if (!ChangeFeed.TryParse(context, out var protocol, out var error))
+            {
+                await WriteErrorAsync(context, StatusCodes.Status400BadRequest, error);
+                return;
+            }
+
+            using var lease = documents.TryAdmit(document);
+            if (lease is null)
+            {
+                context.Response.Headers.RetryAfter = "5";
+                await WriteErrorAsync(context, StatusCodes.Status503ServiceUnavailable, "too many documents open on this node (Relay:Documents:MaxOpenPerNode)");
+                return;
+            }
+
+            var connection = await documents.ConnectAsync(document, protocol);
+            await ChangeFeed.StreamAsync(context, document, connection);
+        }
+
         private async Task ReadStateAsync(HttpContext context, DocumentName document)
         {
             var read = await documents.ReadStateAsync(document, context.RequestAborted);
@@ -304,16 +326,7 @@ public static class ApiEndpoints
                 foreach (var patch in page.Patches)
                 {
                     json.WriteStartObject();
-                    json.WriteNumber("seq", patch.Sequence);
-                    if (patch.IsText)
-                    {
-                        json.WriteString("text", patch.Payload.Span);
-                    }
-                    else
-                    {
-                        json.WriteBase64String("base64", patch.Payload.Span);
-                    }
-
+                    ApiJson.WritePatch(json, patch.Sequence, patch.Payload.Span, patch.IsText);
                     json.WriteEndObject();
                 }
 
@@ -366,6 +379,7 @@ public static class ApiEndpoints
     {
         Document,
         Patches,
+        Changes,
     }
 
     /// <summary>
@@ -391,6 +405,11 @@ public static class ApiEndpoints
         {
             resource = Resource.Patches;
             name = name[..^"/patches".Length];
+        }
+        else if (name.EndsWith("/changes", StringComparison.Ordinal))
+        {
+            resource = Resource.Changes;
+            name = name[..^"/changes".Length];
         }
 
         if (!DocumentName.TryParse(Uri.UnescapeDataString(name), out document, out var reason) || document.IsDefault)
@@ -438,5 +457,23 @@ public static class ApiEndpoints
         }
 
         return values.Count == 1 && long.TryParse(values[0], NumberStyles.None, CultureInfo.InvariantCulture, out value) && value >= min && value <= max;
+    }
+}
+
+/// <summary>How the API writes a patch in JSON, in a page of history and in the change feed alike.</summary>
+internal static class ApiJson
+{
+    /// <summary><c>"seq":N</c>, then <c>"text":"…"</c> for a text patch or <c>"base64":"…"</c> for a binary one.</summary>
+    public static void WritePatch(Utf8JsonWriter json, long sequence, ReadOnlySpan<byte> payload, bool isText)
+    {
+        json.WriteNumber("seq", sequence);
+        if (isText)
+        {
+            json.WriteString("text", payload);
+        }
+        else
+        {
+            json.WriteBase64String("base64", payload);
+        }
     }
 }

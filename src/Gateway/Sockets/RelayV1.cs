@@ -66,18 +66,33 @@ public static partial class RelayV1
                 return false;
             }
 
-            if (epochValues.Count != 1 || epochValues[0] is not { Length: 16 } e ||
-                !ulong.TryParse(e, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var parsed))
+            if (epochValues.Count != 1 || !TryParseEpoch(epochValues[0], out var parsed))
             {
-                error = "epoch must be the 16 hex digits a hello named";
+                error = EpochError;
                 return false;
             }
 
-            (after, epoch) = (a, unchecked((long)parsed));
+            (after, epoch) = (a, parsed);
         }
 
         protocol = new ClientProtocol(Enveloped: true, client, after, epoch);
         error = string.Empty;
+        return true;
+    }
+
+    /// <summary>What a malformed epoch is told.</summary>
+    internal const string EpochError = "epoch must be the 16 hex digits a hello named";
+
+    /// <summary>Reads an epoch as a hello names it: 16 hex digits, either case.</summary>
+    internal static bool TryParseEpoch(string? value, out long epoch)
+    {
+        epoch = 0;
+        if (value is not { Length: 16 } || !ulong.TryParse(value, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var parsed))
+        {
+            return false;
+        }
+
+        epoch = unchecked((long)parsed);
         return true;
     }
 
