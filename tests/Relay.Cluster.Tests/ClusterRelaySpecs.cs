@@ -1,5 +1,8 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Headers;
 using System.Security.Cryptography;
 using Relay.Testing;
 using Xunit;
@@ -334,6 +337,46 @@ public sealed class ClusterRelaySpecs : IClassFixture<ThreeNodeCluster>
         {
             await Task.WhenAll(watchers.Concat(senders).Select(client => client.DisposeAsync().AsTask()));
         }
+    }
+
+    [Theory]
+    [MemberData(nameof(Placements))]
+    public async Task Should_publish_through_one_nodes_api_and_feed_every_patch_once_in_order_from_another(string placement)
+    {
+        await UseClusterAsync(placement);
+        var document = $"api/{placement}-{Guid.NewGuid():N}";
+        using var writer = new RelayApiClient(_cluster[0].HttpUrl, ThreeNodeCluster.ApiKey);
+        using var rival = new RelayApiClient(_cluster[1].HttpUrl, ThreeNodeCluster.ApiKey);
+        using var follower = new RelayApiClient(_cluster[2].HttpUrl, ThreeNodeCluster.ApiKey);
+        using var request = new HttpRequestMessage(HttpMethod.Get, RelayApiClient.PathOf(document, "/changes"));
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", ThreeNodeCluster.ApiKey);
+        await using var feed = await ServerSentEvents.OpenAsync(follower.Http, request);
+        Assert.Equal("hello", (await feed.NextAsync(TimeSpan.FromSeconds(30)))!.Type);
+
+        // Two backends on two nodes race with the same If-Match each round: one wins, and the feed has each winner once.
+        for (var round = 1; round <= 10; round++)
+        {
+            var patch = Round(round);
+            var head = (round - 1).ToString(CultureInfo.InvariantCulture);
+            var answers = await Task.WhenAll(
+                writer.PublishAsync(document, patch, h => h.TryAddWithoutValidation("If-Match", head)),
+                rival.PublishAsync(document, patch, h => h.TryAddWithoutValidation("If-Match", head)));
+            Assert.Equal([HttpStatusCode.OK, HttpStatusCode.PreconditionFailed], answers.Select(a => a.Status).Order());
+            Assert.Equal(round, answers.Single(a => a.Status == HttpStatusCode.OK).Seq);
+        }
+
+        var fed = new List<(long, string?)>();
+        while (fed.Count < 10)
+        {
+            var patch = (await feed.NextAsync(TimeSpan.FromSeconds(30)))!;
+            Assert.Equal("patch", patch.Type);
+            fed.Add((long.Parse(patch.Id!, CultureInfo.InvariantCulture), patch.Json.GetProperty("text").GetString()));
+        }
+
+        Assert.Equal(Enumerable.Range(1, 10).Select(r => ((long)r, (string?)Round(r))), fed);
+        _output.WriteLine($"{placement}: 10 rounds of racing publishes on two nodes, fed in order on a third");
+
+        static string Round(int round) => "[{\"op\":\"add\",\"path\":[\"r" + round + "\"],\"value\":" + round + "}]";
     }
 
     private async Task UseClusterAsync(string placement) => _cluster = await _fixture.WithPlacementAsync(placement);

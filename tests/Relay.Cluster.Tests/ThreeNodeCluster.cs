@@ -16,6 +16,9 @@ public sealed class ThreeNodeCluster : IAsyncLifetime
     private readonly SemaphoreSlim _starting = new(1, 1);
     private readonly Dictionary<string, RelayCluster> _clusters = new(StringComparer.Ordinal);
 
+    /// <summary>The server API's key on every node.</summary>
+    public const string ApiKey = "cluster-api-key-0123456789";
+
     /// <summary>Describes the clusters; nothing starts until a test asks for one.</summary>
     public ThreeNodeCluster(PostgresServer postgres) => _postgres = postgres;
 
@@ -37,6 +40,7 @@ public sealed class ThreeNodeCluster : IAsyncLifetime
                 {
                     ["Relay:Documents:Placement"] = placement,
                     ["Relay:Compaction:Mode"] = "immer",
+                    ["Relay:Api:Keys:0:Secret"] = ApiKey,
                 });
                 await cluster.StartAsync();
                 _clusters[placement] = cluster;
