@@ -36,6 +36,19 @@ public sealed class ApiPlacementSpecs
         Assert.Equal(HttpStatusCode.Conflict, state.Status);
         Assert.Contains("compaction is off", state.Error);
         Assert.Equal("/api/v1/documents/boards/sharded/patches", state.Body.GetProperty("history").GetString());
+
+        // An open feed never holds up shutdown: SIGTERM ends it with a close event, and the node exits in time.
+        using var request = new HttpRequestMessage(HttpMethod.Get, RelayApiClient.PathOf("boards/sharded", "/changes"));
+        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", Key);
+        await using var feed = await ServerSentEvents.OpenAsync(api.Http, request);
+        Assert.Equal("hello", (await feed.NextAsync(Patience))!.Type);
+        Assert.Equal("patch", (await feed.NextAsync(Patience))!.Type);
+        var stopped = node.TerminateAsync();
+        var close = (await feed.NextAsync(Patience))!;
+        Assert.Equal(("close", "server shutting down"), (close.Type, close.Json.GetProperty("reason").GetString()));
+        var (exitCode, took) = await stopped;
+        Assert.Equal(0, exitCode);
+        Assert.True(took < TimeSpan.FromSeconds(10), $"the node took {took} to stop");
     }
 
     [Fact]

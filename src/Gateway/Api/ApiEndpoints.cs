@@ -56,6 +56,7 @@ public static class ApiEndpoints
             services.GetRequiredService<ApiKeys>(),
             services.GetRequiredService<RelayDocuments>(),
             services.GetRequiredService<RelayOptions>(),
+            services.GetRequiredService<IHostApplicationLifetime>(),
             services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(ApiEndpoints).FullName!));
         app.Map("/api/{**rest}", handler.HandleAsync);
         return app;
@@ -85,7 +86,7 @@ public static class ApiEndpoints
         await context.Response.BodyWriter.WriteAsync("\n"u8.ToArray());
     }
 
-    private sealed class Handler(ApiKeys keys, RelayDocuments documents, RelayOptions options, ILogger logger)
+    private sealed class Handler(ApiKeys keys, RelayDocuments documents, RelayOptions options, IHostApplicationLifetime lifetime, ILogger logger)
     {
         public async Task HandleAsync(HttpContext context)
         {
@@ -273,7 +274,7 @@ public static class ApiEndpoints
             }
 
             var connection = await documents.ConnectAsync(document, protocol);
-            await ChangeFeed.StreamAsync(context, document, connection);
+            await ChangeFeed.StreamAsync(context, document, connection, lifetime.ApplicationStopping);
         }
 
         private async Task ReadStateAsync(HttpContext context, DocumentName document)

@@ -65,8 +65,11 @@ internal static class ChangeFeed
         return true;
     }
 
-    /// <summary>Streams <paramref name="connection"/>'s frames as events until it ends or the reader leaves.</summary>
-    public static async Task StreamAsync(HttpContext context, DocumentName document, ClientConnection connection)
+    /// <summary>
+    /// Streams <paramref name="connection"/>'s frames as events until it ends, the reader leaves, or the node begins to
+    /// stop (<paramref name="stopping"/>: the feed then ends with a <c>close</c> event, so it never holds up shutdown).
+    /// </summary>
+    public static async Task StreamAsync(HttpContext context, DocumentName document, ClientConnection connection, CancellationToken stopping)
     {
         var response = context.Response;
         response.ContentType = "text/event-stream; charset=utf-8";
@@ -74,6 +77,7 @@ internal static class ChangeFeed
         // nginx buffers proxied responses unless told not to; a feed must not wait in a buffer.
         response.Headers["X-Accel-Buffering"] = "no";
         await using var leaving = context.RequestAborted.Register(() => connection.Disconnect());
+        await using var stop = stopping.Register(() => connection.Disconnect(CloseReason.Stopping));
         try
         {
             var writer = response.BodyWriter;
