@@ -298,6 +298,11 @@ public sealed class ApiSpecs(ApiNodeFixture fixture) : IClassFixture<ApiNodeFixt
         Assert.Equal(("hello", false, 3L), (hello.Type, hello.Json.GetProperty("resumed").GetBoolean(), hello.Json.GetProperty("head").GetInt64()));
         Assert.Equal((1L, "[1]"), Event(await feed.NextAsync(Patience)));
 
+        // Last-Event-ID carries no epoch: without one in the URL, a reconnect starts over too.
+        await using var noEpoch = await OpenFeedAsync(api, document, "", lastEventId: 2);
+        Assert.False((await noEpoch.NextAsync(Patience))!.Json.GetProperty("resumed").GetBoolean());
+        Assert.Equal((1L, "[1]"), Event(await noEpoch.NextAsync(Patience)));
+
         using var bad = await api.Http.SendAsync(FeedRequest(document, "?after=2&epoch=xyz"));
         Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
     }
@@ -354,6 +359,9 @@ public sealed class ApiSpecs(ApiNodeFixture fixture) : IClassFixture<ApiNodeFixt
         await Expect(HttpStatusCode.UnsupportedMediaType, api.PublishAsync(document, new StringContent("a=b", Encoding.UTF8, "application/x-www-form-urlencoded")), "Content-Type");
         await Expect(HttpStatusCode.BadRequest, api.PublishAsync(document, new ByteArrayContent([0xC3, 0x28]) { Headers = { ContentType = new MediaTypeHeaderValue("text/plain") } }), "UTF-8");
         await Expect(HttpStatusCode.RequestEntityTooLarge, api.PublishAsync(document, new string('x', 1024 * 1024 + 1)), "Relay:MaxMessageBytes");
+        // Chunked, with no Content-Length to refuse it by: counted as it is read.
+        var chunked = new StreamContent(new MemoryStream(new byte[1024 * 1024 + 1])) { Headers = { ContentType = new MediaTypeHeaderValue("application/octet-stream") } };
+        await Expect(HttpStatusCode.RequestEntityTooLarge, api.PublishAsync(document, chunked, h => h.TransferEncodingChunked = true), "Relay:MaxMessageBytes");
         await Expect(HttpStatusCode.BadRequest, api.PublishAsync(document, "[]", h => h.TryAddWithoutValidation("If-Match", "*")), "If-Match");
         await Expect(HttpStatusCode.BadRequest, api.PublishAsync(document, "[]", query: "?client=a%20b&id=1"), "client must be");
         await Expect(HttpStatusCode.BadRequest, api.PublishAsync(document, "[]", query: "?client=a&id=0"), "id must be");
