@@ -192,6 +192,35 @@ internal sealed class DocumentApi
 
     public async Task<DocumentRead<HistoryPage>> ReadHistoryAsync(DocumentName document, long after, int limit, long maxBytes, CancellationToken cancellation)
     {
+        try
+        {
+            return await ReadHistoryPageAsync(document, after, limit, maxBytes, cancellation).ConfigureAwait(false);
+        }
+        catch (Exception e) when (IsUnavailable(e))
+        {
+            return new(ReadOutcome.Unavailable);
+        }
+    }
+
+    public async Task<DocumentRead<DocumentStateAtHead>> ReadStateAsync(DocumentName document, CancellationToken cancellation)
+    {
+        try
+        {
+            return await FoldStateAsync(document, cancellation).ConfigureAwait(false);
+        }
+        catch (Exception e) when (IsUnavailable(e))
+        {
+            return new(ReadOutcome.Unavailable);
+        }
+    }
+
+    // The journal or the snapshot store did not answer, or failed on the database: the caller may retry, as a
+    // joiner's replay retries.
+    private static bool IsUnavailable(Exception e) =>
+        e is AskTimeoutException or System.Data.Common.DbException || e.InnerException is System.Data.Common.DbException;
+
+    private async Task<DocumentRead<HistoryPage>> ReadHistoryPageAsync(DocumentName document, long after, int limit, long maxBytes, CancellationToken cancellation)
+    {
         if (await OpenAsync(document, cancellation).ConfigureAwait(false) is not { } opened)
         {
             return new(ReadOutcome.Unavailable);
@@ -242,7 +271,7 @@ internal sealed class DocumentApi
         return new(ReadOutcome.Read, new HistoryPage(opened.LastSequence, opened.Epoch, patches, readThrough));
     }
 
-    public async Task<DocumentRead<DocumentStateAtHead>> ReadStateAsync(DocumentName document, CancellationToken cancellation)
+    private async Task<DocumentRead<DocumentStateAtHead>> FoldStateAsync(DocumentName document, CancellationToken cancellation)
     {
         var mode = _options.Compaction.ParsedMode;
         if (mode == CompactionMode.None)

@@ -151,6 +151,11 @@ public static class ApiEndpoints
             {
                 // The caller went away; a publish it started is journaled or not, and its retry finds out which.
             }
+            catch (BadHttpRequestException e) when (!context.Response.HasStarted)
+            {
+                // A body Kestrel could not read (a broken chunked encoding, a client that stalled).
+                await WriteErrorAsync(context, e.StatusCode, "the request body could not be read: " + e.Message);
+            }
         }
 
         private async Task PublishAsync(HttpContext context, DocumentName document, string keyName)
