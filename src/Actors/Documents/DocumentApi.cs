@@ -321,15 +321,6 @@ internal sealed class DocumentApi
             : new(ReadOutcome.NotCompactable, Reason: $"the document is not compactable ({fold.NotCompactableReason}): read the history instead");
     }
 
-    private async Task<DocumentOpened?> OpenAsync(DocumentName document, CancellationToken cancellation)
-    {
-        try
-        {
-            return await _registry.Get<HistoryProxy>().Ask<DocumentOpened>(new OpenDocument(document), StatusTimeout, cancellation).ConfigureAwait(false);
-        }
-        catch (AskTimeoutException)
-        {
-            return null;
-        }
-    }
+    private Task<DocumentStatus?> OpenAsync(DocumentName document, CancellationToken cancellation) =>
+        RelayDocuments.TryGetStatusAsync(_registry, document, StatusTimeout, cancellation);
 }

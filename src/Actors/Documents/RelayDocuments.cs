@@ -106,11 +106,15 @@ public sealed class RelayDocuments
     /// What the sequencer of <paramref name="document"/> (started if need be) says of it; null when it did not answer
     /// within <paramref name="timeout"/> (no sequencer reachable, or its journal is slow to recover).
     /// </summary>
-    public async Task<DocumentStatus?> TryGetStatusAsync(DocumentName document, TimeSpan timeout)
+    public Task<DocumentStatus?> TryGetStatusAsync(DocumentName document, TimeSpan timeout) =>
+        TryGetStatusAsync(_registry, document, timeout, CancellationToken.None);
+
+    /// <summary>The one ask of a document's sequencer for its status, for the sockets and the server API alike.</summary>
+    internal static async Task<DocumentStatus?> TryGetStatusAsync(IActorRegistry registry, DocumentName document, TimeSpan timeout, CancellationToken cancellation)
     {
         try
         {
-            var opened = await _registry.Get<HistoryProxy>().Ask<DocumentOpened>(new OpenDocument(document), timeout);
+            var opened = await registry.Get<HistoryProxy>().Ask<DocumentOpened>(new OpenDocument(document), timeout, cancellation).ConfigureAwait(false);
             return new DocumentStatus(opened.LastSequence, opened.JoinSnapshot) { Epoch = opened.Epoch };
         }
         catch (AskTimeoutException)

@@ -22,7 +22,6 @@ public static class ApiEndpoints
     private const int DefaultLimit = 100;
     private const int MaxLimit = 1000;
     private const int MaxIdempotencyKeyLength = 255;
-    private const long MaxClientId = (1L << 53) - 1;
 
     /// <summary>The most payload bytes one page of history carries (more only when its one patch is larger).</summary>
     public const long PageBytes = 1024 * 1024;
@@ -444,7 +443,7 @@ public static class ApiEndpoints
             return false;
         }
 
-        if (!TryNumber(query, "id", 1, MaxClientId, 0, out id) || id == 0)
+        if (!TryNumber(query, "id", 1, RelayV1.MaxPatchId, 0, out id) || id == 0)
         {
             error = "id must be a whole number from 1 to 2^53 - 1, with a client";
             return false;

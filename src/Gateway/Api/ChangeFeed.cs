@@ -84,10 +84,17 @@ internal static class ChangeFeed
             await writer.WriteAsync("retry: 1000\n\n"u8.ToArray(), context.RequestAborted);
             while (true)
             {
-                var ready = connection.WaitToReadAsync().AsTask();
-                while (await Task.WhenAny(ready, Task.Delay(KeepAliveEvery, context.RequestAborted)) != ready)
+                var ready = connection.WaitToReadAsync();
+                if (!ready.IsCompleted)
                 {
-                    await writer.WriteAsync(": keep-alive\n\n"u8.ToArray(), context.RequestAborted);
+                    // Only an idle feed needs a keep-alive timer; a busy one finds frames waiting and starts none.
+                    var waiting = ready.AsTask();
+                    while (await Task.WhenAny(waiting, Task.Delay(KeepAliveEvery, context.RequestAborted)) != waiting)
+                    {
+                        await writer.WriteAsync(": keep-alive\n\n"u8.ToArray(), context.RequestAborted);
+                    }
+
+                    ready = new ValueTask<bool>(waiting);
                 }
 
                 if (!await ready)

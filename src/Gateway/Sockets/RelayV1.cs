@@ -24,6 +24,9 @@ public static partial class RelayV1
     /// </summary>
     public const int MaxHeaderBytes = 4096;
 
+    /// <summary>The highest patch id a client may give: 2^53 - 1, the largest whole number JSON readers keep exactly.</summary>
+    public const long MaxPatchId = (1L << 53) - 1;
+
     private static readonly byte[] PatchHeaderStart = """{"type":"patch","seq":"""u8.ToArray();
 
     /// <summary>Whether the upgrade request offers <c>relay.v1</c>.</summary>
@@ -136,7 +139,7 @@ public static partial class RelayV1
                         return false;
                     }
 
-                    if (reader.TokenType != JsonTokenType.Number || !reader.TryGetInt64(out id) || id < 1 || id > (1L << 53) - 1)
+                    if (reader.TokenType != JsonTokenType.Number || !reader.TryGetInt64(out id) || id < 1 || id > MaxPatchId)
                     {
                         error = "id must be a whole number from 1 to 2^53 - 1";
                         return false;
