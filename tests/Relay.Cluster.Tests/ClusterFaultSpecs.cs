@@ -216,8 +216,18 @@ public sealed class ClusterFaultSpecs : IAsyncLifetime
             }
         });
         await halfway.Task.WaitAsync(TimeSpan.FromSeconds(30));
-        await using var resumed = await RelayV1Client.ConnectAsync(
-            new Uri($"{survivor.WebSocketUrlOf(Document)}?client=reader&after=2&epoch={reader.Epoch}"));
+        RelayV1Client resumed;
+        try
+        {
+            resumed = await RelayV1Client.ConnectAsync(new Uri($"{survivor.WebSocketUrlOf(Document)}?client=reader&after=2&epoch={reader.Epoch}"));
+        }
+        catch (InvalidOperationException closed)
+        {
+            // The survivor ended the resumed connection before its hello: what its node logged says why.
+            throw new Xunit.Sdk.XunitException($"{closed.Message}\n{Cluster.Output}");
+        }
+
+        await using var _ = resumed;
         var frames = new List<V1Frame>();
         try
         {
