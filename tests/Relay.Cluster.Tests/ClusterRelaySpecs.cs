@@ -379,5 +379,50 @@ public sealed class ClusterRelaySpecs : IClassFixture<ThreeNodeCluster>
         static string Round(int round) => "[{\"op\":\"add\",\"path\":[\"r" + round + "\"],\"value\":" + round + "}]";
     }
 
+    [Theory]
+    [MemberData(nameof(Placements))]
+    public async Task Should_feed_a_prefix_of_documents_written_at_once_through_three_nodes_each_patch_once_in_its_documents_order(string placement)
+    {
+        // Three backends write three documents at once, each through another node (with sharding, their sequencers
+        // may be on three nodes): PostgreSQL numbers the rows of concurrent transactions in an order they may commit
+        // out of, which the journal's query waits out. A fourth reader follows the prefix on one node.
+        const int PerDocument = 25;
+        await UseClusterAsync(placement);
+        var prefix = $"api/prefix-{placement}-{Guid.NewGuid():N}/";
+        using var follower = new RelayApiClient(_cluster[2].HttpUrl, ThreeNodeCluster.ApiKey);
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/api/v1/changes?prefix=" + Uri.EscapeDataString(prefix));
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", ThreeNodeCluster.ApiKey);
+        await using var feed = await ServerSentEvents.OpenAsync(follower.Http, request);
+        Assert.Equal("hello", (await feed.NextAsync(TimeSpan.FromSeconds(30)))!.Type);
+
+        await Task.WhenAll(Enumerable.Range(0, 3).Select(n => Task.Run(async () =>
+        {
+            using var writer = new RelayApiClient(_cluster[n].HttpUrl, ThreeNodeCluster.ApiKey);
+            for (var i = 1; i <= PerDocument; i++)
+            {
+                Assert.Equal(i, (await writer.PublishAsync(prefix + "d" + n, $"[{n},{i}]")).Seq);
+            }
+        })));
+
+        var fed = new List<(long Position, string Document, long Seq, string? Text)>();
+        while (fed.Count < 3 * PerDocument)
+        {
+            var patch = (await feed.NextAsync(TimeSpan.FromSeconds(30)))!;
+            Assert.Equal("patch", patch.Type);
+            var json = patch.Json;
+            fed.Add((long.Parse(patch.Id!, CultureInfo.InvariantCulture), json.GetProperty("document").GetString()!, json.GetProperty("seq").GetInt64(), json.GetProperty("text").GetString()));
+        }
+
+        Assert.Equal(fed.Select(e => e.Position).Order(), fed.Select(e => e.Position));
+        for (var n = 0; n < 3; n++)
+        {
+            var of = fed.Where(e => e.Document == prefix + "d" + n).ToList();
+            Assert.Equal(Enumerable.Range(1, PerDocument).Select(i => (long)i), of.Select(e => e.Seq));
+            Assert.Equal(Enumerable.Range(1, PerDocument).Select(i => $"[{n},{i}]"), of.Select(e => e.Text));
+        }
+
+        _output.WriteLine($"{placement}: 3 x {PerDocument} patches written at once through three nodes, fed once each in order on one");
+    }
+
     private async Task UseClusterAsync(string placement) => _cluster = await _fixture.WithPlacementAsync(placement);
 }

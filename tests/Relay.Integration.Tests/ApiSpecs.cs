@@ -284,6 +284,91 @@ public sealed class ApiSpecs(ApiNodeFixture fixture) : IClassFixture<ApiNodeFixt
     }
 
     [Fact]
+    public async Task Should_feed_every_patch_under_a_prefix_once_in_order_naming_its_document_across_a_resume()
+    {
+        // Three documents under one prefix, written in turns, and one beside it that the feed must not carry.
+        var prefix = Unique("boards/prefix") + "/";
+        string[] documents = [prefix + "a", prefix + "b", prefix + "c/deep"];
+        var outside = Unique("elsewhere");
+        using var api = Api(ApiNodeFixture.AdminKey);
+        using var boards = Api(ApiNodeFixture.BoardsKey);
+        for (var round = 1; round <= 4; round++)
+        {
+            foreach (var document in documents)
+            {
+                Assert.Equal(round, (await api.PublishAsync(document, $"[\"{document}\",{round}]")).Seq);
+            }
+
+            Assert.Equal(round, (await api.PublishAsync(outside, $"[{round}]")).Seq);
+        }
+
+        var seen = new List<(long Position, string Document, long Seq, string Text)>();
+        await using (var feed = await OpenPrefixFeedAsync(boards, prefix))
+        {
+            var hello = (await feed.NextAsync(Patience))!;
+            Assert.Equal("hello", hello.Type);
+            Assert.Equal(prefix, hello.Json.GetProperty("prefix").GetString());
+            while (seen.Count < 7)
+            {
+                seen.Add(PrefixEvent(await feed.NextAsync(Patience)));
+            }
+        }
+
+        // Written while nobody follows, then live: the resumed feed has each once, after the last id it saw.
+        Assert.Equal(5, (await api.PublishAsync(documents[1], $"[\"{documents[1]}\",5]")).Seq);
+        Assert.Equal(5, (await api.PublishAsync(outside, "[5]")).Seq);
+        await using (var resumed = await OpenPrefixFeedAsync(boards, prefix, seen[^1].Position))
+        {
+            Assert.Equal(seen[^1].Position, (await resumed.NextAsync(Patience))!.Json.GetProperty("after").GetInt64());
+            while (seen.Count < 13)
+            {
+                seen.Add(PrefixEvent(await resumed.NextAsync(Patience)));
+            }
+
+            // Live: published after the feed caught up, and the next event it gets (nothing of the outside document before it).
+            Assert.Equal(6, (await api.PublishAsync(outside, "[6]")).Seq);
+            Assert.Equal(5, (await api.PublishAsync(documents[2], $"[\"{documents[2]}\",5]")).Seq);
+            seen.Add(PrefixEvent(await resumed.NextAsync(Patience)));
+        }
+
+        Assert.Equal(seen.Select(e => e.Position).Order(), seen.Select(e => e.Position));
+        Assert.Equal(seen.Count, seen.Select(e => e.Position).Distinct().Count());
+        Assert.All(seen, e => Assert.Equal($"[\"{e.Document}\",{e.Seq}]", e.Text));
+        var byDocument = seen.GroupBy(e => e.Document).ToDictionary(group => group.Key, group => group.Select(e => e.Seq).ToList());
+        Assert.Equal(documents.Order(), byDocument.Keys.Order());
+        Assert.Equal([1L, 2, 3, 4], byDocument[documents[0]]);
+        Assert.Equal([1L, 2, 3, 4, 5], byDocument[documents[1]]);
+        Assert.Equal([1L, 2, 3, 4, 5], byDocument[documents[2]]);
+        Assert.Equal(14, seen.Count);
+    }
+
+    [Fact]
+    public async Task Should_refuse_a_prefix_feed_beyond_the_keys_prefixes_or_with_bad_input()
+    {
+        using var boards = Api(ApiNodeFixture.BoardsKey);
+        foreach (var (query, status) in new[]
+        {
+            ("?prefix=elsewhere/", HttpStatusCode.Forbidden),
+            ("", HttpStatusCode.Forbidden),
+            ("?prefix=boards", HttpStatusCode.Forbidden),
+            ("?prefix=boards//x", HttpStatusCode.BadRequest),
+            ("?prefix=boards/a%20b", HttpStatusCode.BadRequest),
+            ("?prefix=boards/&after=-1", HttpStatusCode.BadRequest),
+            ("?prefix=boards/&after=x", HttpStatusCode.BadRequest),
+        })
+        {
+            var answer = await boards.GetAsync("/api/v1/changes" + query);
+            Assert.True(status == answer.Status, $"{query}: {answer.Status} {answer.Body}");
+            Assert.False(string.IsNullOrEmpty(answer.Error));
+        }
+
+        using var nobody = Api(null);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await nobody.GetAsync("/api/v1/changes?prefix=boards/")).Status);
+        using var admin = Api(ApiNodeFixture.AdminKey);
+        Assert.Equal(HttpStatusCode.MethodNotAllowed, (await admin.SendAsync(HttpMethod.Post, "/api/v1/changes", new StringContent("[]"))).Status);
+    }
+
+    [Fact]
     public async Task Should_start_the_feed_over_with_a_hello_not_resumed_when_the_epoch_is_not_the_documents()
     {
         var document = Unique("feed-epoch");
@@ -393,6 +478,28 @@ public sealed class ApiSpecs(ApiNodeFixture fixture) : IClassFixture<ApiNodeFixt
         }
 
         return request;
+    }
+
+    private static (long Position, string Document, long Seq, string Text) PrefixEvent(ServerSentEvent? patch)
+    {
+        Assert.NotNull(patch);
+        Assert.Equal("patch", patch.Type);
+        var json = patch.Json;
+        return (long.Parse(patch.Id!, CultureInfo.InvariantCulture), json.GetProperty("document").GetString()!, json.GetProperty("seq").GetInt64(), json.GetProperty("text").GetString()!);
+    }
+
+    private static async Task<ServerSentEvents> OpenPrefixFeedAsync(RelayApiClient api, string prefix, long? lastEventId = null)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Get, "/api/v1/changes?prefix=" + Uri.EscapeDataString(prefix));
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", ApiNodeFixture.BoardsKey);
+        if (lastEventId is { } id)
+        {
+            request.Headers.Add("Last-Event-ID", id.ToString(CultureInfo.InvariantCulture));
+        }
+
+        var feed = await ServerSentEvents.OpenAsync(api.Http, request);
+        Assert.Equal(HttpStatusCode.OK, feed.Status);
+        return feed;
     }
 
     private static async Task<ServerSentEvents> OpenFeedAsync(RelayApiClient api, string document, string query, long? lastEventId = null)

@@ -66,6 +66,27 @@ public readonly record struct DocumentName
         }
     }
 
+    /// <summary>
+    /// The document whose history is journaled under <paramref name="persistenceId"/> (<see cref="PersistenceId"/>
+    /// read back). False for ids that are no document's, and for a name too long for the column, which is kept
+    /// shortened with a hash and cannot be read back.
+    /// </summary>
+    public static bool TryFromPersistenceId(string persistenceId, out DocumentName name)
+    {
+        name = Default;
+        if (persistenceId == DefaultPersistenceId)
+        {
+            return true;
+        }
+
+        return persistenceId.StartsWith(PersistenceIdPrefix, StringComparison.Ordinal)
+            && TryParse(persistenceId[PersistenceIdPrefix.Length..], out name, out _)
+            && !name.IsDefault;
+    }
+
+    /// <summary>The start every persistence id of a document under <paramref name="prefix"/> (a name's start) has.</summary>
+    public static string PersistenceIdPrefixOf(string prefix) => PersistenceIdPrefix + prefix;
+
     /// <summary>The DistributedPubSub topic that carries the document's patches and heartbeats.</summary>
     public string Topic => IsDefault ? DefaultTopic : TopicPrefix + Value;
 

@@ -145,6 +145,14 @@ public sealed class RelayDocuments
     public Task<DocumentRead<DocumentStateAtHead>> ReadStateAsync(DocumentName document, CancellationToken cancellation = default) =>
         Api.ReadStateAsync(document, cancellation);
 
+    /// <summary>
+    /// Every patch of the documents whose names start with <paramref name="prefix"/> (empty: every document but the
+    /// default) journaled after <paramref name="afterPosition"/>, history then live, in one order for every reader on
+    /// any node; each names its document and its position, which a later call resumes after.
+    /// </summary>
+    public IAsyncEnumerable<DocumentChange> FollowAsync(string prefix, long afterPosition, CancellationToken cancellation = default) =>
+        Api.FollowAsync(prefix, afterPosition, cancellation);
+
     private DocumentApi Api => _api ?? throw new InvalidOperationException("RelayDocuments was created without the host's services");
 
     private void Release(DocumentName document)

@@ -16,6 +16,9 @@ internal interface IPatchJournal
     Source<PatchAppended, NotUsed> Read(DocumentName document, long fromSequence, long toSequence = long.MaxValue);
 }
 
+/// <summary>A journaled patch of <paramref name="PersistenceId"/> at <paramref name="Position"/> in the journal's ordering of all writes.</summary>
+internal sealed record JournalChange(long Position, string PersistenceId, PatchAppended Patch);
+
 /// <summary>Reads the history through Akka.Persistence.Query's current-events-by-persistence-id query.</summary>
 internal sealed class QueryPatchJournal : IPatchJournal
 {
@@ -68,6 +71,30 @@ internal sealed class QueryPatchJournal : IPatchJournal
                 return Events(query, persistenceId, fromSequence, toSequence);
             });
     }
+
+    /// <summary>
+    /// Every patch the journal holds after position <paramref name="afterPosition"/> (the journal's own ordering of
+    /// all writes, the same for every reader), in that order, then each new one as it is journaled: a live query,
+    /// which polls the journal (the plugin's <c>refresh-interval</c>) and waits out an ordering not yet committed.
+    /// </summary>
+    public Source<JournalChange, NotUsed> Follow(long afterPosition) =>
+        Source.FromTask(WriteJournalInitialized())
+            .ConcatMany(_ =>
+            {
+                IAllEventsQuery query;
+                try
+                {
+                    query = PersistenceQuery.Get(_system).ReadJournalFor<IAllEventsQuery>(_readJournalPluginId);
+                }
+                catch (AggregateException ex) when (ex.InnerException is AskTimeoutException)
+                {
+                    return Source.Failed<JournalChange>(ex.InnerException);
+                }
+
+                return query.AllEvents(Offset.Sequence(afterPosition))
+                    .Where(envelope => envelope.Event is PatchAppended && envelope.Offset is Sequence)
+                    .Select(envelope => new JournalChange(((Sequence)envelope.Offset).Value, envelope.PersistenceId, (PatchAppended)envelope.Event));
+            });
 
     private static Source<PatchAppended, NotUsed> Events(ICurrentEventsByPersistenceIdQuery query, string persistenceId, long fromSequence, long toSequence) =>
         query.CurrentEventsByPersistenceId(persistenceId, fromSequence, toSequence).Select(envelope => (PatchAppended)envelope.Event);

@@ -19,6 +19,7 @@ public static class ApiEndpoints
     public const string BasePath = "/api/v1";
 
     private const string DocumentsPath = BasePath + "/documents/";
+    private const string ChangesPath = BasePath + "/changes";
     private const int DefaultLimit = 100;
     private const int MaxLimit = 1000;
     private const int MaxIdempotencyKeyLength = 255;
@@ -116,13 +117,19 @@ public static class ApiEndpoints
             {
                 (Resource.Patches, true) => true,
                 (Resource.Patches or Resource.Document, false) => HttpMethods.IsGet(method) || HttpMethods.IsHead(method),
-                (Resource.Changes, false) => HttpMethods.IsGet(method),
+                (Resource.Changes or Resource.PrefixChanges, false) => HttpMethods.IsGet(method),
                 _ => false,
             };
             if (!allowed)
             {
                 context.Response.Headers.Allow = resource == Resource.Patches ? "GET, POST" : "GET";
                 await WriteErrorAsync(context, StatusCodes.Status405MethodNotAllowed, $"{method} is not served here");
+                return;
+            }
+
+            if (resource == Resource.PrefixChanges)
+            {
+                await FollowPrefixAsync(context, key.Key, key.Name);
                 return;
             }
 
@@ -261,6 +268,32 @@ public static class ApiEndpoints
             }
         }
 
+        private async Task FollowPrefixAsync(HttpContext context, ApiKeyOptions key, string keyName)
+        {
+            var prefixes = context.Request.Query["prefix"];
+            var prefix = prefixes.Count == 1 ? prefixes[0] ?? "" : "";
+            if (prefixes.Count > 1 || (prefix.Length > 0 && !ApiKeyOptions.IsPrefix(prefix)))
+            {
+                await WriteErrorAsync(context, StatusCodes.Status400BadRequest, "prefix must be one start of a document name (segments of A-Z a-z 0-9 . _ ~ - separated by /), or empty for every document");
+                return;
+            }
+
+            if (!key.ReachesPrefix(prefix))
+            {
+                logger.LogWarning("Refused API key {Key} the changes of prefix {Prefix}: not under the key's prefixes", keyName, prefix);
+                await WriteErrorAsync(context, StatusCodes.Status403Forbidden, "this API key does not reach every document under this prefix");
+                return;
+            }
+
+            if (!PrefixFeed.TryParseAfter(context, out var after, out var error))
+            {
+                await WriteErrorAsync(context, StatusCodes.Status400BadRequest, error);
+                return;
+            }
+
+            await PrefixFeed.StreamAsync(context, documents, prefix, after, lifetime.ApplicationStopping);
+        }
+
         private async Task FollowAsync(HttpContext context, DocumentName document)
         {
             if (!ChangeFeed.TryParse(context, out var protocol, out var error))
@@ -385,6 +418,7 @@ public static class ApiEndpoints
         Document,
         Patches,
         Changes,
+        PrefixChanges,
     }
 
     /// <summary>
@@ -400,6 +434,12 @@ public static class ApiEndpoints
         var raw = context.Features.Get<IHttpRequestFeature>()?.RawTarget ?? context.Request.Path.Value ?? "";
         var query = raw.IndexOf('?');
         var path = query >= 0 ? raw[..query] : raw;
+        if (path == ChangesPath)
+        {
+            resource = Resource.PrefixChanges;
+            return true;
+        }
+
         if (!path.StartsWith(DocumentsPath, StringComparison.Ordinal) || path.Length == DocumentsPath.Length)
         {
             return false;

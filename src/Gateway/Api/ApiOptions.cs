@@ -73,6 +73,10 @@ public sealed class ApiKeyOptions
     internal static bool IsPrefix(string prefix) =>
         prefix.Length > 0 && DocumentName.TryParse("/" + prefix.TrimEnd('/'), out _, out _) && !prefix.EndsWith("//", StringComparison.Ordinal);
 
+    /// <summary>Whether the key reaches every document whose name starts with <paramref name="prefix"/>.</summary>
+    internal bool ReachesPrefix(string prefix) =>
+        Prefixes.Length == 0 || Prefixes.Any(own => prefix.StartsWith(own, StringComparison.Ordinal));
+
     /// <summary>Whether the key reaches <paramref name="document"/>.</summary>
     internal bool Reaches(DocumentName document) =>
         Prefixes.Length == 0 || Prefixes.Any(prefix => document.Value.StartsWith(prefix, StringComparison.Ordinal));

@@ -17,7 +17,7 @@ namespace Relay.Gateway.Api;
 internal static class ChangeFeed
 {
     // A comment line this often keeps proxies and load balancers from closing an idle feed.
-    private static readonly TimeSpan KeepAliveEvery = TimeSpan.FromSeconds(15);
+    internal static readonly TimeSpan KeepAliveEvery = TimeSpan.FromSeconds(15);
 
     /// <summary>
     /// Where the feed starts: <c>Last-Event-ID</c> (a reconnecting EventSource) or <c>after</c>, within the
@@ -71,16 +71,12 @@ internal static class ChangeFeed
     /// </summary>
     public static async Task StreamAsync(HttpContext context, DocumentName document, ClientConnection connection, CancellationToken stopping)
     {
-        var response = context.Response;
-        response.ContentType = "text/event-stream; charset=utf-8";
-        response.Headers.CacheControl = "no-cache";
-        // nginx buffers proxied responses unless told not to; a feed must not wait in a buffer.
-        response.Headers["X-Accel-Buffering"] = "no";
+        StartEvents(context.Response);
         await using var leaving = context.RequestAborted.Register(() => connection.Disconnect());
         await using var stop = stopping.Register(() => connection.Disconnect(CloseReason.Stopping));
         try
         {
-            var writer = response.BodyWriter;
+            var writer = context.Response.BodyWriter;
             await writer.WriteAsync("retry: 1000\n\n"u8.ToArray(), context.RequestAborted);
             while (true)
             {
@@ -127,6 +123,15 @@ internal static class ChangeFeed
         }
     }
 
+    /// <summary>The headers of an event stream, which no proxy may buffer.</summary>
+    internal static void StartEvents(HttpResponse response)
+    {
+        response.ContentType = "text/event-stream; charset=utf-8";
+        response.Headers.CacheControl = "no-cache";
+        // nginx buffers proxied responses unless told not to; a feed must not wait in a buffer.
+        response.Headers["X-Accel-Buffering"] = "no";
+    }
+
     private static void Write(IBufferWriter<byte> writer, DocumentName document, OutboundFrame frame)
     {
         switch (frame)
@@ -151,7 +156,7 @@ internal static class ChangeFeed
     }
 
     // One event: its type, its id when it has one, and its data as one line of JSON.
-    private static void WriteEvent(IBufferWriter<byte> writer, string type, long? id, Action<Utf8JsonWriter> members)
+    internal static void WriteEvent(IBufferWriter<byte> writer, string type, long? id, Action<Utf8JsonWriter> members)
     {
         Append(writer, "event: " + type + "\n");
         if (id is { } seq)
