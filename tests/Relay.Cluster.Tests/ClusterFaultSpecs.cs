@@ -251,6 +251,66 @@ public sealed class ClusterFaultSpecs : IAsyncLifetime
         Assert.Equal(Enumerable.Range(3, Count - 2).Select(i => "p" + i), frames.Select(frame => frame.Text));
     }
 
+    [Fact]
+    public async Task Should_keep_the_api_change_feeds_once_and_in_order_through_a_hard_kill_of_the_sequencer_node()
+    {
+        // A backend publishes through one survivor with idempotency keys, retrying what went unanswered; a consumer
+        // follows the document's feed and the prefix feed on the other survivor, resuming each by Last-Event-ID
+        // whenever it ends. The sequencer's node is SIGKILLed after the tenth patch.
+        const int Count = 40;
+        const string Key = "fault-api-key-0123456789ab";
+        var host = await StartClusterAsync("singleton", new Dictionary<string, string> { ["Relay:Api:Keys:0:Secret"] = Key });
+        var survivors = Cluster.Nodes.Where(node => node != host).ToList();
+        using var publisher = new RelayApiClient(survivors[0].HttpUrl, Key);
+        using var consumer = new RelayApiClient(survivors[1].HttpUrl, Key);
+        var documentFeed = new ResumingFeed(consumer, RelayApiClient.PathOf(Document, "/changes"), Key, withEpoch: true);
+        var prefixFeed = new ResumingFeed(consumer, "/api/v1/changes?prefix=" + Document, Key, withEpoch: false);
+
+        async Task PublishAsync(int i)
+        {
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            while (true)
+            {
+                try
+                {
+                    var answer = await publisher.PublishAsync(Document, $"[{i}]", h => h.Add("Idempotency-Key", "patch-" + i));
+                    if (answer.Status == System.Net.HttpStatusCode.OK)
+                    {
+                        Assert.Equal(i, answer.Seq);
+                        return;
+                    }
+
+                    Assert.True(DateTime.UtcNow < deadline, $"patch {i}: {answer.Status} {answer.Body}\n{Cluster.Output}");
+                }
+                catch (Exception e) when (e is HttpRequestException or TaskCanceledException && DateTime.UtcNow < deadline)
+                {
+                }
+            }
+        }
+
+        for (var i = 1; i <= 10; i++)
+        {
+            await PublishAsync(i);
+        }
+
+        Assert.Equal(10, (await documentFeed.ReadUntilAsync(10)).Count);
+        Assert.Equal(10, (await prefixFeed.ReadUntilAsync(10)).Count);
+        await host.KillAsync();
+        for (var i = 11; i <= Count; i++)
+        {
+            await PublishAsync(i);
+        }
+
+        var expected = Enumerable.Range(1, Count).Select(i => ((long)i, $"[{i}]")).ToList();
+        var byDocument = await documentFeed.ReadUntilAsync(Count);
+        var byPrefix = await prefixFeed.ReadUntilAsync(Count);
+        await documentFeed.DisposeAsync();
+        await prefixFeed.DisposeAsync();
+        _output.WriteLine($"document feed resumed {documentFeed.Resumes} times, prefix feed {prefixFeed.Resumes} times");
+        Assert.Equal(expected, byDocument);
+        Assert.Equal(expected, byPrefix);
+    }
+
     [Theory]
     [MemberData(nameof(Placements))]
     public async Task Should_disconnect_nobody_and_deliver_every_patch_once_in_order_after_PostgreSQL_was_down_for_10_seconds(string placement)
@@ -530,5 +590,86 @@ public sealed class ClusterFaultSpecs : IAsyncLifetime
             .SelectMany(node => node.Output.Split('\n'))
             .Where(line => milestones.Any(milestone => line.Contains(milestone, StringComparison.Ordinal)))
             .Select(line => line.Length > 200 ? line[..200] : line);
+    }
+}
+
+/// <summary>
+/// An API change feed read as a consumer reads it: whenever it ends (a close event, the stream cut, a node gone), it
+/// opens again with <c>Last-Event-ID</c> (and the document feed's epoch), and collects every patch event's seq and text.
+/// </summary>
+internal sealed class ResumingFeed(RelayApiClient api, string path, string key, bool withEpoch) : IAsyncDisposable
+{
+    private readonly List<(long Seq, string Text)> _patches = new();
+    private ServerSentEvents? _feed;
+    private string? _lastId;
+    private string? _epoch;
+
+    /// <summary>How often the feed was opened again.</summary>
+    public int Resumes { get; private set; }
+
+    /// <summary>Reads until <paramref name="count"/> patches are in (at most a minute), and returns all of them.</summary>
+    public async Task<List<(long Seq, string Text)>> ReadUntilAsync(int count)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (_patches.Count < count && DateTime.UtcNow < deadline)
+        {
+            ServerSentEvent? next;
+            try
+            {
+                _feed ??= await OpenAsync();
+                next = await _feed.NextAsync(TimeSpan.FromSeconds(20));
+            }
+            catch (Exception e) when (e is HttpRequestException or IOException or OperationCanceledException)
+            {
+                next = null;
+            }
+
+            if (next is null || next.Type == "close")
+            {
+                await DisposeAsync();
+                Resumes++;
+                continue;
+            }
+
+            if (next.Type == "hello")
+            {
+                if (withEpoch && _lastId is not null)
+                {
+                    Assert.True(next.Json.GetProperty("resumed").GetBoolean(), $"the feed did not resume: {next.Data}");
+                }
+
+                _epoch = withEpoch ? next.Json.GetProperty("epoch").GetString() : null;
+                continue;
+            }
+
+            Assert.Equal("patch", next.Type);
+            _lastId = next.Id;
+            _patches.Add((next.Json.GetProperty("seq").GetInt64(), next.Json.GetProperty("text").GetString()!));
+        }
+
+        return _patches.ToList();
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        if (_feed is not null)
+        {
+            await _feed.DisposeAsync();
+            _feed = null;
+        }
+    }
+
+    private Task<ServerSentEvents> OpenAsync()
+    {
+        var query = withEpoch && _epoch is not null ? (path.Contains('?') ? "&" : "?") + "epoch=" + _epoch : "";
+        var request = new HttpRequestMessage(HttpMethod.Get, path + query);
+        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", key);
+        if (_lastId is not null)
+        {
+            request.Headers.Add("Last-Event-ID", _lastId);
+        }
+
+        return ServerSentEvents.OpenAsync(api.Http, request);
     }
 }
