@@ -343,6 +343,47 @@ public sealed class ApiSpecs(ApiNodeFixture fixture) : IClassFixture<ApiNodeFixt
     }
 
     [Fact]
+    public async Task Should_count_api_requests_by_operation_and_status_and_open_feeds_naming_no_key_or_document()
+    {
+        var document = Unique("metered");
+        using var api = Api(ApiNodeFixture.AdminKey);
+        using var nobody = Api(null);
+        var before = await Scrape.TakeAsync(_node);
+        Assert.Equal(HttpStatusCode.OK, (await api.PublishAsync(document, "[1]")).Status);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await nobody.PublishAsync(document, "[2]")).Status);
+        Assert.Equal(HttpStatusCode.NotFound, (await api.GetAsync(RelayApiClient.PathOf(Unique("never"), "/patches"))).Status);
+        await using (var feed = await OpenPrefixFeedAsync(api, "boards/" + document, key: ApiNodeFixture.AdminKey))
+        {
+            Assert.Equal("hello", (await feed.NextAsync(Patience))!.Type);
+            // A scrape may be a cached answer (the exporter's cache of 300 ms): look again until it shows.
+            Scrape? open = null;
+            Assert.True(
+                await Eventually.HoldsAsync(async () => (open = await Scrape.TakeAsync(_node)).Value("relay_api_feeds", "kind=\"prefix\"") >= 1, Patience),
+                open?.Text);
+        }
+
+        Scrape? after = null;
+        Assert.True(
+            await Eventually.HoldsAsync(async () =>
+            {
+                after = await Scrape.TakeAsync(_node);
+                return Delta("publish", "200") >= 1 && Delta("publish", "401") >= 1 && Delta("read_history", "404") >= 1 && Delta("prefix_feed", "200") >= 1;
+            }, Patience),
+            after?.Text);
+        Assert.True(after!.Value("relay_api_publish_duration_seconds_count") >= before.Value("relay_api_publish_duration_seconds_count") + 2);
+        foreach (var secret in new[] { ApiNodeFixture.AdminKey, ApiNodeFixture.ReaderKey, ApiNodeFixture.BoardsKey, "admin", document })
+        {
+            Assert.DoesNotContain(secret, after.Text);
+        }
+
+        double Delta(string operation, string status)
+        {
+            var label = $"operation=\"{operation}\",status=\"{status}\"";
+            return after!.Value("relay_api_requests_total", label) - before.Value("relay_api_requests_total", label);
+        }
+    }
+
+    [Fact]
     public async Task Should_refuse_a_prefix_feed_beyond_the_keys_prefixes_or_with_bad_input()
     {
         using var boards = Api(ApiNodeFixture.BoardsKey);
@@ -488,10 +529,10 @@ public sealed class ApiSpecs(ApiNodeFixture fixture) : IClassFixture<ApiNodeFixt
         return (long.Parse(patch.Id!, CultureInfo.InvariantCulture), json.GetProperty("document").GetString()!, json.GetProperty("seq").GetInt64(), json.GetProperty("text").GetString()!);
     }
 
-    private static async Task<ServerSentEvents> OpenPrefixFeedAsync(RelayApiClient api, string prefix, long? lastEventId = null)
+    private static async Task<ServerSentEvents> OpenPrefixFeedAsync(RelayApiClient api, string prefix, long? lastEventId = null, string key = ApiNodeFixture.BoardsKey)
     {
         var request = new HttpRequestMessage(HttpMethod.Get, "/api/v1/changes?prefix=" + Uri.EscapeDataString(prefix));
-        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", ApiNodeFixture.BoardsKey);
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", key);
         if (lastEventId is { } id)
         {
             request.Headers.Add("Last-Event-ID", id.ToString(CultureInfo.InvariantCulture));

@@ -90,6 +90,42 @@ public static class ApiEndpoints
     {
         public async Task HandleAsync(HttpContext context)
         {
+            var operation = OperationOf(context);
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
+            try
+            {
+                await ServeAsync(context);
+            }
+            finally
+            {
+                ApiMetrics.RecordRequest(operation, context.Response.StatusCode);
+                if (operation == ApiOperation.Publish)
+                {
+                    ApiMetrics.RecordPublish(started);
+                }
+            }
+        }
+
+        // What the request asks for, for the metrics, whether or not it is then served.
+        private static ApiOperation OperationOf(HttpContext context)
+        {
+            if (!TryRoute(context, out _, out var resource, out _))
+            {
+                return ApiOperation.Other;
+            }
+
+            var post = HttpMethods.IsPost(context.Request.Method);
+            return resource switch
+            {
+                Resource.Patches => post ? ApiOperation.Publish : ApiOperation.ReadHistory,
+                Resource.Document => ApiOperation.ReadState,
+                Resource.Changes => ApiOperation.DocumentFeed,
+                _ => ApiOperation.PrefixFeed,
+            };
+        }
+
+        private async Task ServeAsync(HttpContext context)
+        {
             // Before anything else: the API answers nobody without a key, not even with a 404.
             if (keys.Find(context.Request.Headers.Authorization) is not { } key)
             {
@@ -291,6 +327,7 @@ public static class ApiEndpoints
                 return;
             }
 
+            using var open = ApiMetrics.OpenFeed(ApiOperation.PrefixFeed);
             await PrefixFeed.StreamAsync(context, documents, prefix, after, lifetime.ApplicationStopping);
         }
 
@@ -311,6 +348,7 @@ public static class ApiEndpoints
             }
 
             var connection = await documents.ConnectAsync(document, protocol);
+            using var open = ApiMetrics.OpenFeed(ApiOperation.DocumentFeed);
             await ChangeFeed.StreamAsync(context, document, connection, lifetime.ApplicationStopping);
         }
 
