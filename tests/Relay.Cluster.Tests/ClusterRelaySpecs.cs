@@ -421,6 +421,12 @@ public sealed class ClusterRelaySpecs : IClassFixture<ThreeNodeCluster>
             Assert.Equal(Enumerable.Range(1, PerDocument).Select(i => $"[{n},{i}]"), of.Select(e => e.Text));
         }
 
+        // The list of the prefix, from another node, on PostgreSQL: the three documents in name order, each at its head.
+        using var lister = new RelayApiClient(_cluster[0].HttpUrl, ThreeNodeCluster.ApiKey);
+        var list = await lister.GetAsync("/api/v1/documents?prefix=" + Uri.EscapeDataString(prefix));
+        Assert.Equal(
+            Enumerable.Range(0, 3).Select(n => (prefix + "d" + n, (long)PerDocument)),
+            list.Body.GetProperty("documents").EnumerateArray().Select(known => (known.GetProperty("document").GetString()!, known.GetProperty("head").GetInt64())));
         _output.WriteLine($"{placement}: 3 x {PerDocument} patches written at once through three nodes, fed once each in order on one");
     }
 

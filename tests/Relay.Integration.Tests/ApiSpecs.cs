@@ -384,6 +384,60 @@ public sealed class ApiSpecs(ApiNodeFixture fixture) : IClassFixture<ApiNodeFixt
     }
 
     [Fact]
+    public async Task Should_list_the_documents_under_a_prefix_in_name_order_with_head_and_last_write_in_pages()
+    {
+        var started = DateTime.UtcNow;
+        var prefix = Unique("boards/list") + "/";
+        using var api = Api(ApiNodeFixture.AdminKey);
+        using var boards = Api(ApiNodeFixture.BoardsKey);
+        foreach (var (name, patches) in new[] { ("z", 1), ("b/c", 2), ("a", 3), ("b", 1) })
+        {
+            for (var i = 1; i <= patches; i++)
+            {
+                Assert.Equal(i, (await api.PublishAsync(prefix + name, $"[{i}]")).Seq);
+            }
+        }
+
+        Assert.Equal(1, (await api.PublishAsync(Unique("boards/lis"), "[1]")).Seq);
+        var listed = new List<(string Document, long Head)>();
+        string? cursor = null;
+        var pages = 0;
+        do
+        {
+            var page = await boards.GetAsync($"/api/v1/documents?prefix={Uri.EscapeDataString(prefix)}&limit=2" + (cursor is null ? "" : "&cursor=" + cursor));
+            Assert.True(page.Status == HttpStatusCode.OK, page.Body.ToString());
+            foreach (var known in page.Body.GetProperty("documents").EnumerateArray())
+            {
+                listed.Add((known.GetProperty("document").GetString()!, known.GetProperty("head").GetInt64()));
+                var lastWrite = known.GetProperty("lastWrite").GetDateTime().ToUniversalTime();
+                Assert.InRange(lastWrite, started.AddMinutes(-1), DateTime.UtcNow.AddMinutes(1));
+            }
+
+            cursor = page.Body.GetProperty("next").GetString();
+            pages++;
+        }
+        while (cursor is not null && pages < 10);
+
+        Assert.Equal([(prefix + "a", 3L), (prefix + "b", 1L), (prefix + "b/c", 2L), (prefix + "z", 1L)], listed);
+        Assert.Equal(3, pages);
+
+        // A prefix that is a whole name lists that document too; a key lists only under its prefixes.
+        var exact = await boards.GetAsync($"/api/v1/documents?prefix={Uri.EscapeDataString(prefix + "b")}");
+        Assert.Equal([prefix + "b", prefix + "b/c"], exact.Body.GetProperty("documents").EnumerateArray().Select(known => known.GetProperty("document").GetString()));
+        foreach (var (query, status) in new[]
+        {
+            ("?prefix=elsewhere/", HttpStatusCode.Forbidden),
+            ("?prefix=boards/&limit=0", HttpStatusCode.BadRequest),
+            ("?prefix=boards/&limit=1001", HttpStatusCode.BadRequest),
+            ("?prefix=boards/&cursor=%21%21", HttpStatusCode.BadRequest),
+        })
+        {
+            var answer = await boards.GetAsync("/api/v1/documents" + query);
+            Assert.True(status == answer.Status, $"{query}: {answer.Status} {answer.Body}");
+        }
+    }
+
+    [Fact]
     public async Task Should_refuse_a_prefix_feed_beyond_the_keys_prefixes_or_with_bad_input()
     {
         using var boards = Api(ApiNodeFixture.BoardsKey);

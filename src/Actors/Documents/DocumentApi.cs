@@ -134,6 +134,12 @@ public sealed record DocumentRead<T>(ReadOutcome Outcome, T? Value = null, strin
 /// </summary>
 public sealed record DocumentChange(long Position, DocumentName Document, long Sequence, ReadOnlyMemory<byte> Payload, bool IsText);
 
+/// <summary>A document that has a history: its last sequence number and when that was journaled (UTC).</summary>
+public sealed record KnownDocument(DocumentName Document, long Head, DateTime LastWrite);
+
+/// <summary>A page of known documents, and the cursor of the next page (null: it was the last).</summary>
+public sealed record DocumentList(IReadOnlyList<KnownDocument> Documents, string? Next);
+
 /// <summary>A document's state at <paramref name="Head"/> (compaction), UTF-8 JSON.</summary>
 public sealed record DocumentStateAtHead(long Head, long Epoch, ReadOnlyMemory<byte> State);
 
@@ -151,6 +157,7 @@ internal sealed class DocumentApi
     private readonly RelayOptions _options;
     private readonly Lazy<(ActorSystem System, HistoryReader Reader, IMaterializer Materializer)> _journal;
     private readonly Lazy<QueryPatchJournal> _patches;
+    private readonly DocumentIndex _index;
 
     public DocumentApi(IActorRegistry registry, RelayOptions options, Func<(ActorSystem, NodeStatus)> node)
     {
@@ -162,6 +169,7 @@ internal sealed class DocumentApi
             return (system, RelayHostingExtensions.CreateHistoryReader(system, options, status), system.Materializer());
         });
         _patches = new(() => RelayHostingExtensions.CreatePatchJournal(_journal.Value.System));
+        _index = new DocumentIndex(options.Journal);
     }
 
     public async Task<PublishResult> PublishAsync(DocumentName document, PublishRequest request, CancellationToken cancellation)
@@ -350,6 +358,20 @@ internal sealed class DocumentApi
             {
                 yield return new DocumentChange(change.Position, document, change.Patch.Sequence, change.Patch.Payload, change.Patch.IsText);
             }
+        }
+    }
+
+    /// <summary>A page of the documents under <paramref name="prefix"/> the journal holds (<see cref="DocumentIndex"/>); null when the journal failed.</summary>
+    public async Task<DocumentList?> ListAsync(string prefix, string? cursor, int limit, CancellationToken cancellation)
+    {
+        try
+        {
+            var (documents, next) = await _index.ListAsync(prefix, cursor, limit, cancellation).ConfigureAwait(false);
+            return new DocumentList(documents, next);
+        }
+        catch (Exception e) when (IsUnavailable(e))
+        {
+            return null;
         }
     }
 

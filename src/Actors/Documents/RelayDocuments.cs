@@ -153,6 +153,14 @@ public sealed class RelayDocuments
     public IAsyncEnumerable<DocumentChange> FollowAsync(string prefix, long afterPosition, CancellationToken cancellation = default) =>
         Api.FollowAsync(prefix, afterPosition, cancellation);
 
+    /// <summary>
+    /// The documents whose names start with <paramref name="prefix"/> that the journal holds, in name order, with their
+    /// head and last write: at most <paramref name="limit"/> after <paramref name="cursor"/> (the last page's
+    /// <see cref="DocumentList.Next"/>; null: the first page). Null when the journal did not answer.
+    /// </summary>
+    public Task<DocumentList?> ListAsync(string prefix, string? cursor, int limit, CancellationToken cancellation = default) =>
+        Api.ListAsync(prefix, cursor, limit, cancellation);
+
     private DocumentApi Api => _api ?? throw new InvalidOperationException("RelayDocuments was created without the host's services");
 
     private void Release(DocumentName document)

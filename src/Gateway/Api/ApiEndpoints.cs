@@ -120,6 +120,7 @@ public static class ApiEndpoints
                 Resource.Patches => post ? ApiOperation.Publish : ApiOperation.ReadHistory,
                 Resource.Document => ApiOperation.ReadState,
                 Resource.Changes => ApiOperation.DocumentFeed,
+                Resource.List => ApiOperation.List,
                 _ => ApiOperation.PrefixFeed,
             };
         }
@@ -153,7 +154,7 @@ public static class ApiEndpoints
             {
                 (Resource.Patches, true) => true,
                 (Resource.Patches or Resource.Document, false) => HttpMethods.IsGet(method) || HttpMethods.IsHead(method),
-                (Resource.Changes or Resource.PrefixChanges, false) => HttpMethods.IsGet(method),
+                (Resource.Changes or Resource.PrefixChanges or Resource.List, false) => HttpMethods.IsGet(method),
                 _ => false,
             };
             if (!allowed)
@@ -163,9 +164,13 @@ public static class ApiEndpoints
                 return;
             }
 
-            if (resource == Resource.PrefixChanges)
+            if (resource is Resource.PrefixChanges or Resource.List)
             {
-                await FollowPrefixAsync(context, key.Key, key.Name);
+                if (await PrefixAsync(context, key.Key, key.Name) is { } prefix)
+                {
+                    await (resource == Resource.List ? ListAsync(context, prefix) : FollowPrefixAsync(context, prefix));
+                }
+
                 return;
             }
 
@@ -304,23 +309,77 @@ public static class ApiEndpoints
             }
         }
 
-        private async Task FollowPrefixAsync(HttpContext context, ApiKeyOptions key, string keyName)
+        // The prefix query parameter of the prefix feed and the list, once the key reaches every document under it;
+        // null once refused.
+        private async Task<string?> PrefixAsync(HttpContext context, ApiKeyOptions key, string keyName)
         {
             var prefixes = context.Request.Query["prefix"];
             var prefix = prefixes.Count == 1 ? prefixes[0] ?? "" : "";
             if (prefixes.Count > 1 || (prefix.Length > 0 && !ApiKeyOptions.IsPrefix(prefix)))
             {
                 await WriteErrorAsync(context, StatusCodes.Status400BadRequest, "prefix must be one start of a document name (segments of A-Z a-z 0-9 . _ ~ - separated by /), or empty for every document");
-                return;
+                return null;
             }
 
             if (!key.ReachesPrefix(prefix))
             {
-                logger.LogWarning("Refused API key {Key} the changes of prefix {Prefix}: not under the key's prefixes", keyName, prefix);
+                logger.LogWarning("Refused API key {Key} the documents under prefix {Prefix}: not under the key's prefixes", keyName, prefix);
                 await WriteErrorAsync(context, StatusCodes.Status403Forbidden, "this API key does not reach every document under this prefix");
+                return null;
+            }
+
+            return prefix;
+        }
+
+        private async Task ListAsync(HttpContext context, string prefix)
+        {
+            var query = context.Request.Query;
+            if (!TryNumber(query, "limit", 1, MaxLimit, DefaultLimit, out var limit))
+            {
+                await WriteErrorAsync(context, StatusCodes.Status400BadRequest, $"limit must be a whole number from 1 to {MaxLimit}");
                 return;
             }
 
+            string? cursor = null;
+            if (query.TryGetValue("cursor", out var cursors) && !ListCursor.TryRead(cursors, out cursor))
+            {
+                await WriteErrorAsync(context, StatusCodes.Status400BadRequest, "cursor must be one next cursor of an earlier page, as it was given");
+                return;
+            }
+
+            if (await documents.ListAsync(prefix, cursor, (int)limit, context.RequestAborted) is not { } page)
+            {
+                context.Response.Headers.RetryAfter = "1";
+                await WriteErrorAsync(context, StatusCodes.Status503ServiceUnavailable, "the journal did not answer");
+                return;
+            }
+
+            await WriteJsonAsync(context, json =>
+            {
+                json.WriteStartArray("documents");
+                foreach (var known in page.Documents)
+                {
+                    json.WriteStartObject();
+                    json.WriteString("document", known.Document.Value);
+                    json.WriteNumber("head", known.Head);
+                    json.WriteString("lastWrite", known.LastWrite);
+                    json.WriteEndObject();
+                }
+
+                json.WriteEndArray();
+                if (page.Next is { } next)
+                {
+                    json.WriteString("next", ListCursor.Write(next));
+                }
+                else
+                {
+                    json.WriteNull("next");
+                }
+            });
+        }
+
+        private async Task FollowPrefixAsync(HttpContext context, string prefix)
+        {
             if (!PrefixFeed.TryParseAfter(context, out var after, out var error))
             {
                 await WriteErrorAsync(context, StatusCodes.Status400BadRequest, error);
@@ -457,6 +516,7 @@ public static class ApiEndpoints
         Patches,
         Changes,
         PrefixChanges,
+        List,
     }
 
     /// <summary>
@@ -472,9 +532,9 @@ public static class ApiEndpoints
         var raw = context.Features.Get<IHttpRequestFeature>()?.RawTarget ?? context.Request.Path.Value ?? "";
         var query = raw.IndexOf('?');
         var path = query >= 0 ? raw[..query] : raw;
-        if (path == ChangesPath)
+        if (path == ChangesPath || path == DocumentsPath[..^1])
         {
-            resource = Resource.PrefixChanges;
+            resource = path == ChangesPath ? Resource.PrefixChanges : Resource.List;
             return true;
         }
 
@@ -540,6 +600,35 @@ public static class ApiEndpoints
         }
 
         return values.Count == 1 && long.TryParse(values[0], NumberStyles.None, CultureInfo.InvariantCulture, out value) && value >= min && value <= max;
+    }
+}
+
+/// <summary>The list's cursor: where the last page ended, opaque to callers (base64url of the journal's key).</summary>
+internal static class ListCursor
+{
+    /// <summary>The cursor of <paramref name="position"/>.</summary>
+    public static string Write(string position) =>
+        Convert.ToBase64String(Encoding.UTF8.GetBytes(position)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+
+    /// <summary>The position <paramref name="values"/> (one cursor query value) names; false when it is no cursor.</summary>
+    public static bool TryRead(Microsoft.Extensions.Primitives.StringValues values, out string? position)
+    {
+        position = null;
+        if (values.Count != 1 || values[0] is not { Length: > 0 and <= 512 } text)
+        {
+            return false;
+        }
+
+        var base64 = text.Replace('-', '+').Replace('_', '/');
+        base64 += new string('=', (4 - (base64.Length % 4)) % 4);
+        var bytes = new byte[base64.Length];
+        if (!Convert.TryFromBase64String(base64, bytes, out var written))
+        {
+            return false;
+        }
+
+        position = Encoding.UTF8.GetString(bytes, 0, written);
+        return true;
     }
 }
 

@@ -46,6 +46,7 @@ internal static class ApiMetrics
         ApiOperation.ReadHistory => "read_history",
         ApiOperation.DocumentFeed => "document_feed",
         ApiOperation.PrefixFeed => "prefix_feed",
+        ApiOperation.List => "list",
         _ => "other",
     };
 
@@ -83,4 +84,7 @@ internal enum ApiOperation
 
     /// <summary><c>GET /api/v1/changes?prefix=</c>.</summary>
     PrefixFeed,
+
+    /// <summary><c>GET /api/v1/documents?prefix=</c>.</summary>
+    List,
 }
