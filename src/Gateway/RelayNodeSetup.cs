@@ -48,6 +48,11 @@ public static class RelayNodeSetup
         builder.Services.AddSingleton(status);
         builder.Services.AddSingleton<RelayDocuments>();
         builder.Services.AddSingleton<SocketSessions>();
+        if (options.Webhooks.IsEnabled)
+        {
+            builder.Services.AddSingleton<IWebhookSender>(new Api.WebhookSender(options.Webhooks));
+        }
+
         builder.AddRelayBootstrapListener(options);
         builder.Services.AddAkka(RelayHostingExtensions.ActorSystemName, (akka, services) =>
         {

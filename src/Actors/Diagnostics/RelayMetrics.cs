@@ -27,6 +27,14 @@ public static class RelayMetrics
     public static readonly Counter<long> JournalHoles =
         Meter.CreateCounter<long>("relay.journal.holes", "{hole}", "Holes found in the journal (missing sequence numbers delivery skips), each once per node");
 
+    /// <summary>Patches the webhook receiver took (counted on the node that runs the dispatcher).</summary>
+    public static readonly Counter<long> WebhookPatches =
+        Meter.CreateCounter<long>("relay.webhook.patches", "{patch}", "Patches the webhook receiver took, sent again after a restart included");
+
+    /// <summary>Tries of a webhook batch the receiver did not take (an error answer, a timeout, no connection).</summary>
+    public static readonly Counter<long> WebhookFailures =
+        Meter.CreateCounter<long>("relay.webhook.failures", "{try}", "Webhook POSTs the receiver did not take; each is tried again");
+
     /// <summary>Documents whose sequencer runs on this node and that are not compactable (compaction on, a patch that did not fold).</summary>
     public static readonly UpDownCounter<long> NotCompactableDocuments =
         Meter.CreateUpDownCounter<long>("relay.documents.not_compactable", "{document}", "Documents of this node's sequencers that are not compactable: their joiners replay the history");

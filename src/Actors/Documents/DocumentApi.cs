@@ -345,19 +345,10 @@ internal sealed class DocumentApi
     /// </summary>
     public async IAsyncEnumerable<DocumentChange> FollowAsync(string prefix, long afterPosition, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellation)
     {
-        var materializer = _journal.Value.Materializer;
-        var journal = _patches.Value;
-        var start = DocumentName.PersistenceIdPrefixOf(prefix);
-        var changes = journal.Follow(afterPosition)
-            .Where(change => change.PersistenceId.StartsWith(start, StringComparison.Ordinal))
-            .RunAsAsyncEnumerable(materializer);
+        var changes = _patches.Value.FollowPrefix(prefix, afterPosition).RunAsAsyncEnumerable(_journal.Value.Materializer);
         await foreach (var change in changes.WithCancellation(cancellation).ConfigureAwait(false))
         {
-            // A name too long for the journal's column is kept hashed and cannot be read back: docs/api.md says so.
-            if (DocumentName.TryFromPersistenceId(change.PersistenceId, out var document) && !document.IsDefault)
-            {
-                yield return new DocumentChange(change.Position, document, change.Patch.Sequence, change.Patch.Payload, change.Patch.IsText);
-            }
+            yield return change;
         }
     }
 

@@ -20,6 +20,7 @@ using Relay.Actors.Documents;
 using Relay.Actors.Fanout;
 using Relay.Actors.History;
 using Relay.Actors.Journal;
+using Relay.Actors.Webhooks;
 using Relay.Actors.Messages;
 using Relay.Actors.Serialization;
 
@@ -30,6 +31,9 @@ namespace Relay.Actors.Hosting;
 /// (<c>singleton</c> placement) or the shard region (<c>sharded</c>). Both take <see cref="IDocumentCommand"/>s.
 /// </summary>
 public sealed class HistoryProxy;
+
+/// <summary>Marker for the <see cref="ActorRegistry"/> entry of the webhook dispatcher's singleton manager.</summary>
+public sealed class WebhookDispatcher;
 
 /// <summary>Akka.Hosting wiring of a Relay node.</summary>
 public static class RelayHostingExtensions
@@ -83,6 +87,7 @@ public static class RelayHostingExtensions
                 autoInitialize: true)
             .WithCustomSerializer("relay", [typeof(IRelayMessage)], system => new RelaySerializer(system))
             .WithRelaySequencers(options, status)
+            .WithRelayWebhooks(options.Webhooks)
             .WithActors((system, registry) =>
             {
                 var hubs = system.ActorOf(
@@ -206,6 +211,28 @@ public static class RelayHostingExtensions
             (system, _, _) => HistoryHostActor.Props(document => SequencerProps(system, document)),
             new ClusterSingletonOptions { BufferSize = 10_000, TerminationMessage = HistoryActor.StopSequencer.Instance },
             createProxyToo: true);
+    }
+
+    /// <summary>
+    /// With <c>Relay:Webhooks:Url</c> set, the cluster's one webhook dispatcher, a cluster singleton (on the oldest
+    /// node; it moves when that node goes), sending through the host's <see cref="IWebhookSender"/>.
+    /// </summary>
+    private static AkkaConfigurationBuilder WithRelayWebhooks(this AkkaConfigurationBuilder builder, WebhookOptions webhooks)
+    {
+        if (!webhooks.IsEnabled)
+        {
+            return builder;
+        }
+
+        var settings = new WebhookSettings(webhooks.Prefix, webhooks.MaxBatch, TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(webhooks.MaxBackoffSeconds));
+        return builder.WithSingleton<WebhookDispatcher>(
+            "webhooks",
+            (system, _, resolver) => WebhookActor.Props(
+                resolver.GetService<IWebhookSender>() ?? throw new InvalidOperationException("Relay:Webhooks:Url is set, but the host registered no IWebhookSender"),
+                CreatePatchJournal(system),
+                settings),
+            new ClusterSingletonOptions(),
+            createProxyToo: false);
     }
 
     /// <summary>

@@ -22,6 +22,9 @@ public sealed class RelayOptions
     /// <summary>Snapshots of the documents' folded state, served to joiners instead of the whole history.</summary>
     public CompactionOptions Compaction { get; set; } = new();
 
+    /// <summary>Webhooks: the patches of a prefix of documents POSTed to a receiver.</summary>
+    public WebhookOptions Webhooks { get; set; } = new();
+
     /// <summary>The largest message a client may send, in bytes; the Gateway closes a client that sends a larger one.</summary>
     public int MaxMessageBytes { get; set; } = 1024 * 1024;
 
@@ -101,6 +104,7 @@ public sealed class RelayOptions
 
         _ = Compaction.ParsedMode;
         _ = Compaction.InitialStateUtf8;
+        Webhooks.Validate();
         if (Compaction.SnapshotFloorBytes < 1)
         {
             throw new InvalidOperationException("Relay:Compaction:SnapshotFloorBytes must be positive");

@@ -96,6 +96,22 @@ internal sealed class QueryPatchJournal : IPatchJournal
                     .Select(envelope => new JournalChange(((Sequence)envelope.Offset).Value, envelope.PersistenceId, (PatchAppended)envelope.Event));
             });
 
+    /// <summary>
+    /// <see cref="Follow"/> of the documents whose names start with <paramref name="prefix"/>, each patch named by its
+    /// document. A name too long for the journal's column is kept hashed and cannot be named: it is left out.
+    /// </summary>
+    public Source<DocumentChange, NotUsed> FollowPrefix(string prefix, long afterPosition)
+    {
+        var start = DocumentName.PersistenceIdPrefixOf(prefix);
+        return Follow(afterPosition)
+            .Where(change => change.PersistenceId.StartsWith(start, StringComparison.Ordinal))
+            .Select(change => DocumentName.TryFromPersistenceId(change.PersistenceId, out var document) && !document.IsDefault
+                ? new DocumentChange(change.Position, document, change.Patch.Sequence, change.Patch.Payload, change.Patch.IsText)
+                : null)
+            .Where(change => change is not null)
+            .Select(change => change!);
+    }
+
     private static Source<PatchAppended, NotUsed> Events(ICurrentEventsByPersistenceIdQuery query, string persistenceId, long fromSequence, long toSequence) =>
         query.CurrentEventsByPersistenceId(persistenceId, fromSequence, toSequence).Select(envelope => (PatchAppended)envelope.Event);
 
