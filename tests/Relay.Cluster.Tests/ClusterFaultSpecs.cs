@@ -252,51 +252,15 @@ public sealed class ClusterFaultSpecs : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Should_keep_the_api_change_feeds_once_and_in_order_through_a_hard_kill_of_the_sequencer_node()
+    public async Task Should_keep_the_api_feeds_and_webhooks_once_and_in_order_through_a_hard_kill_of_the_sequencer_node()
     {
         // A backend publishes through one survivor with idempotency keys, retrying what went unanswered; a consumer
         // follows the document's feed and the prefix feed on the other survivor, resuming each by Last-Event-ID
-        // whenever it ends. The sequencer's node is SIGKILLed after the tenth patch.
+        // whenever it ends; a webhook receiver gets the patches from the dispatcher. Both singletons, the sequencers'
+        // and the webhook dispatcher's, run on the oldest node, which is SIGKILLed after the tenth patch.
         const int Count = 40;
         const string Key = "fault-api-key-0123456789ab";
-        var host = await StartClusterAsync("singleton", new Dictionary<string, string> { ["Relay:Api:Keys:0:Secret"] = Key });
-        var survivors = Cluster.Nodes.Where(node => node != host).ToList();
-        using var publisher = new RelayApiClient(survivors[0].HttpUrl, Key);
-        using var consumer = new RelayApiClient(survivors[1].HttpUrl, Key);
-        var documentFeed = new ResumingFeed(consumer, RelayApiClient.PathOf(Document, "/changes"), Key, withEpoch: true);
-        var prefixFeed = new ResumingFeed(consumer, "/api/v1/changes?prefix=" + Document, Key, withEpoch: false);
-
-        Task PublishAsync(int i) => PublishUntilJournaledAsync(publisher, i);
-
-        for (var i = 1; i <= 10; i++)
-        {
-            await PublishAsync(i);
-        }
-
-        Assert.Equal(10, (await documentFeed.ReadUntilAsync(10)).Count);
-        Assert.Equal(10, (await prefixFeed.ReadUntilAsync(10)).Count);
-        await host.KillAsync();
-        for (var i = 11; i <= Count; i++)
-        {
-            await PublishAsync(i);
-        }
-
-        var expected = Enumerable.Range(1, Count).Select(i => ((long)i, $"[{i}]")).ToList();
-        var byDocument = await documentFeed.ReadUntilAsync(Count);
-        var byPrefix = await prefixFeed.ReadUntilAsync(Count);
-        await documentFeed.DisposeAsync();
-        await prefixFeed.DisposeAsync();
-        _output.WriteLine($"document feed resumed {documentFeed.Resumes} times, prefix feed {prefixFeed.Resumes} times");
-        Assert.Equal(expected, byDocument);
-        Assert.Equal(expected, byPrefix);
-    }
-
-    [Fact]
-    public async Task Should_go_on_delivering_webhooks_from_the_journaled_cursor_on_a_survivor_after_a_hard_kill_of_the_oldest_node()
-    {
-        // Both singletons, the sequencers' and the webhook dispatcher's, run on the oldest node: the one killed.
         const string Secret = "webhook-secret-0123456789abcdef";
-        const string Key = "fault-api-key-0123456789ab";
         await using var receiver = new WebhookReceiver(Secret);
         receiver.Start();
         var host = await StartClusterAsync("singleton", new Dictionary<string, string>
@@ -307,28 +271,38 @@ public sealed class ClusterFaultSpecs : IAsyncLifetime
             ["Relay:Webhooks:MaxBatch"] = "5",
             ["Relay:Webhooks:MaxBackoffSeconds"] = "2",
         });
-        var survivor = Cluster.Nodes.First(node => node != host);
-        using var publisher = new RelayApiClient(survivor.HttpUrl, Key);
-        Task PublishAsync(int i) => PublishUntilJournaledAsync(publisher, i);
-
-        List<long> Delivered() => receiver.Patches.Where(patch => patch.Document == Document).Select(patch => patch.Seq).Distinct().ToList();
+        var survivors = Cluster.Nodes.Where(node => node != host).ToList();
+        using var publisher = new RelayApiClient(survivors[0].HttpUrl, Key);
+        using var consumer = new RelayApiClient(survivors[1].HttpUrl, Key);
+        var documentFeed = new ResumingFeed(consumer, RelayApiClient.PathOf(Document, "/changes"), Key, withEpoch: true);
+        var prefixFeed = new ResumingFeed(consumer, "/api/v1/changes?prefix=" + Document, Key, withEpoch: false);
+        List<long> Hooked() => receiver.Patches.Where(patch => patch.Document == Document).Select(patch => patch.Seq).Distinct().ToList();
         for (var i = 1; i <= 10; i++)
         {
-            await PublishAsync(i);
+            await PublishUntilJournaledAsync(publisher, i);
         }
 
-        Assert.True(await Probe.EventuallyAsync(() => Task.FromResult(Delivered().Count == 10), TimeSpan.FromSeconds(60)), $"{receiver.Patches.Count} delivered\n{Cluster.Output}");
+        Assert.Equal(10, (await documentFeed.ReadUntilAsync(10)).Count);
+        Assert.Equal(10, (await prefixFeed.ReadUntilAsync(10)).Count);
+        Assert.True(await Probe.EventuallyAsync(() => Task.FromResult(Hooked().Count == 10), TimeSpan.FromSeconds(60)), $"{receiver.Patches.Count} hooked\n{Cluster.Output}");
         await host.KillAsync();
-        for (var i = 11; i <= 30; i++)
+        for (var i = 11; i <= Count; i++)
         {
-            await PublishAsync(i);
+            await PublishUntilJournaledAsync(publisher, i);
         }
 
-        Assert.True(await Probe.EventuallyAsync(() => Task.FromResult(Delivered().Count == 30), TimeSpan.FromSeconds(90)), $"{Delivered().Count} delivered\n{Cluster.Output}");
-        Assert.Equal(Enumerable.Range(1, 30).Select(i => (long)i), Delivered());
+        var expected = Enumerable.Range(1, Count).Select(i => ((long)i, $"[{i}]")).ToList();
+        var byDocument = await documentFeed.ReadUntilAsync(Count);
+        var byPrefix = await prefixFeed.ReadUntilAsync(Count);
+        await documentFeed.DisposeAsync();
+        await prefixFeed.DisposeAsync();
+        Assert.True(await Probe.EventuallyAsync(() => Task.FromResult(Hooked().Count == Count), TimeSpan.FromSeconds(90)), $"{Hooked().Count} hooked\n{Cluster.Output}");
+        var doubles = receiver.Patches.Count - Count;
+        _output.WriteLine($"document feed resumed {documentFeed.Resumes} times, prefix feed {prefixFeed.Resumes} times; webhooks sent {doubles} twice");
+        Assert.Equal(expected, byDocument);
+        Assert.Equal(expected, byPrefix);
+        Assert.Equal(expected.Select(e => e.Item1), Hooked());
         Assert.Equal(0, receiver.BadSignatures);
-        var doubles = receiver.Patches.Count - 30;
-        _output.WriteLine($"webhooks: 30 patches delivered across the kill, {doubles} sent twice");
         Assert.True(doubles <= 5, $"{doubles} patches came twice: more than the one batch in flight");
     }
 
