@@ -48,6 +48,15 @@ public sealed class RelaySerializerSpecs : IClassFixture<SharedSpecNode>
         { new DocumentOpened(DocumentName.Parse("a/b.c"), 42, 7) { JoinSnapshot = 40 }, "OR" },
         { new HistorySnapshot(42, [new ConnectionCursor("client/tab1", 3, 42)], 7) { CompactionMode = Compaction.CompactionMode.Immer, State = Text("{\"a\":[1]}"), Compactable = true }, "S" },
         { new HistorySnapshot(42, [], 7) { CompactionMode = Compaction.CompactionMode.JsonPatch, NotCompactableReason = "not JSON", JoinSnapshot = 30 }, "S" },
+        {
+            new PresenceGossip(
+                DocumentName.Parse("gifts"),
+                "akka.tcp://relay@127.0.0.1:4053",
+                [new Presence.PresenceEntry("tab1", "anna", Text("{\"cursor\":[3,5]}"), "akka.tcp://relay@127.0.0.1:4053", 638_000_000_000_000_001)],
+                [new Presence.PresenceEntry("tab2", "bob", ReadOnlyMemory<byte>.Empty, "akka.tcp://relay@127.0.0.1:4053", 7)]),
+            "PG"
+        },
+        { new PresenceGossip(DocumentName.Default, "akka.tcp://relay@127.0.0.1:4054", [], []) { Heartbeat = true, AskBack = true }, "PG" },
     };
 
     [Theory]
@@ -151,11 +160,23 @@ public sealed class RelaySerializerSpecs : IClassFixture<SharedSpecNode>
                 break;
             }
 
+            case PresenceGossip e:
+            {
+                var a = Assert.IsType<PresenceGossip>(actual);
+                Assert.Equal((e.Document, e.Node, e.Heartbeat, e.AskBack), (a.Document, a.Node, a.Heartbeat, a.AskBack));
+                Assert.Equal(Describe(e.Present), Describe(a.Present));
+                Assert.Equal(Describe(e.Left), Describe(a.Left));
+                break;
+            }
+
             default:
                 Assert.Equal(expected, actual);
                 break;
         }
     }
+
+    private static string[] Describe(IEnumerable<Presence.PresenceEntry> entries) =>
+        entries.Select(e => $"{e.Client}|{e.User}|{System.Text.Encoding.UTF8.GetString(e.State.Span)}|{e.Node}|{e.Incarnation}").ToArray();
 
     private static ReadOnlyMemory<byte> Text(string text) => System.Text.Encoding.UTF8.GetBytes(text);
 }

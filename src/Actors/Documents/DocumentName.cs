@@ -21,6 +21,8 @@ public readonly record struct DocumentName
     private const string PersistenceIdPrefix = "relay-history/";
     private const string DefaultTopic = "relay-patches";
     private const string TopicPrefix = "relay-patches/";
+    private const string DefaultPresenceTopic = "relay-presence";
+    private const string PresenceTopicPrefix = "relay-presence/";
 
     private readonly string? _value;
 
@@ -89,6 +91,9 @@ public readonly record struct DocumentName
 
     /// <summary>The DistributedPubSub topic that carries the document's patches and heartbeats.</summary>
     public string Topic => IsDefault ? DefaultTopic : TopicPrefix + Value;
+
+    /// <summary>The DistributedPubSub topic that carries the presence of the document's clients between nodes.</summary>
+    public string PresenceTopic => IsDefault ? DefaultPresenceTopic : PresenceTopicPrefix + Value;
 
     /// <summary>
     /// Parses a URL path that is already percent-decoded, with or without its leading slash: <c>/</c> or an

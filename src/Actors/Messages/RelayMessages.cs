@@ -159,3 +159,22 @@ public sealed record HistorySnapshot(long LastSequence, IReadOnlyList<Connection
     /// </summary>
     public long JoinSnapshot { get; init; }
 }
+
+/// <summary>
+/// What one node tells the other nodes of the presence of <paramref name="Document"/>'s clients connected to it
+/// (<paramref name="Node"/>): entries now present (<paramref name="Present"/>) and entries that left
+/// (<paramref name="Left"/>, by client and incarnation; their state is empty). As a <see cref="Heartbeat"/> it is
+/// (one chunk of) the node's whole list, which keeps its entries from expiring on the other nodes.
+/// </summary>
+public sealed record PresenceGossip(
+    DocumentName Document,
+    string Node,
+    IReadOnlyList<Presence.PresenceEntry> Present,
+    IReadOnlyList<Presence.PresenceEntry> Left) : IRelayMessage
+{
+    /// <summary>A heartbeat: the node's entries as they are, refreshed on the receivers.</summary>
+    public bool Heartbeat { get; init; }
+
+    /// <summary>From a node that just started listing the document: every node answers it with its heartbeat at once.</summary>
+    public bool AskBack { get; init; }
+}

@@ -6,7 +6,7 @@ namespace Relay.Actors.Presence;
 /// <paramref name="State"/> (a JSON object, UTF-8), the node its connection is on and that connection's
 /// <paramref name="Incarnation"/>: of two connections under one presence id, the higher incarnation owns the entry.
 /// </summary>
-internal sealed record PresenceEntry(string Client, string User, ReadOnlyMemory<byte> State, string Node, long Incarnation);
+public sealed record PresenceEntry(string Client, string User, ReadOnlyMemory<byte> State, string Node, long Incarnation);
 
 /// <summary>What happened to an entry of the list.</summary>
 internal enum PresenceChange

@@ -24,6 +24,7 @@ public sealed class RelaySerializer : SerializerWithStringManifest
     private const string HistorySnapshotManifest = "S";
     private const string OpenDocumentManifest = "O";
     private const string DocumentOpenedManifest = "OR";
+    private const string PresenceGossipManifest = "PG";
 
     /// <summary>Creates the serializer for <paramref name="system"/>.</summary>
     public RelaySerializer(ExtendedActorSystem system) : base(system)
@@ -43,6 +44,7 @@ public sealed class RelaySerializer : SerializerWithStringManifest
         HistorySnapshot => HistorySnapshotManifest,
         OpenDocument => OpenDocumentManifest,
         DocumentOpened => DocumentOpenedManifest,
+        PresenceGossip => PresenceGossipManifest,
         _ => throw new ArgumentException($"Cannot serialize {o.GetType()} with {nameof(RelaySerializer)}", nameof(o)),
     };
 
@@ -79,6 +81,7 @@ public sealed class RelaySerializer : SerializerWithStringManifest
             JoinSnapshot = m.JoinSnapshot,
             ClientLastFrame = m.ClientLastFrame,
         }.ToByteArray(),
+        PresenceGossip m => ToProto(m).ToByteArray(),
         _ => throw new ArgumentException($"Cannot serialize {obj.GetType()} with {nameof(RelaySerializer)}", nameof(obj)),
     };
 
@@ -134,6 +137,15 @@ public sealed class RelaySerializer : SerializerWithStringManifest
                 var m = Proto.DocumentOpened.Parser.ParseFrom(bytes);
                 return new DocumentOpened(DocumentName.Parse(m.Document), m.LastSequence, unchecked((long)m.Epoch)) { JoinSnapshot = m.JoinSnapshot, ClientLastFrame = m.ClientLastFrame };
             }
+            case PresenceGossipManifest:
+            {
+                var m = Proto.PresenceGossip.Parser.ParseFrom(bytes);
+                return new PresenceGossip(DocumentName.Parse(m.Document), m.Node, m.Present.Select(FromProto).ToArray(), m.Left.Select(FromProto).ToArray())
+                {
+                    Heartbeat = m.Heartbeat,
+                    AskBack = m.AskBack,
+                };
+            }
             default:
                 throw new System.Runtime.Serialization.SerializationException($"Unknown manifest '{manifest}' for {nameof(RelaySerializer)}");
         }
@@ -178,4 +190,24 @@ public sealed class RelaySerializer : SerializerWithStringManifest
 
         return proto;
     }
+
+    private static Proto.PresenceGossip ToProto(PresenceGossip gossip)
+    {
+        var proto = new Proto.PresenceGossip { Document = gossip.Document.Value, Node = gossip.Node, Heartbeat = gossip.Heartbeat, AskBack = gossip.AskBack };
+        proto.Present.AddRange(gossip.Present.Select(ToProto));
+        proto.Left.AddRange(gossip.Left.Select(ToProto));
+        return proto;
+    }
+
+    private static Proto.PresenceEntry ToProto(Presence.PresenceEntry entry) => new()
+    {
+        Client = entry.Client,
+        User = entry.User,
+        State = UnsafeByteOperations.UnsafeWrap(entry.State),
+        Node = entry.Node,
+        Incarnation = entry.Incarnation,
+    };
+
+    private static Presence.PresenceEntry FromProto(Proto.PresenceEntry entry) =>
+        new(entry.Client, entry.User, entry.State.Memory, entry.Node, entry.Incarnation);
 }
