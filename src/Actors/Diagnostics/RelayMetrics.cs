@@ -22,6 +22,7 @@ public static class RelayMetrics
     private static NodeStatus? _status;
     private static RelayDocuments? _documents;
     private static ActorSystem? _system;
+    private static long _presentClients;
 
     /// <summary>Holes this node found in the journal: sequence numbers missing for good while later ones are there.</summary>
     public static readonly Counter<long> JournalHoles =
@@ -76,6 +77,16 @@ public static class RelayMetrics
         Meter.CreateObservableGauge("relay.cluster.members", ObserveClusterMembers, "{node}", "Cluster members with status Up, as this node sees them");
         Meter.CreateObservableGauge("relay.documents.open", ObserveOpenDocuments, "{document}", "Documents some client of this node has open (the default document always)");
         Meter.CreateObservableGauge("relay.sequencers", () => Observe(status => status.SequencerCount), "{document}", "Documents whose sequencer runs on this node");
+        Meter.CreateObservableGauge("relay.presence.clients", () => Interlocked.Read(ref _presentClients), "{client}", "Present clients (presence) of this node's connections, over every document");
+    }
+
+    /// <summary>A document's presence on this node counts <paramref name="delta"/> more (or fewer) present clients of its connections.</summary>
+    public static void AddPresentClients(long delta)
+    {
+        if (delta != 0)
+        {
+            Interlocked.Add(ref _presentClients, delta);
+        }
     }
 
     /// <summary>Feeds the gauges of the node's state; one node per process.</summary>

@@ -9,6 +9,7 @@ using Relay.Actors.Documents;
 using Relay.Actors.History;
 using Relay.Actors.Journal;
 using Relay.Actors.Messages;
+using Relay.Actors.Presence;
 
 namespace Relay.Actors.Fanout;
 
@@ -54,6 +55,9 @@ internal sealed class DocumentHubActor : ReceiveActor, IWithTimers
     private long _loadingSnapshot;
     private readonly List<IActorRef> _waitingForSnapshot = new();
     private IActorRef? _snapshotLoader;
+
+    // The document's presence on this node (its child, Relay:Presence:Enabled); null with presence off.
+    private IActorRef? _presence;
 
     /// <summary>Creates the hub of <paramref name="document"/>.</summary>
     /// <param name="document">The document.</param>
@@ -155,7 +159,14 @@ internal sealed class DocumentHubActor : ReceiveActor, IWithTimers
         Akka.Actor.Props.Create(() => new DocumentHubActor(document, mediator, sequencers, reader, settings, status));
 
     /// <inheritdoc />
-    protected override void PreStart() => _mediator.Tell(new Subscribe(_document.Topic, Self));
+    protected override void PreStart()
+    {
+        _mediator.Tell(new Subscribe(_document.Topic, Self));
+        if (_settings.Presence is { } presence)
+        {
+            _presence = Context.ActorOf(PresenceActor.Props(_document, _mediator, presence), "presence");
+        }
+    }
 
     // No Unsubscribe when stopping: the topic watches its subscribers and drops a stopped one, and an Unsubscribe
     // would only have its acknowledgement arrive as a dead letter.
@@ -410,6 +421,9 @@ internal sealed record HubSettings(HeldLimits Held, TimeSpan ReopenAfter)
 {
     /// <summary><c>Relay:Compaction:DeleteCompacted</c>: the journal before a document's snapshot may be gone, so nobody resumes from there.</summary>
     public bool HistoryDeleted { get; init; }
+
+    /// <summary>Presence of the document's clients (<c>Relay:Presence</c>); null: presence is off on this node.</summary>
+    public PresenceSettings? Presence { get; init; }
 
     /// <summary>Defaults for production.</summary>
     public static readonly HubSettings Default = new(HeldLimits.Default, TimeSpan.FromSeconds(3));

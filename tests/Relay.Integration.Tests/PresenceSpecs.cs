@@ -1,0 +1,236 @@
+using System.Globalization;
+using System.Net.WebSockets;
+using Relay.Testing;
+using Xunit.Abstractions;
+
+namespace Relay.Integration.Tests;
+
+/// <summary>A node with a short presence timeout and small presence limits, so each is cheap to reach.</summary>
+public sealed class PresenceNodeFixture : IAsyncLifetime
+{
+    /// <summary>Relay:Presence:TimeoutSeconds.</summary>
+    public const int TimeoutSeconds = 3;
+
+    /// <summary>Relay:Presence:MaxStateBytes.</summary>
+    public const int MaxStateBytes = 512;
+
+    /// <summary>Relay:Presence:MaxUpdatesPerSecond.</summary>
+    public const int MaxUpdatesPerSecond = 5;
+
+    /// <summary>The node.</summary>
+    public RelayNode Node { get; } = RelayNode.Sqlite("presence", extra: new Dictionary<string, string>
+    {
+        ["Relay:Presence:TimeoutSeconds"] = TimeoutSeconds.ToString(CultureInfo.InvariantCulture),
+        ["Relay:Presence:MaxStateBytes"] = MaxStateBytes.ToString(CultureInfo.InvariantCulture),
+        ["Relay:Presence:MaxUpdatesPerSecond"] = MaxUpdatesPerSecond.ToString(CultureInfo.InvariantCulture),
+    });
+
+    /// <inheritdoc />
+    public Task InitializeAsync() => Node.StartAsync();
+
+    /// <inheritdoc />
+    public async Task DisposeAsync() => await Node.DisposeAsync();
+}
+
+/// <summary>
+/// Presence on one node (docs/protocol.md, "Presence and broadcasts"), with real clients over real sockets: the list
+/// a joiner gets, updates, every way of leaving (clearing, closing, a socket dropped without a close, silence), a
+/// reconnect under the same name, coalescing, the limits' close codes, and raw clients, who see none of it. Each
+/// test uses a document of its own.
+/// </summary>
+public sealed class PresenceSpecs : IClassFixture<PresenceNodeFixture>
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(PresenceNodeFixture.TimeoutSeconds);
+
+    // A change is seen well within a second; the machine is loaded, so the bound is generous.
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(15);
+
+    // A leave comes within the timeout (plus the node's tick); the bound adds room for a loaded machine.
+    private static readonly TimeSpan LeaveBound = Timeout + TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan PingEvery = TimeSpan.FromMilliseconds(500);
+    private readonly RelayNode _node;
+    private readonly ITestOutputHelper _output;
+
+    public PresenceSpecs(PresenceNodeFixture fixture, ITestOutputHelper output)
+    {
+        _node = fixture.Node;
+        _output = output;
+    }
+
+    [Fact]
+    public async Task Should_greet_with_the_presence_limits_and_show_a_joiner_the_list_then_every_change()
+    {
+        var document = Unique("list");
+        await using var anna = (await Connect(document, "client=anna-tab1&user=anna")).KeepAlive(PingEvery);
+        var limits = anna.Client.Hello.Header.GetProperty("presence");
+        Assert.Equal(PresenceNodeFixture.TimeoutSeconds, limits.GetProperty("timeoutSeconds").GetInt32());
+        Assert.Equal(PresenceNodeFixture.MaxStateBytes, limits.GetProperty("maxStateBytes").GetInt32());
+        Assert.Equal(PresenceNodeFixture.MaxUpdatesPerSecond, limits.GetProperty("maxUpdatesPerSecond").GetInt32());
+        Assert.Equal("anna-tab1", anna.Id);
+
+        await anna.SetAsync("{\"name\":\"Anna\",\"cursor\":[3,5]}");
+        await using var bob = (await Connect(document, "user=bob")).KeepAlive(PingEvery);
+        Assert.Matches("^_[0-9a-f]{16}$", bob.Id);
+
+        // The joiner gets the list right after its hello; anna does not see bob until he sets a state.
+        Assert.True(await bob.ListsAsync(Patience, "anna-tab1"), string.Join("\n", bob.Log));
+        Assert.Equal(1, bob.PresentFrames);
+        Assert.Equal("anna", bob.UserOf("anna-tab1"));
+        Assert.Equal(PresenceView.Compact("{\"name\":\"Anna\",\"cursor\":[3,5]}"), bob.StateOf("anna-tab1"));
+        Assert.Empty(anna.Ids);
+
+        await bob.SetAsync("{\"name\":\"Bob\"}");
+        Assert.True(await anna.ListsAsync(Patience, bob.Id));
+        Assert.Equal("bob", anna.UserOf(bob.Id));
+
+        await anna.SetAsync("{\"name\":\"Anna\",\"cursor\":[4,0]}");
+        Assert.True(await Eventually.HoldsAsync(() => Task.FromResult(bob.StateOf("anna-tab1") == PresenceView.Compact("{\"name\":\"Anna\",\"cursor\":[4,0]}")), Patience));
+
+        // Nobody is ever told of themselves.
+        Assert.DoesNotContain(anna.Log, line => line.EndsWith(" anna-tab1", StringComparison.Ordinal));
+        Assert.DoesNotContain(bob.Log, line => line.EndsWith(" " + bob.Id, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Should_take_a_client_out_when_it_clears_closes_drops_its_socket_or_goes_silent()
+    {
+        var document = Unique("leave");
+        await using var watcher = (await Connect(document, "client=watcher")).KeepAlive(PingEvery);
+        var clearing = (await Connect(document, "client=clearing")).KeepAlive(PingEvery);
+        var closing = (await Connect(document, "client=closing")).KeepAlive(PingEvery);
+        var dropping = (await Connect(document, "client=dropping")).KeepAlive(PingEvery);
+        var silent = await Connect(document, "client=silent");
+        await using var cleanup = new AsyncDisposables(clearing, closing, dropping, silent);
+        foreach (var client in new[] { clearing, closing, dropping, silent })
+        {
+            await client.SetAsync($"{{\"who\":\"{client.Id}\"}}");
+        }
+
+        Assert.True(await watcher.ListsAsync(Patience, "clearing", "closing", "dropping", "silent"), string.Join("\n", watcher.Log));
+
+        // The silent one sends nothing after its state: it leaves after the timeout, still connected.
+        var silentFrom = System.Diagnostics.Stopwatch.StartNew();
+        await clearing.ClearAsync();
+        Assert.True(await watcher.ListsAsync(LeaveBound, "closing", "dropping", "silent"), string.Join("\n", watcher.Log));
+
+        await closing.Client.Client.CloseAsync();
+        Assert.True(await watcher.ListsAsync(LeaveBound, "dropping", "silent"), string.Join("\n", watcher.Log));
+
+        // Gone without a close frame: the TCP connection is torn down under the socket.
+        dropping.Client.Client.Socket.Abort();
+        Assert.True(await watcher.ListsAsync(LeaveBound, "silent"), string.Join("\n", watcher.Log));
+
+        Assert.True(await watcher.ListsAsync(LeaveBound, []), string.Join("\n", watcher.Log));
+        _output.WriteLine($"the silent client left {silentFrom.Elapsed.TotalSeconds:F1} s after its last frame (timeout {PresenceNodeFixture.TimeoutSeconds} s)");
+        Assert.True(silentFrom.Elapsed >= Timeout - TimeSpan.FromMilliseconds(500), "the silent client left before its timeout");
+        Assert.Equal(WebSocketState.Open, silent.Client.Client.Socket.State);
+
+        // Its next frame brings it back with its last state; one who cleared stays out.
+        await silent.PingAsync();
+        Assert.True(await watcher.ListsAsync(Patience, "silent"), string.Join("\n", watcher.Log));
+        Assert.Equal(PresenceView.Compact("{\"who\":\"silent\"}"), watcher.StateOf("silent"));
+    }
+
+    [Fact]
+    public async Task Should_let_a_newer_connection_under_a_name_replace_the_older_and_not_lose_its_entry_to_the_older_ones_close()
+    {
+        var document = Unique("reconnect");
+        await using var watcher = (await Connect(document, "client=watcher")).KeepAlive(PingEvery);
+        var older = (await Connect(document, "client=tab&user=anna")).KeepAlive(PingEvery);
+        await using var olderCleanup = new AsyncDisposables(older);
+        await older.SetAsync("{\"v\":\"older\"}");
+        Assert.True(await watcher.ListsAsync(Patience, "tab"));
+
+        await using var newer = (await Connect(document, "client=tab&user=anna")).KeepAlive(PingEvery);
+        await newer.SetAsync("{\"v\":\"newer\"}");
+        Assert.True(await Eventually.HoldsAsync(() => Task.FromResult(watcher.StateOf("tab") == PresenceView.Compact("{\"v\":\"newer\"}")), Patience));
+
+        await older.Client.Client.CloseAsync();
+        // A positive marker after the older one's close: a change of the newer one's arrives, and the entry is still there.
+        await newer.SetAsync("{\"v\":\"after\"}");
+        Assert.True(await Eventually.HoldsAsync(() => Task.FromResult(watcher.StateOf("tab") == PresenceView.Compact("{\"v\":\"after\"}")), Patience));
+        Assert.Equal(["tab"], watcher.Ids);
+        Assert.Equal(0, watcher.Events.GetValueOrDefault("left"));
+        Assert.Equal(1, watcher.Events.GetValueOrDefault("joined"));
+    }
+
+    [Fact]
+    public async Task Should_coalesce_a_burst_of_updates_into_fewer_events_that_end_with_the_last_state()
+    {
+        var document = Unique("burst");
+        await using var watcher = (await Connect(document, "client=watcher")).KeepAlive(PingEvery);
+        await using var mover = (await Connect(document, "client=mover")).KeepAlive(PingEvery);
+        for (var i = 1; i <= 100; i++)
+        {
+            await mover.SetAsync($"{{\"cursor\":{i}}}");
+        }
+
+        Assert.True(await Eventually.HoldsAsync(() => Task.FromResult(watcher.StateOf("mover") == "{\"cursor\":100}"), Patience), string.Join("\n", watcher.Log));
+        var seen = watcher.Events.GetValueOrDefault("joined") + watcher.Events.GetValueOrDefault("updated");
+        _output.WriteLine($"100 updates in a burst reached the watcher as {seen} presence events (at most {PresenceNodeFixture.MaxUpdatesPerSecond} a second)");
+        Assert.InRange(seen, 2, 50);
+    }
+
+    [Theory]
+    [InlineData("oversize", 1009, "presence state over 512 bytes")]
+    [InlineData("array", 1008, "bad presence state: ")]
+    [InlineData("not-json", 1008, "bad presence state: ")]
+    [InlineData("binary", 1008, "bad presence state: ")]
+    public async Task Should_close_a_client_whose_presence_state_breaks_the_limits(string kind, int code, string reasonStart)
+    {
+        var document = Unique("limits-" + kind);
+        await using var client = await Connect(document, "client=bad");
+        switch (kind)
+        {
+            case "oversize":
+                await client.SetAsync("{\"pad\":\"" + new string('x', PresenceNodeFixture.MaxStateBytes) + "\"}");
+                break;
+            case "array":
+                await client.SetAsync("[1,2,3]");
+                break;
+            case "not-json":
+                await client.SetAsync("{\"open\":");
+                break;
+            default:
+                await client.Client.Client.SendAsync("{\"type\":\"presence\"}\n{}"u8.ToArray(), WebSocketMessageType.Binary);
+                break;
+        }
+
+        var (status, reason) = await client.Client.Client.Closed.WaitAsync(Patience);
+        Assert.Equal(code, (int?)status);
+        Assert.StartsWith(reasonStart, reason);
+    }
+
+    [Fact]
+    public async Task Should_show_raw_clients_nothing_of_presence()
+    {
+        var document = Unique("raw");
+        await using var raw = await RelayClient.ConnectAsync(_node.WebSocketUrlOf(document));
+        await using var present = (await Connect(document, "client=present")).KeepAlive(PingEvery);
+        await present.SetAsync("{\"here\":true}");
+        await using var watcher = await Connect(document, "client=watcher");
+        Assert.True(await watcher.ListsAsync(Patience, "present"));
+
+        // The marker: a patch sent after the presence reaches the raw client as its first frame, byte for byte.
+        await present.Client.SendTextAsync(1, "[\"marker\"]");
+        var first = await raw.ReceiveAsync(Patience);
+        Assert.Equal("[\"marker\"]", first.Text);
+        Assert.Equal(0, raw.Pending);
+    }
+
+    private async Task<PresenceView> Connect(string document, string query) =>
+        await PresenceView.ConnectAsync(new Uri(_node.WebSocketUrlOf(document) + "?" + query));
+
+    private static string Unique(string name) => $"presence-{name}-{Guid.NewGuid():N}"[..40];
+
+    private sealed class AsyncDisposables(params IAsyncDisposable[] items) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            foreach (var item in items)
+            {
+                await item.DisposeAsync();
+            }
+        }
+    }
+}
