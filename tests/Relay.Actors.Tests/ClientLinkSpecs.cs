@@ -12,7 +12,7 @@ public sealed class ClientLinkSpecs
     [Fact]
     public void Should_refuse_a_frame_that_would_run_over_the_byte_bound()
     {
-        var link = new ClientLink(maxOutboundBytes: 10, maxInFlight: 1);
+        var link = new ClientLink(maxOutboundBytes: 10, maxInFlight: 1, maxEphemeralBytes: 10);
 
         Assert.True(link.TryEnqueue(Frame(6)));
         Assert.True(link.TryEnqueue(Frame(4)));
@@ -25,7 +25,7 @@ public sealed class ClientLinkSpecs
     [Fact]
     public async Task Should_make_room_as_the_writer_sends()
     {
-        var link = new ClientLink(maxOutboundBytes: 10, maxInFlight: 1);
+        var link = new ClientLink(maxOutboundBytes: 10, maxInFlight: 1, maxEphemeralBytes: 10);
         link.TryEnqueue(Frame(6));
         Assert.False(link.TryEnqueue(Frame(6)));
 
@@ -38,7 +38,7 @@ public sealed class ClientLinkSpecs
     [Fact]
     public async Task Should_let_an_enqueue_wait_until_the_queue_drains_below_half()
     {
-        var link = new ClientLink(maxOutboundBytes: 10, maxInFlight: 1);
+        var link = new ClientLink(maxOutboundBytes: 10, maxInFlight: 1, maxEphemeralBytes: 10);
         link.TryEnqueue(Frame(4));
         link.TryEnqueue(Frame(4));
 
@@ -55,7 +55,7 @@ public sealed class ClientLinkSpecs
     [Fact]
     public async Task Should_enqueue_at_once_when_the_queue_is_at_most_half_full()
     {
-        var link = new ClientLink(maxOutboundBytes: 10, maxInFlight: 1);
+        var link = new ClientLink(maxOutboundBytes: 10, maxInFlight: 1, maxEphemeralBytes: 10);
         link.TryEnqueue(Frame(5));
 
         Assert.True(await link.EnqueueAsync(Frame(8), TimeSpan.Zero));
@@ -65,7 +65,7 @@ public sealed class ClientLinkSpecs
     [Fact]
     public async Task Should_give_up_an_enqueue_when_the_queue_does_not_drain_in_time()
     {
-        var link = new ClientLink(maxOutboundBytes: 10, maxInFlight: 1);
+        var link = new ClientLink(maxOutboundBytes: 10, maxInFlight: 1, maxEphemeralBytes: 10);
         link.TryEnqueue(Frame(8));
 
         Assert.False(await link.EnqueueAsync(Frame(1), TimeSpan.FromMilliseconds(200)));
@@ -76,7 +76,7 @@ public sealed class ClientLinkSpecs
     [Fact]
     public async Task Should_hand_out_credits_up_to_the_in_flight_limit_and_take_them_back()
     {
-        var link = new ClientLink(maxOutboundBytes: 10, maxInFlight: 2);
+        var link = new ClientLink(maxOutboundBytes: 10, maxInFlight: 2, maxEphemeralBytes: 10);
         await link.AcquireCreditsForAsync(1);
         await link.AcquireCreditsForAsync(1);
 
@@ -95,7 +95,7 @@ public sealed class ClientLinkSpecs
     [Fact]
     public async Task Should_take_one_credit_per_started_4_KiB_and_never_more_than_the_limit()
     {
-        var link = new ClientLink(maxOutboundBytes: 10, maxInFlight: 4);
+        var link = new ClientLink(maxOutboundBytes: 10, maxInFlight: 4, maxEphemeralBytes: 10);
 
         Assert.Equal(1, await link.AcquireCreditsForAsync(0));
         link.ReleaseCredits(1);
@@ -115,7 +115,7 @@ public sealed class ClientLinkSpecs
     [Fact]
     public async Task Should_end_a_reader_waiting_for_credits_when_closed()
     {
-        var link = new ClientLink(maxOutboundBytes: 10, maxInFlight: 1);
+        var link = new ClientLink(maxOutboundBytes: 10, maxInFlight: 1, maxEphemeralBytes: 10);
         await link.AcquireCreditsForAsync(1);
 
         // The connection will never return the credit (it stopped with the frame unconfirmed).
@@ -131,7 +131,7 @@ public sealed class ClientLinkSpecs
     [Fact]
     public async Task Should_drop_queued_frames_and_end_the_writer_when_closed()
     {
-        var link = new ClientLink(maxOutboundBytes: 10, maxInFlight: 1);
+        var link = new ClientLink(maxOutboundBytes: 10, maxInFlight: 1, maxEphemeralBytes: 10);
         link.TryEnqueue(Frame(3));
         Assert.True(link.HasQueued);
 
@@ -152,7 +152,7 @@ public sealed class ClientLinkSpecs
     [Fact]
     public async Task Should_end_a_writer_already_waiting_when_closed()
     {
-        var link = new ClientLink(maxOutboundBytes: 10, maxInFlight: 1);
+        var link = new ClientLink(maxOutboundBytes: 10, maxInFlight: 1, maxEphemeralBytes: 10);
         var waiting = link.WaitToReadAsync().AsTask();
         Assert.False(waiting.IsCompleted);
 
@@ -164,7 +164,7 @@ public sealed class ClientLinkSpecs
     [Fact]
     public async Task Should_wake_a_waiting_writer_and_hand_out_frames_in_order()
     {
-        var link = new ClientLink(maxOutboundBytes: 10, maxInFlight: 1);
+        var link = new ClientLink(maxOutboundBytes: 10, maxInFlight: 1, maxEphemeralBytes: 10);
         var waiting = link.WaitToReadAsync().AsTask();
         Assert.False(waiting.IsCompleted);
 
@@ -183,7 +183,7 @@ public sealed class ClientLinkSpecs
     [Fact]
     public async Task Should_release_a_waiting_enqueue_when_closed()
     {
-        var link = new ClientLink(maxOutboundBytes: 10, maxInFlight: 1);
+        var link = new ClientLink(maxOutboundBytes: 10, maxInFlight: 1, maxEphemeralBytes: 10);
         link.TryEnqueue(Frame(8));
         var waiting = link.EnqueueAsync(Frame(1), Patience).AsTask();
 
@@ -195,7 +195,7 @@ public sealed class ClientLinkSpecs
     [Fact]
     public async Task Should_drop_a_frame_a_replay_enqueues_after_close()
     {
-        var link = new ClientLink(maxOutboundBytes: 10, maxInFlight: 1);
+        var link = new ClientLink(maxOutboundBytes: 10, maxInFlight: 1, maxEphemeralBytes: 10);
         link.Close(CloseReason.SlowConsumer);
 
         // Like TryEnqueue: accepted, so the replay ends normally, but nothing is kept for a closed socket.
@@ -216,7 +216,7 @@ public sealed class ClientLinkSpecs
         var clock = System.Diagnostics.Stopwatch.StartNew();
         for (var round = 0; round < 20_000 && clock.Elapsed < TimeSpan.FromSeconds(2); round++)
         {
-            var link = new ClientLink(maxOutboundBytes: 10, maxInFlight: 1);
+            var link = new ClientLink(maxOutboundBytes: 10, maxInFlight: 1, maxEphemeralBytes: 10);
             link.TryEnqueue(Frame(8));
             var ready = 0;
             var go = 0;
@@ -245,6 +245,44 @@ public sealed class ClientLinkSpecs
             Assert.True(enqueued, $"the enqueue of round {round} missed the writer's wake-up");
         }
     }
+
+    [Fact]
+    public void Should_drop_ephemeral_frames_past_their_own_bound_without_taking_the_patches_room()
+    {
+        var link = new ClientLink(maxOutboundBytes: 10, maxInFlight: 1, maxEphemeralBytes: 10);
+
+        Assert.True(link.TryEnqueueEphemeral(Ephemeral(6)));
+        Assert.False(link.TryEnqueueEphemeral(Ephemeral(6)));
+
+        // The patches' queue is untouched by the ephemeral lane, and the link is not closed.
+        Assert.Equal(0, link.PendingBytes);
+        Assert.Equal(6, link.EphemeralBytes);
+        Assert.True(link.TryEnqueue(Frame(10)));
+        Assert.False(link.Closed.IsCompleted);
+    }
+
+    [Fact]
+    public void Should_hand_out_the_lanes_in_turn_starting_with_the_patches()
+    {
+        var link = new ClientLink(maxOutboundBytes: 100, maxInFlight: 1, maxEphemeralBytes: 100);
+        link.TryEnqueue(Frame(1));
+        link.TryEnqueue(Frame(2));
+        link.TryEnqueueEphemeral(Ephemeral(3));
+        link.TryEnqueueEphemeral(Ephemeral(4));
+        link.TryEnqueue(Frame(5));
+
+        var order = new List<int>();
+        while (link.TryRead(out var frame))
+        {
+            order.Add(frame.QueuedBytes);
+            link.OnSent(frame);
+        }
+
+        Assert.Equal([1, 3, 2, 4, 5], order);
+        Assert.Equal((0, 0L), (link.PendingBytes, link.EphemeralBytes));
+    }
+
+    private static OutboundFrame Ephemeral(int bytes) => new BroadcastFrame(string.Empty, string.Empty, new byte[bytes], IsText: false);
 
     private static OutboundFrame Frame(int bytes) => new PatchFrame(new byte[bytes], IsText: false, Sequence: 0);
 }

@@ -58,7 +58,7 @@ public sealed class CompactedJoinSpecs : RelaySpec
         var hubs = Node.Registry.Get<DocumentHubsActor>();
         var opening = Enumerable.Range(0, Joiners).Select(async i =>
         {
-            var link = new ClientLink(1024 * 1024, 16);
+            var link = new ClientLink(1024 * 1024, 16, maxEphemeralBytes: 1024);
             var protocol = i == 0 ? new ClientProtocol(Enveloped: true, ClientId: "w") : ClientProtocol.Raw;
             await hubs.Ask<DocumentHubActor.ConnectionOpened>(
                 new DocumentHubsActor.OpenConnection(Doc, new DocumentHubActor.OpenConnection($"joiner-{i}", link, ConnectionSettings.Default, protocol)), Patience);

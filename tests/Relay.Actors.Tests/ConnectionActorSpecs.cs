@@ -501,7 +501,7 @@ public sealed class ConnectionActorSpecs : RelaySpec
         ConnectionSettings? settings = null,
         ClientProtocol? protocol = null)
     {
-        var link = new ClientLink(maxOutboundBytes, maxInFlight);
+        var link = new ClientLink(maxOutboundBytes, maxInFlight, maxEphemeralBytes: 1024);
         var history = CreateTestProbe();
         var connection = Sys.ActorOf(
             ConnectionActor.Props(Doc, Me, link, history.Ref, ReaderOf(journal), settings ?? Fast, protocol),

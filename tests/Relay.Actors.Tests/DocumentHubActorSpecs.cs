@@ -120,7 +120,7 @@ public sealed class DocumentHubActorSpecs : RelaySpec
         const int patchBytes = 60 * 1024;
         const int count = 20;
         var hub = await StartHubAsync(head: 0);
-        var link = new ClientLink(256 * 1024, 16);
+        var link = new ClientLink(256 * 1024, 16, maxEphemeralBytes: 1024);
         await hub.Ask<DocumentHubActor.ConnectionOpened>(new DocumentHubActor.OpenConnection($"c{++_connections}", link, ConnectionSettings.Default), Patience);
         var reading = Task.Run(async () =>
         {
@@ -307,7 +307,7 @@ public sealed class DocumentHubActorSpecs : RelaySpec
 
     private async Task<(IActorRef Connection, ClientLink Link)> OpenConnectionAsync(IActorRef hub)
     {
-        var link = new ClientLink(1024 * 1024, 16);
+        var link = new ClientLink(1024 * 1024, 16, maxEphemeralBytes: 1024);
         var opened = await hub.Ask<DocumentHubActor.ConnectionOpened>(
             new DocumentHubActor.OpenConnection($"c{++_connections}", link, ConnectionSettings.Default), Patience);
         return (opened.Connection, link);
@@ -315,7 +315,7 @@ public sealed class DocumentHubActorSpecs : RelaySpec
 
     private async Task<(IActorRef Connection, ClientLink Link)> OpenThroughTheNodeAsync(IActorRef hubs)
     {
-        var link = new ClientLink(1024 * 1024, 16);
+        var link = new ClientLink(1024 * 1024, 16, maxEphemeralBytes: 1024);
         var opened = await hubs.Ask<DocumentHubActor.ConnectionOpened>(
             new DocumentHubsActor.OpenConnection(Doc, new DocumentHubActor.OpenConnection($"c{++_connections}", link, ConnectionSettings.Default)),
             Patience);

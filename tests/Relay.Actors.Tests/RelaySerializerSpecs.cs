@@ -57,6 +57,8 @@ public sealed class RelaySerializerSpecs : IClassFixture<SharedSpecNode>
             "PG"
         },
         { new PresenceGossip(DocumentName.Default, "akka.tcp://relay@127.0.0.1:4054", [], []) { Heartbeat = true, AskBack = true }, "PG" },
+        { new PresenceBroadcast(DocumentName.Parse("gifts"), "akka.tcp://relay@127.0.0.1:4053", "tab1", "anna", Text("{\"cursor\":[3,5]}"), true), "PB" },
+        { new PresenceBroadcast(DocumentName.Default, "akka.tcp://relay@127.0.0.1:4053", "_0123456789abcdef", "_0123456789abcdef", new byte[] { 0, 255 }, false), "PB" },
     };
 
     [Theory]
@@ -166,6 +168,14 @@ public sealed class RelaySerializerSpecs : IClassFixture<SharedSpecNode>
                 Assert.Equal((e.Document, e.Node, e.Heartbeat, e.AskBack), (a.Document, a.Node, a.Heartbeat, a.AskBack));
                 Assert.Equal(Describe(e.Present), Describe(a.Present));
                 Assert.Equal(Describe(e.Left), Describe(a.Left));
+                break;
+            }
+
+            case PresenceBroadcast e:
+            {
+                var a = Assert.IsType<PresenceBroadcast>(actual);
+                Assert.Equal((e.Document, e.Node, e.Client, e.User, e.IsText), (a.Document, a.Node, a.Client, a.User, a.IsText));
+                Assert.Equal(e.Payload.ToArray(), a.Payload.ToArray());
                 break;
             }
 

@@ -94,9 +94,9 @@ public sealed class CloseCodesSpecs
     {
         var message = RelayV1Specs.Bytes("{\"id\":1}\nnot an envelope to a raw client");
 
-        Assert.True(ClientCodec.Raw.TryDecode(message, out var patch, out var id, out _));
-        Assert.Equal(message, patch.ToArray());
-        Assert.Equal(0, id);
+        Assert.True(ClientCodec.Raw.TryDecode(message, out var decoded, out _));
+        Assert.Equal(message, decoded.Payload.ToArray());
+        Assert.Equal((ClientMessageKind.Patch, 0L), (decoded.Kind, decoded.Id));
 
         using (var encoded = ClientCodec.Raw.Encode(new PatchFrame(message, IsText: false, Sequence: 9), DocumentName.Default))
         {

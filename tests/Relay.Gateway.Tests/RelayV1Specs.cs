@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Primitives;
 using Relay.Actors.Connections;
 using Relay.Actors.Documents;
+using Relay.Actors.Presence;
 using Relay.Gateway.Sockets;
 using Xunit;
 
@@ -19,10 +20,10 @@ public sealed class RelayV1Specs
     {
         var message = Bytes("{\"id\":42}\n[{\"op\":\"add\"}]\n");
 
-        Assert.True(ClientCodec.RelayV1.TryDecode(message, out var patch, out var id, out var error));
+        Assert.True(ClientCodec.RelayV1.TryDecode(message, out var decoded, out var error));
 
-        Assert.Equal(42, id);
-        Assert.Equal("[{\"op\":\"add\"}]\n", Encoding.UTF8.GetString(patch.Span));
+        Assert.Equal((ClientMessageKind.Patch, 42L), (decoded.Kind, decoded.Id));
+        Assert.Equal("[{\"op\":\"add\"}]\n", Encoding.UTF8.GetString(decoded.Payload.Span));
         Assert.Null(error);
     }
 
@@ -66,7 +67,7 @@ public sealed class RelayV1Specs
         Assert.Equal(reason, error);
 
         // As the socket's reader sees it: the close it sends.
-        Assert.False(ClientCodec.RelayV1.TryDecode(Bytes(message), out _, out _, out var close));
+        Assert.False(ClientCodec.RelayV1.TryDecode(Bytes(message), out _, out var close));
         Assert.Equal(new CloseFrame(CloseCodes.PolicyViolation, "bad relay.v1 frame: " + reason, Disconnect.Other), close);
     }
 
@@ -122,7 +123,7 @@ public sealed class RelayV1Specs
     {
         Assert.True(RelayV1.TryParseRequest(Query(("client", "tab_1-A"), ("after", "41"), ("epoch", "00000000000000ff")), out var protocol, out _));
 
-        Assert.Equal(new ClientProtocol(Enveloped: true, ClientId: "tab_1-A", ResumeAfter: 41, ResumeEpoch: 255), protocol);
+        Assert.Equal(new ClientProtocol(Enveloped: true, ClientId: "tab_1-A", ResumeAfter: 41, ResumeEpoch: 255) { PresenceId = "tab_1-A", User = "tab_1-A" }, protocol);
         Assert.Equal("client/tab_1-A", protocol.OriginFor("connection-1"));
     }
 
@@ -131,7 +132,8 @@ public sealed class RelayV1Specs
     {
         Assert.True(RelayV1.TryParseRequest(Query(), out var protocol, out _));
 
-        Assert.Equal(new ClientProtocol(Enveloped: true), protocol);
+        Assert.Equal(new ClientProtocol(Enveloped: true) { PresenceId = protocol.PresenceId, User = protocol.PresenceId }, protocol);
+        Assert.Matches("^_[0-9a-f]{16}$", protocol.PresenceId);
         Assert.Equal("connection-1", protocol.OriginFor("connection-1"));
     }
 
@@ -143,6 +145,8 @@ public sealed class RelayV1Specs
     [InlineData("after", "-1", "epoch", "00000000000000ff", "after must be a sequence number (0 or more)")]
     [InlineData("after", "3", "epoch", "ff", "epoch must be the 16 hex digits a hello named")]
     [InlineData("after", "3", "epoch", "zzzzzzzzzzzzzzzz", "epoch must be the 16 hex digits a hello named")]
+    [InlineData("user", "anna smith", null, null, "user must be 1 to 128 characters of A-Z a-z 0-9 _ - . @ :")]
+    [InlineData("user", "", null, null, "user must be 1 to 128 characters of A-Z a-z 0-9 _ - . @ :")]
     public void Should_refuse_an_upgrade_query_it_cannot_take_with_a_one_line_reason(string key, string value, string? key2, string? value2, string reason)
     {
         var query = key2 is null ? Query((key, value)) : Query((key, value), (key2, value2!));
@@ -156,6 +160,92 @@ public sealed class RelayV1Specs
     {
         Assert.True(RelayV1.TryParseRequest(Query(("client", new string('a', 64))), out _, out _));
         Assert.False(RelayV1.TryParseRequest(Query(("client", new string('a', 65))), out _, out _));
+    }
+
+    [Fact]
+    public void Should_take_the_users_name_for_presence_and_the_client_name_as_its_presence_id()
+    {
+        Assert.True(RelayV1.TryParseRequest(Query(("client", "tab1"), ("user", "anna@example.org:1")), out var protocol, out _));
+
+        Assert.Equal(("tab1", "anna@example.org:1"), (protocol.PresenceId, protocol.User));
+    }
+
+    [Theory]
+    [InlineData("{\"type\":\"presence\"}\n{\"a\":1}", ClientMessageKind.Presence, "{\"a\":1}")]
+    [InlineData("{\"type\":\"presence\"}\n", ClientMessageKind.Presence, "")]
+    [InlineData("{\"type\":\"broadcast\",\"trace\":\"x\"}\nany bytes", ClientMessageKind.Broadcast, "any bytes")]
+    [InlineData("{\"type\":\"ping\"}", ClientMessageKind.Ping, "")]
+    [InlineData("{\"type\":\"ping\"}\nignored", ClientMessageKind.Ping, "")]
+    public void Should_read_the_typed_frames_of_presence(string message, ClientMessageKind kind, string payload)
+    {
+        Assert.True(ClientCodec.RelayV1.TryDecode(Bytes(message), out var decoded, out var error));
+
+        Assert.Null(error);
+        Assert.Equal((kind, payload), (decoded.Kind, Encoding.UTF8.GetString(decoded.Payload.Span)));
+    }
+
+    [Theory]
+    [InlineData("{\"type\":\"cursor\"}\n{}", "unknown type cursor")]
+    [InlineData("{\"type\":\"presence\"}", "a presence frame is a header, a newline and a payload")]
+    [InlineData("{\"type\":7}\n", "type must be one string")]
+    [InlineData("{\"type\":\"ping\",\"type\":\"ping\"}\n", "type must be one string")]
+    public void Should_refuse_a_typed_frame_it_cannot_read(string message, string reason)
+    {
+        Assert.False(ClientCodec.RelayV1.TryDecode(Bytes(message), out _, out var close));
+        Assert.Equal(new CloseFrame(CloseCodes.PolicyViolation, "bad relay.v1 frame: " + reason, Disconnect.Other), close);
+    }
+
+    [Theory]
+    [InlineData("{\"name\":\"Anna\",\"cursor\":[3,5]}", true, true, false, "")]
+    [InlineData("{}", true, true, false, "")]
+    [InlineData("[1]", true, false, false, "not a JSON object")]
+    [InlineData("{\"a\":", true, false, false, "not valid JSON")]
+    [InlineData("{} {}", true, false, false, "not valid JSON")]
+    [InlineData("{}", false, false, false, "a presence state goes in a text frame")]
+    [InlineData("{\"pad\":\"xxxxxxxxxxxxxxxxxxxxxxxxx\"}", true, false, true, "presence state over 32 bytes")]
+    public void Should_check_a_presence_state_as_a_json_object_in_a_text_frame_within_its_bytes(string state, bool isText, bool ok, bool tooBig, string reason)
+    {
+        Assert.Equal(ok, RelayV1.TryCheckPresenceState(Bytes(state), isText, 32, out var over, out var error));
+        Assert.Equal((tooBig, reason), (over, error));
+    }
+
+    [Fact]
+    public void Should_write_a_hello_with_the_presence_id_and_limits_when_presence_is_on()
+    {
+        using var encoded = ClientCodec.RelayV1.Encode(
+            new HelloFrame(Head: 1, Epoch: 1, Resumed: false) { Client = "tab1", Presence = new PresenceLimitsHello(10, 4096, 20) },
+            Board);
+
+        Assert.Equal(
+            """{"type":"hello","document":"boards/b-1","epoch":"0000000000000001","head":1,"resumed":false,"client":"tab1","presence":{"timeoutSeconds":10,"maxStateBytes":4096,"maxUpdatesPerSecond":20}}""",
+            Encoding.UTF8.GetString(encoded.Bytes.Span));
+    }
+
+    [Fact]
+    public void Should_write_the_list_and_each_change_with_the_state_as_sent_and_a_left_without_one()
+    {
+        var anna = new PresenceEntry("c1", "anna", Bytes("{\"cursor\":[3,5]}"), "node", 1);
+
+        using var present = ClientCodec.RelayV1.Encode(new PresentFrame([anna]), Board);
+        using var joined = ClientCodec.RelayV1.Encode(new PresenceFrame(PresenceChange.Joined, anna), Board);
+        using var left = ClientCodec.RelayV1.Encode(new PresenceFrame(PresenceChange.Left, anna), Board);
+
+        Assert.Equal("""{"type":"present","clients":[{"client":"c1","user":"anna","state":{"cursor":[3,5]}}]}""", Encoding.UTF8.GetString(present.Bytes.Span));
+        Assert.Equal("""{"type":"presence","event":"joined","client":"c1","user":"anna","state":{"cursor":[3,5]}}""", Encoding.UTF8.GetString(joined.Bytes.Span));
+        Assert.Equal("""{"type":"presence","event":"left","client":"c1","user":"anna"}""", Encoding.UTF8.GetString(left.Bytes.Span));
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void Should_write_a_broadcast_as_its_header_line_then_the_senders_payload_in_the_senders_frame_type(bool isText)
+    {
+        var payload = isText ? Bytes("{\"x\":1}") : new byte[] { 0, 255 };
+
+        using var encoded = ClientCodec.RelayV1.Encode(new BroadcastFrame("c1", "anna", payload, isText), Board);
+
+        Assert.Equal(isText, encoded.IsText);
+        Assert.Equal(Bytes("{\"type\":\"broadcast\",\"client\":\"c1\",\"user\":\"anna\"}\n").Concat(payload).ToArray(), encoded.Bytes.ToArray());
     }
 
     internal static byte[] Bytes(string text) => Encoding.UTF8.GetBytes(text);

@@ -49,6 +49,18 @@ public sealed class ClientConnection
     }
 
     /// <summary>
+    /// <c>relay.v1</c> with presence on: sets the client's presence state, a JSON object the Gateway checked (empty:
+    /// clears it). Not journaled; coalesced over <c>Relay:Presence:MaxUpdatesPerSecond</c>.
+    /// </summary>
+    public void SetPresence(ReadOnlyMemory<byte> state) => _actor.Tell(new ConnectionActor.ClientPresence(state));
+
+    /// <summary><c>relay.v1</c> with presence on: sends <paramref name="payload"/> to the document's other clients, not journaled, at most once.</summary>
+    public void Broadcast(ReadOnlyMemory<byte> payload, bool isText) => _actor.Tell(new ConnectionActor.ClientBroadcast(payload, isText));
+
+    /// <summary><c>relay.v1</c> with presence on: the client's sign of life, which keeps it listed.</summary>
+    public void Ping() => _actor.Tell(ConnectionActor.ClientPing.Instance);
+
+    /// <summary>
     /// For the client's single writer: completes with true once a frame is queued, or with false once the
     /// connection has ended. Frames queued before the end are not handed out after it.
     /// </summary>

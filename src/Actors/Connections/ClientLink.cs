@@ -5,7 +5,9 @@ namespace Relay.Actors.Connections;
 /// The bounded bridge between one <see cref="ConnectionActor"/> and its client's single reader and single
 /// writer, which reach it through <see cref="ClientConnection"/>. Outbound frames are bounded by bytes: the
 /// actor's <see cref="TryEnqueue"/> fails instead of growing past the limit, and replay waits with
-/// <see cref="EnqueueAsync"/>. Inbound frames are bounded by credits: the reader takes them per frame and the
+/// <see cref="EnqueueAsync"/>. Presence and broadcast frames go on a lane of their own
+/// (<see cref="TryEnqueueEphemeral"/>), bounded by its own bytes: when it is full they are dropped, and they never
+/// take the patches' room nor make a slow consumer. The writer takes from both in turn. Inbound frames are bounded by credits: the reader takes them per frame and the
 /// actor returns them once the frame is journaled.
 /// </summary>
 internal sealed class ClientLink
@@ -15,6 +17,13 @@ internal sealed class ClientLink
 
     // A plain queue under a lock rather than a Channel: an idle connection then holds no queue segment.
     private readonly Queue<OutboundFrame> _outbound = new();
+    private readonly Queue<OutboundFrame> _ephemeral = new();
+    private readonly long _maxEphemeralBytes;
+    private long _ephemeralBytes;
+
+    // The writer takes an ephemeral frame only after a patch-lane frame (or when no patch waits): the hello goes first,
+    // and neither lane starves the other.
+    private bool _lastWasPatchLane;
     private TaskCompletionSource<bool>? _readable;
     private readonly SemaphoreSlim _credits;
     private readonly TaskCompletionSource<CloseReason> _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -26,10 +35,12 @@ internal sealed class ClientLink
     private long _pendingBytes;
 
     /// <summary>Creates a link that buffers at most <paramref name="maxOutboundBytes"/> for the client and
-    /// lets at most <paramref name="maxInFlight"/> of its frames wait for the journal.</summary>
-    public ClientLink(long maxOutboundBytes, int maxInFlight)
+    /// lets at most <paramref name="maxInFlight"/> of its frames wait for the journal;
+    /// <paramref name="maxEphemeralBytes"/>: the bound of the ephemeral lane (<c>Relay:Presence:MaxQueuedBytes</c>).</summary>
+    public ClientLink(long maxOutboundBytes, int maxInFlight, long maxEphemeralBytes)
     {
         _maxOutboundBytes = maxOutboundBytes;
+        _maxEphemeralBytes = maxEphemeralBytes;
         _maxInFlight = maxInFlight;
         _credits = new SemaphoreSlim(maxInFlight, maxInFlight);
     }
@@ -41,7 +52,7 @@ internal sealed class ClientLink
         {
             lock (_outbound)
             {
-                return _outbound.Count;
+                return _outbound.Count + _ephemeral.Count;
             }
         }
     }
@@ -60,14 +71,50 @@ internal sealed class ClientLink
             return true;
         }
 
-        if (Interlocked.Add(ref _pendingBytes, frame.QueuedBytes) > _maxOutboundBytes)
+        if (!TryReserve(ref _pendingBytes, frame.QueuedBytes, _maxOutboundBytes))
         {
-            Interlocked.Add(ref _pendingBytes, -frame.QueuedBytes);
             return false;
         }
 
         Write(frame);
         return true;
+    }
+
+    /// <summary>Bytes queued on the ephemeral lane and not yet written out.</summary>
+    public long EphemeralBytes => Volatile.Read(ref _ephemeralBytes);
+
+    /// <summary>
+    /// Queues a presence or broadcast frame on the ephemeral lane; false (the frame dropped, and counted) when the lane
+    /// has no room for it. Never touches the patches' queue or its limit.
+    /// </summary>
+    public bool TryEnqueueEphemeral(OutboundFrame frame)
+    {
+        if (_closed.Task.IsCompleted)
+        {
+            return true;
+        }
+
+        if (!TryReserve(ref _ephemeralBytes, frame.QueuedBytes, _maxEphemeralBytes))
+        {
+            Diagnostics.RelayMetrics.EphemeralDropped.Add(1);
+            return false;
+        }
+
+        Write(frame, _ephemeral);
+        Diagnostics.RelayMetrics.EphemeralRelayed.Add(1);
+        return true;
+    }
+
+    /// <summary>Counts <paramref name="bytes"/> more into <paramref name="queued"/> unless that would pass <paramref name="max"/>.</summary>
+    private static bool TryReserve(ref long queued, int bytes, long max)
+    {
+        if (Interlocked.Add(ref queued, bytes) <= max)
+        {
+            return true;
+        }
+
+        Interlocked.Add(ref queued, -bytes);
+        return false;
     }
 
     /// <summary>Queues a frame once the queue has drained below half the limit; false if that took longer than <paramref name="timeout"/>.</summary>
@@ -132,7 +179,7 @@ internal sealed class ClientLink
                 return ValueTask.FromResult(false);
             }
 
-            if (_outbound.Count > 0)
+            if (_outbound.Count > 0 || _ephemeral.Count > 0)
             {
                 return ValueTask.FromResult(true);
             }
@@ -147,8 +194,16 @@ internal sealed class ClientLink
     {
         lock (_outbound)
         {
-            if (!_closed.Task.IsCompleted && _outbound.TryDequeue(out frame))
+            if (_closed.Task.IsCompleted)
             {
+                frame = null;
+                return false;
+            }
+
+            var ephemeralTurn = _ephemeral.Count > 0 && (_lastWasPatchLane || _outbound.Count == 0);
+            if ((ephemeralTurn ? _ephemeral : _outbound).TryDequeue(out frame))
+            {
+                _lastWasPatchLane = !ephemeralTurn;
                 return true;
             }
 
@@ -163,6 +218,12 @@ internal sealed class ClientLink
     /// <summary>The writer reports a frame written out.</summary>
     public void OnSent(OutboundFrame frame)
     {
+        if (frame.IsEphemeral)
+        {
+            Interlocked.Add(ref _ephemeralBytes, -frame.QueuedBytes);
+            return;
+        }
+
         var pending = Interlocked.Add(ref _pendingBytes, -frame.QueuedBytes);
         if (pending <= _maxOutboundBytes / 2 && Volatile.Read(ref _drained) is not null)
         {
@@ -222,6 +283,8 @@ internal sealed class ClientLink
             {
                 _outbound.Clear();
                 _outbound.TrimExcess();
+                _ephemeral.Clear();
+                _ephemeral.TrimExcess();
                 readable = _readable;
                 _readable = null;
             }
@@ -257,7 +320,7 @@ internal sealed class ClientLink
         return closing.Token;
     }
 
-    private void Write(OutboundFrame frame)
+    private void Write(OutboundFrame frame, Queue<OutboundFrame>? lane = null)
     {
         TaskCompletionSource<bool>? readable;
         lock (_outbound)
@@ -268,7 +331,7 @@ internal sealed class ClientLink
                 return;
             }
 
-            _outbound.Enqueue(frame);
+            (lane ?? _outbound).Enqueue(frame);
             readable = _readable;
             _readable = null;
         }

@@ -14,6 +14,15 @@ namespace Relay.Actors.Connections;
 /// <param name="ResumeEpoch">The epoch <see cref="ResumeAfter"/> belongs to (<c>?epoch=</c>).</param>
 public sealed record ClientProtocol(bool Enveloped, string? ClientId = null, long? ResumeAfter = null, long? ResumeEpoch = null)
 {
+    /// <summary>
+    /// <c>relay.v1</c>: the connection's presence id (docs/protocol.md, "Who a client is"): its <see cref="ClientId"/>, or
+    /// one the Gateway assigned. Null for raw clients, who take no part in presence.
+    /// </summary>
+    public string? PresenceId { get; init; }
+
+    /// <summary><c>relay.v1</c>: who the client is, for presence (the token's <c>sub</c>, or <c>?user=</c>, or the presence id).</summary>
+    public string? User { get; init; }
+
     /// <summary>The original relay's protocol: raw frames, no envelope.</summary>
     public static readonly ClientProtocol Raw = new(false);
 

@@ -8,6 +8,7 @@ using Relay.Actors.Documents;
 using Relay.Actors.Fanout;
 using Relay.Actors.Journal;
 using Relay.Actors.Messages;
+using Relay.Actors.Presence;
 
 namespace Relay.Actors.Connections;
 
@@ -32,6 +33,9 @@ internal sealed record ConnectionSettings(
         HeldLimits.Default, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(30));
 }
 
+/// <summary>The document's presence on this node, as its connections reach it: its actor and the node's presence settings.</summary>
+internal sealed record DocumentPresence(IActorRef Actor, PresenceSettings Settings);
+
 /// <summary>
 /// One client's connection to one document, a child of the document's hub on this node. A thin shell over
 /// two protocols: <see cref="InboundState"/> (the client's frames to the sequencer, resent until confirmed) and
@@ -53,6 +57,11 @@ internal sealed class ConnectionActor : UntypedActor, IWithTimers
     private readonly string _origin;
     private readonly InboundState _inbound;
     private readonly OutboundState _outbound;
+
+    // The document's presence on this node, for a relay.v1 client with presence on; null otherwise.
+    private readonly DocumentPresence? _presence;
+    private readonly long _incarnation;
+    private bool _presenceConnected;
     private ILoggingAdapter? _log;
 
     // Created for a catch-up and shut down once the connection is live: each materializer is a child
@@ -78,6 +87,7 @@ internal sealed class ConnectionActor : UntypedActor, IWithTimers
     /// <param name="reader">Reads the history from the journal.</param>
     /// <param name="settings">Limits and timings.</param>
     /// <param name="protocol">How the client speaks: raw frames or <c>relay.v1</c>.</param>
+    /// <param name="presence">The document's presence on this node; null with presence off.</param>
     public ConnectionActor(
         DocumentName document,
         string connectionId,
@@ -85,8 +95,11 @@ internal sealed class ConnectionActor : UntypedActor, IWithTimers
         IActorRef sequencers,
         HistoryReader reader,
         ConnectionSettings settings,
-        ClientProtocol protocol)
+        ClientProtocol protocol,
+        DocumentPresence? presence = null)
     {
+        _presence = protocol is { Enveloped: true, PresenceId: not null, User: not null } ? presence : null;
+        _incarnation = _presence is null ? 0 : PresenceSettings.NextIncarnation();
         _document = document;
         _connectionId = connectionId;
         _link = link;
@@ -110,8 +123,9 @@ internal sealed class ConnectionActor : UntypedActor, IWithTimers
         IActorRef sequencers,
         HistoryReader reader,
         ConnectionSettings settings,
-        ClientProtocol? protocol = null) =>
-        Akka.Actor.Props.Create(() => new ConnectionActor(document, connectionId, link, sequencers, reader, settings, protocol ?? ClientProtocol.Raw))
+        ClientProtocol? protocol = null,
+        DocumentPresence? presence = null) =>
+        Akka.Actor.Props.Create(() => new ConnectionActor(document, connectionId, link, sequencers, reader, settings, protocol ?? ClientProtocol.Raw, presence))
             .WithMailbox(ConnectionMailbox.Id);
 
     /// <inheritdoc />
@@ -152,6 +166,20 @@ internal sealed class ConnectionActor : UntypedActor, IWithTimers
                 break;
             case ClientFrame frame:
                 HandleClientFrame(frame);
+                break;
+            case ClientPresence set when _presence is { } presence:
+                presence.Actor.Tell(set.State.IsEmpty
+                    ? new PresenceActor.ClearState(_protocol.PresenceId!, _incarnation)
+                    : new PresenceActor.SetState(_protocol.PresenceId!, _incarnation, set.State));
+                break;
+            case ClientBroadcast broadcast when _presence is { } presence:
+                presence.Actor.Tell(new PresenceActor.Broadcast(_protocol.PresenceId!, _protocol.User!, _incarnation, broadcast.Payload, broadcast.IsText));
+                break;
+            case ClientPing when _presence is { } presence:
+                presence.Actor.Tell(new PresenceActor.Heard(_protocol.PresenceId!, _incarnation));
+                break;
+            case ClientPresence or ClientBroadcast or ClientPing:
+                // Presence is off (the Gateway refuses these frames then): nothing to do.
                 break;
             case AppendPatchResponse confirmation:
                 HandleConfirmation(confirmation);
@@ -250,10 +278,23 @@ internal sealed class ConnectionActor : UntypedActor, IWithTimers
                 _outbound.StartAfter(_protocol.ResumeAfter!.Value);
             }
 
-            if (!_link.TryEnqueue(new HelloFrame(join.Head, join.Epoch, resumed) { LastId = _protocol.ClientId is null ? null : _lastId }))
+            var hello = new HelloFrame(join.Head, join.Epoch, resumed)
+            {
+                LastId = _protocol.ClientId is null ? null : _lastId,
+                Client = _presence is null ? null : _protocol.PresenceId,
+                Presence = _presence?.Settings.Hello,
+            };
+            if (!_link.TryEnqueue(hello))
             {
                 CloseAndStop(CloseReason.SlowConsumer);
                 return;
+            }
+
+            if (_presence is { } presence && !_presenceConnected)
+            {
+                // After the hello is queued: the list the presence sends follows it.
+                _presenceConnected = true;
+                presence.Actor.Tell(new PresenceActor.Connected(Self, _link, _protocol.PresenceId!, _protocol.User!, _incarnation));
             }
 
             if (resumed)
@@ -333,6 +374,7 @@ internal sealed class ConnectionActor : UntypedActor, IWithTimers
             return;
         }
 
+        _presence?.Actor.Tell(new PresenceActor.Heard(_protocol.PresenceId!, _incarnation));
         if (startsWaiting)
         {
             // The resend timer runs only while something waits for confirmation: idle connections cost no timer.
@@ -502,6 +544,13 @@ internal sealed class ConnectionActor : UntypedActor, IWithTimers
 
     private void LeaveOrDrain()
     {
+        if (_presenceConnected)
+        {
+            // The client is gone: it leaves the list now, even while its last patches still wait for the journal.
+            _presenceConnected = false;
+            _presence!.Actor.Tell(new PresenceActor.Disconnected(Self));
+        }
+
         if (_inbound.Unconfirmed == 0)
         {
             Context.Stop(Self);
@@ -525,6 +574,23 @@ internal sealed class ConnectionActor : UntypedActor, IWithTimers
     /// which the connection numbers itself.
     /// </summary>
     public sealed record ClientFrame(ReadOnlyMemory<byte> Payload, bool IsText, long Id, int Credits);
+
+    /// <summary>The client sets its presence state (a JSON object the Gateway checked); empty: it clears it.</summary>
+    public sealed record ClientPresence(ReadOnlyMemory<byte> State);
+
+    /// <summary>The client broadcasts <paramref name="Payload"/> to the document's other <c>relay.v1</c> clients.</summary>
+    public sealed record ClientBroadcast(ReadOnlyMemory<byte> Payload, bool IsText);
+
+    /// <summary>The client's sign of life (<c>{"type":"ping"}</c>).</summary>
+    public sealed record ClientPing
+    {
+        /// <summary>The one instance.</summary>
+        public static readonly ClientPing Instance = new();
+
+        private ClientPing()
+        {
+        }
+    }
 
     /// <summary>The client is gone.</summary>
     public sealed record ClientDisconnected

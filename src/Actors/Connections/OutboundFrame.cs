@@ -15,6 +15,12 @@ public abstract record OutboundFrame
 
     /// <summary>The bytes this frame counts against the client's queue limit: its payload's.</summary>
     public abstract int QueuedBytes { get; }
+
+    /// <summary>
+    /// Whether the frame travels on the ephemeral lane (presence, broadcasts): bounded on its own
+    /// (<c>Relay:Presence:MaxQueuedBytes</c>), dropped when full, never counted towards a slow consumer.
+    /// </summary>
+    public virtual bool IsEphemeral => false;
 }
 
 /// <summary>A patch of the document, numbered <paramref name="Sequence"/>; its payload is shared by every client it goes to.</summary>
@@ -43,6 +49,40 @@ public sealed record HelloFrame(long Head, long Epoch, bool Resumed) : OutboundF
     /// <summary>For a client that named itself: the last patch id journaled under its name (0: none); null otherwise.</summary>
     public long? LastId { get; init; }
 
+    /// <summary>With presence on: the connection's presence id (docs/protocol.md, "Who a client is").</summary>
+    public string? Client { get; init; }
+
+    /// <summary>With presence on: the limits the client must know; null with presence off.</summary>
+    public PresenceLimitsHello? Presence { get; init; }
+
     /// <inheritdoc />
     public override int QueuedBytes => 0;
+}
+
+/// <summary>The presence limits a hello names: <c>timeoutSeconds</c>, <c>maxStateBytes</c>, <c>maxUpdatesPerSecond</c>.</summary>
+public sealed record PresenceLimitsHello(int TimeoutSeconds, int MaxStateBytes, int MaxUpdatesPerSecond);
+
+/// <summary>A frame of the ephemeral lane: never journaled, dropped rather than queued past its bound.</summary>
+public abstract record EphemeralFrame : OutboundFrame
+{
+    private protected EphemeralFrame()
+    {
+    }
+
+    /// <inheritdoc />
+    public override bool IsEphemeral => true;
+}
+
+/// <summary>The whole list of the document's other present clients (<c>present</c>), which replaces the client's list.</summary>
+public sealed record PresentFrame(IReadOnlyList<Presence.PresenceEntry> Clients) : EphemeralFrame
+{
+    /// <inheritdoc />
+    public override int QueuedBytes => Clients.Sum(Presence.PresenceFrame.SizeOf);
+}
+
+/// <summary>Another client's broadcast: its payload, byte for byte, in a frame of its type.</summary>
+public sealed record BroadcastFrame(string Client, string User, ReadOnlyMemory<byte> Payload, bool IsText) : EphemeralFrame
+{
+    /// <inheritdoc />
+    public override int QueuedBytes => Payload.Length + Client.Length + User.Length;
 }

@@ -24,6 +24,14 @@ public static class RelayMetrics
     private static ActorSystem? _system;
     private static long _presentClients;
 
+    /// <summary>Presence and broadcast frames queued for a client on its ephemeral lane.</summary>
+    public static readonly Counter<long> EphemeralRelayed =
+        Meter.CreateCounter<long>("relay.ephemeral.relayed", "{frame}", "Presence and broadcast frames queued for clients of this node");
+
+    /// <summary>Presence and broadcast frames dropped because a client's ephemeral lane was full (it does not read).</summary>
+    public static readonly Counter<long> EphemeralDropped =
+        Meter.CreateCounter<long>("relay.ephemeral.dropped", "{frame}", "Presence and broadcast frames dropped for clients whose ephemeral lane was full");
+
     /// <summary>Holes this node found in the journal: sequence numbers missing for good while later ones are there.</summary>
     public static readonly Counter<long> JournalHoles =
         Meter.CreateCounter<long>("relay.journal.holes", "{hole}", "Holes found in the journal (missing sequence numbers delivery skips), each once per node");

@@ -95,7 +95,7 @@ public sealed class RelayDocuments
     public async Task<ClientConnection> ConnectAsync(DocumentName document, ClientProtocol? protocol = null)
     {
         var connectionId = Guid.NewGuid().ToString("N");
-        var link = new ClientLink(_options.MaxOutboundBytesPerConnection, _options.MaxInFlightPerConnection);
+        var link = new ClientLink(_options.MaxOutboundBytesPerConnection, _options.MaxInFlightPerConnection, _options.Presence.MaxQueuedBytes);
         var opened = await _registry.Get<DocumentHubsActor>().Ask<DocumentHubActor.ConnectionOpened>(
             new DocumentHubsActor.OpenConnection(document, new DocumentHubActor.OpenConnection(connectionId, link, _connectionSettings, protocol)),
             TimeSpan.FromSeconds(10));

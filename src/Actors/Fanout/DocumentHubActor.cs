@@ -57,7 +57,7 @@ internal sealed class DocumentHubActor : ReceiveActor, IWithTimers
     private IActorRef? _snapshotLoader;
 
     // The document's presence on this node (its child, Relay:Presence:Enabled); null with presence off.
-    private IActorRef? _presence;
+    private DocumentPresence? _presence;
 
     /// <summary>Creates the hub of <paramref name="document"/>.</summary>
     /// <param name="document">The document.</param>
@@ -124,7 +124,7 @@ internal sealed class DocumentHubActor : ReceiveActor, IWithTimers
         {
             _opened++;
             var connection = Context.ActorOf(
-                ConnectionActor.Props(_document, open.ConnectionId, open.Link, _sequencers, _reader, open.Settings, open.Protocol),
+                ConnectionActor.Props(_document, open.ConnectionId, open.Link, _sequencers, _reader, open.Settings, open.Protocol, _presence),
                 "connection-" + open.ConnectionId);
             Context.Watch(connection);
             _connections.Add(connection);
@@ -164,7 +164,7 @@ internal sealed class DocumentHubActor : ReceiveActor, IWithTimers
         _mediator.Tell(new Subscribe(_document.Topic, Self));
         if (_settings.Presence is { } presence)
         {
-            _presence = Context.ActorOf(PresenceActor.Props(_document, _mediator, presence), "presence");
+            _presence = new DocumentPresence(Context.ActorOf(PresenceActor.Props(_document, _mediator, presence), "presence"), presence);
         }
     }
 

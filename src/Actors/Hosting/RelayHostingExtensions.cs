@@ -95,7 +95,7 @@ public static class RelayHostingExtensions
                         DistributedPubSub.Get(system).Mediator,
                         registry.Get<HistoryProxy>(),
                         CreateHistoryReader(system, options, status),
-                        HubSettings.Default with { Held = HeldLimits.From(options), HistoryDeleted = options.Compaction.DeleteCompacted },
+                        HubSettings.Default with { Held = HeldLimits.From(options), HistoryDeleted = options.Compaction.DeleteCompacted, Presence = options.Presence.Settings },
                         status),
                     "documents");
                 registry.Register<DocumentHubsActor>(hubs);

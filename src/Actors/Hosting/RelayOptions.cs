@@ -25,6 +25,9 @@ public sealed class RelayOptions
     /// <summary>Webhooks: the patches of a prefix of documents POSTed to a receiver.</summary>
     public WebhookOptions Webhooks { get; set; } = new();
 
+    /// <summary>Presence and broadcasts of <c>relay.v1</c> clients.</summary>
+    public PresenceOptions Presence { get; set; } = new();
+
     /// <summary>The largest message a client may send, in bytes; the Gateway closes a client that sends a larger one.</summary>
     public int MaxMessageBytes { get; set; } = 1024 * 1024;
 
@@ -102,6 +105,7 @@ public sealed class RelayOptions
             throw new InvalidOperationException("Relay:Journal:SkipGapAfter must be positive");
         }
 
+        Presence.Validate();
         _ = Compaction.ParsedMode;
         _ = Compaction.InitialStateUtf8;
         Webhooks.Validate();

@@ -178,3 +178,16 @@ public sealed record PresenceGossip(
     /// <summary>From a node that just started listing the document: every node answers it with its heartbeat at once.</summary>
     public bool AskBack { get; init; }
 }
+
+/// <summary>
+/// A broadcast of client <paramref name="Client"/> (<paramref name="User"/>) of <paramref name="Document"/> on node
+/// <paramref name="Node"/>, for the document's <c>relay.v1</c> clients on the other nodes: never journaled or
+/// numbered, delivered at most once, in its sender's order.
+/// </summary>
+public sealed record PresenceBroadcast(
+    DocumentName Document,
+    string Node,
+    string Client,
+    string User,
+    ReadOnlyMemory<byte> Payload,
+    bool IsText) : IRelayMessage;

@@ -60,6 +60,14 @@ internal sealed class PresenceActor : ReceiveActor, IWithTimers
             }
         });
         Receive<PresenceGossip>(OnGossip);
+        Receive<Broadcast>(OnBroadcast);
+        Receive<PresenceBroadcast>(broadcast =>
+        {
+            if (broadcast.Node != _self)
+            {
+                Deliver(new BroadcastFrame(broadcast.Client, broadcast.User, broadcast.Payload, broadcast.IsText), broadcast.Client);
+            }
+        });
         Receive<Tick>(_ => OnTick());
         Receive<SendHeartbeat>(_ => Publish(LocalEntries(), [], heartbeat: true));
         Receive<ClusterEvent.UnreachableMember>(unreachable => DropNode(unreachable.Member.Address.ToString()));
@@ -128,6 +136,29 @@ internal sealed class PresenceActor : ReceiveActor, IWithTimers
         {
             Context.Unwatch(disconnected.Connection);
             Apply(_state.Disconnect(receiver.Client, receiver.Incarnation));
+        }
+    }
+
+    private void OnBroadcast(Broadcast broadcast)
+    {
+        Apply(_state.Heard(broadcast.Client, broadcast.Incarnation, Now));
+        Deliver(new BroadcastFrame(broadcast.Client, broadcast.User, broadcast.Payload, broadcast.IsText), broadcast.Client);
+
+        // Every node's presence of the document listens on its topic; this one skips its own.
+        _mediator.Tell(new Publish(
+            _document.PresenceTopic,
+            new PresenceBroadcast(_document, _self, broadcast.Client, broadcast.User, broadcast.Payload, broadcast.IsText)));
+    }
+
+    /// <summary>Hands a broadcast to every receiver of this node but those of its sender's name; dropped where the lane is full.</summary>
+    private void Deliver(BroadcastFrame frame, string from)
+    {
+        foreach (var receiver in _receivers.Values)
+        {
+            if (receiver.Client != from)
+            {
+                receiver.Link.TryEnqueueEphemeral(frame);
+            }
         }
     }
 
@@ -324,6 +355,9 @@ internal sealed class PresenceActor : ReceiveActor, IWithTimers
     /// <summary>The connection sent a frame: it is alive.</summary>
     public sealed record Heard(string Client, long Incarnation);
 
+    /// <summary>The connection's client broadcasts <paramref name="Payload"/> to the document's other clients (a frame, so it is heard too).</summary>
+    public sealed record Broadcast(string Client, string User, long Incarnation, ReadOnlyMemory<byte> Payload, bool IsText);
+
     private sealed class Receiver(ClientLink link, string client, long incarnation)
     {
         public ClientLink Link { get; } = link;
@@ -351,6 +385,13 @@ internal sealed class PresenceActor : ReceiveActor, IWithTimers
 /// <param name="Limits">The lease and the update rate.</param>
 internal sealed record PresenceSettings(PresenceLimits Limits)
 {
+    /// <summary><c>Relay:Presence:MaxStateBytes</c>, which the Gateway checks; named in the hello.</summary>
+    public int MaxStateBytes { get; init; }
+
+    /// <summary>What the hello tells a client of these limits.</summary>
+    public Connections.PresenceLimitsHello Hello =>
+        new((int)Limits.Timeout.TotalSeconds, MaxStateBytes, Limits.MaxUpdatesPerSecond);
+
     /// <summary>How often this node announces its whole list: three times per timeout, so one lost heartbeat expires nothing.</summary>
     public TimeSpan HeartbeatInterval => Limits.Timeout / 3;
 

@@ -9,7 +9,7 @@ namespace Relay.Actors.Presence;
 public sealed record PresenceEntry(string Client, string User, ReadOnlyMemory<byte> State, string Node, long Incarnation);
 
 /// <summary>What happened to an entry of the list.</summary>
-internal enum PresenceChange
+public enum PresenceChange
 {
     /// <summary>The client is now present.</summary>
     Joined,
@@ -333,4 +333,17 @@ internal sealed class PresenceState
 
         public int WindowCount { get; set; }
     }
+}
+
+/// <summary>One change of the list for a client (<c>presence</c>): <paramref name="Change"/> of <paramref name="Entry"/>.</summary>
+public sealed record PresenceFrame(PresenceChange Change, PresenceEntry Entry) : Connections.EphemeralFrame
+{
+    /// <inheritdoc />
+    public override int QueuedBytes => SizeOf(Entry);
+
+    /// <summary>What an entry counts against the client's ephemeral lane: its state, names and room for the header.</summary>
+    public static int SizeOf(PresenceEntry entry) => entry.State.Length + entry.Client.Length + entry.User.Length + 48;
+
+    /// <summary>The frame of <paramref name="change"/>.</summary>
+    internal static PresenceFrame Of(PresenceEvent change) => new(change.Change, change.Entry);
 }

@@ -25,6 +25,7 @@ public sealed class RelaySerializer : SerializerWithStringManifest
     private const string OpenDocumentManifest = "O";
     private const string DocumentOpenedManifest = "OR";
     private const string PresenceGossipManifest = "PG";
+    private const string PresenceBroadcastManifest = "PB";
 
     /// <summary>Creates the serializer for <paramref name="system"/>.</summary>
     public RelaySerializer(ExtendedActorSystem system) : base(system)
@@ -45,6 +46,7 @@ public sealed class RelaySerializer : SerializerWithStringManifest
         OpenDocument => OpenDocumentManifest,
         DocumentOpened => DocumentOpenedManifest,
         PresenceGossip => PresenceGossipManifest,
+        PresenceBroadcast => PresenceBroadcastManifest,
         _ => throw new ArgumentException($"Cannot serialize {o.GetType()} with {nameof(RelaySerializer)}", nameof(o)),
     };
 
@@ -82,6 +84,15 @@ public sealed class RelaySerializer : SerializerWithStringManifest
             ClientLastFrame = m.ClientLastFrame,
         }.ToByteArray(),
         PresenceGossip m => ToProto(m).ToByteArray(),
+        PresenceBroadcast m => new Proto.PresenceBroadcast
+        {
+            Document = m.Document.Value,
+            Node = m.Node,
+            Client = m.Client,
+            User = m.User,
+            Payload = UnsafeByteOperations.UnsafeWrap(m.Payload),
+            IsText = m.IsText,
+        }.ToByteArray(),
         _ => throw new ArgumentException($"Cannot serialize {obj.GetType()} with {nameof(RelaySerializer)}", nameof(obj)),
     };
 
@@ -145,6 +156,11 @@ public sealed class RelaySerializer : SerializerWithStringManifest
                     Heartbeat = m.Heartbeat,
                     AskBack = m.AskBack,
                 };
+            }
+            case PresenceBroadcastManifest:
+            {
+                var m = Proto.PresenceBroadcast.Parser.ParseFrom(bytes);
+                return new PresenceBroadcast(DocumentName.Parse(m.Document), m.Node, m.Client, m.User, m.Payload.Memory, m.IsText);
             }
             default:
                 throw new System.Runtime.Serialization.SerializationException($"Unknown manifest '{manifest}' for {nameof(RelaySerializer)}");

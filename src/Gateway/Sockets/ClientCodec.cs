@@ -24,10 +24,11 @@ public abstract class ClientCodec
     public static ClientCodec For(ClientProtocol protocol) => protocol.Enveloped ? RelayV1 : Raw;
 
     /// <summary>
-    /// Reads a complete client message: the patch to submit and the id the client gave it (0: none, the connection
-    /// numbers it); false with the close to send when the message breaks the protocol.
+    /// Reads a complete client message: what it is (a patch, or a <c>relay.v1</c> presence, broadcast or ping frame), its
+    /// payload and the id the client gave a patch (0: none, the connection numbers it); false with the close to send
+    /// when the message breaks the protocol.
     /// </summary>
-    public abstract bool TryDecode(ReadOnlyMemory<byte> message, out ReadOnlyMemory<byte> patch, out long id, out CloseFrame? error);
+    public abstract bool TryDecode(ReadOnlyMemory<byte> message, out ClientMessage decoded, out CloseFrame? error);
 
     /// <summary>
     /// The bytes <paramref name="frame"/> goes out as to a client of <paramref name="document"/>; dispose the result
@@ -37,9 +38,9 @@ public abstract class ClientCodec
 
     private sealed class RawCodec : ClientCodec
     {
-        public override bool TryDecode(ReadOnlyMemory<byte> message, out ReadOnlyMemory<byte> patch, out long id, out CloseFrame? error)
+        public override bool TryDecode(ReadOnlyMemory<byte> message, out ClientMessage decoded, out CloseFrame? error)
         {
-            (patch, id, error) = (message, 0, null);
+            (decoded, error) = (new ClientMessage(ClientMessageKind.Patch, message, 0), null);
             return true;
         }
 
@@ -53,15 +54,15 @@ public abstract class ClientCodec
 
     private sealed class RelayV1Codec : ClientCodec
     {
-        public override bool TryDecode(ReadOnlyMemory<byte> message, out ReadOnlyMemory<byte> patch, out long id, out CloseFrame? error)
+        public override bool TryDecode(ReadOnlyMemory<byte> message, out ClientMessage decoded, out CloseFrame? error)
         {
-            if (Sockets.RelayV1.TryReadPatch(message, out id, out patch, out var reason))
+            if (Sockets.RelayV1.TryRead(message, out var kind, out var id, out var payload, out var reason))
             {
-                error = null;
+                (decoded, error) = (new ClientMessage(kind, payload, id), null);
                 return true;
             }
 
-            error = CloseCodes.Unreadable(Sockets.RelayV1.SubProtocol, reason);
+            (decoded, error) = (default, CloseCodes.Unreadable(Sockets.RelayV1.SubProtocol, reason));
             return false;
         }
 
@@ -72,6 +73,25 @@ public abstract class ClientCodec
         }
     }
 }
+
+/// <summary>What a client message is: a patch, or one of <c>relay.v1</c>'s presence frames (docs/protocol.md).</summary>
+public enum ClientMessageKind
+{
+    /// <summary>A patch, to journal and relay.</summary>
+    Patch,
+
+    /// <summary><c>{"type":"presence"}</c>: the client's presence state (an empty payload clears it).</summary>
+    Presence,
+
+    /// <summary><c>{"type":"broadcast"}</c>: a payload for the document's other clients, never journaled.</summary>
+    Broadcast,
+
+    /// <summary><c>{"type":"ping"}</c>: a sign of life.</summary>
+    Ping,
+}
+
+/// <summary>A decoded client message: its <paramref name="Kind"/>, its <paramref name="Payload"/>, and a patch's <paramref name="Id"/> (0: none).</summary>
+public readonly record struct ClientMessage(ClientMessageKind Kind, ReadOnlyMemory<byte> Payload, long Id);
 
 /// <summary>A frame as it goes out: its bytes and type, and the pooled buffer they are in, if any, returned on dispose.</summary>
 public readonly struct EncodedFrame(ReadOnlyMemory<byte> bytes, bool isText, byte[]? rented) : IDisposable

@@ -42,6 +42,9 @@ public static class CloseCodes
     /// <summary>A message not finished within <c>Relay:MessageTimeoutSeconds</c> of its first frame.</summary>
     public static readonly CloseFrame MessageTimedOut = new(PolicyViolation, "message not finished in time", Disconnect.MessageTimeout);
 
+    /// <summary>A presence, broadcast or ping frame on a node with <c>Relay:Presence:Enabled</c> false.</summary>
+    public static readonly CloseFrame PresenceOff = new(PolicyViolation, "presence is off on this server", Disconnect.Other);
+
     /// <summary>The client's side of the connection is gone (reset, or aborted).</summary>
     public static readonly CloseFrame ClientGone = new(GoingAway, "client gone", Disconnect.GoingAway);
 
@@ -70,6 +73,12 @@ public static class CloseCodes
 
     /// <summary>A message of more frames than <paramref name="maxFragments"/> (<c>Relay:MaxFragmentsPerMessage</c>).</summary>
     public static CloseFrame TooManyFragments(int maxFragments) => new(MessageTooBig, $"message of more than {maxFragments} fragments", Disconnect.Oversize);
+
+    /// <summary>A presence state over <paramref name="maxBytes"/> (<c>Relay:Presence:MaxStateBytes</c>).</summary>
+    public static CloseFrame PresenceStateTooBig(int maxBytes) => new(MessageTooBig, $"presence state over {maxBytes} bytes", Disconnect.Oversize);
+
+    /// <summary>A presence state that is not a JSON object in a text frame, for the one-line <paramref name="error"/>.</summary>
+    public static CloseFrame BadPresenceState(string error) => new(PolicyViolation, "bad presence state: " + error, Disconnect.Other);
 
     /// <summary>A message its protocol cannot read, for the one-line <paramref name="error"/>.</summary>
     public static CloseFrame Unreadable(string protocol, string error) => new(PolicyViolation, $"bad {protocol} frame: {error}", Disconnect.Other);

@@ -116,6 +116,12 @@ public static class RelaySocketEndpoint
                 return;
             }
 
+            if (protocol.Enveloped && context.User.FindFirst("sub")?.Value is { Length: > 0 } subject)
+            {
+                // With tokens checked, the token says who the client is, not the query (docs/protocol.md, "Who a client is").
+                protocol = protocol with { User = subject };
+            }
+
             using var lease = documents.TryAdmit(document);
             if (lease is null)
             {

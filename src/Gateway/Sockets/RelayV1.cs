@@ -5,6 +5,7 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using Relay.Actors.Connections;
 using Relay.Actors.Documents;
+using Relay.Actors.Presence;
 
 namespace Relay.Gateway.Sockets;
 
@@ -40,15 +41,10 @@ public static partial class RelayV1
     public static bool TryParseRequest(IQueryCollection query, out ClientProtocol protocol, out string error)
     {
         protocol = ClientProtocol.Raw;
-        string? client = null;
-        if (query.TryGetValue("client", out var clientValues))
+        if (!TryGetName(query, "client", ClientIdPattern(), "client must be 1 to 64 characters of A-Z a-z 0-9 _ -", out var client, out error) ||
+            !TryGetName(query, "user", UserPattern(), "user must be 1 to 128 characters of A-Z a-z 0-9 _ - . @ :", out var user, out error))
         {
-            client = clientValues.Count == 1 ? clientValues[0] : null;
-            if (client is null || !ClientIdPattern().IsMatch(client))
-            {
-                error = "client must be 1 to 64 characters of A-Z a-z 0-9 _ -";
-                return false;
-            }
+            return false;
         }
 
         var hasAfter = query.TryGetValue("after", out var afterValues);
@@ -78,8 +74,30 @@ public static partial class RelayV1
             (after, epoch) = (a, parsed);
         }
 
-        protocol = new ClientProtocol(Enveloped: true, client, after, epoch);
+        // The presence id: the client's name, or one of the connection's own ("_" and 16 hex digits, which no name can be).
+        var presenceId = client ?? "_" + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(8));
+        protocol = new ClientProtocol(Enveloped: true, client, after, epoch) { PresenceId = presenceId, User = user ?? presenceId };
         error = string.Empty;
+        return true;
+    }
+
+    /// <summary>An optional name in the query, once, matching <paramref name="pattern"/>; false with <paramref name="rule"/> as the reason.</summary>
+    private static bool TryGetName(IQueryCollection query, string key, Regex pattern, string rule, out string? name, out string error)
+    {
+        name = null;
+        error = string.Empty;
+        if (!query.TryGetValue(key, out var values))
+        {
+            return true;
+        }
+
+        name = values.Count == 1 ? values[0] : null;
+        if (name is null || !pattern.IsMatch(name))
+        {
+            error = rule;
+            return false;
+        }
+
         return true;
     }
 
@@ -104,22 +122,90 @@ public static partial class RelayV1
 
     /// <summary>
     /// Reads a client's patch frame: <c>{"id":N}</c>, a newline, the payload. N is a whole number from 1 to
-    /// 2^53 - 1 in plain digits, named once; other members are ignored. False with a one-line reason.
+    /// 2^53 - 1 in plain digits, named once; other members are ignored. False with a one-line reason (also for a
+    /// frame of another <c>type</c>).
     /// </summary>
     public static bool TryReadPatch(ReadOnlyMemory<byte> message, out long id, out ReadOnlyMemory<byte> payload, out string error)
     {
-        id = 0;
-        payload = default;
-        var newline = message.Span[..Math.Min(message.Length, MaxHeaderBytes + 1)].IndexOf((byte)'\n');
-        if (newline < 0)
+        if (!TryRead(message, out var kind, out id, out payload, out error))
         {
-            error = $"a patch starts with a header of at most {MaxHeaderBytes} bytes and a newline";
             return false;
         }
 
+        if (kind != ClientMessageKind.Patch)
+        {
+            error = "not a patch";
+            return false;
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// Reads any client frame (docs/protocol.md): a header without <c>type</c> is a patch (<c>{"id":N}</c>, a newline,
+    /// the payload); <c>presence</c> and <c>broadcast</c> are a header, a newline and a payload; <c>ping</c> is a
+    /// header alone. False with a one-line reason.
+    /// </summary>
+    public static bool TryRead(ReadOnlyMemory<byte> message, out ClientMessageKind kind, out long id, out ReadOnlyMemory<byte> payload, out string error)
+    {
+        kind = ClientMessageKind.Patch;
+        id = 0;
+        payload = default;
+        var patchShape = $"a patch starts with a header of at most {MaxHeaderBytes} bytes and a newline";
+        var newline = message.Span[..Math.Min(message.Length, MaxHeaderBytes + 1)].IndexOf((byte)'\n');
+        if (newline < 0 && message.Length > MaxHeaderBytes)
+        {
+            error = patchShape;
+            return false;
+        }
+
+        string? type = null;
+        var header = newline < 0 ? message.Span : message.Span[..newline];
+        if (!TryReadHeader(header, ref id, ref type, out error))
+        {
+            // A frame without a newline is read for its type only: as a patch it lacks its header line.
+            error = newline < 0 ? patchShape : error;
+            return false;
+        }
+
+        switch (type)
+        {
+            case null when newline < 0:
+                error = patchShape;
+                return false;
+            case null when id == 0:
+                error = "the header has no id";
+                return false;
+            case null:
+                break;
+            case "ping":
+                kind = ClientMessageKind.Ping;
+                error = string.Empty;
+                return true;
+            case "presence" or "broadcast" when newline < 0:
+                error = $"a {type} frame is a header, a newline and a payload";
+                return false;
+            case "presence":
+                kind = ClientMessageKind.Presence;
+                break;
+            case "broadcast":
+                kind = ClientMessageKind.Broadcast;
+                break;
+            default:
+                error = "unknown type " + (type.Length > 32 ? type[..32] + "…" : type);
+                return false;
+        }
+
+        payload = message[(newline + 1)..];
+        error = string.Empty;
+        return true;
+    }
+
+    private static bool TryReadHeader(ReadOnlySpan<byte> header, ref long id, ref string? type, out string error)
+    {
         try
         {
-            var reader = new Utf8JsonReader(message.Span[..newline]);
+            var reader = new Utf8JsonReader(header);
             if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
             {
                 error = "the header is not a JSON object";
@@ -129,6 +215,7 @@ public static partial class RelayV1
             while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
             {
                 var isId = reader.ValueTextEquals("id"u8);
+                var isType = reader.ValueTextEquals("type"u8);
                 reader.Read();
                 if (isId)
                 {
@@ -144,6 +231,16 @@ public static partial class RelayV1
                         error = "id must be a whole number from 1 to 2^53 - 1";
                         return false;
                     }
+                }
+                else if (isType)
+                {
+                    if (type is not null || reader.TokenType != JsonTokenType.String)
+                    {
+                        error = "type must be one string";
+                        return false;
+                    }
+
+                    type = reader.GetString();
                 }
                 else
                 {
@@ -163,13 +260,48 @@ public static partial class RelayV1
             return false;
         }
 
-        if (id == 0)
+        error = string.Empty;
+        return true;
+    }
+
+    /// <summary>
+    /// Checks a presence state (docs/protocol.md, "Limits"): a JSON object in a text frame of at most
+    /// <paramref name="maxBytes"/> bytes. False with whether it was too big, else a one-line reason.
+    /// </summary>
+    public static bool TryCheckPresenceState(ReadOnlyMemory<byte> state, bool isText, int maxBytes, out bool tooBig, out string error)
+    {
+        tooBig = state.Length > maxBytes;
+        if (tooBig)
         {
-            error = "the header has no id";
+            error = $"presence state over {maxBytes} bytes";
             return false;
         }
 
-        payload = message[(newline + 1)..];
+        if (!isText)
+        {
+            error = "a presence state goes in a text frame";
+            return false;
+        }
+
+        try
+        {
+            var reader = new Utf8JsonReader(state.Span);
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            {
+                error = "not a JSON object";
+                return false;
+            }
+
+            // The reader refuses anything after the object (it reads one JSON value).
+            reader.Skip();
+            reader.Read();
+        }
+        catch (JsonException)
+        {
+            error = "not valid JSON";
+            return false;
+        }
+
         error = string.Empty;
         return true;
     }
@@ -217,6 +349,47 @@ public static partial class RelayV1
                         json.WriteNumber("lastId", lastId);
                     }
 
+                    if (hello.Client is { } client)
+                    {
+                        json.WriteString("client", client);
+                    }
+
+                    if (hello.Presence is { } limits)
+                    {
+                        json.WriteStartObject("presence");
+                        json.WriteNumber("timeoutSeconds", limits.TimeoutSeconds);
+                        json.WriteNumber("maxStateBytes", limits.MaxStateBytes);
+                        json.WriteNumber("maxUpdatesPerSecond", limits.MaxUpdatesPerSecond);
+                        json.WriteEndObject();
+                    }
+
+                    break;
+                case PresentFrame present:
+                    json.WriteString("type", "present");
+                    json.WriteStartArray("clients");
+                    foreach (var entry in present.Clients)
+                    {
+                        json.WriteStartObject();
+                        WriteEntry(json, entry, withState: true);
+                        json.WriteEndObject();
+                    }
+
+                    json.WriteEndArray();
+                    break;
+                case PresenceFrame change:
+                    json.WriteString("type", "presence");
+                    json.WriteString("event", change.Change switch
+                    {
+                        PresenceChange.Joined => "joined",
+                        PresenceChange.Updated => "updated",
+                        _ => "left",
+                    });
+                    WriteEntry(json, change.Entry, withState: change.Change != PresenceChange.Left);
+                    break;
+                case BroadcastFrame broadcast:
+                    json.WriteString("type", "broadcast");
+                    json.WriteString("client", broadcast.Client);
+                    json.WriteString("user", broadcast.User);
                     break;
                 default:
                     throw new ArgumentOutOfRangeException(nameof(frame), frame, "a frame relay.v1 has no encoding for");
@@ -225,11 +398,35 @@ public static partial class RelayV1
             json.WriteEndObject();
         }
 
+        var isText = true;
+        if (frame is BroadcastFrame { Payload: var payload, IsText: var payloadIsText })
+        {
+            // The header line, then the sender's payload byte for byte, in a frame of the sender's type.
+            output.Write("\n"u8);
+            output.Write(payload.Span);
+            isText = payloadIsText;
+        }
+
         var encoded = ArrayPool<byte>.Shared.Rent(output.WrittenCount);
         output.WrittenSpan.CopyTo(encoded);
-        return (encoded, output.WrittenCount, true);
+        return (encoded, output.WrittenCount, isText);
+    }
+
+    private static void WriteEntry(Utf8JsonWriter json, PresenceEntry entry, bool withState)
+    {
+        json.WriteString("client", entry.Client);
+        json.WriteString("user", entry.User);
+        if (withState)
+        {
+            // Checked as one JSON object when the client sent it (TryCheckPresenceState).
+            json.WritePropertyName("state");
+            json.WriteRawValue(entry.State.IsEmpty ? "{}"u8 : entry.State.Span, skipInputValidation: true);
+        }
     }
 
     [GeneratedRegex("^[A-Za-z0-9_-]{1,64}$")]
     internal static partial Regex ClientIdPattern();
+
+    [GeneratedRegex("^[A-Za-z0-9_.@:-]{1,128}$")]
+    private static partial Regex UserPattern();
 }

@@ -27,6 +27,7 @@ public sealed class SocketSession
     private readonly ClientCodec _codec;
     private readonly DocumentName _document;
     private readonly int _maxMessageBytes;
+    private readonly PresenceOptions _presence;
     private readonly GatewayOptions _options;
     private readonly ILogger<SocketSession> _logger;
     private readonly ConnectionMonitor _monitor;
@@ -54,6 +55,7 @@ public sealed class SocketSession
         _document = document;
         _codec = codec;
         _maxMessageBytes = relay.MaxMessageBytes;
+        _presence = relay.Presence;
         _options = options;
         _logger = logger;
         _monitor = new ConnectionMonitor(options.MaxMessagesPerSecond, options.MaxBytesPerSecond, logger);
@@ -181,13 +183,20 @@ public sealed class SocketSession
                     return;
                 }
 
-                if (!_codec.TryDecode(message, out var patch, out var id, out var unreadable))
+                if (!_codec.TryDecode(message, out var decoded, out var unreadable))
                 {
                     Close(unreadable!);
                     return;
                 }
 
-                await _connection.SubmitAsync(patch, isText, id);
+                if (decoded.Kind == ClientMessageKind.Patch)
+                {
+                    await _connection.SubmitAsync(decoded.Payload, isText, decoded.Id);
+                }
+                else if (!TakePresenceFrame(decoded, isText))
+                {
+                    return;
+                }
             }
         }
         catch (WebSocketException ex) when (IsRuntimeUtf8Rejection(ex) || _socket.CloseStatus == WebSocketCloseStatus.InvalidPayloadData)
@@ -199,6 +208,43 @@ public sealed class SocketSession
             // The client went away, or the connection ended while the reader waited for room.
             Close(CloseCodes.ClientGone);
         }
+    }
+
+    /// <summary>
+    /// Hands a <c>relay.v1</c> presence, broadcast or ping frame to the connection (none of them journaled); false once
+    /// it closed the connection instead: presence is off on this node, or the state breaks its limits.
+    /// </summary>
+    private bool TakePresenceFrame(ClientMessage message, bool isText)
+    {
+        if (!_presence.Enabled)
+        {
+            Close(CloseCodes.PresenceOff);
+            return false;
+        }
+
+        switch (message.Kind)
+        {
+            case ClientMessageKind.Presence when message.Payload.IsEmpty:
+                _connection.SetPresence(message.Payload);
+                break;
+            case ClientMessageKind.Presence:
+                if (!RelayV1.TryCheckPresenceState(message.Payload, isText, _presence.MaxStateBytes, out var tooBig, out var error))
+                {
+                    Close(tooBig ? CloseCodes.PresenceStateTooBig(_presence.MaxStateBytes) : CloseCodes.BadPresenceState(error));
+                    return false;
+                }
+
+                _connection.SetPresence(message.Payload);
+                break;
+            case ClientMessageKind.Broadcast:
+                _connection.Broadcast(message.Payload, isText);
+                break;
+            default:
+                _connection.Ping();
+                break;
+        }
+
+        return true;
     }
 
     /// <summary>Reads the rest of the current message; null when the socket is to close instead.</summary>
