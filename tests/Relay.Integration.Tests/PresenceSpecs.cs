@@ -17,12 +17,16 @@ public sealed class PresenceNodeFixture : IAsyncLifetime
     /// <summary>Relay:Presence:MaxUpdatesPerSecond.</summary>
     public const int MaxUpdatesPerSecond = 5;
 
+    /// <summary>Relay:Presence:MaxQueuedBytes: a client that does not read loses broadcasts soon.</summary>
+    public const int MaxQueuedBytes = 8192;
+
     /// <summary>The node.</summary>
     public RelayNode Node { get; } = RelayNode.Sqlite("presence", extra: new Dictionary<string, string>
     {
         ["Relay:Presence:TimeoutSeconds"] = TimeoutSeconds.ToString(CultureInfo.InvariantCulture),
         ["Relay:Presence:MaxStateBytes"] = MaxStateBytes.ToString(CultureInfo.InvariantCulture),
         ["Relay:Presence:MaxUpdatesPerSecond"] = MaxUpdatesPerSecond.ToString(CultureInfo.InvariantCulture),
+        ["Relay:Presence:MaxQueuedBytes"] = MaxQueuedBytes.ToString(CultureInfo.InvariantCulture),
     });
 
     /// <inheritdoc />
@@ -106,10 +110,9 @@ public sealed class PresenceSpecs : IClassFixture<PresenceNodeFixture>
             await client.SetAsync($"{{\"who\":\"{client.Id}\"}}");
         }
 
-        Assert.True(await watcher.ListsAsync(Patience, "clearing", "closing", "dropping", "silent"), string.Join("\n", watcher.Log));
-
-        // The silent one sends nothing after its state: it leaves after the timeout, still connected.
+        // The silent one sends nothing after its state (the last frame sent above): it leaves after the timeout, still connected.
         var silentFrom = System.Diagnostics.Stopwatch.StartNew();
+        Assert.True(await watcher.ListsAsync(Patience, "clearing", "closing", "dropping", "silent"), string.Join("\n", watcher.Log));
         await clearing.ClearAsync();
         Assert.True(await watcher.ListsAsync(LeaveBound, "closing", "dropping", "silent"), string.Join("\n", watcher.Log));
 
@@ -211,12 +214,125 @@ public sealed class PresenceSpecs : IClassFixture<PresenceNodeFixture>
         await using var watcher = await Connect(document, "client=watcher");
         Assert.True(await watcher.ListsAsync(Patience, "present"));
 
+        // A broadcast too, which the watcher gets: raw clients get none of it.
+        await present.SendAsync("{\"type\":\"broadcast\"}\n{\"cursor\":1}");
+        Assert.True(await Eventually.HoldsAsync(() => Task.FromResult(watcher.Others.Any(frame => frame.Type == "broadcast")), Patience));
+
         // The marker: a patch sent after the presence reaches the raw client as its first frame, byte for byte.
         await present.Client.SendTextAsync(1, "[\"marker\"]");
         var first = await raw.ReceiveAsync(Patience);
         Assert.Equal("[\"marker\"]", first.Text);
         Assert.Equal(0, raw.Pending);
     }
+
+    [Fact]
+    public async Task Should_relay_broadcasts_to_the_others_in_the_senders_order_never_back_to_it_and_never_into_the_journal()
+    {
+        var document = Unique("broadcast");
+        await using var anna = await Connect(document, "client=anna&user=anna");
+        await using var bob = await Connect(document, "client=bob&user=bob");
+        await using var carol = await Connect(document, "client=carol");
+        const int count = 30;
+        for (var i = 1; i <= count; i++)
+        {
+            await anna.SendAsync($"{{\"type\":\"broadcast\"}}\n{{\"n\":{i}}}");
+        }
+
+        await anna.Client.Client.SendAsync([.. "{\"type\":\"broadcast\"}\n"u8, 0, 255], WebSocketMessageType.Binary);
+        foreach (var receiver in new[] { bob, carol })
+        {
+            Assert.True(await Eventually.HoldsAsync(() => Task.FromResult(Broadcasts(receiver).Count == count + 1), Patience), $"{Broadcasts(receiver).Count} broadcasts");
+            var got = Broadcasts(receiver);
+            Assert.All(got, frame => Assert.Equal(("anna", "anna"), (frame.Header.GetProperty("client").GetString(), frame.Header.GetProperty("user").GetString())));
+            Assert.Equal(Enumerable.Range(1, count).Select(i => $"{{\"n\":{i}}}"), got.Take(count).Select(frame => frame.Text));
+            Assert.True(got.Take(count).All(frame => frame.IsText));
+            Assert.False(got[count].IsText);
+            Assert.Equal(new byte[] { 0, 255 }, got[count].Payload);
+        }
+
+        // The marker for "never back to the sender": bob's broadcast after hers is the first anna gets.
+        await bob.SendAsync("{\"type\":\"broadcast\"}\nfrom bob");
+        Assert.True(await Eventually.HoldsAsync(() => Task.FromResult(Broadcasts(anna).Count > 0), Patience));
+        Assert.Equal("from bob", Assert.Single(Broadcasts(anna)).Text);
+
+        // Nothing of it is journaled or numbered.
+        var status = await _node.StatusAsync(document);
+        Assert.Equal(0, status.GetProperty("lastSequence").GetInt64());
+    }
+
+    [Fact]
+    public async Task Should_drop_broadcasts_for_a_client_that_does_not_read_but_keep_its_patches_and_not_close_it()
+    {
+        var document = Unique("slow");
+        var url = new Uri(_node.WebSocketUrlOf(document) + "?client=slow");
+        await using var slow = await RelayClient.ConnectAsync(url, read: false, receiveBufferBytes: 4096, configure: options => options.AddSubProtocol("relay.v1"));
+        await using var sender = await Connect(document, "client=sender");
+
+        // The slow client can send without reading: once the sender lists it, its connection is in the document's presence.
+        await slow.SendTextAsync("{\"type\":\"presence\"}\n{\"slow\":true}");
+        Assert.True(await sender.ListsAsync(Patience, "slow"), string.Join("\n", sender.Log));
+
+        const int broadcasts = 400;
+        const int patches = 40;
+        var payload = "{\"pad\":\"" + new string('x', 2000) + "\"}";
+        for (var i = 1; i <= broadcasts; i++)
+        {
+            await sender.SendAsync("{\"type\":\"broadcast\"}\n" + payload);
+            if (i % (broadcasts / patches) == 0)
+            {
+                await sender.Client.SendTextAsync(i / (broadcasts / patches), $"[{i}]");
+            }
+        }
+
+        // Every patch is journaled (the sender's acks), and the slow client is still connected, not closed as a slow consumer.
+        Assert.True(await Eventually.HoldsAsync(() => Task.FromResult(sender.Others.Count(frame => frame.Type == "ack") == patches), Patience));
+        Assert.False(slow.Closed.IsCompleted);
+
+        slow.StartReading();
+        var seqs = new List<long>();
+        var gotBroadcasts = 0;
+        while (seqs.Count < patches)
+        {
+            var frame = V1Frame.Parse(await slow.ReceiveAsync(Patience));
+            switch (frame.Type)
+            {
+                case "patch":
+                    seqs.Add(frame.Seq);
+                    break;
+                case "broadcast":
+                    gotBroadcasts++;
+                    break;
+            }
+        }
+
+        _output.WriteLine($"the client that did not read got {gotBroadcasts} of {broadcasts} broadcasts and all {patches} patches");
+        Assert.Equal(Enumerable.Range(1, patches).Select(i => (long)i), seqs);
+        Assert.InRange(gotBroadcasts, 0, broadcasts - 1);
+        Assert.Equal(WebSocketState.Open, slow.Socket.State);
+    }
+
+    [Fact]
+    public async Task Should_refuse_presence_frames_with_a_clear_close_on_a_node_with_presence_off_and_change_nothing_else()
+    {
+        await using var node = RelayNode.Sqlite("presence-off", extra: new Dictionary<string, string> { ["Relay:Presence:Enabled"] = "false" });
+        await node.StartAsync();
+        var url = new Uri(node.WebSocketUrlOf("presence-off") + "?client=a");
+        await using var writer = await RelayV1Client.ConnectAsync(url);
+        await using var reader = await RelayV1Client.ConnectAsync(new Uri(node.WebSocketUrlOf("presence-off") + "?client=b"));
+
+        // No presence in the hello; patches, acks and sequence numbers as ever.
+        Assert.False(writer.Hello.Header.TryGetProperty("presence", out _));
+        Assert.False(writer.Hello.Header.TryGetProperty("client", out _));
+        await writer.SendTextAsync(1, "[1]");
+        Assert.Equal((1L, "[1]"), (await reader.ReceiveAsync(Patience)) is var patch ? (patch.Seq, patch.Text) : default);
+        Assert.Equal("ack", (await writer.ReceiveAsync(Patience)).Type);
+
+        await reader.Client.SendAsync("{\"type\":\"ping\"}"u8.ToArray(), WebSocketMessageType.Text);
+        var (status, reason) = await reader.Client.Closed.WaitAsync(Patience);
+        Assert.Equal((1008, "presence is off on this server"), ((int?)status, reason));
+    }
+
+    private static List<V1Frame> Broadcasts(PresenceView view) => view.Others.Where(frame => frame.Type == "broadcast").ToList();
 
     private async Task<PresenceView> Connect(string document, string query) =>
         await PresenceView.ConnectAsync(new Uri(_node.WebSocketUrlOf(document) + "?" + query));

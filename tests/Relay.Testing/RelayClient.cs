@@ -61,9 +61,10 @@ public sealed class RelayClient : IAsyncDisposable
     /// capped at <paramref name="receiveBufferBytes"/>: loopback buffers otherwise grow to tens of megabytes, and a
     /// client that stops reading would take that long to push back on the server.
     /// </summary>
-    public static async Task<RelayClient> ConnectAsync(Uri url, bool read, int receiveBufferBytes, CancellationToken cancellationToken = default)
+    public static async Task<RelayClient> ConnectAsync(Uri url, bool read, int receiveBufferBytes, CancellationToken cancellationToken = default, Action<ClientWebSocketOptions>? configure = null)
     {
         var client = new RelayClient();
+        configure?.Invoke(client._socket.Options);
         var handler = new SocketsHttpHandler
         {
             ConnectCallback = async (context, token) =>

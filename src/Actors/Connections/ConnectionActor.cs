@@ -62,6 +62,7 @@ internal sealed class ConnectionActor : UntypedActor, IWithTimers
     private readonly DocumentPresence? _presence;
     private readonly long _incarnation;
     private bool _presenceConnected;
+    private ClientPresence? _waitingPresence;
     private ILoggingAdapter? _log;
 
     // Created for a catch-up and shut down once the connection is live: each materializer is a child
@@ -167,10 +168,12 @@ internal sealed class ConnectionActor : UntypedActor, IWithTimers
             case ClientFrame frame:
                 HandleClientFrame(frame);
                 break;
+            case ClientPresence set when _presence is not null && !_presenceConnected:
+                // Sent before its hello went out: the presence knows the connection only from then on; the latest waits.
+                _waitingPresence = set;
+                break;
             case ClientPresence set when _presence is { } presence:
-                presence.Actor.Tell(set.State.IsEmpty
-                    ? new PresenceActor.ClearState(_protocol.PresenceId!, _incarnation)
-                    : new PresenceActor.SetState(_protocol.PresenceId!, _incarnation, set.State));
+                TellState(presence, set);
                 break;
             case ClientBroadcast broadcast when _presence is { } presence:
                 presence.Actor.Tell(new PresenceActor.Broadcast(_protocol.PresenceId!, _protocol.User!, _incarnation, broadcast.Payload, broadcast.IsText));
@@ -295,6 +298,11 @@ internal sealed class ConnectionActor : UntypedActor, IWithTimers
                 // After the hello is queued: the list the presence sends follows it.
                 _presenceConnected = true;
                 presence.Actor.Tell(new PresenceActor.Connected(Self, _link, _protocol.PresenceId!, _protocol.User!, _incarnation));
+                if (_waitingPresence is { } waiting)
+                {
+                    _waitingPresence = null;
+                    TellState(presence, waiting);
+                }
             }
 
             if (resumed)
@@ -311,6 +319,11 @@ internal sealed class ConnectionActor : UntypedActor, IWithTimers
 
         DeliverHeld(_outbound.Join(join.Head));
     }
+
+    private void TellState(DocumentPresence presence, ClientPresence set) =>
+        presence.Actor.Tell(set.State.IsEmpty
+            ? new PresenceActor.ClearState(_protocol.PresenceId!, _incarnation)
+            : new PresenceActor.SetState(_protocol.PresenceId!, _incarnation, set.State));
 
     /// <summary>Delivers the live patches held during a read (or before the join), then takes <paramref name="held"/>'s next step.</summary>
     private void DeliverHeld((IReadOnlyList<PatchAppended> Deliver, OutboundStep Next) held)
