@@ -332,6 +332,30 @@ public sealed class PresenceSpecs : IClassFixture<PresenceNodeFixture>
         Assert.Equal((1008, "presence is off on this server"), ((int?)status, reason));
     }
 
+    [Fact]
+    public async Task Should_count_broadcasts_and_pings_against_the_connections_message_rate()
+    {
+        await using var node = RelayNode.Sqlite("presence-rate", extra: new Dictionary<string, string> { ["Relay:MaxMessagesPerSecond"] = "10" });
+        await node.StartAsync();
+        await using var client = await PresenceView.ConnectAsync(new Uri(node.WebSocketUrlOf("presence-rate") + "?client=fast"));
+
+        // Far more than ten a second, none of them a patch: the bucket empties and the client is closed as over its rate.
+        for (var i = 0; i < 100 && !client.Client.Client.Closed.IsCompleted; i++)
+        {
+            try
+            {
+                await client.SendAsync(i % 2 == 0 ? "{\"type\":\"broadcast\"}\nx" : "{\"type\":\"ping\"}");
+            }
+            catch (WebSocketException)
+            {
+                break;
+            }
+        }
+
+        var (status, reason) = await client.Client.Client.Closed.WaitAsync(Patience);
+        Assert.Equal((1008, "message rate limit exceeded"), ((int?)status, reason));
+    }
+
     private static List<V1Frame> Broadcasts(PresenceView view) => view.Others.Where(frame => frame.Type == "broadcast").ToList();
 
     private async Task<PresenceView> Connect(string document, string query) =>
