@@ -309,6 +309,11 @@ public sealed class PresenceSpecs : IClassFixture<PresenceNodeFixture>
         Assert.Equal(Enumerable.Range(1, patches).Select(i => (long)i), seqs);
         Assert.InRange(gotBroadcasts, 0, broadcasts - 1);
         Assert.Equal(WebSocketState.Open, slow.Socket.State);
+
+        // The node counts what it dropped, and the slow client among its present ones.
+        Assert.True(await MetricAsync("relay_ephemeral_dropped_total") >= broadcasts - gotBroadcasts);
+        Assert.True(await MetricAsync("relay_ephemeral_relayed_total") >= gotBroadcasts);
+        Assert.True(await MetricAsync("relay_presence_clients") >= 1);
     }
 
     [Fact]
@@ -354,6 +359,15 @@ public sealed class PresenceSpecs : IClassFixture<PresenceNodeFixture>
 
         var (status, reason) = await client.Client.Client.Closed.WaitAsync(Patience);
         Assert.Equal((1008, "message rate limit exceeded"), ((int?)status, reason));
+    }
+
+    private async Task<double> MetricAsync(string name)
+    {
+        using var http = new HttpClient { Timeout = Patience };
+        var text = await http.GetStringAsync(new Uri(_node.HttpUrl, "/metrics"));
+        var line = text.Split('\n').FirstOrDefault(l => l.StartsWith(name + "{", StringComparison.Ordinal) || l.StartsWith(name + " ", StringComparison.Ordinal));
+        Assert.True(line is not null, $"no {name} in /metrics");
+        return double.Parse(line[(line.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture);
     }
 
     private static List<V1Frame> Broadcasts(PresenceView view) => view.Others.Where(frame => frame.Type == "broadcast").ToList();
