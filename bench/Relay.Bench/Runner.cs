@@ -15,10 +15,11 @@ public static class Runner
     /// Relay's own scenarios, after the side-by-side ones, each on a fresh Relay: durable ingest on one node with 1
     /// and with 100 documents (the same patches in flight in all), one document whose two senders have the load
     /// of documents-100's senders (<c>documents-1-light</c>), the server API's durable publish and change feed
-    /// (<c>api</c>, <see cref="ApiScenario"/>), and a 3-node cluster with each placement (not in the
+    /// (<c>api</c>, <see cref="ApiScenario"/>), 50 cursors broadcasting at 10 Hz (<c>cursors</c>,
+    /// <see cref="PresenceScenario"/>), and a 3-node cluster with each placement (not in the
     /// smoke run).
     /// </summary>
-    public static readonly string[] DocumentScenarios = ["documents-1", "api", "documents-1-light", "documents-100", "cluster-singleton", "cluster-sharded"];
+    public static readonly string[] DocumentScenarios = ["documents-1", "api", "cursors", "documents-1-light", "documents-100", "cluster-singleton", "cluster-sharded"];
 
     /// <summary>
     /// Joins that cost the state (issue 10), each on a fresh server: <c>state-join</c> on the reference and on
@@ -41,6 +42,7 @@ public static class Runner
         "documents-1-light" => DocumentsScenario.RunAsync(scenario, connector.Url, pid, settings, 1, loadOf: 100, serverFailure),
         "documents-100" => DocumentsScenario.RunAsync(scenario, connector.Url, pid, settings, 100, loadOf: 100, serverFailure),
         "api" => ApiScenario.RunAsync(connector.Url, pid, settings, serverFailure),
+        "cursors" => PresenceScenario.RunAsync(connector.Url, pid, settings, serverFailure),
         _ => throw new ArgumentException($"unknown scenario '{scenario}'; use {string.Join(", ", AllScenarios.Concat(DocumentScenarios))}"),
     };
 
@@ -206,6 +208,8 @@ public static class Runner
                 ["apiPublishP99Ms"] = Figure("api", "relay", "p99Ms"),
                 ["apiLiveFeedPerSec"] = Figure("api", "relay", "liveFeedPerSec"),
                 ["apiFeedCatchUpPerSec"] = Figure("api", "relay", "feedCatchUpPerSec"),
+                ["cursorsDeliveriesPerSec"] = Figure("cursors", "relay", "deliveriesPerSec"),
+                ["cursorsP99Ms"] = Figure("cursors", "relay", "p99Ms"),
                 ["ingestHundredDocuments"] = Figure("documents-100", "relay", "ingestPerSec"),
                 ["hundredOverOne"] = Over(Figure("documents-100", "relay", "ingestPerSec"), Figure("documents-1", "relay", "ingestPerSec")),
                 ["ingestOneDocumentLight"] = Figure("documents-1-light", "relay", "ingestPerSec"),
@@ -248,7 +252,7 @@ public static class Runner
     {
         var ok = true;
         var runs = AllScenarios.SelectMany(s => AllServers.Select(k => (s, k)))
-            .Concat(new[] { "documents-1", "documents-100", "api" }.Select(s => (s, ServerKind.Relay)))
+            .Concat(new[] { "documents-1", "documents-100", "api", "cursors" }.Select(s => (s, ServerKind.Relay)))
             .Concat(StateScenarios.SelectMany(s => StateJoinServers(s).Select(k => (s, k))));
         foreach (var (scenario, kind) in runs)
         {
@@ -280,6 +284,7 @@ public static class Runner
             "replay" => Positive(result, "ingestPerSec") && Positive(result, "replayPerSec") && Positive(result, "firstFrameMs"),
             "join" => Positive(result, "patchesSent") && result["joinersComplete"].AsDouble() == settings.Joiners,
             "documents-1" or "documents-1-light" or "documents-100" => Positive(result, "ingestPerSec"),
+            "cursors" => Positive(result, "deliveriesPerSec") && Positive(result, "p99Ms"),
             "api" => Positive(result, "publishPerSec") && Positive(result, "p99Ms") && Positive(result, "feedCatchUpPerSec"),
             "state-join" or "state-join-compacted" => Positive(result, "joinSeconds") &&
                 (kind != ServerKind.Relay || (result["resumed"]?.GetValue<bool>() == true && result["resumeFrames"].AsDouble() <= 1000)),
