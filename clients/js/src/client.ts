@@ -1,5 +1,17 @@
 import { CloseCode, closeSaysIdReused } from "./closeCodes.js";
-import { ClientState, decodeFrame, type Payload, type ServerFrame } from "./protocol.js";
+import { OwnPresence, PresenceList, type PresenceChange } from "./presence.js";
+import {
+  ClientState,
+  decodeFrame,
+  encodeBroadcast,
+  PING_FRAME,
+  type Payload,
+  type PresenceEntry,
+  type PresenceLimits,
+  type PresenceState,
+  type Sender,
+  type ServerFrame,
+} from "./protocol.js";
 import { ReconnectingSocket, type ReconnectOptions, type Status, type StopInfo, type WebSocketLike } from "./socket.js";
 import { indexedDbStorage, type Outbox, type OutboxStorage, type StoredClient } from "./storage.js";
 
@@ -78,6 +90,14 @@ export interface ConnectOptions extends ReconnectOptions {
   onPatch?: (payload: Payload, info: PatchInfo) => void;
   onStop?: (stop: StopInfo) => void;
   /**
+   * The document's other present clients (not this connection), whenever the list changes: an entry joined, was
+   * updated or left, or the whole list was replaced (`resync`: the server's full list after a join or a dropped
+   * frame, or an empty list when the connection is lost or a new one starts). See README "Presence and broadcasts".
+   */
+  onPresence?: (others: PresenceEntry[], change: PresenceChange) => void;
+  /** Another client's broadcast, as it sent it (text or bytes), and who sent it. */
+  onBroadcast?: (payload: Payload, from: Sender) => void;
+  /**
    * Keeps the outbox across page loads (README "Surviving a closed tab"): `"indexeddb"` in a browser, or an
    * OutboxStorage (`memoryStorage()`, or the app's own). Off by default: the outbox lives in memory.
    */
@@ -99,6 +119,25 @@ export interface RelayClient {
    * (PatchInfo.tag) and is stored with it.
    */
   send(payload: Payload, tag?: string): boolean;
+  /**
+   * Sets this client's presence state, a JSON object replaced as a whole (null clears it: the client leaves the
+   * others' lists). Kept across reconnects: each new connection announces it again. Updates go out at most at the
+   * server's maxUpdatesPerSecond, the latest winning. False when the state is over the server's maxStateBytes (it
+   * is not taken). On a server with presence off (or raw frames) it is kept and never sent.
+   */
+  setPresence(state: PresenceState | null): boolean;
+  /**
+   * Sends `payload` to the document's other relay.v1 clients connected now: not journaled, not numbered, not kept
+   * for anyone who joins later, at most once. False (nothing sent) while not joined, and on a server with presence
+   * off. Counts against the server's message size and rate limits like a patch.
+   */
+  broadcast(payload: Payload): boolean;
+  /** The document's other present clients, as the last onPresence said. */
+  readonly others: PresenceEntry[];
+  /** This connection's presence id (the hello's `client`), while joined to a server with presence on; else null. */
+  readonly presenceId: string | null;
+  /** The current connection's presence limits; null while not joined, on raw frames, or with presence off. */
+  readonly presenceLimits: PresenceLimits | null;
   /** Closes the socket and stops retrying. Closed in the same task as connect(), the client opens no socket at all. */
   close(): void;
   /** `connecting` from the start, until the first join; see ConnectOptions.onStatus. */
@@ -257,10 +296,64 @@ export function connect(url: string, options: ConnectOptions = {}): RelayClient 
     if (!saveQueued && laterTimer === undefined) laterTimer = setTimeout(save, 200);
   };
 
+  // Presence: the others as the server said, this client's own state, and the timers that send it (at most at
+  // maxUpdatesPerSecond) and hold its lease (a ping when nothing else went out for a third of the timeout).
+  const others = new PresenceList();
+  const mine = new OwnPresence();
+  let presenceId: string | null = null;
+  let presenceTimer: ReturnType<typeof setTimeout> | undefined;
+  let pingTimer: ReturnType<typeof setInterval> | undefined;
+  /** A frame went out since the last ping tick: the lease is held without a ping. */
+  let wrote = false;
+  const write = (s: WebSocketLike, frame: string | Uint8Array) => {
+    s.send(frame);
+    wrote = true;
+  };
+  const reportOthers = (change: PresenceChange | null) => {
+    if (change) options.onPresence?.(others.list, change);
+  };
+  const sendPresence = () => {
+    clearTimeout(presenceTimer);
+    presenceTimer = undefined;
+    const s = socket.open;
+    if (!s || !joined) return;
+    const due = mine.due(Date.now());
+    if (due === null) return;
+    if ("wait" in due) presenceTimer = setTimeout(sendPresence, due.wait);
+    else write(s, due.frame);
+  };
+  /** A relay.v1 connection joined: it holds nothing of this client's presence, and nobody is known to be there. */
+  const joinPresence = (frame: Extract<ServerFrame, { type: "hello" }>) => {
+    presenceId = frame.presence ? (frame.client ?? null) : null;
+    mine.joined(frame.presence ?? null);
+    reportOthers(others.clear());
+    clearInterval(pingTimer);
+    const every = mine.pingInterval();
+    if (every !== null) {
+      wrote = false;
+      pingTimer = setInterval(() => {
+        const s = socket.open;
+        if (s && mine.present && !wrote) write(s, PING_FRAME);
+        wrote = false;
+      }, every);
+    }
+    sendPresence();
+  };
+  /** The connection is gone (or the client stopped): what others showed is no longer known. */
+  const leavePresence = () => {
+    clearTimeout(presenceTimer);
+    presenceTimer = undefined;
+    clearInterval(pingTimer);
+    pingTimer = undefined;
+    presenceId = null;
+    mine.left();
+    reportOthers(others.clear());
+  };
+
   const writeUnsent = (s: WebSocketLike) => {
     const frames = state.takeUnsent(durableThrough);
     if (protocol !== "raw") {
-      for (const frame of frames) s.send(frame);
+      for (const frame of frames) write(s, frame);
       return;
     }
     // The raw fallback writes payloads as they are. Raw frames have no acks: what is written is in the order as
@@ -325,6 +418,14 @@ export function connect(url: string, options: ConnectOptions = {}): RelayClient 
       s.close(CloseCode.UnexpectedFrame, "unexpected frame");
       return;
     }
+    if (frame.type === "present" || frame.type === "presence") {
+      reportOthers(others.apply(frame));
+      return;
+    }
+    if (frame.type === "broadcast") {
+      options.onBroadcast?.(frame.payload, { client: frame.client, user: frame.user });
+      return;
+    }
     const delivery = state.receive(frame);
     if (delivery.kind !== "none") saveSoon();
     if (delivery.kind === "shared") {
@@ -337,8 +438,10 @@ export function connect(url: string, options: ConnectOptions = {}): RelayClient 
       options.onJoin?.({ protocol: "relay.v1", resumed: delivery.resumed, reset: delivery.reset, epoch: delivery.epoch, head: delivery.head });
       joinedOnce = joined = true;
       setStatus("open");
-      // Unacknowledged patches first, oldest first, with their ids; new ones follow as they come.
+      // Unacknowledged patches first, oldest first, with their ids; new ones follow as they come. Then this
+      // client's presence, announced again on every connection.
       writeUnsent(s);
+      if (frame.type === "hello") joinPresence(frame);
     } else if (delivery.kind === "patch") {
       const info: PatchInfo = { seq: delivery.seq, own: delivery.own };
       if (delivery.tag !== undefined) info.tag = delivery.tag;
@@ -380,6 +483,7 @@ export function connect(url: string, options: ConnectOptions = {}): RelayClient 
     onMessage: receive,
     onClose: (code, reason) => {
       clearTimeout(helloTimer);
+      leavePresence();
       // The server found one of this client's ids journaled with another patch: another writer uses the name.
       if (closeSaysIdReused(code, reason)) rename(null, reason);
     },
@@ -391,6 +495,7 @@ export function connect(url: string, options: ConnectOptions = {}): RelayClient 
     },
     onStop: (stop) => {
       clearTimeout(helloTimer);
+      leavePresence();
       // Refused patches stay refused (1009, frames the server does not accept): a page reopened would send them
       // only to stop again, so the stored outbox lets them go (client.pending still counts them here).
       if (stop.reason === "rejected") rejected = true;
@@ -459,6 +564,26 @@ export function connect(url: string, options: ConnectOptions = {}): RelayClient 
       const s = socket.open;
       if (s && joined) writeUnsent(s);
       return true;
+    },
+    setPresence(next: PresenceState | null): boolean {
+      if (!mine.set(next)) return false;
+      sendPresence();
+      return true;
+    },
+    broadcast(payload: Payload): boolean {
+      const s = socket.open;
+      if (!s || !joined || protocol !== "relay.v1" || mine.serverLimits === null) return false;
+      write(s, encodeBroadcast(payload));
+      return true;
+    },
+    get others() {
+      return others.list;
+    },
+    get presenceId() {
+      return presenceId;
+    },
+    get presenceLimits() {
+      return mine.serverLimits;
     },
     close() {
       socket.stop({ reason: "closed", detail: "closed by the app" });

@@ -7,11 +7,53 @@
 /** A patch as the app hands it over and gets it back: text, or bytes. */
 export type Payload = string | Uint8Array;
 
+/** A presence state: a JSON object, replaced as a whole by the next one (docs/protocol.md, "Presence and broadcasts"). */
+export type PresenceState = Record<string, unknown>;
+
+/** The hello's presence limits; absent (null) when the server has presence off. */
+export interface PresenceLimits {
+  /** A present client that sends nothing for this long leaves the list; the client pings at a third of it. */
+  timeoutSeconds: number;
+  /** The largest state, in bytes of UTF-8 JSON. */
+  maxStateBytes: number;
+  /** Updates over this rate are coalesced by the server; the client sends no more than this itself. */
+  maxUpdatesPerSecond: number;
+}
+
+/** Another connection of the document in the presence list. */
+export interface PresenceEntry {
+  /** Its presence id: the connection's client name, or one the server assigned. */
+  client: string;
+  /** Who it is (the token's `sub`, or the `user` it declared): one person's tabs share it. */
+  user: string;
+  state: PresenceState;
+}
+
+/** Who sent a broadcast. */
+export interface Sender {
+  client: string;
+  user: string;
+}
+
 /** What a relay.v1 server frame says, once decoded. */
 export type ServerFrame =
-  | { type: "hello"; document: string; epoch: string; head: number; resumed: boolean; lastId: number | null }
+  | {
+      type: "hello";
+      document: string;
+      epoch: string;
+      head: number;
+      resumed: boolean;
+      lastId: number | null;
+      /** This connection's presence id, when the server has presence on. */
+      client?: string;
+      presence?: PresenceLimits;
+    }
   | { type: "patch"; seq: number; payload: Payload }
   | { type: "ack"; id: number; seq: number }
+  | { type: "present"; clients: PresenceEntry[] }
+  | { type: "presence"; event: "joined" | "updated"; client: string; user: string; state: PresenceState }
+  | { type: "presence"; event: "left"; client: string; user: string }
+  | { type: "broadcast"; client: string; user: string; payload: Payload }
   | { type: "unknown" };
 
 /** A patch the app sent that the server has not acknowledged yet. */
@@ -40,15 +82,47 @@ export function payloadBytes(payload: Payload): number {
   return typeof payload === "string" ? encoder.encode(payload).length : payload.byteLength;
 }
 
-/** Encodes a client patch frame: `{"id":N}\n<payload>`, text for a text payload, bytes for a binary one. */
-export function encodePatch(id: number, payload: Payload): string | Uint8Array {
-  const header = `{"id":${id}}\n`;
-  if (typeof payload === "string") return header + payload;
-  const head = encoder.encode(header);
+/** A client frame: the header line, a newline and the payload; text for a text payload, bytes for a binary one. */
+function encodeFrame(header: string, payload: Payload): string | Uint8Array {
+  if (typeof payload === "string") return `${header}\n${payload}`;
+  const head = encoder.encode(`${header}\n`);
   const frame = new Uint8Array(head.length + payload.byteLength);
   frame.set(head, 0);
   frame.set(payload, head.length);
   return frame;
+}
+
+/** Encodes a client patch frame: `{"id":N}\n<payload>`, text for a text payload, bytes for a binary one. */
+export function encodePatch(id: number, payload: Payload): string | Uint8Array {
+  return encodeFrame(`{"id":${id}}`, payload);
+}
+
+/** Encodes a presence frame: `{"type":"presence"}\n<state JSON>`; null clears (an empty payload). */
+export function encodePresence(state: PresenceState | null): string {
+  return `{"type":"presence"}\n${state === null ? "" : JSON.stringify(state)}`;
+}
+
+/** Encodes a broadcast frame: `{"type":"broadcast"}\n<payload>`, in a frame of the payload's type. */
+export function encodeBroadcast(payload: Payload): string | Uint8Array {
+  return encodeFrame(`{"type":"broadcast"}`, payload);
+}
+
+/** A sign of life that holds the presence lease while the client has nothing else to send. */
+export const PING_FRAME = `{"type":"ping"}`;
+
+function presenceLimits(value: unknown): PresenceLimits | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  const limits = value as Record<string, unknown>;
+  return {
+    timeoutSeconds: Number(limits.timeoutSeconds),
+    maxStateBytes: Number(limits.maxStateBytes),
+    maxUpdatesPerSecond: Number(limits.maxUpdatesPerSecond),
+  };
+}
+
+function entryOf(value: unknown): PresenceEntry {
+  const entry = value as Record<string, unknown>;
+  return { client: String(entry.client), user: String(entry.user), state: (entry.state ?? {}) as PresenceState };
 }
 
 /** Decodes a server frame: the header up to the first newline, the payload after it (text or bytes as it came). */
@@ -66,8 +140,8 @@ export function decodeFrame(data: string | Uint8Array): ServerFrame {
   }
   const header = JSON.parse(headerText) as Record<string, unknown>;
   switch (header.type) {
-    case "hello":
-      return {
+    case "hello": {
+      const hello: ServerFrame = {
         type: "hello",
         document: String(header.document ?? ""),
         epoch: String(header.epoch),
@@ -75,10 +149,25 @@ export function decodeFrame(data: string | Uint8Array): ServerFrame {
         resumed: header.resumed === true,
         lastId: typeof header.lastId === "number" ? header.lastId : null,
       };
+      if (typeof header.client === "string") hello.client = header.client;
+      const presence = presenceLimits(header.presence);
+      if (presence) hello.presence = presence;
+      return hello;
+    }
     case "patch":
       return { type: "patch", seq: Number(header.seq), payload };
     case "ack":
       return { type: "ack", id: Number(header.id), seq: Number(header.seq) };
+    case "present":
+      return { type: "present", clients: Array.isArray(header.clients) ? header.clients.map(entryOf) : [] };
+    case "presence": {
+      const { client, user, state } = entryOf(header);
+      if (header.event === "left") return { type: "presence", event: "left", client, user };
+      if (header.event === "joined" || header.event === "updated") return { type: "presence", event: header.event, client, user, state };
+      return { type: "unknown" };
+    }
+    case "broadcast":
+      return { type: "broadcast", client: String(header.client), user: String(header.user), payload };
     default:
       // Later versions may add frame types; a reader ignores what it does not know.
       return { type: "unknown" };

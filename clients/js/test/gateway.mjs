@@ -1,7 +1,7 @@
 // A real Relay Gateway process on 127.0.0.1 for the tests, as tests/Relay.Testing/RelayNode.cs starts one: the
 // built Release Gateway, its own HTTP port, Akka port and SQLite file; stop it (SIGKILL) and start it again on the
-// same port and file. Build it first: dotnet build Relay.sln -c Release. And the original Node.js relay, for the
-// raw fallback.
+// same port and file. Build it first: dotnet build Relay.sln -c Release. RELAY_GATEWAY_DLL names another build
+// (another checkout's, say) to run instead. And the original Node.js relay, for the raw fallback.
 import { spawn } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { connect as dial, createServer } from "node:net";
@@ -10,7 +10,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
-export const gatewayDll = join(root, "src/Gateway/bin/Release/net10.0/Relay.Gateway.dll");
+export const gatewayDll = process.env.RELAY_GATEWAY_DLL ?? join(root, "src/Gateway/bin/Release/net10.0/Relay.Gateway.dll");
 // The runtime settings of every test node (less CPU, same behaviour), as tests/Relay.Testing/RelayNode.cs reads them.
 const testNodeEnvironment = Object.fromEntries(
   readFileSync(join(root, "tests/Relay.Testing/test-node.env"), "utf8")

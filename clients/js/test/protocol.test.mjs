@@ -1,7 +1,7 @@
 // ClientState on its own: the relay.v1 bookkeeping without a socket.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { ClientState, decodeFrame, encodePatch } from "../dist/index.js";
+import { ClientState, OwnPresence, PING_FRAME, PresenceList, decodeFrame, encodeBroadcast, encodePatch, encodePresence } from "../dist/index.js";
 
 const limits = { maxPending: 3, maxPendingBytes: 1024, retainAcked: 10 };
 const hello = (epoch, head, resumed) => ({ type: "hello", document: "d", epoch, head, resumed });
@@ -69,4 +69,93 @@ test("An ack of an id the client never wrote, or a hello whose lastId is past wh
   assert.equal(join.kind, "join");
   assert.equal(join.reset, true);
   assert.deepEqual(reloaded.takeUnsent(), ['{"id":1}\nx']);
+});
+
+test("Presence frames: a state or an empty payload to clear, a broadcast of either type, a ping without payload", () => {
+  assert.equal(encodePresence({ name: "Anna", cursor: [3, 5] }), '{"type":"presence"}\n{"name":"Anna","cursor":[3,5]}');
+  assert.equal(encodePresence(null), '{"type":"presence"}\n');
+  assert.equal(encodeBroadcast('{"x":1}'), '{"type":"broadcast"}\n{"x":1}');
+  assert.deepEqual([...encodeBroadcast(new Uint8Array([10, 0]))], [...new TextEncoder().encode('{"type":"broadcast"}\n'), 10, 0]);
+  assert.equal(PING_FRAME, '{"type":"ping"}');
+});
+
+test("A hello names the presence id and limits when presence is on, and the server's presence frames decode", () => {
+  const on = decodeFrame('{"type":"hello","document":"gifts","epoch":"e","head":57,"resumed":true,"client":"Zq3x9_tab1","presence":{"timeoutSeconds":10,"maxStateBytes":4096,"maxUpdatesPerSecond":20}}');
+  assert.equal(on.client, "Zq3x9_tab1");
+  assert.deepEqual(on.presence, { timeoutSeconds: 10, maxStateBytes: 4096, maxUpdatesPerSecond: 20 });
+  const off = decodeFrame('{"type":"hello","document":"gifts","epoch":"e","head":0,"resumed":false}');
+  assert.equal("presence" in off, false);
+  assert.deepEqual(decodeFrame('{"type":"present","clients":[{"client":"c1","user":"anna","state":{"a":1}}]}'), {
+    type: "present",
+    clients: [{ client: "c1", user: "anna", state: { a: 1 } }],
+  });
+  assert.deepEqual(decodeFrame('{"type":"presence","event":"updated","client":"c1","user":"anna","state":{"a":2}}'), {
+    type: "presence",
+    event: "updated",
+    client: "c1",
+    user: "anna",
+    state: { a: 2 },
+  });
+  assert.deepEqual(decodeFrame('{"type":"presence","event":"left","client":"c1","user":"anna"}'), { type: "presence", event: "left", client: "c1", user: "anna" });
+  assert.deepEqual(decodeFrame('{"type":"presence","event":"later","client":"c1","user":"anna"}'), { type: "unknown" });
+  assert.deepEqual(decodeFrame('{"type":"broadcast","client":"c2","user":"ben"}\nhi\nthere'), { type: "broadcast", client: "c2", user: "ben", payload: "hi\nthere" });
+  const binary = decodeFrame(new Uint8Array([...new TextEncoder().encode('{"type":"broadcast","client":"c2","user":"ben"}\n'), 1, 10]));
+  assert.deepEqual([...binary.payload], [1, 10]);
+});
+
+test("The list of others: joins in order, updates in place, leaves, and a present frame or a new connection replaces it", () => {
+  const list = new PresenceList();
+  assert.equal(list.clear(), null, "an empty list stays quiet");
+  assert.deepEqual(list.apply({ type: "presence", event: "joined", client: "c1", user: "anna", state: { a: 1 } }), { type: "joined", client: "c1", user: "anna", state: { a: 1 } });
+  list.apply({ type: "presence", event: "joined", client: "c2", user: "ben", state: {} });
+  assert.equal(list.apply({ type: "presence", event: "updated", client: "c1", user: "anna", state: { a: 2 } }).type, "updated");
+  assert.deepEqual(list.list.map((e) => [e.client, e.state]), [["c1", { a: 2 }], ["c2", {}]]);
+  // An update of a client not listed (its join was dropped before a resync) is a join.
+  assert.equal(list.apply({ type: "presence", event: "updated", client: "c3", user: "anna", state: {} }).type, "joined");
+  assert.deepEqual(list.apply({ type: "presence", event: "left", client: "c2", user: "ben" }), { type: "left", client: "c2", user: "ben" });
+  assert.equal(list.apply({ type: "presence", event: "left", client: "c2", user: "ben" }), null, "a second leave changes nothing");
+  assert.deepEqual(list.apply({ type: "present", clients: [{ client: "c9", user: "cy", state: { z: 1 } }] }), { type: "resync" });
+  assert.deepEqual(list.list, [{ client: "c9", user: "cy", state: { z: 1 } }]);
+  assert.deepEqual(list.clear(), { type: "resync" });
+  assert.deepEqual(list.list, []);
+});
+
+test("Own presence: sent once per connection, again after a reconnect, at most maxUpdatesPerSecond with the latest winning", () => {
+  const mine = new OwnPresence();
+  const limits = { timeoutSeconds: 9, maxStateBytes: 32, maxUpdatesPerSecond: 4 };
+  assert.ok(mine.set({ at: 1 }));
+  assert.equal(mine.due(0), null, "nothing goes out before a join");
+  mine.joined(limits);
+  assert.equal(mine.pingInterval(), 3000);
+  assert.deepEqual(mine.due(1000), { frame: '{"type":"presence"}\n{"at":1}' });
+  assert.ok(mine.present);
+  assert.equal(mine.due(1001), null, "the server holds it already");
+  mine.set({ at: 2 });
+  mine.set({ at: 3 });
+  assert.deepEqual(mine.due(1100), { wait: 150 }, "a quarter second after the last");
+  assert.deepEqual(mine.due(1250), { frame: '{"type":"presence"}\n{"at":3}' }, "the latest state, not the one in between");
+  assert.equal(mine.set({ text: "far over thirty-two bytes of JSON" }), false, "over maxStateBytes: not taken");
+  assert.deepEqual(mine.state, { at: 3 });
+  assert.throws(() => mine.set([1, 2]), TypeError);
+
+  mine.left();
+  assert.equal(mine.present, false);
+  mine.joined(limits);
+  assert.deepEqual(mine.due(1300), { frame: '{"type":"presence"}\n{"at":3}' }, "a new connection gets it again, at once");
+  mine.set(null);
+  assert.deepEqual(mine.due(2000), { frame: '{"type":"presence"}\n' });
+  assert.equal(mine.present, false);
+  mine.left();
+  mine.joined(limits);
+  assert.equal(mine.due(3000), null, "a cleared state is nothing to announce");
+
+  // A server with presence off, or one with a smaller limit than the state set before the join.
+  mine.set({ at: 4 });
+  mine.left();
+  mine.joined(null);
+  assert.equal(mine.due(4000), null);
+  assert.equal(mine.pingInterval(), null);
+  mine.left();
+  assert.equal(mine.joined({ ...limits, maxStateBytes: 4 }), false);
+  assert.equal(mine.state, null);
 });
