@@ -159,3 +159,13 @@ test("Own presence: sent once per connection, again after a reconnect, at most m
   assert.equal(mine.joined({ ...limits, maxStateBytes: 4 }), false);
   assert.equal(mine.state, null);
 });
+
+test("usePresence's others come grouped by user, in the order each user's first tab appeared", async () => {
+  const { groupByUser } = await import("../dist/react.js");
+  const entry = (client, user) => ({ client, user, state: { client } });
+  assert.deepEqual(groupByUser([entry("a1", "anna"), entry("b1", "ben"), entry("a2", "anna")]), [
+    { user: "anna", clients: [entry("a1", "anna"), entry("a2", "anna")] },
+    { user: "ben", clients: [entry("b1", "ben")] },
+  ]);
+  assert.deepEqual(groupByUser([]), []);
+});
