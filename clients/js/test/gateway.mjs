@@ -125,6 +125,15 @@ export class Gateway {
     return answer.json();
   }
 
+  /**
+   * Whether this build has presence (docs/protocol.md, "Presence and broadcasts"): its /metrics names
+   * relay_presence_clients, as an older build's does not. For the tests that need it, to skip on an older build.
+   */
+  async speaksPresence() {
+    const metrics = await (await fetch(`${this.httpUrl}/metrics`)).text();
+    return metrics.includes("relay_presence_clients");
+  }
+
   async dispose() {
     await this.kill();
     rmSync(this.folder, { recursive: true, force: true });

@@ -16,8 +16,7 @@ const off = new Gateway({ "Relay:Presence:Enabled": "false" });
 let speaksPresence = false;
 before(async () => {
   await Promise.all([gateway.start(), off.start()]);
-  const metrics = await (await fetch(`${gateway.httpUrl}/metrics`)).text();
-  speaksPresence = metrics.includes("relay_presence_clients");
+  speaksPresence = await gateway.speaksPresence();
 });
 after(() => Promise.all([gateway.dispose(), off.dispose()]));
 

@@ -1,5 +1,5 @@
-import { useRef, useState } from "react";
-import { useRelayState } from "@relay/client/react";
+import { useEffect, useRef, useState } from "react";
+import { usePresence, useRelayState } from "@relay/client/react";
 
 // Gifts by id: every change names the gift it changes, so edits made at the same time (or offline) never land on
 // another gift, whatever order the server puts them in. The list shows them in the order they were added.
@@ -47,6 +47,57 @@ function storeName(name) {
   }
 }
 
+// Who is looking at the list (presence, docs/protocol.md "Presence and broadcasts"): each page is present with
+// { name, hovering } (the gift under its pointer, or null), under the browser's user (a random id kept in
+// localStorage, the `user` of its connection), so that one person's tabs show as one avatar.
+const userKey = "relay-gifts.user";
+export function browserUser() {
+  try {
+    const kept = localStorage.getItem(userKey);
+    if (kept) return kept;
+    const fresh = `u${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`;
+    localStorage.setItem(userKey, fresh);
+    return fresh;
+  } catch {
+    return undefined; // no storage: the server names the user after the connection
+  }
+}
+
+/** A person's name as their newest tab says it. */
+const nameOf = (person) => person.clients.at(-1).state.name || "Someone";
+/** A steady colour per user. */
+const hueOf = (user) => [...user].reduce((hash, c) => (hash * 31 + c.charCodeAt(0)) % 360, 7);
+
+/**
+ * Announces this page's presence on the list's connection (usePresence rides on useRelayState's, same URL) and
+ * hands the others, grouped by user, to the app. A component of its own, so that the app can leave it out.
+ */
+function Presence({ relayUrl, state, onOthers }) {
+  const [others, setMyPresence] = usePresence(relayUrl);
+  const json = JSON.stringify(state);
+  useEffect(() => void setMyPresence(JSON.parse(json)), [setMyPresence, json]);
+  useEffect(() => onOthers(others), [onOthers, others]);
+  return null;
+}
+
+/** The others looking at the list: an avatar per person, with how many of their tabs are open when more than one. */
+function Viewers({ people }) {
+  return (
+    <div className="viewers" data-testid="viewers">
+      <span className="label">{people.length === 0 ? "Only you are looking" : "Also looking:"}</span>
+      {people.map((person) => (
+        <span key={person.user} className="viewer" data-testid="viewer" data-user={person.user} title={nameOf(person)}>
+          <span className="avatar" aria-hidden="true" style={{ background: `hsl(${hueOf(person.user)} 55% 45%)` }}>
+            {nameOf(person).slice(0, 1).toUpperCase()}
+          </span>
+          <span className="who">{nameOf(person)}</span>
+          {person.clients.length > 1 && <span className="tabs">×{person.clients.length}</span>}
+        </span>
+      ))}
+    </div>
+  );
+}
+
 const badges = {
   open: { label: "Online", hint: "Changes are saved as you make them." },
   connecting: { label: "Connecting…", hint: "Changes show here now and are sent once connected." },
@@ -55,6 +106,10 @@ const badges = {
 
 /** A gift list shared by everyone on the same document: add a gift, reserve one (and take it back). */
 export function App({ relayUrl, persist, shareTabs = false }) {
+  // The people looking at the list and the gift under this page's pointer. With shareTabs the tabs' presence is
+  // not shared through the leading tab (clients/js README), so the page shows none rather than open a second socket.
+  const [people, setPeople] = useState([]);
+  const [hovering, setHovering] = useState(null);
   const received = useRef(0);
   // Why the client stopped for good (onStop reaches the app only for a stop it did not ask for itself), and whether
   // the last change was refused (update returned false: too many changes waiting to be sent).
@@ -102,6 +157,7 @@ export function App({ relayUrl, persist, shareTabs = false }) {
     .map(([id, gift]) => ({ id, ...gift }))
     .sort((a, b) => a.added - b.added || a.id.localeCompare(b.id));
   const reservedCount = list.filter((gift) => gift.reserved).length;
+  const lookingAt = (id) => people.filter((person) => person.clients.some((c) => c.state.hovering === id)).map(nameOf);
 
   // How the connection joined, while it is open: `connecting` covers an attempt and a socket whose hello is not
   // in yet, and an earlier join says nothing about the connection to come.
@@ -143,6 +199,13 @@ export function App({ relayUrl, persist, shareTabs = false }) {
         </div>
       )}
 
+      {!shareTabs && (
+        <>
+          <Presence relayUrl={relayUrl} state={{ name: me.trim(), hovering }} onOthers={setPeople} />
+          <Viewers people={people} />
+        </>
+      )}
+
       <main className="card">
         <label className="me">
           <span>Your name</span>
@@ -159,9 +222,20 @@ export function App({ relayUrl, persist, shareTabs = false }) {
         ) : (
           <ul className="gifts">
             {list.map((gift) => (
-              <li key={gift.id} data-reserved={gift.reserved} className={gift.reserved ? "reserved" : ""}>
+              <li
+                key={gift.id}
+                data-reserved={gift.reserved}
+                className={gift.reserved ? "reserved" : ""}
+                onMouseEnter={() => setHovering(gift.id)}
+                onMouseLeave={() => setHovering((id) => (id === gift.id ? null : id))}
+              >
                 <div className="gift">
                   <span className="name">{gift.name}</span>
+                  {lookingAt(gift.id).length > 0 && (
+                    <span className="looking" data-testid="looking">
+                      {lookingAt(gift.id).join(", ")} {lookingAt(gift.id).length === 1 ? "is" : "are"} looking at this
+                    </span>
+                  )}
                   {gift.reserved && (
                     <span className="by" data-testid="reserved-by">
                       {gift.reservedBy ? `Reserved by ${gift.reservedBy}` : "Reserved"}

@@ -122,3 +122,13 @@ export async function converge(apps, expected, ms = 20_000) {
     throw new Error(`${error.message}; the pages show\n${seen.join("\n")}`);
   }
 }
+
+/** The people a page shows as looking at the list: each avatar's name, with "×N" for more than one tab. */
+export const viewers = (app) =>
+  app.page.getByTestId("viewer").evaluateAll((items) =>
+    items.map((el) => `${el.querySelector(".who").textContent}${el.querySelector(".tabs")?.textContent ?? ""}`),
+  );
+
+/** Who a page shows as looking at a gift ("Ben is looking at this"), or null for nobody. */
+export const lookingAt = (app, name) =>
+  app.page.locator("li", { hasText: name }).evaluate((li) => li.querySelector("[data-testid=looking]")?.textContent ?? null);

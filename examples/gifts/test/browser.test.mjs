@@ -5,7 +5,9 @@
 // and no other; a reserved gift names who reserved it; a client stopped for good shows an error banner; a page
 // reloaded under the client id it keeps in sessionStorage loses and doubles nothing; a page that persists its
 // outbox in IndexedDB, closed with edits made offline, shows them when reopened (and reloaded) before it is back
-// online, and sends each once; three tabs sharing one connection lose and double nothing when the leader closes.
+// online, and sends each once; three tabs sharing one connection lose and double nothing when the leader closes;
+// two people see each other looking at the list (one avatar for two tabs) and the gift each hovers, and one gone
+// offline leaves the other's view within the presence timeout.
 // Screenshots go to test-results/. The app is built (vite build, and a development build for StrictMode) while
 // the Gateway starts; @relay/client must be built first (npm test does).
 import assert from "node:assert/strict";
@@ -13,7 +15,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import WebSocket from "../../../clients/js/node_modules/ws/wrapper.mjs";
 import { ConnectionLog, Gateway, SeedRelay, until } from "../../../clients/js/test/gateway.mjs";
-import { AppHarness, addGift, connectionOf, converge, reserve, reservedBy, setName, shots, shown } from "./app.mjs";
+import { AppHarness, addGift, connectionOf, converge, lookingAt, reserve, reservedBy, setName, shots, shown, viewers } from "./app.mjs";
 
 const app = new AppHarness();
 const gateway = new Gateway();
@@ -374,4 +376,42 @@ test("Three tabs share one connection; the leader closed mid-stream hands over, 
   assert.equal((await gateway.status(document)).lastSequence, 21, "21 gifts, each journaled once");
   for (const p of followers) await p.page.screenshot({ path: join(shots, `shared-tabs-${p.name}.png`) });
   for (const p of [first, second, third, watcher]) assert.deepEqual(p.errors, [], p.name);
+});
+
+test("Two people see who is looking at the list and which gift each hovers; one gone offline leaves the other's view within the timeout", async (t) => {
+  if (!(await gateway.speaksPresence())) {
+    t.skip("this Gateway build has no presence (no relay_presence_clients in /metrics)");
+    return;
+  }
+  const anna = await openApp(t, "gifts/presence", "anna");
+  const ben = await openApp(t, "gifts/presence", "ben");
+  await setName(anna, "Anna");
+  await setName(ben, "Ben");
+  await addGift(anna, "Socks");
+  await addGift(anna, "Book");
+  await converge([anna, ben], ["Socks", "Book"]);
+  await until(async () => JSON.stringify(await viewers(anna)) === '["Ben"]' && JSON.stringify(await viewers(ben)) === '["Anna"]', "each to see the other", 20_000);
+
+  await ben.page.locator("li", { hasText: "Book" }).hover();
+  await until(async () => (await lookingAt(anna, "Book")) === "Ben is looking at this", "anna to see ben on Book", 20_000);
+  await anna.page.locator("li", { hasText: "Socks" }).hover();
+  await until(async () => (await lookingAt(ben, "Socks")) === "Anna is looking at this", "ben to see anna on Socks", 20_000);
+  assert.equal(await lookingAt(anna, "Socks"), null, "a page does not list itself");
+
+  // A second tab of Ben's (the same browser profile, so the same user): one avatar, two tabs.
+  const benTab = await openApp(t, "gifts/presence", "ben-tab", gateway, { context: ben.context });
+  await until(async () => JSON.stringify(await viewers(anna)) === '["Ben×2"]', "anna to see ben once, with two tabs", 20_000);
+  await until(async () => JSON.stringify((await viewers(benTab)).sort()) === '["Anna","Ben"]', "ben's new tab to see anna and ben's other tab", 20_000);
+  for (const app of [anna, ben]) await app.page.screenshot({ path: join(shots, `presence-${app.name}.png`) });
+
+  // Ben's browser goes offline: both his tabs leave anna's view within the server's timeout (10 s by default).
+  await ben.context.setOffline(true);
+  await until(async () => (await viewers(anna)).length === 0, "ben to leave anna's view", 10_000 + 15_000);
+  assert.equal(await lookingAt(anna, "Book"), null);
+  await until(async () => (await viewers(ben)).length === 0, "ben's page to drop what it can no longer know", 20_000);
+
+  // Back online, his pages announce themselves again by themselves.
+  await ben.context.setOffline(false);
+  await until(async () => JSON.stringify(await viewers(anna)) === '["Ben×2"]', "ben to be back in anna's view", 30_000);
+  for (const app of [anna, ben, benTab]) assert.deepEqual(app.errors, [], app.name);
 });
