@@ -340,6 +340,54 @@ public sealed class HistoryStateSpecs
     }
 
     [Fact]
+    public void Should_trim_only_what_the_snapshot_joiners_start_from_covers_and_keep_the_mark_across_a_restart()
+    {
+        Assert.Equal(HistoryEditOutcome.NotFound, Folding().DecideTrim(1, upToSnapshot: false).Outcome);
+        var plain = new HistoryState();
+        plain.Apply(Patch(1, "a", 1));
+        var (off, _, offReason) = plain.DecideTrim(2, upToSnapshot: false);
+        Assert.Equal(HistoryEditOutcome.NotKept, off);
+        Assert.Contains("compaction is off", offReason);
+
+        var state = Folding();
+        for (var sequence = 1; sequence <= 4; sequence++)
+        {
+            state.Apply(Immer(sequence, $$"""[{"op":"add","path":["k{{sequence}}"],"value":{{sequence}}}]"""));
+        }
+
+        // No snapshot yet: nothing can go, and retention's cut-down trim goes nowhere either.
+        Assert.Equal(HistoryEditOutcome.NotKept, state.DecideTrim(2, upToSnapshot: false).Outcome);
+        Assert.Equal((HistoryEditOutcome.Done, 0L), (state.DecideTrim(2, upToSnapshot: true) is var none ? (none.Outcome, none.Through) : default));
+
+        state.ToSnapshot();
+        state.SnapshotSaved(3, compactable: true);
+        Assert.Equal((HistoryEditOutcome.Done, 2L, (string?)null), state.DecideTrim(3, upToSnapshot: false));
+        Assert.Equal((HistoryEditOutcome.Done, 3L, (string?)null), state.DecideTrim(4, upToSnapshot: false));
+        var (past, _, pastReason) = state.DecideTrim(5, upToSnapshot: false);
+        Assert.Equal(HistoryEditOutcome.NotKept, past);
+        Assert.Contains("at 3: trim before 4 at most", pastReason);
+        Assert.Equal(3, state.DecideTrim(5, upToSnapshot: true).Through);
+        Assert.Equal(HistoryEditOutcome.Bad, state.DecideTrim(6, upToSnapshot: true).Outcome);
+
+        state.Trimmed(3);
+        Assert.Equal(3, state.DecideTrim(2, upToSnapshot: false).Through);
+        var snapshot = state.ToSnapshot();
+        Assert.Equal(3, snapshot.TrimmedThrough);
+
+        // Once trimmed, joiners keep starting from a snapshot even when a later patch does not fold.
+        var recovered = Folding();
+        recovered.Restore(snapshot);
+        Assert.Equal(3, recovered.TrimmedThrough);
+        recovered.SnapshotSaved(4, compactable: true);
+        recovered.Apply(Immer(5, "not json"));
+        Assert.False(recovered.Compactable);
+        Assert.Equal(4, recovered.JoinSnapshot);
+        var again = Folding();
+        again.Restore(recovered.ToSnapshot());
+        Assert.Equal((3L, 4L), (again.TrimmedThrough, again.JoinSnapshot));
+    }
+
+    [Fact]
     public void Should_not_continue_a_fold_from_a_snapshot_written_without_compaction()
     {
         var plain = new HistoryState();

@@ -48,6 +48,14 @@ public sealed class RelaySerializerSpecs : IClassFixture<SharedSpecNode>
         { new DocumentOpened(DocumentName.Parse("a/b.c"), 42, 7) { JoinSnapshot = 40 }, "OR" },
         { new HistorySnapshot(42, [new ConnectionCursor("client/tab1", 3, 42)], 7) { CompactionMode = Compaction.CompactionMode.Immer, State = Text("{\"a\":[1]}"), Compactable = true }, "S" },
         { new HistorySnapshot(42, [], 7) { CompactionMode = Compaction.CompactionMode.JsonPatch, NotCompactableReason = "not JSON", JoinSnapshot = 30 }, "S" },
+        { new HistorySnapshot(42, [], 7) { CompactionMode = Compaction.CompactionMode.Immer, State = Text("{}"), Compactable = true, TrimmedThrough = 41 }, "S" },
+        { new HistoryHeartbeat(42, 7) { JoinSnapshot = 40, TrimmedThrough = 39 }, "H" },
+        { new DocumentOpened(DocumentName.Parse("a/b.c"), 42, 7) { JoinSnapshot = 40, TrimmedThrough = 39 }, "OR" },
+        { new DeleteHistory(DocumentName.Parse("boards/b1")), "D" },
+        { new TrimHistory(DocumentName.Parse("boards/b1"), 40), "T" },
+        { new TrimHistory(DocumentName.Parse("boards/b1"), 40) { UpToSnapshot = true }, "T" },
+        { new HistoryEdited(DocumentName.Parse("boards/b1"), HistoryEditOutcome.Done, 39) { Head = 42, Epoch = long.MinValue, JoinSnapshot = 40 }, "E" },
+        { new HistoryEdited(DocumentName.Parse("boards/b1"), HistoryEditOutcome.NotKept, 0) { Head = 42, Reason = "no snapshot" }, "E" },
         {
             new PresenceGossip(
                 DocumentName.Parse("gifts"),
@@ -156,7 +164,7 @@ public sealed class RelaySerializerSpecs : IClassFixture<SharedSpecNode>
             case HistorySnapshot e:
             {
                 var a = Assert.IsType<HistorySnapshot>(actual);
-                Assert.Equal((e.LastSequence, e.Epoch, e.CompactionMode, e.Compactable, e.NotCompactableReason, e.JoinSnapshot), (a.LastSequence, a.Epoch, a.CompactionMode, a.Compactable, a.NotCompactableReason, a.JoinSnapshot));
+                Assert.Equal((e.LastSequence, e.Epoch, e.CompactionMode, e.Compactable, e.NotCompactableReason, e.JoinSnapshot, e.TrimmedThrough), (a.LastSequence, a.Epoch, a.CompactionMode, a.Compactable, a.NotCompactableReason, a.JoinSnapshot, a.TrimmedThrough));
                 Assert.Equal(e.Cursors, a.Cursors);
                 Assert.True(e.State.Span.SequenceEqual(a.State.Span), "state bytes differ");
                 break;

@@ -47,6 +47,9 @@ public sealed class ApiNodeFixture : IAsyncLifetime
             ["Relay:Auth:Token"] = SocketToken,
             ["Relay:Compaction:Mode"] = "immer",
             ["Relay:Compaction:SnapshotFloorBytes"] = "512",
+            ["Relay:Retention:Policies:0:Prefix"] = "kept/",
+            ["Relay:Retention:Policies:0:KeepLast"] = "5",
+            ["Relay:Retention:IntervalSeconds"] = "1",
         });
     }
 
@@ -212,6 +215,123 @@ public sealed class ApiSpecs(ApiNodeFixture fixture) : IClassFixture<ApiNodeFixt
 
         Assert.True(replacedRoot, "the joiner should have started from a snapshot");
         Assert.True(JsonNode.DeepEquals(built, JsonNode.Parse(read.Body.GetProperty("state").GetRawText())), $"joiner built {built.ToJsonString()}, the API read {read.Body.GetProperty("state")}");
+    }
+
+    [Fact]
+    public async Task Should_delete_a_whole_history_close_its_clients_with_1012_and_start_the_next_at_1_under_a_new_epoch()
+    {
+        var document = Unique("deleted");
+        using var api = Api(ApiNodeFixture.AdminKey);
+        for (var i = 1; i <= 3; i++)
+        {
+            Assert.Equal(HttpStatusCode.OK, (await api.PublishAsync(document, $$"""[{"op":"add","path":["k{{i}}"],"value":{{i}}}]""")).Status);
+        }
+
+        await using var raw = await RelayClient.ConnectAsync(SocketUrl(document));
+        Assert.Equal(3, (await raw.ReceiveManyAsync(3, Patience)).Count);
+        await using var v1 = await RelayV1Client.ConnectAsync(SocketUrl(document));
+        var oldEpoch = v1.Epoch;
+        Assert.Equal(3, v1.Head);
+        Assert.Equal(HttpStatusCode.Forbidden, (await Api(ApiNodeFixture.ReaderKey).SendAsync(HttpMethod.Delete, RelayApiClient.PathOf(document), null)).Status);
+
+        var deleted = await api.SendAsync(HttpMethod.Delete, RelayApiClient.PathOf(document), null);
+
+        Assert.Equal(HttpStatusCode.OK, deleted.Status);
+        Assert.Equal((3L, oldEpoch), (deleted.Body.GetProperty("deletedThrough").GetInt64(), deleted.Body.GetProperty("epoch").GetString()));
+        foreach (var closed in new[] { await raw.Closed.WaitAsync(Patience), await v1.Client.Closed.WaitAsync(Patience) })
+        {
+            Assert.Equal(1012, (int?)closed.Status);
+            Assert.Contains("deleted", closed.Description);
+        }
+
+        Assert.Equal((0L, 0L), (await JournalRowsAsync(document), await SnapshotRowsAsync(document)));
+        Assert.Equal(HttpStatusCode.NotFound, (await api.GetAsync(RelayApiClient.PathOf(document))).Status);
+        Assert.Equal(HttpStatusCode.NotFound, (await api.SendAsync(HttpMethod.Delete, RelayApiClient.PathOf(document), null)).Status);
+
+        // The next history: numbered from 1 under a new epoch, for a joiner and a backend alike.
+        await using var next = await RelayV1Client.ConnectAsync(SocketUrl(document));
+        Assert.Equal(0, next.Head);
+        Assert.NotEqual(oldEpoch, next.Epoch);
+        var published = await api.PublishAsync(document, """[{"op":"add","path":["fresh"],"value":true}]""");
+        Assert.Equal((1L, next.Epoch), (published.Seq, published.Body.GetProperty("epoch").GetString()));
+        Assert.Equal(1, (await next.ReceiveAsync(Patience)).Seq);
+        Assert.Equal(1, await JournalRowsAsync(document));
+    }
+
+    [Fact]
+    public async Task Should_trim_the_journal_under_its_snapshot_and_send_a_resume_from_before_it_to_a_snapshot_join()
+    {
+        var document = Unique("trimmed");
+        using var api = Api(ApiNodeFixture.AdminKey);
+        for (var i = 1; i <= 60; i++)
+        {
+            await api.PublishAsync(document, $$"""[{"op":"add","path":["k{{i}}"],"value":"value {{i}} of the state"}]""");
+        }
+
+        var epoch = (await api.GetAsync(RelayApiClient.PathOf(document))).Body.GetProperty("epoch").GetString()!;
+        var trimPath = RelayApiClient.PathOf(document, "/trim?before=");
+        Assert.Equal(HttpStatusCode.Forbidden, (await Api(ApiNodeFixture.ReaderKey).SendAsync(HttpMethod.Post, trimPath + "2", null)).Status);
+        Assert.Equal(HttpStatusCode.BadRequest, (await api.SendAsync(HttpMethod.Post, trimPath + "x", null)).Status);
+        Assert.Equal(HttpStatusCode.BadRequest, (await api.SendAsync(HttpMethod.Post, trimPath + "62", null)).Status);
+
+        // Snapshots are saved as the patches come: trim once the first one is.
+        ApiAnswer first = null!;
+        Assert.True(await Eventually.HoldsAsync(async () => (first = await api.SendAsync(HttpMethod.Post, trimPath + "2", null)).Status == HttpStatusCode.OK, Patience), "no snapshot to trim under");
+        var snapshot = first.Body.GetProperty("snapshot").GetInt64();
+        Assert.InRange(snapshot, 1, 60);
+
+        var trimmed = await api.SendAsync(HttpMethod.Post, trimPath + (snapshot + 1), null);
+        Assert.Equal(HttpStatusCode.OK, trimmed.Status);
+        Assert.Equal(snapshot, trimmed.Body.GetProperty("trimmedThrough").GetInt64());
+        Assert.Equal(0, await JournalRowsAsync(document, through: snapshot));
+        Assert.Equal(60 - snapshot, await JournalRowsAsync(document, through: 60));
+        if (snapshot < 60)
+        {
+            var beyond = await api.SendAsync(HttpMethod.Post, trimPath + (snapshot + 2), null);
+            Assert.Equal(HttpStatusCode.Conflict, beyond.Status);
+            Assert.Contains($"at {snapshot}", beyond.Error);
+        }
+
+        Assert.Equal(HttpStatusCode.Conflict, (await api.GetAsync(RelayApiClient.PathOf(document, "/patches?after=0"))).Status);
+        Assert.Equal(HttpStatusCode.OK, (await api.GetAsync(RelayApiClient.PathOf(document, $"/patches?after={snapshot}"))).Status);
+
+        // A client holding less than the trim gets a full join from the snapshot; one holding it resumes.
+        Assert.True(await Eventually.HoldsAsync(async () =>
+        {
+            await using var behind = await RelayV1Client.ConnectAsync(new Uri(SocketUrl(document) + $"&after=1&epoch={epoch}"));
+            return !behind.Resumed && JsonNode.Parse((await behind.ReceiveAsync(Patience)).Text)![0]!["path"]!.AsArray().Count == 0;
+        }, Patience), "a resume from before the trim should get a snapshot join");
+        await using var current = await RelayV1Client.ConnectAsync(new Uri(SocketUrl(document) + $"&after={snapshot}&epoch={epoch}"));
+        Assert.True(current.Resumed);
+
+        var state = await api.GetAsync(RelayApiClient.PathOf(document));
+        Assert.Equal((HttpStatusCode.OK, 60L), (state.Status, state.Body.GetProperty("head").GetInt64()));
+        Assert.Equal("value 1 of the state", state.Body.GetProperty("state").GetProperty("k1").GetString());
+        Assert.Equal(60, state.Body.GetProperty("state").EnumerateObject().Count());
+    }
+
+    [Fact]
+    public async Task Should_apply_retention_in_the_background_below_the_snapshot_and_only_under_its_prefix()
+    {
+        var kept = "kept/" + Unique("doc");
+        var other = Unique("other");
+        using var api = Api(ApiNodeFixture.AdminKey);
+        for (var i = 1; i <= 60; i++)
+        {
+            await api.PublishAsync(kept, $$"""[{"op":"add","path":["k{{i}}"],"value":"value {{i}} of the state"}]""");
+            await api.PublishAsync(other, $$"""[{"op":"add","path":["k{{i}}"],"value":"value {{i}} of the state"}]""");
+        }
+
+        // The sweep (every second) trims the policy's document through its snapshot, keeping at least its last 5.
+        Assert.True(await Eventually.HoldsAsync(async () => await JournalRowsAsync(kept, through: 1) == 0, Patience), "retention trimmed nothing");
+        var live = await JournalRowsAsync(kept, through: 60);
+        Assert.InRange(live, 5, 59);
+
+        var state = await api.GetAsync(RelayApiClient.PathOf(kept));
+        Assert.Equal((HttpStatusCode.OK, 60L), (state.Status, state.Body.GetProperty("head").GetInt64()));
+        Assert.Equal(60, state.Body.GetProperty("state").EnumerateObject().Count());
+        Assert.Equal(HttpStatusCode.Conflict, (await api.GetAsync(RelayApiClient.PathOf(kept, "/patches?after=0"))).Status);
+        Assert.Equal(60, await JournalRowsAsync(other, through: 60));
     }
 
     [Fact]
@@ -535,7 +655,10 @@ public sealed class ApiSpecs(ApiNodeFixture fixture) : IClassFixture<ApiNodeFixt
         await Expect(HttpStatusCode.BadRequest, api.GetAsync(RelayApiClient.PathOf(document, "/patches?after=x")), "after must be");
         await Expect(HttpStatusCode.BadRequest, api.GetAsync(RelayApiClient.PathOf(document, "/patches?limit=0")), "limit must be");
         await Expect(HttpStatusCode.BadRequest, api.GetAsync(RelayApiClient.PathOf(document, "/patches?limit=1001")), "limit must be");
-        await Expect(HttpStatusCode.MethodNotAllowed, api.SendAsync(HttpMethod.Delete, RelayApiClient.PathOf(document), null), "not served");
+        await Expect(HttpStatusCode.MethodNotAllowed, api.SendAsync(HttpMethod.Put, RelayApiClient.PathOf(document), null), "not served");
+        await Expect(HttpStatusCode.MethodNotAllowed, api.SendAsync(HttpMethod.Delete, RelayApiClient.PathOf(document, "/patches"), null), "not served");
+        await Expect(HttpStatusCode.MethodNotAllowed, api.GetAsync(RelayApiClient.PathOf(document, "/trim?before=1")), "not served");
+        await Expect(HttpStatusCode.NotFound, api.SendAsync(HttpMethod.Delete, RelayApiClient.PathOf(Unique("unknown")), null), "has no history");
         await Expect(HttpStatusCode.UnsupportedMediaType, api.PublishAsync(document, new StringContent("a=b", Encoding.UTF8, "application/x-www-form-urlencoded")), "Content-Type");
         await Expect(HttpStatusCode.BadRequest, api.PublishAsync(document, new ByteArrayContent([0xC3, 0x28]) { Headers = { ContentType = new MediaTypeHeaderValue("text/plain") } }), "UTF-8");
         await Expect(HttpStatusCode.RequestEntityTooLarge, api.PublishAsync(document, new string('x', 1024 * 1024 + 1)), "Relay:MaxMessageBytes");
@@ -606,12 +729,19 @@ public sealed class ApiSpecs(ApiNodeFixture fixture) : IClassFixture<ApiNodeFixt
 
     private Uri SocketUrl(string document) => new($"{_node.WebSocketUrlOf(document)}?access_token={ApiNodeFixture.SocketToken}");
 
-    private async Task<long> JournalRowsAsync(string document)
+    // Every journal row of the document, or with through: its events not deleted up to that sequence number.
+    private Task<long> JournalRowsAsync(string document, long? through = null) => through is { } last
+        ? CountAsync("SELECT count(*) FROM journal WHERE persistence_id = $id AND deleted = 0 AND sequence_number <= " + last, document)
+        : CountAsync("SELECT count(*) FROM journal WHERE persistence_id = $id", document);
+
+    private Task<long> SnapshotRowsAsync(string document) => CountAsync("SELECT count(*) FROM snapshot WHERE persistence_id = $id", document);
+
+    private async Task<long> CountAsync(string sql, string document)
     {
         await using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = fixture.Database, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ConnectionString);
         await connection.OpenAsync();
         await using var command = connection.CreateCommand();
-        command.CommandText = "SELECT count(*) FROM journal WHERE persistence_id = $id";
+        command.CommandText = sql;
         command.Parameters.AddWithValue("$id", "relay-history/" + document);
         return Convert.ToInt64(await command.ExecuteScalarAsync(), CultureInfo.InvariantCulture);
     }

@@ -29,6 +29,12 @@ public enum CloseReason
     /// </summary>
     IdReused,
 
+    /// <summary>
+    /// The document's history was replaced: deleted by the server API (its next history starts at 1 under a new epoch),
+    /// or the journal restored to another. The client should connect again for the new history.
+    /// </summary>
+    HistoryReplaced,
+
     /// <summary>The sequencer confirmed nothing for too long (journal down, no sequencer): the client should come back later.</summary>
     Unavailable,
 }

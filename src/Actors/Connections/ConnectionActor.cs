@@ -236,6 +236,9 @@ internal sealed class ConnectionActor : UntypedActor, IWithTimers
             case ClientDisconnected:
                 LeaveOrDrain();
                 break;
+            case HistoryReplaced:
+                CloseAndStop(CloseReason.HistoryReplaced);
+                break;
             default:
                 Unhandled(message);
                 break;
@@ -612,6 +615,17 @@ internal sealed class ConnectionActor : UntypedActor, IWithTimers
         public static readonly ClientDisconnected Instance = new();
 
         private ClientDisconnected()
+        {
+        }
+    }
+
+    /// <summary>From the document's hub: the history this connection joined is gone (deleted, or replaced); close the client.</summary>
+    public sealed record HistoryReplaced
+    {
+        /// <summary>The one instance.</summary>
+        public static readonly HistoryReplaced Instance = new();
+
+        private HistoryReplaced()
         {
         }
     }

@@ -14,6 +14,9 @@ internal sealed record JoinSnapshot(long Sequence, ReadOnlyMemory<byte> Patch, I
     /// </summary>
     public bool HistoryDeleted { get; init; }
 
+    /// <summary>The journal is trimmed through this sequence number (the server API's trim, retention): nobody resumes from before it.</summary>
+    public long TrimmedThrough { get; init; }
+
     /// <summary>Whether a client holding everything up to <paramref name="after"/> can still resume from the journal.</summary>
-    public bool AllowsResumeAfter(long after) => !HistoryDeleted || after >= Sequence;
+    public bool AllowsResumeAfter(long after) => (!HistoryDeleted || after >= Sequence) && after >= TrimmedThrough;
 }

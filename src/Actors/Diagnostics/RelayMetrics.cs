@@ -32,6 +32,14 @@ public static class RelayMetrics
     public static readonly Counter<long> EphemeralDropped =
         Meter.CreateCounter<long>("relay.ephemeral.dropped", "{frame}", "Presence and broadcast frames dropped for clients whose ephemeral lane was full");
 
+    /// <summary>Histories deleted whole (the server API's DELETE), counted on the node of the document's sequencer.</summary>
+    public static readonly Counter<long> HistoriesDeleted =
+        Meter.CreateCounter<long>("relay.history.deleted", "{history}", "Document histories deleted whole by the server API");
+
+    /// <summary>Trims of a history's journal done (the server API's trim, retention), counted on the node of the document's sequencer.</summary>
+    public static readonly Counter<long> HistoryTrims =
+        Meter.CreateCounter<long>("relay.history.trims", "{trim}", "Trims of a document's journal under its snapshot (the server API's trim and retention)");
+
     /// <summary>Holes this node found in the journal: sequence numbers missing for good while later ones are there.</summary>
     public static readonly Counter<long> JournalHoles =
         Meter.CreateCounter<long>("relay.journal.holes", "{hole}", "Holes found in the journal (missing sequence numbers delivery skips), each once per node");

@@ -94,6 +94,32 @@ public enum PublishOutcome
 /// <summary>The sequencer's answer to a publish: <paramref name="Sequence"/> in the history named <paramref name="Epoch"/>.</summary>
 public sealed record PublishResult(PublishOutcome Outcome, long Sequence, long Epoch, long LastId = 0);
 
+/// <summary>What became of a delete or a trim of a document's history.</summary>
+public enum HistoryEditStatus
+{
+    /// <summary>Done (for a trim, also: nothing was left to drop).</summary>
+    Done,
+
+    /// <summary>The document has no history.</summary>
+    NotFound,
+
+    /// <summary>A trim its snapshots do not cover (<see cref="HistoryEditResult.Reason"/>).</summary>
+    NotKept,
+
+    /// <summary>A trim past the head (<see cref="HistoryEditResult.Reason"/>).</summary>
+    Bad,
+
+    /// <summary>The journal failed, or no sequencer answered in time; nothing was deleted by a failed delete. Retry.</summary>
+    Unavailable,
+}
+
+/// <summary>
+/// The answer to a delete or a trim: <paramref name="Through"/> is the last sequence number deleted (a delete: the
+/// old head), or the one the journal is now trimmed through; <paramref name="Head"/>, <paramref name="Epoch"/> and
+/// <paramref name="JoinSnapshot"/>: the document's when answered (a delete: the deleted history's).
+/// </summary>
+public sealed record HistoryEditResult(HistoryEditStatus Status, long Through, long Head, long Epoch, long JoinSnapshot, string? Reason = null);
+
 /// <summary>A journaled patch as the server API hands it out.</summary>
 public sealed record PublishedPatch(long Sequence, ReadOnlyMemory<byte> Payload, bool IsText);
 
@@ -207,6 +233,39 @@ internal sealed class DocumentApi
         }
     }
 
+    /// <summary>
+    /// A delete or a trim, asked of the document's sequencer until it answers or <c>Relay:UnavailableAfterSeconds</c>
+    /// pass: both are safe to ask again (a delete of a history already gone answers <see cref="HistoryEditStatus.NotFound"/>).
+    /// </summary>
+    public async Task<HistoryEditResult> EditHistoryAsync(IDocumentCommand edit, CancellationToken cancellation)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(_options.UnavailableAfterSeconds);
+        while (true)
+        {
+            try
+            {
+                // A delete waits for the writes in flight and commits one transaction: a longer wait per try.
+                var edited = await _registry.Get<HistoryProxy>().Ask<HistoryEdited>(edit, StatusTimeout, cancellation).ConfigureAwait(false);
+                var status = edited.Outcome switch
+                {
+                    HistoryEditOutcome.Done => HistoryEditStatus.Done,
+                    HistoryEditOutcome.NotFound => HistoryEditStatus.NotFound,
+                    HistoryEditOutcome.NotKept => HistoryEditStatus.NotKept,
+                    HistoryEditOutcome.Bad => HistoryEditStatus.Bad,
+                    _ => HistoryEditStatus.Unavailable,
+                };
+                return new HistoryEditResult(status, edited.Through, edited.Head, edited.Epoch, edited.JoinSnapshot, edited.Reason);
+            }
+            catch (AskTimeoutException) when (DateTime.UtcNow < deadline)
+            {
+            }
+            catch (AskTimeoutException)
+            {
+                return new HistoryEditResult(HistoryEditStatus.Unavailable, 0, 0, 0, 0, "the document's sequencer did not answer in time");
+            }
+        }
+    }
+
     public async Task<DocumentRead<HistoryPage>> ReadHistoryAsync(DocumentName document, long after, int limit, long maxBytes, CancellationToken cancellation)
     {
         try
@@ -251,6 +310,11 @@ internal sealed class DocumentApi
         if (_options.Compaction.DeleteCompacted && opened.JoinSnapshot > 0 && after < opened.JoinSnapshot)
         {
             return new(ReadOutcome.NotKept, Reason: $"the history up to {opened.JoinSnapshot} may be deleted under its snapshot (Relay:Compaction:DeleteCompacted); read after {opened.JoinSnapshot}, or read the state");
+        }
+
+        if (after < opened.TrimmedThrough)
+        {
+            return new(ReadOutcome.NotKept, Reason: $"the history through {opened.TrimmedThrough} was trimmed; read after {opened.TrimmedThrough}, or read the state");
         }
 
         var (_, reader, materializer) = _journal.Value;

@@ -16,6 +16,9 @@ public sealed record DocumentStatus(long LastSequence, long JoinSnapshot)
 {
     /// <summary>The epoch of the history (docs/protocol.md, the hello).</summary>
     public long Epoch { get; init; }
+
+    /// <summary>The journal is trimmed through this sequence number (the server API's trim, retention); 0: not trimmed.</summary>
+    public long TrimmedThrough { get; init; }
 }
 
 /// <summary>
@@ -115,7 +118,7 @@ public sealed class RelayDocuments
         try
         {
             var opened = await registry.Get<HistoryProxy>().Ask<DocumentOpened>(new OpenDocument(document), timeout, cancellation).ConfigureAwait(false);
-            return new DocumentStatus(opened.LastSequence, opened.JoinSnapshot) { Epoch = opened.Epoch };
+            return new DocumentStatus(opened.LastSequence, opened.JoinSnapshot) { Epoch = opened.Epoch, TrimmedThrough = opened.TrimmedThrough };
         }
         catch (AskTimeoutException)
         {
@@ -160,6 +163,21 @@ public sealed class RelayDocuments
     /// </summary>
     public Task<DocumentList?> ListAsync(string prefix, string? cursor, int limit, CancellationToken cancellation = default) =>
         Api.ListAsync(prefix, cursor, limit, cancellation);
+
+    /// <summary>
+    /// Deletes the whole history of <paramref name="document"/> through its sequencer: every journal event and snapshot
+    /// of it, in one transaction; its connections on every node are closed, and its next history starts at 1 under a new
+    /// epoch. Waits at most <c>Relay:UnavailableAfterSeconds</c>.
+    /// </summary>
+    public Task<HistoryEditResult> DeleteHistoryAsync(DocumentName document, CancellationToken cancellation = default) =>
+        Api.EditHistoryAsync(new DeleteHistory(document), cancellation);
+
+    /// <summary>
+    /// Drops the journal events of <paramref name="document"/> before <paramref name="before"/>, where the snapshot
+    /// joiners start from covers them (compaction); resumes from before the trim get a snapshot join.
+    /// </summary>
+    public Task<HistoryEditResult> TrimHistoryAsync(DocumentName document, long before, CancellationToken cancellation = default) =>
+        Api.EditHistoryAsync(new TrimHistory(document, before), cancellation);
 
     private DocumentApi Api => _api ?? throw new InvalidOperationException("RelayDocuments was created without the host's services");
 

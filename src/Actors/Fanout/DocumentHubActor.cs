@@ -44,6 +44,10 @@ internal sealed class DocumentHubActor : ReceiveActor, IWithTimers
     private long _head = -1;
     private long _latestKnown;
     private long _epoch;
+    private long _trimmedThrough;
+
+    // Counts the histories this hub served (see Reset): a journal read asked for under an earlier one is dropped.
+    private int _generation;
     private bool _reading;
     private long _lastHeardTicks;
     private int _opened;
@@ -87,11 +91,11 @@ internal sealed class DocumentHubActor : ReceiveActor, IWithTimers
                 Timers.StartPeriodicTimer(nameof(CheckSequencer), CheckSequencer.Instance, _settings.ReopenAfter);
             }
         });
-        Receive<DocumentOpened>(opened => OnHeadKnown(opened.LastSequence, opened.Epoch, opened.JoinSnapshot));
+        Receive<DocumentOpened>(opened => OnHeadKnown(opened.LastSequence, opened.Epoch, opened.JoinSnapshot, opened.TrimmedThrough));
         Receive<HistoryHeartbeat>(heartbeat =>
         {
             _status?.ObserveHeartbeat(heartbeat.LastSequence);
-            OnHeadKnown(heartbeat.LastSequence, heartbeat.Epoch, heartbeat.JoinSnapshot);
+            OnHeadKnown(heartbeat.LastSequence, heartbeat.Epoch, heartbeat.JoinSnapshot, heartbeat.TrimmedThrough);
         });
         Receive<JoinSnapshotLoaderActor.Loaded>(OnSnapshotLoaded);
         Receive<JoinSnapshotLoaderActor.LoadFailed>(failed =>
@@ -112,7 +116,9 @@ internal sealed class DocumentHubActor : ReceiveActor, IWithTimers
                 OpenDocument();
             }
         });
-        Receive<GapRead>(OnGapRead);
+        Receive<GapRead>(read => read.Generation == _generation, OnGapRead);
+        Receive<GapRead>(_ => { });
+        Receive<GapReadFailed>(failed => failed.Generation != _generation, _ => { });
         Receive<GapReadFailed>(failed =>
         {
             _reading = false;
@@ -173,10 +179,16 @@ internal sealed class DocumentHubActor : ReceiveActor, IWithTimers
 
     private void OpenDocument() => _sequencers.Tell(new OpenDocument(_document));
 
-    private void OnHeadKnown(long lastSequence, long epoch, long joinSnapshot)
+    private void OnHeadKnown(long lastSequence, long epoch, long joinSnapshot, long trimmedThrough)
     {
         _lastHeardTicks = Environment.TickCount64;
+        if (epoch != 0 && _epoch != 0 && epoch != _epoch && _head > 0)
+        {
+            Reset(epoch);
+        }
+
         _joinSnapshot = joinSnapshot;
+        _trimmedThrough = trimmedThrough;
         if (joinSnapshot == 0 || (epoch != 0 && _epoch != 0 && epoch != _epoch))
         {
             // The document is no longer compactable (or never was), or its history was replaced: joiners replay the
@@ -216,6 +228,37 @@ internal sealed class DocumentHubActor : ReceiveActor, IWithTimers
         {
             FillGap();
         }
+    }
+
+    /// <summary>
+    /// The sequencer names another history than the one this hub served (deleted by the server API, or the journal
+    /// replaced): every connection of it is closed, so that its client comes back to the new history (a <c>relay.v1</c>
+    /// client sees the new epoch and starts over), and the hub starts again at the new history's head.
+    /// </summary>
+    private void Reset(long epoch)
+    {
+        _log.Info("The history of {Document} was replaced (epoch {Old:x16} at {Head}, now {New:x16}): closing its {Count} connections on this node", _document, _epoch, _head, epoch, _connections.Count);
+        foreach (var connection in _connections)
+        {
+            connection.Tell(ConnectionActor.HistoryReplaced.Instance);
+        }
+
+        _waitingForHead.Clear();
+        _waitingForSnapshot.Clear();
+        _held.TakeAll();
+        _generation++;
+        if (_snapshotLoader is { } loader)
+        {
+            // A snapshot it still loads is the old history's: its answer, from a loader no longer this hub's, is dropped.
+            Context.Stop(loader);
+            _snapshotLoader = null;
+        }
+
+        _reading = false;
+        _head = -1;
+        _latestKnown = 0;
+        _snapshot = null;
+        _loadingSnapshot = 0;
     }
 
     private void OnLive(PatchAppended patch)
@@ -282,7 +325,7 @@ internal sealed class DocumentHubActor : ReceiveActor, IWithTimers
 
         if (_snapshot is { } snapshot && snapshot.Sequence >= _joinSnapshot)
         {
-            connection.Tell(new ConnectionActor.Join(_head, _epoch, snapshot));
+            connection.Tell(new ConnectionActor.Join(_head, _epoch, snapshot with { TrimmedThrough = _trimmedThrough }));
             return;
         }
 
@@ -305,6 +348,11 @@ internal sealed class DocumentHubActor : ReceiveActor, IWithTimers
 
     private void OnSnapshotLoaded(JoinSnapshotLoaderActor.Loaded result)
     {
+        if (!Sender.Equals(_snapshotLoader))
+        {
+            return;
+        }
+
         var asked = _loadingSnapshot;
         _loadingSnapshot = 0;
         if (result.Snapshot is { } loaded && loaded.Sequence <= _head)
@@ -324,7 +372,7 @@ internal sealed class DocumentHubActor : ReceiveActor, IWithTimers
 
         foreach (var connection in _waitingForSnapshot)
         {
-            connection.Tell(new ConnectionActor.Join(_head, _epoch, _snapshot));
+            connection.Tell(new ConnectionActor.Join(_head, _epoch, _snapshot is null ? null : _snapshot with { TrimmedThrough = _trimmedThrough }));
         }
 
         _waitingForSnapshot.Clear();
@@ -357,8 +405,9 @@ internal sealed class DocumentHubActor : ReceiveActor, IWithTimers
         }
 
         _reading = true;
+        var generation = _generation;
         _reader.ReadWindowAsync(_document, _window, _head + 1, to, Math.Max(to, _latestKnown), _materializer ??= Context.Materializer())
-            .PipeTo(Self, success: window => new GapRead(window), failure: cause => new GapReadFailed(cause));
+            .PipeTo(Self, success: window => new GapRead(window, generation), failure: cause => new GapReadFailed(cause, generation));
     }
 
     private void OnGapRead(GapRead read)
@@ -394,9 +443,9 @@ internal sealed class DocumentHubActor : ReceiveActor, IWithTimers
     /// <summary>The connection actor of an opened connection.</summary>
     public sealed record ConnectionOpened(IActorRef Connection);
 
-    private sealed record GapRead(HistoryWindow Window);
+    private sealed record GapRead(HistoryWindow Window, int Generation);
 
-    private sealed record GapReadFailed(Exception Cause);
+    private sealed record GapReadFailed(Exception Cause, int Generation);
 
     private sealed class CheckSequencer
     {

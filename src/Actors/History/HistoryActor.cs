@@ -8,6 +8,7 @@ using Relay.Actors.Compaction;
 using Relay.Actors.Diagnostics;
 using Relay.Actors.Documents;
 using Relay.Actors.Fanout;
+using Relay.Actors.Journal;
 using Relay.Actors.Messages;
 
 namespace Relay.Actors.History;
@@ -48,6 +49,9 @@ internal sealed record HistorySettings(int SnapshotEvery, TimeSpan HeartbeatInte
     /// </summary>
     public long CompactionFloorBytes { get; init; } = 16 * 1024;
 
+    /// <summary>Relay's own SQL on the journal, which deletes a whole history (<see cref="DeleteHistory"/>); null: a delete fails.</summary>
+    public JournalSql? Journal { get; init; }
+
     /// <summary>Defaults for production.</summary>
     public static readonly HistorySettings Default = new(10_000, TimeSpan.FromSeconds(1), 100_000, TimeSpan.FromMinutes(2));
 }
@@ -79,6 +83,16 @@ internal sealed class HistoryActor : ReceivePersistentActor, IWithTimers
 
     // Snapshots being saved, by sequence number: whether each holds a compactable state.
     private readonly Dictionary<long, bool> _snapshotsInFlight = new();
+
+    // Journal and snapshot deletions asked for and not answered yet: a history's delete waits for them, so that none
+    // of them lands on its next history.
+    private int _deletionsInFlight;
+
+    // Trims (TrimHistory) waiting for their snapshot to be saved (Deleting 0), then for the journal's delete.
+    private readonly List<PendingTrim> _trims = new();
+
+    // Set while the whole history is being deleted (DeleteHistory).
+    private Deletion? _deletion;
 
     /// <summary>
     /// Creates the sequencer of <paramref name="document"/>; <paramref name="publisher"/> is the DistributedPubSub
@@ -118,7 +132,10 @@ internal sealed class HistoryActor : ReceivePersistentActor, IWithTimers
         {
             JoinSnapshot = _state.JoinSnapshot,
             ClientLastFrame = open.Client is { } client ? _state.LastFrameOf(client) : 0,
+            TrimmedThrough = _state.TrimmedThrough,
         }));
+        Command<TrimHistory>(HandleTrim);
+        Command<DeleteHistory>(StartDeleting);
         Command<ReceiveTimeout>(_ =>
         {
             // The parent stops us with StopSequencer, so the writes in flight finish first; messages that
@@ -128,15 +145,29 @@ internal sealed class HistoryActor : ReceivePersistentActor, IWithTimers
             Context.Parent.Tell(new Passivate(StopSequencer.Instance));
         });
         Command<Heartbeat>(_ => PublishHeartbeat());
-        Command<SaveSnapshotSuccess>(success => OnSnapshotSaved(success.Metadata.SequenceNr));
+        Command<SaveSnapshotSuccess>(success =>
+        {
+            OnSnapshotSaved(success.Metadata.SequenceNr);
+            TrimAfterSnapshot(success.Metadata.SequenceNr, saved: true);
+        });
         Command<SaveSnapshotFailure>(failure =>
         {
             _snapshotsInFlight.Remove(failure.Metadata.SequenceNr);
             _log.Warning(failure.Cause, "Snapshot at sequence {Sequence} failed", failure.Metadata.SequenceNr);
+            TrimAfterSnapshot(failure.Metadata.SequenceNr, saved: false);
         });
-        Command<DeleteMessagesSuccess>(deleted => _log.Debug("Deleted the journal of {Document} up to {Sequence}, covered by its snapshots", _document, deleted.ToSequenceNr));
+        Command<DeleteMessagesSuccess>(deleted =>
+        {
+            _deletionsInFlight--;
+            _log.Debug("Deleted the journal of {Document} up to {Sequence}, covered by its snapshots", _document, deleted.ToSequenceNr);
+            AnswerTrims(deleted.ToSequenceNr, null);
+        });
         Command<DeleteMessagesFailure>(failure =>
-            _log.Warning(failure.Cause, "Deleting the journal of {Document} up to {Sequence} failed; the next snapshot tries again", _document, failure.ToSequenceNr));
+        {
+            _deletionsInFlight--;
+            _log.Warning(failure.Cause, "Deleting the journal of {Document} up to {Sequence} failed; the next snapshot tries again", _document, failure.ToSequenceNr);
+            AnswerTrims(failure.ToSequenceNr, failure.Cause);
+        });
         // The singleton's termination message on hand-over and shutdown: the writes in flight finish and are
         // confirmed and published before the sequencer stops, so no accepted patch is left unjournaled.
         Command<StopSequencer>(stop => DeferAsync(stop, _ =>
@@ -144,8 +175,12 @@ internal sealed class HistoryActor : ReceivePersistentActor, IWithTimers
             _log.Info("Sequencer of {Document} stopping at sequence {LastSequence}", _document, _state.LastSequence);
             Context.Stop(Self);
         }));
-        Command<DeleteSnapshotsSuccess>(_ => { });
-        Command<DeleteSnapshotsFailure>(failure => _log.Warning(failure.Cause, "Deleting old snapshots failed"));
+        Command<DeleteSnapshotsSuccess>(_ => _deletionsInFlight--);
+        Command<DeleteSnapshotsFailure>(failure =>
+        {
+            _deletionsInFlight--;
+            _log.Warning(failure.Cause, "Deleting old snapshots failed");
+        });
     }
 
     /// <inheritdoc />
@@ -258,6 +293,7 @@ internal sealed class HistoryActor : ReceivePersistentActor, IWithTimers
             RelayMetrics.JournalWriteDuration.Record(RelayMetrics.SecondsSince(started));
             _writesInFlight--;
             Flush();
+            PurgeWhenQuiet();
         });
     }
 
@@ -297,6 +333,18 @@ internal sealed class HistoryActor : ReceivePersistentActor, IWithTimers
     /// </summary>
     private void OnSnapshotSaved(long sequence)
     {
+        void DeleteMessages(long toSequenceNr)
+        {
+            _deletionsInFlight++;
+            this.DeleteMessages(toSequenceNr);
+        }
+
+        void DeleteSnapshots(SnapshotSelectionCriteria criteria)
+        {
+            _deletionsInFlight++;
+            this.DeleteSnapshots(criteria);
+        }
+
         var compactable = _snapshotsInFlight.Remove(sequence, out var holdsState) && holdsState;
         if (_settings.Compaction == CompactionMode.None)
         {
@@ -332,6 +380,182 @@ internal sealed class HistoryActor : ReceivePersistentActor, IWithTimers
         }
     }
 
+    /// <summary>
+    /// A trim (<see cref="TrimHistory"/>): the state decides how far the journal may go (what the snapshot joiners start
+    /// from covers); a snapshot saying so is saved first, then the journal is deleted up to there, so that a sequencer
+    /// that restarts in between already sends resumes from before the trim to a snapshot join.
+    /// </summary>
+    private void HandleTrim(TrimHistory trim)
+    {
+        var (outcome, through, reason) = _state.DecideTrim(trim.Before, trim.UpToSnapshot);
+        if (outcome != HistoryEditOutcome.Done || through <= _state.TrimmedThrough)
+        {
+            Sender.Tell(Edited(outcome, through) with { Reason = reason });
+            return;
+        }
+
+        _state.Trimmed(through);
+        var snapshot = _state.ToSnapshot();
+        _snapshotsInFlight[snapshot.LastSequence] = snapshot.Compactable;
+        _trims.Add(new PendingTrim(Sender, through, snapshot.LastSequence));
+        SaveSnapshot(snapshot);
+        PublishHeartbeat();
+        _log.Info("Trimming the journal of {Document} through {Through} (snapshot joiners start from: {JoinSnapshot})", _document, through, _state.JoinSnapshot);
+    }
+
+    private void TrimAfterSnapshot(long sequence, bool saved)
+    {
+        foreach (var trim in _trims.Where(t => !t.Deleting && t.Snapshot == sequence).ToList())
+        {
+            if (!saved)
+            {
+                _trims.Remove(trim);
+                trim.Sender.Tell(Edited(HistoryEditOutcome.Failed, _state.TrimmedThrough) with { Reason = "the snapshot store failed; nothing was trimmed" });
+                continue;
+            }
+
+            trim.Deleting = true;
+            _deletionsInFlight++;
+            DeleteMessages(trim.Through);
+        }
+    }
+
+    private void AnswerTrims(long toSequenceNr, Exception? failure)
+    {
+        foreach (var trim in _trims.Where(t => t.Deleting && t.Through == toSequenceNr).ToList())
+        {
+            _trims.Remove(trim);
+            if (failure is null)
+            {
+                RelayMetrics.HistoryTrims.Add(1);
+            }
+
+            trim.Sender.Tell(failure is null
+                ? Edited(HistoryEditOutcome.Done, trim.Through)
+                : Edited(HistoryEditOutcome.Failed, trim.Through) with { Reason = "the journal failed: " + failure.Message });
+        }
+    }
+
+    private HistoryEdited Edited(HistoryEditOutcome outcome, long through) =>
+        new(_document, outcome, through) { Head = _state.LastSequence, Epoch = _state.Epoch, JoinSnapshot = _state.JoinSnapshot };
+
+    /// <summary>
+    /// A delete of the whole history (<see cref="DeleteHistory"/>): every message for the document waits (the appends
+    /// being written finish, and are deleted with the rest) until the journal's writes and deletions and the snapshots
+    /// being saved are done; then one transaction deletes the document's rows; then the sequencer stops through its
+    /// parent (the singleton's host or the shard), handing it the messages that waited, so that the next sequencer
+    /// recovers an empty history (a new epoch, numbering from 1) and takes them.
+    /// </summary>
+    private void StartDeleting(DeleteHistory delete)
+    {
+        if (_state.LastSequence == 0 && _state.LastAssigned == 0)
+        {
+            Sender.Tell(Edited(HistoryEditOutcome.NotFound, 0));
+            return;
+        }
+
+        _deletion = new Deletion(Sender);
+        _log.Info("Deleting the history of {Document} (head {Head}, epoch {Epoch})", _document, _state.LastAssigned, _state.Epoch);
+        Become(Deleting);
+        PurgeWhenQuiet();
+    }
+
+    private void Deleting()
+    {
+        var deletion = _deletion!;
+        Command<SaveSnapshotSuccess>(success =>
+        {
+            _snapshotsInFlight.Remove(success.Metadata.SequenceNr);
+            PurgeWhenQuiet();
+        });
+        Command<SaveSnapshotFailure>(failure =>
+        {
+            _snapshotsInFlight.Remove(failure.Metadata.SequenceNr);
+            PurgeWhenQuiet();
+        });
+        Command<DeleteMessagesSuccess>(_ => Settled());
+        Command<DeleteMessagesFailure>(_ => Settled());
+        Command<DeleteSnapshotsSuccess>(_ => Settled());
+        Command<DeleteSnapshotsFailure>(_ => Settled());
+        Command<HistoryPurged>(purged =>
+        {
+            deletion.Done = true;
+            if (purged.Failure is { } failure)
+            {
+                _log.Warning(failure, "Deleting the history of {Document} failed; nothing was deleted", _document);
+                deletion.Requester.Tell(Edited(HistoryEditOutcome.Failed, 0) with { Reason = "the journal failed: " + failure.Message });
+            }
+            else
+            {
+                _log.Info("Deleted the history of {Document}: {Rows} journal rows through sequence {Head}", _document, purged.Rows, _state.LastSequence);
+                RelayMetrics.HistoriesDeleted.Add(1);
+                deletion.Requester.Tell(Edited(HistoryEditOutcome.Done, _state.LastSequence));
+            }
+
+            foreach (var trim in _trims)
+            {
+                trim.Sender.Tell(Edited(purged.Failure is null ? HistoryEditOutcome.Done : HistoryEditOutcome.Failed, trim.Through));
+            }
+
+            _trims.Clear();
+            if (deletion.StopAsked)
+            {
+                StopAfterDeleting(deletion);
+            }
+            else
+            {
+                // The next sequencer recovers from the journal as it now is; the parent holds what arrives meanwhile.
+                Context.Parent.Tell(new Passivate(StopSequencer.Instance));
+            }
+        });
+        Command<StopSequencer>(_ =>
+        {
+            deletion.StopAsked = true;
+            if (deletion.Done)
+            {
+                StopAfterDeleting(deletion);
+            }
+        });
+        Command<IDocumentCommand>(command => deletion.Waiting.Add((command, Sender)));
+        Command<Heartbeat>(_ => { });
+        Command<ReceiveTimeout>(_ => { });
+        return;
+
+        void Settled()
+        {
+            _deletionsInFlight--;
+            PurgeWhenQuiet();
+        }
+    }
+
+    private void PurgeWhenQuiet()
+    {
+        if (_deletion is not { Purging: false } deletion || _writesInFlight > 0 || _batch.Count > 0 || _snapshotsInFlight.Count > 0 || _deletionsInFlight > 0)
+        {
+            return;
+        }
+
+        deletion.Purging = true;
+        var purge = _settings.Journal is { } journal
+            ? journal.PurgeAsync(PersistenceId, CancellationToken.None)
+            : Task.FromException<int>(new InvalidOperationException("this sequencer has no SQL on its journal"));
+        purge.PipeTo(Self, success: rows => new HistoryPurged(rows, null), failure: cause => new HistoryPurged(0, cause));
+    }
+
+    // The messages that waited go to the parent, which holds them for the next sequencer (a parent that is itself
+    // stopping drops them: their senders resend to the next one). That one is started at once with an OpenDocument, so
+    // its heartbeat tells every node's hub of the new history.
+    private void StopAfterDeleting(Deletion deletion)
+    {
+        foreach (var (message, sender) in deletion.Waiting)
+        {
+            Context.Parent.Tell(message, sender);
+        }
+
+        Context.Parent.Tell(new OpenDocument(_document), ActorRefs.NoSender);
+        Context.Stop(Self);
+    }
+
     // Says once per sequencer why its document is not compactable, and counts it while the sequencer runs.
     private void NoteCompactability(bool recovering)
     {
@@ -364,7 +588,7 @@ internal sealed class HistoryActor : ReceivePersistentActor, IWithTimers
     private void Publish(object message) => _publisher.Tell(new Publish(_document.Topic, message));
 
     // Also sent at once when the snapshot joiners start from changes, so the hubs learn it without waiting for the timer.
-    private void PublishHeartbeat() => Publish(new HistoryHeartbeat(_state.LastSequence, _state.Epoch) { JoinSnapshot = _state.JoinSnapshot });
+    private void PublishHeartbeat() => Publish(new HistoryHeartbeat(_state.LastSequence, _state.Epoch) { JoinSnapshot = _state.JoinSnapshot, TrimmedThrough = _state.TrimmedThrough });
 
     /// <inheritdoc />
     protected override void OnPersistFailure(Exception cause, object @event, long sequenceNr)
@@ -393,6 +617,33 @@ internal sealed class HistoryActor : ReceivePersistentActor, IWithTimers
         private StopSequencer()
         {
         }
+    }
+
+    private sealed record HistoryPurged(int Rows, Exception? Failure);
+
+    private sealed class PendingTrim(IActorRef sender, long through, long snapshot)
+    {
+        public IActorRef Sender { get; } = sender;
+
+        public long Through { get; } = through;
+
+        public long Snapshot { get; } = snapshot;
+
+        // Its snapshot is saved and the journal's delete is asked for.
+        public bool Deleting { get; set; }
+    }
+
+    private sealed class Deletion(IActorRef requester)
+    {
+        public IActorRef Requester { get; } = requester;
+
+        public List<(IDocumentCommand Message, IActorRef Sender)> Waiting { get; } = new();
+
+        public bool Purging { get; set; }
+
+        public bool Done { get; set; }
+
+        public bool StopAsked { get; set; }
     }
 
     private sealed class BatchWritten

@@ -92,7 +92,56 @@ internal sealed class HistoryState
     /// The sequence number of the saved snapshot joiners start from; 0: none, they replay the whole history. Once the
     /// document is not compactable that is 0, unless the journal before the snapshot was deleted.
     /// </summary>
-    public long JoinSnapshot => Compactable || _deleteCompacted ? _joinSnapshot : 0;
+    public long JoinSnapshot => Compactable || _deleteCompacted || TrimmedThrough > 0 ? _joinSnapshot : 0;
+
+    /// <summary>
+    /// The journal up to and including this sequence number was trimmed away (<see cref="DecideTrim"/>); 0: never. Joiners
+    /// start from a snapshot at or past it, and nobody resumes from before it.
+    /// </summary>
+    public long TrimmedThrough { get; private set; }
+
+    /// <summary>
+    /// What a trim of the events before <paramref name="before"/> does now: <see cref="Messages.HistoryEditOutcome.Done"/>
+    /// with the sequence number the journal is to be trimmed through (the current <see cref="TrimmedThrough"/> when
+    /// nothing is left to drop), or why not. Only what the snapshot joiners start from covers may go; with
+    /// <paramref name="upToSnapshot"/> (retention) a <paramref name="before"/> past it is cut down to it instead of refused.
+    /// </summary>
+    public (Messages.HistoryEditOutcome Outcome, long Through, string? Reason) DecideTrim(long before, bool upToSnapshot)
+    {
+        if (LastSequence == 0)
+        {
+            return (Messages.HistoryEditOutcome.NotFound, 0, null);
+        }
+
+        if (_mode == CompactionMode.None)
+        {
+            return (Messages.HistoryEditOutcome.NotKept, TrimmedThrough, "compaction is off (Relay:Compaction:Mode): without a snapshot of the state, nothing of the history can go");
+        }
+
+        if (before > LastSequence + 1)
+        {
+            return (Messages.HistoryEditOutcome.Bad, TrimmedThrough, $"before is past the head ({LastSequence}): at most {LastSequence + 1}");
+        }
+
+        var covered = JoinSnapshot;
+        var through = before - 1;
+        if (through > covered)
+        {
+            if (!upToSnapshot)
+            {
+                return (Messages.HistoryEditOutcome.NotKept, TrimmedThrough, covered == 0
+                    ? "the document has no snapshot joiners start from yet: nothing of its history can go"
+                    : $"the snapshot joiners start from is at {covered}: trim before {covered + 1} at most");
+            }
+
+            through = covered;
+        }
+
+        return (Messages.HistoryEditOutcome.Done, Math.Max(through, TrimmedThrough), null);
+    }
+
+    /// <summary>The journal is to be trimmed through <paramref name="through"/>: the next snapshot says so, and joiners and resumes follow it.</summary>
+    public void Trimmed(long through) => TrimmedThrough = Math.Max(TrimmedThrough, through);
 
     /// <summary>
     /// A snapshot taken at <paramref name="sequence"/> (with the state, if <paramref name="compactable"/>) was saved.
@@ -323,6 +372,7 @@ internal sealed class HistoryState
             Compactable = state is not null,
             NotCompactableReason = Fold?.NotCompactableReason,
             JoinSnapshot = state is null ? JoinSnapshot : 0,
+            TrimmedThrough = TrimmedThrough,
         };
     }
 
@@ -336,6 +386,7 @@ internal sealed class HistoryState
         LastSequence = snapshot.LastSequence;
         LastAssigned = snapshot.LastSequence;
         Epoch = snapshot.Epoch;
+        TrimmedThrough = snapshot.TrimmedThrough;
         _joinSnapshot = 0;
         if (_mode != CompactionMode.None)
         {

@@ -20,6 +20,7 @@ using Relay.Actors.Documents;
 using Relay.Actors.Fanout;
 using Relay.Actors.History;
 using Relay.Actors.Journal;
+using Relay.Actors.Retention;
 using Relay.Actors.Webhooks;
 using Relay.Actors.Messages;
 using Relay.Actors.Serialization;
@@ -34,6 +35,9 @@ public sealed class HistoryProxy;
 
 /// <summary>Marker for the <see cref="ActorRegistry"/> entry of the webhook dispatcher's singleton manager.</summary>
 public sealed class WebhookDispatcher;
+
+/// <summary>Marker for the <see cref="ActorRegistry"/> entry of the retention sweeper's singleton (<c>Relay:Retention</c>).</summary>
+public sealed class RetentionSweeper;
 
 /// <summary>Akka.Hosting wiring of a Relay node.</summary>
 public static class RelayHostingExtensions
@@ -88,6 +92,7 @@ public static class RelayHostingExtensions
             .WithCustomSerializer("relay", [typeof(IRelayMessage)], system => new RelaySerializer(system))
             .WithRelaySequencers(options, status)
             .WithRelayWebhooks(options.Webhooks)
+            .WithRelayRetention(options)
             .WithActors((system, registry) =>
             {
                 var hubs = system.ActorOf(
@@ -186,6 +191,7 @@ public static class RelayHostingExtensions
             InitialState = options.Compaction.InitialStateUtf8,
             DeleteCompacted = options.Compaction.DeleteCompacted,
             CompactionFloorBytes = options.Compaction.SnapshotFloorBytes,
+            Journal = new JournalSql(options.Journal),
         };
         Props SequencerProps(ActorSystem system, DocumentName document) =>
             HistoryActor.Props(document, DistributedPubSub.Get(system).Mediator, status, settings);
@@ -217,6 +223,21 @@ public static class RelayHostingExtensions
     /// With <c>Relay:Webhooks:Url</c> set, the cluster's one webhook dispatcher, a cluster singleton (on the oldest
     /// node; it moves when that node goes), sending through the host's <see cref="IWebhookSender"/>.
     /// </summary>
+    // One sweeper for the cluster, on the oldest node, as the webhook dispatcher.
+    private static AkkaConfigurationBuilder WithRelayRetention(this AkkaConfigurationBuilder builder, RelayOptions options)
+    {
+        if (!options.Retention.IsEnabled)
+        {
+            return builder;
+        }
+
+        return builder.WithSingleton<RetentionSweeper>(
+            "retention",
+            (_, registry, _) => RetentionActor.Props(options.Retention, new JournalSql(options.Journal), registry.Get<HistoryProxy>()),
+            new ClusterSingletonOptions(),
+            createProxyToo: false);
+    }
+
     private static AkkaConfigurationBuilder WithRelayWebhooks(this AkkaConfigurationBuilder builder, WebhookOptions webhooks)
     {
         if (!webhooks.IsEnabled)

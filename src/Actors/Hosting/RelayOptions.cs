@@ -25,6 +25,9 @@ public sealed class RelayOptions
     /// <summary>Webhooks: the patches of a prefix of documents POSTed to a receiver.</summary>
     public WebhookOptions Webhooks { get; set; } = new();
 
+    /// <summary>Retention: per prefix of documents, how much of each history is kept under its snapshot.</summary>
+    public RetentionOptions Retention { get; set; } = new();
+
     /// <summary>Presence and broadcasts of <c>relay.v1</c> clients.</summary>
     public PresenceOptions Presence { get; set; } = new();
 
@@ -109,6 +112,7 @@ public sealed class RelayOptions
         _ = Compaction.ParsedMode;
         _ = Compaction.InitialStateUtf8;
         Webhooks.Validate();
+        Retention.Validate(Compaction.ParsedMode != Relay.Actors.Compaction.CompactionMode.None);
         if (Compaction.SnapshotFloorBytes < 1)
         {
             throw new InvalidOperationException("Relay:Compaction:SnapshotFloorBytes must be positive");

@@ -1,7 +1,4 @@
 #nullable enable
-using System.Data.Common;
-using Microsoft.Data.Sqlite;
-using Npgsql;
 using Relay.Actors.Documents;
 using Relay.Actors.Hosting;
 
@@ -14,9 +11,9 @@ namespace Relay.Actors.Journal;
 /// </summary>
 internal sealed class DocumentIndex
 {
-    private readonly JournalOptions _journal;
+    private readonly JournalSql _sql;
 
-    public DocumentIndex(JournalOptions journal) => _journal = journal;
+    public DocumentIndex(JournalOptions journal) => _sql = new JournalSql(journal);
 
     /// <summary>
     /// The documents whose names start with <paramref name="prefix"/>, in name order (ordinal), after
@@ -31,19 +28,19 @@ internal sealed class DocumentIndex
         // Persistence ids of documents sort as their names (one common start), compared as bytes (PostgreSQL would
         // use the database's collation unless told). The start is inclusive on a first page (a document may be named
         // the prefix itself), exclusive after a cursor.
-        var bytes = _journal.IsSqlite ? "" : " COLLATE \"C\"";
+        var bytes = _sql.IsSqlite ? "" : " COLLATE \"C\"";
         var sql = $"""
             SELECT persistence_id, MAX(sequence_number), MAX(created) FROM journal
             WHERE persistence_id{bytes} {(after ? ">" : ">=")} @from AND persistence_id{bytes} < @end
             GROUP BY persistence_id ORDER BY persistence_id{bytes} LIMIT @limit
             """;
-        await using var connection = Open();
+        await using var connection = _sql.Open();
         await connection.OpenAsync(cancellation).ConfigureAwait(false);
         await using var command = connection.CreateCommand();
         command.CommandText = sql;
-        Add(command, "@from", after ? cursor! : start);
-        Add(command, "@end", start + '\uffff');
-        Add(command, "@limit", limit);
+        JournalSql.Add(command, "@from", after ? cursor! : start);
+        JournalSql.Add(command, "@end", start + '\uffff');
+        JournalSql.Add(command, "@limit", limit);
         var documents = new List<KnownDocument>();
         string? last = null;
         var rows = 0;
@@ -59,16 +56,5 @@ internal sealed class DocumentIndex
         }
 
         return (documents, rows == limit ? last : null);
-    }
-
-    private DbConnection Open() =>
-        _journal.IsSqlite ? new SqliteConnection(_journal.ConnectionString) : new NpgsqlConnection(_journal.ConnectionString);
-
-    private static void Add(DbCommand command, string name, object value)
-    {
-        var parameter = command.CreateParameter();
-        parameter.ParameterName = name;
-        parameter.Value = value;
-        command.Parameters.Add(parameter);
     }
 }

@@ -116,13 +116,16 @@ public sealed record OpenDocument(DocumentName Document) : IDocumentCommand
 /// The sequencer of <paramref name="Document"/> runs; everything up to <paramref name="LastSequence"/> is journaled.
 /// <paramref name="Epoch"/> names this history: it changes when the history is reset or replaced.
 /// </summary>
-public sealed record DocumentOpened(DocumentName Document, long LastSequence, long Epoch = 0) : IRelayMessage
+public sealed record DocumentOpened(DocumentName Document, long LastSequence, long Epoch = 0) : IRelayMessage, Akka.Event.IDeadLetterSuppression
 {
     /// <summary>The last frame journaled under <see cref="OpenDocument.Client"/>; 0 for none.</summary>
     public long ClientLastFrame { get; init; }
 
     /// <summary>The sequence number of the snapshot joiners start from (compaction); 0: they replay the whole history.</summary>
     public long JoinSnapshot { get; init; }
+
+    /// <summary>The journal is trimmed up to and including this sequence number (<see cref="TrimHistory"/>); 0: not trimmed.</summary>
+    public long TrimmedThrough { get; init; }
 }
 
 /// <summary>Published by the sequencer on a cadence so that a node notices a patch the topic failed to deliver.</summary>
@@ -130,6 +133,9 @@ public sealed record HistoryHeartbeat(long LastSequence, long Epoch = 0) : IRela
 {
     /// <summary>The sequence number of the snapshot joiners start from (compaction); 0: they replay the whole history.</summary>
     public long JoinSnapshot { get; init; }
+
+    /// <summary>The journal is trimmed up to and including this sequence number (<see cref="TrimHistory"/>); 0: not trimmed.</summary>
+    public long TrimmedThrough { get; init; }
 }
 
 /// <summary>
@@ -158,6 +164,65 @@ public sealed record HistorySnapshot(long LastSequence, IReadOnlyList<Connection
     /// the journal events it covers were deleted (<c>Relay:Compaction:DeleteCompacted</c>); 0: none.
     /// </summary>
     public long JoinSnapshot { get; init; }
+
+    /// <summary>The journal up to and including this sequence number was trimmed (<see cref="TrimHistory"/>); 0: never.</summary>
+    public long TrimmedThrough { get; init; }
+}
+
+/// <summary>
+/// The server API deletes <paramref name="Document"/>'s whole history: every event and snapshot of it leaves the
+/// journal, its connections are closed, and its next history starts at sequence number 1 under a new epoch.
+/// Answered with <see cref="HistoryEdited"/>.
+/// </summary>
+public sealed record DeleteHistory(DocumentName Document) : IDocumentCommand;
+
+/// <summary>
+/// Drops <paramref name="Document"/>'s journal events before <paramref name="Before"/> (the server API's trim, and
+/// retention), only where the snapshot joiners start from covers them (compaction). Answered with
+/// <see cref="HistoryEdited"/>.
+/// </summary>
+public sealed record TrimHistory(DocumentName Document, long Before) : IDocumentCommand
+{
+    /// <summary>Retention: trim no further than the snapshot joiners start from, rather than refuse a <see cref="Before"/> past it.</summary>
+    public bool UpToSnapshot { get; init; }
+}
+
+/// <summary>What became of a <see cref="DeleteHistory"/> or <see cref="TrimHistory"/>.</summary>
+public enum HistoryEditOutcome
+{
+    /// <summary>Done (a trim with nothing left to drop included).</summary>
+    Done = 0,
+
+    /// <summary>The document has no history.</summary>
+    NotFound = 1,
+
+    /// <summary>A trim the document's snapshots do not cover: compaction is off, or no snapshot reaches that far (<see cref="HistoryEdited.Reason"/>).</summary>
+    NotKept = 2,
+
+    /// <summary>A trim past the head.</summary>
+    Bad = 3,
+
+    /// <summary>The journal or the snapshot store failed; nothing changed (a delete is one transaction).</summary>
+    Failed = 4,
+}
+
+/// <summary>
+/// The sequencer's answer to <see cref="DeleteHistory"/> and <see cref="TrimHistory"/>: <paramref name="Through"/> is
+/// the last sequence number deleted (a delete) or the one the journal is now trimmed through (a trim).
+/// </summary>
+public sealed record HistoryEdited(DocumentName Document, HistoryEditOutcome Outcome, long Through) : IRelayMessage
+{
+    /// <summary>The document's head when answered (a delete: the deleted history's).</summary>
+    public long Head { get; init; }
+
+    /// <summary>The document's epoch when answered (a delete: the deleted history's).</summary>
+    public long Epoch { get; init; }
+
+    /// <summary>The snapshot joiners start from when answered; 0: none.</summary>
+    public long JoinSnapshot { get; init; }
+
+    /// <summary>Why not, for <see cref="HistoryEditOutcome.NotKept"/>, <see cref="HistoryEditOutcome.Bad"/> and <see cref="HistoryEditOutcome.Failed"/>.</summary>
+    public string? Reason { get; init; }
 }
 
 /// <summary>

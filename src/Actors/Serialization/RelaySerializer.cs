@@ -26,6 +26,9 @@ public sealed class RelaySerializer : SerializerWithStringManifest
     private const string DocumentOpenedManifest = "OR";
     private const string PresenceGossipManifest = "PG";
     private const string PresenceBroadcastManifest = "PB";
+    private const string DeleteHistoryManifest = "D";
+    private const string TrimHistoryManifest = "T";
+    private const string HistoryEditedManifest = "E";
 
     /// <summary>Creates the serializer for <paramref name="system"/>.</summary>
     public RelaySerializer(ExtendedActorSystem system) : base(system)
@@ -47,6 +50,9 @@ public sealed class RelaySerializer : SerializerWithStringManifest
         DocumentOpened => DocumentOpenedManifest,
         PresenceGossip => PresenceGossipManifest,
         PresenceBroadcast => PresenceBroadcastManifest,
+        DeleteHistory => DeleteHistoryManifest,
+        TrimHistory => TrimHistoryManifest,
+        HistoryEdited => HistoryEditedManifest,
         _ => throw new ArgumentException($"Cannot serialize {o.GetType()} with {nameof(RelaySerializer)}", nameof(o)),
     };
 
@@ -72,7 +78,7 @@ public sealed class RelaySerializer : SerializerWithStringManifest
             IsText = m.IsText,
             Epoch = unchecked((ulong)m.Epoch),
         }.ToByteArray(),
-        HistoryHeartbeat m => new Proto.HistoryHeartbeat { LastSequence = m.LastSequence, Epoch = unchecked((ulong)m.Epoch), JoinSnapshot = m.JoinSnapshot }.ToByteArray(),
+        HistoryHeartbeat m => new Proto.HistoryHeartbeat { LastSequence = m.LastSequence, Epoch = unchecked((ulong)m.Epoch), JoinSnapshot = m.JoinSnapshot, TrimmedThrough = m.TrimmedThrough }.ToByteArray(),
         HistorySnapshot m => ToProto(m).ToByteArray(),
         OpenDocument m => new Proto.OpenDocument { Document = m.Document.Value, Client = m.Client ?? "" }.ToByteArray(),
         DocumentOpened m => new Proto.DocumentOpened
@@ -82,6 +88,19 @@ public sealed class RelaySerializer : SerializerWithStringManifest
             Epoch = unchecked((ulong)m.Epoch),
             JoinSnapshot = m.JoinSnapshot,
             ClientLastFrame = m.ClientLastFrame,
+            TrimmedThrough = m.TrimmedThrough,
+        }.ToByteArray(),
+        DeleteHistory m => new Proto.DeleteHistory { Document = m.Document.Value }.ToByteArray(),
+        TrimHistory m => new Proto.TrimHistory { Document = m.Document.Value, Before = m.Before, UpToSnapshot = m.UpToSnapshot }.ToByteArray(),
+        HistoryEdited m => new Proto.HistoryEdited
+        {
+            Document = m.Document.Value,
+            Outcome = (int)m.Outcome,
+            Through = m.Through,
+            Head = m.Head,
+            Epoch = unchecked((ulong)m.Epoch),
+            JoinSnapshot = m.JoinSnapshot,
+            Reason = m.Reason ?? "",
         }.ToByteArray(),
         PresenceGossip m => ToProto(m).ToByteArray(),
         PresenceBroadcast m => new Proto.PresenceBroadcast
@@ -123,7 +142,7 @@ public sealed class RelaySerializer : SerializerWithStringManifest
             case HistoryHeartbeatManifest:
             {
                 var m = Proto.HistoryHeartbeat.Parser.ParseFrom(bytes);
-                return new HistoryHeartbeat(m.LastSequence, unchecked((long)m.Epoch)) { JoinSnapshot = m.JoinSnapshot };
+                return new HistoryHeartbeat(m.LastSequence, unchecked((long)m.Epoch)) { JoinSnapshot = m.JoinSnapshot, TrimmedThrough = m.TrimmedThrough };
             }
             case HistorySnapshotManifest:
             {
@@ -136,6 +155,7 @@ public sealed class RelaySerializer : SerializerWithStringManifest
                     Compactable = m.Compactable,
                     NotCompactableReason = m.NotCompactableReason.Length == 0 ? null : m.NotCompactableReason,
                     JoinSnapshot = m.JoinSnapshot,
+                    TrimmedThrough = m.TrimmedThrough,
                 };
             }
             case OpenDocumentManifest:
@@ -146,7 +166,7 @@ public sealed class RelaySerializer : SerializerWithStringManifest
             case DocumentOpenedManifest:
             {
                 var m = Proto.DocumentOpened.Parser.ParseFrom(bytes);
-                return new DocumentOpened(DocumentName.Parse(m.Document), m.LastSequence, unchecked((long)m.Epoch)) { JoinSnapshot = m.JoinSnapshot, ClientLastFrame = m.ClientLastFrame };
+                return new DocumentOpened(DocumentName.Parse(m.Document), m.LastSequence, unchecked((long)m.Epoch)) { JoinSnapshot = m.JoinSnapshot, ClientLastFrame = m.ClientLastFrame, TrimmedThrough = m.TrimmedThrough };
             }
             case PresenceGossipManifest:
             {
@@ -161,6 +181,24 @@ public sealed class RelaySerializer : SerializerWithStringManifest
             {
                 var m = Proto.PresenceBroadcast.Parser.ParseFrom(bytes);
                 return new PresenceBroadcast(DocumentName.Parse(m.Document), m.Node, m.Client, m.User, m.Payload.Memory, m.IsText);
+            }
+            case DeleteHistoryManifest:
+                return new DeleteHistory(DocumentName.Parse(Proto.DeleteHistory.Parser.ParseFrom(bytes).Document));
+            case TrimHistoryManifest:
+            {
+                var m = Proto.TrimHistory.Parser.ParseFrom(bytes);
+                return new TrimHistory(DocumentName.Parse(m.Document), m.Before) { UpToSnapshot = m.UpToSnapshot };
+            }
+            case HistoryEditedManifest:
+            {
+                var m = Proto.HistoryEdited.Parser.ParseFrom(bytes);
+                return new HistoryEdited(DocumentName.Parse(m.Document), (HistoryEditOutcome)m.Outcome, m.Through)
+                {
+                    Head = m.Head,
+                    Epoch = unchecked((long)m.Epoch),
+                    JoinSnapshot = m.JoinSnapshot,
+                    Reason = m.Reason.Length == 0 ? null : m.Reason,
+                };
             }
             default:
                 throw new System.Runtime.Serialization.SerializationException($"Unknown manifest '{manifest}' for {nameof(RelaySerializer)}");
@@ -198,6 +236,7 @@ public sealed class RelaySerializer : SerializerWithStringManifest
             Compactable = snapshot.Compactable,
             NotCompactableReason = snapshot.NotCompactableReason ?? "",
             JoinSnapshot = snapshot.JoinSnapshot,
+            TrimmedThrough = snapshot.TrimmedThrough,
         };
         foreach (var c in snapshot.Cursors)
         {

@@ -118,7 +118,8 @@ public static class ApiEndpoints
             return resource switch
             {
                 Resource.Patches => post ? ApiOperation.Publish : ApiOperation.ReadHistory,
-                Resource.Document => ApiOperation.ReadState,
+                Resource.Document => HttpMethods.IsDelete(context.Request.Method) ? ApiOperation.Delete : ApiOperation.ReadState,
+                Resource.Trim => ApiOperation.Trim,
                 Resource.Changes => ApiOperation.DocumentFeed,
                 Resource.List => ApiOperation.List,
                 _ => ApiOperation.PrefixFeed,
@@ -149,17 +150,24 @@ public static class ApiEndpoints
             }
 
             var method = context.Request.Method;
-            var write = HttpMethods.IsPost(method);
+            var write = HttpMethods.IsPost(method) || HttpMethods.IsDelete(method);
             var allowed = (resource, write) switch
             {
-                (Resource.Patches, true) => true,
+                (Resource.Patches or Resource.Trim, true) => HttpMethods.IsPost(method),
+                (Resource.Document, true) => HttpMethods.IsDelete(method),
                 (Resource.Patches or Resource.Document, false) => HttpMethods.IsGet(method) || HttpMethods.IsHead(method),
                 (Resource.Changes or Resource.PrefixChanges or Resource.List, false) => HttpMethods.IsGet(method),
                 _ => false,
             };
             if (!allowed)
             {
-                context.Response.Headers.Allow = resource == Resource.Patches ? "GET, POST" : "GET";
+                context.Response.Headers.Allow = resource switch
+                {
+                    Resource.Patches => "GET, POST",
+                    Resource.Document => "GET, HEAD, DELETE",
+                    Resource.Trim => "POST",
+                    _ => "GET",
+                };
                 await WriteErrorAsync(context, StatusCodes.Status405MethodNotAllowed, $"{method} is not served here");
                 return;
             }
@@ -189,6 +197,8 @@ public static class ApiEndpoints
                 {
                     (Resource.Patches, true) => PublishAsync(context, document, key.Name),
                     (Resource.Patches, false) => ReadHistoryAsync(context, document),
+                    (Resource.Document, true) => DeleteAsync(context, document, key.Name),
+                    (Resource.Trim, _) => TrimAsync(context, document, key.Name),
                     (Resource.Changes, _) => FollowAsync(context, document),
                     _ => ReadStateAsync(context, document),
                 };
@@ -306,6 +316,70 @@ public static class ApiEndpoints
                     await WriteErrorAsync(context, StatusCodes.Status503ServiceUnavailable,
                         "the document's sequencer did not confirm the patch in time; retry with the same Idempotency-Key or client and id");
                     return;
+            }
+        }
+
+        private async Task DeleteAsync(HttpContext context, DocumentName document, string keyName)
+        {
+            var result = await documents.DeleteHistoryAsync(document, context.RequestAborted);
+            if (result.Status == HistoryEditStatus.Done)
+            {
+                logger.LogInformation("API key {Key} deleted the history of {Document} through {Through}", keyName, document, result.Through);
+                await WriteJsonAsync(context, json =>
+                {
+                    json.WriteString("document", document.Value);
+                    json.WriteNumber("deletedThrough", result.Through);
+                    json.WriteString("epoch", RelayV1.FormatEpoch(result.Epoch));
+                });
+                return;
+            }
+
+            await HistoryEditFailedAsync(context, document, result);
+        }
+
+        private async Task TrimAsync(HttpContext context, DocumentName document, string keyName)
+        {
+            if (!context.Request.Query.ContainsKey("before") || !TryNumber(context.Request.Query, "before", 1, long.MaxValue, 1, out var before))
+            {
+                await WriteErrorAsync(context, StatusCodes.Status400BadRequest, "before must be a sequence number (1 or more): the first one kept");
+                return;
+            }
+
+            var result = await documents.TrimHistoryAsync(document, before, context.RequestAborted);
+            if (result.Status == HistoryEditStatus.Done)
+            {
+                logger.LogInformation("API key {Key} trimmed the history of {Document} through {Through}", keyName, document, result.Through);
+                await WriteJsonAsync(context, json =>
+                {
+                    json.WriteString("document", document.Value);
+                    json.WriteNumber("trimmedThrough", result.Through);
+                    json.WriteNumber("snapshot", result.JoinSnapshot);
+                    json.WriteNumber("head", result.Head);
+                    json.WriteString("epoch", RelayV1.FormatEpoch(result.Epoch));
+                });
+                return;
+            }
+
+            await HistoryEditFailedAsync(context, document, result);
+        }
+
+        private static Task HistoryEditFailedAsync(HttpContext context, DocumentName document, HistoryEditResult result)
+        {
+            switch (result.Status)
+            {
+                case HistoryEditStatus.NotFound:
+                    return WriteErrorAsync(context, StatusCodes.Status404NotFound, $"document {document.Value} has no history");
+                case HistoryEditStatus.NotKept:
+                    return WriteErrorAsync(context, StatusCodes.Status409Conflict, result.Reason ?? "not covered by a snapshot", json =>
+                    {
+                        json.WriteNumber("snapshot", result.JoinSnapshot);
+                        json.WriteNumber("head", result.Head);
+                    });
+                case HistoryEditStatus.Bad:
+                    return WriteErrorAsync(context, StatusCodes.Status400BadRequest, result.Reason ?? "bad request", json => json.WriteNumber("head", result.Head));
+                default:
+                    context.Response.Headers.RetryAfter = "1";
+                    return WriteErrorAsync(context, StatusCodes.Status503ServiceUnavailable, (result.Reason ?? "the document's sequencer did not answer in time") + "; retry");
             }
         }
 
@@ -514,6 +588,7 @@ public static class ApiEndpoints
     {
         Document,
         Patches,
+        Trim,
         Changes,
         PrefixChanges,
         List,
@@ -553,6 +628,11 @@ public static class ApiEndpoints
         {
             resource = Resource.Changes;
             name = name[..^"/changes".Length];
+        }
+        else if (name.EndsWith("/trim", StringComparison.Ordinal))
+        {
+            resource = Resource.Trim;
+            name = name[..^"/trim".Length];
         }
 
         if (!DocumentName.TryParse(Uri.UnescapeDataString(name), out document, out var reason) || document.IsDefault)

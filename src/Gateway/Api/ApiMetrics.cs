@@ -47,6 +47,8 @@ internal static class ApiMetrics
         ApiOperation.DocumentFeed => "document_feed",
         ApiOperation.PrefixFeed => "prefix_feed",
         ApiOperation.List => "list",
+        ApiOperation.Delete => "delete",
+        ApiOperation.Trim => "trim",
         _ => "other",
     };
 
@@ -87,4 +89,10 @@ internal enum ApiOperation
 
     /// <summary><c>GET /api/v1/documents?prefix=</c>.</summary>
     List,
+
+    /// <summary><c>DELETE /api/v1/documents/NAME</c>.</summary>
+    Delete,
+
+    /// <summary><c>POST …/trim</c>.</summary>
+    Trim,
 }

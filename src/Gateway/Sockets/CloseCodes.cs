@@ -27,6 +27,9 @@ public static class CloseCodes
     /// <summary>An unexpected server fault.</summary>
     public const int InternalError = 1011;
 
+    /// <summary>The service restarts: here, the document's history was replaced; connect again for the new one.</summary>
+    public const int ServiceRestart = 1012;
+
     /// <summary>The server cannot take the client's patches right now.</summary>
     public const int TryAgainLater = 1013;
 
@@ -54,6 +57,7 @@ public static class CloseCodes
     private static readonly CloseFrame IdsOutOfOrder = new(PolicyViolation, "patch ids must go up by one", Disconnect.Other);
     private static readonly CloseFrame IdReused = new(PolicyViolation, "patch id reused: another patch is journaled under this client and id; continue after lastId", Disconnect.Other);
     private static readonly CloseFrame Unavailable = new(TryAgainLater, "history unavailable, try again later", Disconnect.Other);
+    private static readonly CloseFrame HistoryReplaced = new(ServiceRestart, "document history deleted or replaced: connect again for its new history", Disconnect.Other);
 
     /// <summary>What the client is told when the actors end its connection for <paramref name="reason"/>.</summary>
     public static CloseFrame For(CloseReason reason) => reason switch
@@ -65,6 +69,7 @@ public static class CloseCodes
         CloseReason.IdsOutOfOrder => IdsOutOfOrder,
         CloseReason.IdReused => IdReused,
         CloseReason.Unavailable => Unavailable,
+        CloseReason.HistoryReplaced => HistoryReplaced,
         _ => throw new ArgumentOutOfRangeException(nameof(reason), reason, "a close reason without a close code"),
     };
 
