@@ -27,6 +27,15 @@ public sealed class ClusterFaultSpecs : IAsyncLifetime
     private static readonly TimeSpan DeliveryTimeout = TimeSpan.FromSeconds(40);
     private const WebSocketCloseStatus TryAgainLater = (WebSocketCloseStatus)1013;
 
+    // The partition spec's presence, on a document of its own; its clients ping a fifth of the default timeout (10 s).
+    private const string PresenceDocument = "fault-presence";
+    private static readonly TimeSpan PresencePingEvery = TimeSpan.FromSeconds(2);
+    private static readonly TimeSpan PresenceBound = TimeSpan.FromSeconds(30);
+
+    // docs/cluster.md, "Presence": a node's clients leave the other lists at its unreachability or, should that not
+    // fire, at their entries' expiry (Relay:Presence:TimeoutSeconds, 10 s); with room for a loaded machine.
+    private static readonly TimeSpan PresenceLeaveBound = TimeSpan.FromSeconds(10 + 10);
+
     // A fault comes once this many patches went from the sender through the sequencer to the watcher (a second's worth).
     private const int FlowingBeforeFault = 200;
 
@@ -374,7 +383,7 @@ public sealed class ClusterFaultSpecs : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Should_keep_one_order_and_one_writer_when_the_sequencers_node_is_cut_off_and_take_it_back_once_healed()
+    public async Task Should_keep_one_order_one_writer_and_one_presence_list_when_the_sequencers_node_is_cut_off_and_take_it_back_once_healed()
     {
         // Every node in a cgroup of its own from its first instruction, so that iptables can tell their packets apart.
         await using var partition = await NetworkPartition.CreateAsync();
@@ -387,6 +396,13 @@ public sealed class ClusterFaultSpecs : IAsyncLifetime
             }
         });
         var majority = Cluster.Nodes.Where(node => node != cutOff).ToList();
+        // Presence on the same cluster (docs/cluster.md, "Presence"): a present client on every node, in a document of
+        // its own so that the traffic's tallies stay the patches'.
+        await using var presentOn0 = await JoinPresenceAsync(majority[0], "on-" + majority[0].Name);
+        await using var presentOn1 = await JoinPresenceAsync(majority[1], "on-" + majority[1].Name);
+        await using var presentOnCutOff = await JoinPresenceAsync(cutOff, "on-" + cutOff.Name);
+        var presentBefore = await PresenceView.AllListEachOtherAsync([presentOn0, presentOn1, presentOnCutOff], PresenceBound);
+        Assert.True(presentBefore, $"not every node's client in every list before the cut: {PresenceView.Describe([presentOn0, presentOn1, presentOnCutOff])}");
         await using var sender = await RelayClient.ConnectAsync(majority[0].WebSocketUrlOf(Document));
         await using var watcher = await RelayClient.ConnectAsync(majority[1].WebSocketUrlOf(Document));
         await using var onCutOff = await RelayClient.ConnectAsync(cutOff.WebSocketUrlOf(Document));
@@ -395,6 +411,9 @@ public sealed class ClusterFaultSpecs : IAsyncLifetime
 
         await partition.IsolateAsync(cutOff, ClusterPorts(cutOff), majority.SelectMany(ClusterPorts).ToList());
         var cutAt = traffic.Clock.Elapsed;
+        // Meanwhile: the majority's clients lose the cut-off node's client once it is unreachable.
+        var majorityLeftAt = Task.Run(async () =>
+            await PresenceView.AllListEachOtherAsync([presentOn0, presentOn1], PresenceLeaveBound) ? traffic.Clock.Elapsed : (TimeSpan?)null);
         // The cut-off node's own client keeps writing, to the sequencer its node still runs until it downs itself.
         var cutOffSent = new List<string>();
         for (var i = 1; i <= 100 && !onCutOff.Closed.IsCompleted; i++)
@@ -418,6 +437,9 @@ public sealed class ClusterFaultSpecs : IAsyncLifetime
         var exited = await Probe.EventuallyAsync(() => !cutOff.IsRunning, TimeSpan.FromSeconds(60));
         var resumed = await Probe.EventuallyAsync(() => traffic.ArrivedSentAfter(cutAt), TimeSpan.FromSeconds(60));
         var resumedAt = traffic.FirstArrivalSentAfter(cutAt)?.At ?? traffic.Clock.Elapsed;
+        var presenceLeftAt = await majorityLeftAt;
+        // Closed with its node, the cut-off node's present client reconnects, as a load balancer sends it, to the majority.
+        await using var presentBack = await JoinPresenceAsync(majority[0], presentOnCutOff.Id);
 
         // Healed, the node's replacement starts, as an orchestrator reschedules a failed pod: it joins the
         // majority's cluster; there is never a second one. (On a new address: see docs/cluster.md for a restart on
@@ -425,6 +447,15 @@ public sealed class ClusterFaultSpecs : IAsyncLifetime
         await partition.HealAsync();
         await using var replacement = new RelayNode($"{cutOff.Name}-again", new Dictionary<string, string>(cutOff.Settings), akkaPort: FreePort.Next());
         await replacement.StartAsync(TimeSpan.FromSeconds(90));
+        // One list again: every live client on every node, the replacement's too, each once, no ghost of the cut-off node.
+        await using var presentOnReplacement = await JoinPresenceAsync(replacement, "on-" + replacement.Name);
+        var joinedAt = traffic.Clock.Elapsed;
+        PresenceView[] present = [presentOn0, presentOn1, presentBack, presentOnReplacement];
+        var presenceHealed = await PresenceView.AllListEachOtherAsync(present, PresenceBound);
+        var healedAt = traffic.Clock.Elapsed;
+        // And it stays one: a change made after it reaches every client, whose list is still exactly the others.
+        await presentOn1.SetAsync($"{{\"client\":\"{presentOn1.Id}\",\"after\":\"heal\"}}");
+        var presenceStays = await PresenceView.AllListEachOtherAsync(present, PresenceBound);
         var (sent, received) = await traffic.FinishAsync(DeliveryTimeout);
         var everything = traffic.Arrivals.Select(arrival => arrival.Text).ToList();
         var history = await ReadSettledHistoryAsync(majority[0]);
@@ -438,6 +469,9 @@ public sealed class ClusterFaultSpecs : IAsyncLifetime
                           $"sequencer now on {newHost.Name}; members with {replacement.Name}: {string.Join(",", members)}");
         _output.WriteLine($"the cut-off client sent {cutOffSent.Count} patches, {history.Count(text => text.StartsWith("cut:", StringComparison.Ordinal))} of them journaled; " +
                           $"writers in the journal, in sequence order: {string.Join(" ", writers.Select(run => $"{run.Writer[..8]}x{run.Count}"))}");
+        _output.WriteLine($"presence: the cut-off node's client left the majority's lists {(presenceLeftAt - cutAt)?.TotalSeconds:F1} s after the cut; " +
+                          $"after the heal, one list on every node {(healedAt - joinedAt).TotalSeconds:F1} s after the replacement's client joined " +
+                          $"({(healedAt - cutAt).TotalSeconds:F1} s after the cut): {PresenceView.Describe(present)}");
         var tally = Report(sent, received, history, majority[1], majority[0]);
         foreach (var line in FailoverLog(majority))
         {
@@ -457,7 +491,13 @@ public sealed class ClusterFaultSpecs : IAsyncLifetime
         Assert.Equal(history.Count, writers.Sum(run => run.Count));
         Assert.All(members, count => Assert.Equal(3, count));
         AssertOpen(sender, watcher);
+        Assert.True(presenceLeftAt is not null, $"the cut-off node's client still listed on the majority {PresenceLeaveBound.TotalSeconds} s after the cut");
+        Assert.True(presenceHealed && presenceStays, $"not one presence list after the heal: {PresenceView.Describe(present)}");
     }
+
+    /// <summary>A present client named <paramref name="client"/> on <paramref name="node"/>, in <see cref="PresenceDocument"/>.</summary>
+    private static Task<PresenceView> JoinPresenceAsync(RelayNode node, string client) =>
+        PresenceView.JoinAsync(node, PresenceDocument, client, PresencePingEvery, $"{{\"client\":\"{client}\",\"node\":\"{node.Name}\"}}");
 
     /// <summary>The ports a node talks to the cluster on: Akka.Remote's and Cluster Bootstrap's.</summary>
     private static List<int> ClusterPorts(RelayNode node) => [node.AkkaPort, .. node.ManagementPort is { } management ? [management] : Array.Empty<int>()];

@@ -42,7 +42,7 @@ public sealed class ClusterPresenceSpecs
             // One present client per node, each named after its node.
             foreach (var node in cluster.Nodes)
             {
-                views.Add(await JoinAsync(node, "on-" + node.Name));
+                views.Add(await PresenceView.JoinAsync(node, Document, "on-" + node.Name, PingEvery, $"{{\"node\":\"{node.Name}\"}}"));
             }
 
             await AssertListsAsync(views, "every node's client on every node");
@@ -57,7 +57,7 @@ public sealed class ClusterPresenceSpecs
                 reached = await Eventually.HoldsAsync(() => Task.FromResult(views.Skip(1).All(other => Broadcasts(other).Contains("probe"))), TimeSpan.FromSeconds(1));
             }
 
-            Assert.True(reached, Describe(views));
+            Assert.True(reached, PresenceView.Describe(views));
 
             // From then on the first node's client's broadcasts reach the clients of the two others, in its order.
             for (var i = 1; i <= 5; i++)
@@ -77,7 +77,7 @@ public sealed class ClusterPresenceSpecs
             var clock = Stopwatch.StartNew();
             await killed.KillAsync();
             var survivors = views.Take(2).ToList();
-            Assert.True(await AllListAsync(survivors, LeaveBound), Describe(views));
+            Assert.True(await PresenceView.AllListEachOtherAsync(survivors, LeaveBound), PresenceView.Describe(views));
             var left = clock.Elapsed;
             _output.WriteLine($"a SIGKILLed node's client left the other nodes' lists {left.TotalSeconds:F1} s after the kill");
         }
@@ -93,27 +93,11 @@ public sealed class ClusterPresenceSpecs
     private static List<string> Broadcasts(PresenceView view) =>
         view.Others.Where(frame => frame.Type == "broadcast").Select(frame => frame.Text).ToList();
 
-    private static async Task<PresenceView> JoinAsync(RelayNode node, string client)
-    {
-        var view = (await PresenceView.ConnectAsync(new Uri(node.WebSocketUrlOf(Document) + $"?client={client}&user={client}"))).KeepAlive(PingEvery);
-        await view.SetAsync($"{{\"node\":\"{node.Name}\"}}");
-        return view;
-    }
-
-    /// <summary>Asserts that each view lists exactly the other views' clients.</summary>
+    /// <summary>Asserts that each view lists exactly the other views' clients, with their states.</summary>
     private async Task AssertListsAsync(IReadOnlyList<PresenceView> views, string what)
     {
         var clock = Stopwatch.StartNew();
-        Assert.True(await AllListAsync(views, Patience), $"not {what}: {Describe(views)}");
+        Assert.True(await PresenceView.AllListEachOtherAsync(views, Patience), $"not {what}: {PresenceView.Describe(views)}");
         _output.WriteLine($"{what} within {clock.Elapsed.TotalSeconds:F1} s");
     }
-
-    /// <summary>Whether, within <paramref name="timeout"/>, each of <paramref name="views"/> lists exactly the others.</summary>
-    private static Task<bool> AllListAsync(IReadOnlyList<PresenceView> views, TimeSpan timeout) =>
-        Eventually.HoldsAsync(
-            () => Task.FromResult(views.All(view => view.Ids.SequenceEqual(views.Where(other => other != view).Select(other => other.Id).Order(StringComparer.Ordinal)))),
-            timeout);
-
-    private static string Describe(IEnumerable<PresenceView> views) =>
-        string.Join("; ", views.Select(view => $"{view.Id} lists [{string.Join(",", view.Ids)}]"));
 }

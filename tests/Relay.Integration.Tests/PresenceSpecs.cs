@@ -317,6 +317,91 @@ public sealed class PresenceSpecs : IClassFixture<PresenceNodeFixture>
     }
 
     [Fact]
+    public async Task Should_send_a_present_list_to_a_client_whose_presence_frames_it_dropped_once_it_reads_again_so_its_list_ends_right()
+    {
+        var document = Unique("resync");
+        var stalled = await RelayClient.ConnectAsync(
+            new Uri(_node.WebSocketUrlOf(document) + "?client=stalled"), read: false, receiveBufferBytes: 4096, configure: options => options.AddSubProtocol("relay.v1"));
+        PresenceView? view = null;
+        try
+        {
+            await using var sender = (await Connect(document, "client=sender&user=sender")).KeepAlive(PingEvery);
+            await sender.SetAsync("{\"v\":1}");
+
+            // The stalled client can send without reading: once the sender lists it, it is one of the document's
+            // receivers. It then clears its state, so that its silence from here on changes no list.
+            await stalled.SendTextAsync("{\"type\":\"presence\"}\n{\"stalled\":true}");
+            Assert.True(await sender.ListsAsync(Patience, "stalled"), string.Join("\n", sender.Log));
+            await stalled.SendTextAsync("{\"type\":\"presence\"}\n");
+            Assert.True(await sender.ListsAsync(Patience), string.Join("\n", sender.Log));
+
+            // Its writer stuck for good: more patches than the kernel's socket buffers can take, so some wait in its
+            // (patch) queue, journaled (the sender's acks). Then its ephemeral lane fills up: broadcasts, then small
+            // ones until what room is left is smaller than any presence frame.
+            var patch = "[\"" + new string('p', 256 * 1024) + "\"]";
+            var patches = (int)((KernelSendBufferMaxBytes() + 2 * 1024 * 1024) / patch.Length) + 1;
+            for (var i = 1; i <= patches; i++)
+            {
+                await sender.Client.SendTextAsync(i, patch);
+            }
+
+            Assert.True(await Eventually.HoldsAsync(() => Task.FromResult(sender.Others.Count(frame => frame.Type == "ack") == patches), Patience));
+            var payload = "{\"pad\":\"" + new string('x', 2000) + "\"}";
+            for (var i = 0; i < 2 * PresenceNodeFixture.MaxQueuedBytes / payload.Length; i++)
+            {
+                await sender.SendAsync("{\"type\":\"broadcast\"}\n" + payload);
+            }
+
+            for (var i = 0; i < 300; i++)
+            {
+                await sender.SendAsync("{\"type\":\"broadcast\"}\nx");
+            }
+
+            // Changes it cannot be told of now: one joins, one comes and goes, one updates. The sender's list shows
+            // the node has them all.
+            await using var anna = (await Connect(document, "client=anna&user=anna")).KeepAlive(PingEvery);
+            await anna.SetAsync("{\"name\":\"Anna\"}");
+            await using (var bob = await Connect(document, "client=bob&user=bob"))
+            {
+                await bob.SetAsync("{\"name\":\"Bob\"}");
+                Assert.True(await sender.ListsAsync(Patience, "anna", "bob"), string.Join("\n", sender.Log));
+                await bob.ClearAsync();
+            }
+
+            await sender.SetAsync("{\"v\":2}");
+            Assert.True(await anna.ListsAsync(Patience, "sender") && await sender.ListsAsync(Patience, "anna"), string.Join("\n", sender.Log));
+            Assert.True(await Eventually.HoldsAsync(() => Task.FromResult(anna.StateOf("sender") == PresenceView.Compact("{\"v\":2}")), Patience));
+            Assert.False(stalled.Closed.IsCompleted);
+
+            // It reads again: what its lane held, then, once there is room, the whole list in a present frame.
+            view = PresenceView.Of(await RelayV1Client.OverAsync(stalled));
+            PresenceView[] everyone = [sender, anna, view];
+            Assert.True(
+                await Eventually.HoldsAsync(() => Task.FromResult(view.PresentFrames >= 1 && view.ListsExactly(everyone)), Patience),
+                $"present frames: {view.PresentFrames}, broadcasts {Broadcasts(view).Count}; {PresenceView.Describe([view])}\n{string.Join("\n", view.Log)}");
+
+            // And it stays right: a broadcast sent after it arrives after it, with the list unchanged.
+            await sender.SendAsync("{\"type\":\"broadcast\"}\nmarker");
+            Assert.True(await Eventually.HoldsAsync(() => Task.FromResult(Broadcasts(view).Any(frame => frame.Text == "marker")), Patience));
+            Assert.True(view.ListsExactly(everyone), PresenceView.Describe([view]));
+            Assert.Equal(WebSocketState.Open, stalled.Socket.State);
+            Assert.Equal(patches, view.Others.Count(frame => frame.Type == "patch"));
+            _output.WriteLine($"the stalled client got {patches} patches, {Broadcasts(view).Count} broadcasts and its list: {string.Join(" | ", view.Log)}");
+        }
+        finally
+        {
+            await (view?.DisposeAsync() ?? stalled.DisposeAsync());
+        }
+    }
+
+    /// <summary>The most a socket's kernel send buffer grows to here (tcp_wmem's maximum), so a writer past it must wait.</summary>
+    private static long KernelSendBufferMaxBytes()
+    {
+        const string wmem = "/proc/sys/net/ipv4/tcp_wmem";
+        return File.Exists(wmem) ? long.Parse(File.ReadAllText(wmem).Split((char[])['\t', ' ', '\n'], StringSplitOptions.RemoveEmptyEntries)[2], CultureInfo.InvariantCulture) : 4 * 1024 * 1024;
+    }
+
+    [Fact]
     public async Task Should_refuse_presence_frames_with_a_clear_close_on_a_node_with_presence_off_and_change_nothing_else()
     {
         await using var node = RelayNode.Sqlite("presence-off", extra: new Dictionary<string, string> { ["Relay:Presence:Enabled"] = "false" });

@@ -84,14 +84,39 @@ public sealed class PresenceView : IAsyncDisposable
         }
     }
 
+    /// <summary>The state this client last set, as sent, or null once cleared or before it set one.</summary>
+    public string? OwnState { get; private set; }
+
     /// <summary>Connects a <c>relay.v1</c> client to <paramref name="url"/> and reads its presence.</summary>
     public static async Task<PresenceView> ConnectAsync(Uri url) => new(await RelayV1Client.ConnectAsync(url));
 
+    /// <summary>
+    /// Connects as <paramref name="client"/> (its user too) to <paramref name="document"/> on <paramref name="node"/>,
+    /// pings every <paramref name="pingEvery"/> and sets <paramref name="stateJson"/>: a present client that stays listed.
+    /// </summary>
+    public static async Task<PresenceView> JoinAsync(RelayNode node, string document, string client, TimeSpan pingEvery, string stateJson)
+    {
+        var view = (await ConnectAsync(new Uri(node.WebSocketUrlOf(document) + $"?client={client}&user={client}"))).KeepAlive(pingEvery);
+        await view.SetAsync(stateJson);
+        return view;
+    }
+
+    /// <summary>Reads the presence of <paramref name="client"/>, whose hello was read, from its next frame on.</summary>
+    public static PresenceView Of(RelayV1Client client) => new(client);
+
     /// <summary>Sets the client's presence state.</summary>
-    public Task SetAsync(string stateJson) => SendAsync("{\"type\":\"presence\"}\n" + stateJson);
+    public async Task SetAsync(string stateJson)
+    {
+        await SendAsync("{\"type\":\"presence\"}\n" + stateJson);
+        OwnState = stateJson;
+    }
 
     /// <summary>Clears the client's presence state.</summary>
-    public Task ClearAsync() => SendAsync("{\"type\":\"presence\"}\n");
+    public async Task ClearAsync()
+    {
+        await SendAsync("{\"type\":\"presence\"}\n");
+        OwnState = null;
+    }
 
     /// <summary>A sign of life.</summary>
     public Task PingAsync() => SendAsync("{\"type\":\"ping\"}");
@@ -127,6 +152,28 @@ public sealed class PresenceView : IAsyncDisposable
     /// <summary>Whether the list is exactly <paramref name="ids"/>, within <paramref name="timeout"/>.</summary>
     public Task<bool> ListsAsync(TimeSpan timeout, params string[] ids) =>
         Eventually.HoldsAsync(() => Task.FromResult(Ids.SequenceEqual(ids.Order(StringComparer.Ordinal))), timeout);
+
+    /// <summary>
+    /// Whether this lists exactly the present ones of <paramref name="views"/> (those with an
+    /// <see cref="OwnState"/>) but itself, each once and with the state it last set.
+    /// </summary>
+    public bool ListsExactly(IEnumerable<PresenceView> views)
+    {
+        var expected = views.Where(view => view != this && view.OwnState is not null).ToList();
+        lock (_gate)
+        {
+            return _list.Count == expected.Count
+                   && expected.All(view => _list.TryGetValue(view.Id, out var entry) && entry.State is { } state && Compact(state) == Compact(view.OwnState!));
+        }
+    }
+
+    /// <summary>Whether, within <paramref name="timeout"/>, each of <paramref name="views"/> lists exactly the others (<see cref="ListsExactly"/>).</summary>
+    public static Task<bool> AllListEachOtherAsync(IReadOnlyList<PresenceView> views, TimeSpan timeout) =>
+        Eventually.HoldsAsync(() => Task.FromResult(views.All(view => view.ListsExactly(views))), timeout);
+
+    /// <summary>What each of <paramref name="views"/> lists, for a failure's message.</summary>
+    public static string Describe(IEnumerable<PresenceView> views) =>
+        string.Join("; ", views.Select(view => $"{view.Id} lists [{string.Join(",", view.Ids.Select(id => $"{id}={view.StateOf(id)}"))}]"));
 
     private async Task ReadAsync()
     {

@@ -60,6 +60,16 @@ public sealed class RelayV1Client : IAsyncDisposable
             throw new InvalidOperationException($"the server chose subprotocol '{client.Socket.SubProtocol}'");
         }
 
+        return await OverAsync(client);
+    }
+
+    /// <summary>
+    /// The <c>relay.v1</c> client over <paramref name="client"/>, a connection that has read nothing yet (one that
+    /// did not read for a while, say): starts its reading and reads the hello.
+    /// </summary>
+    public static async Task<RelayV1Client> OverAsync(RelayClient client)
+    {
+        client.StartReading();
         var hello = V1Frame.Parse(await client.ReceiveAsync(TimeSpan.FromSeconds(20)));
         if (hello.Type != "hello")
         {

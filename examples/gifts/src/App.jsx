@@ -69,8 +69,9 @@ const nameOf = (person) => person.clients.at(-1).state.name || "Someone";
 const hueOf = (user) => [...user].reduce((hash, c) => (hash * 31 + c.charCodeAt(0)) % 360, 7);
 
 /**
- * Announces this page's presence on the list's connection (usePresence rides on useRelayState's, same URL) and
- * hands the others, grouped by user, to the app. A component of its own, so that the app can leave it out.
+ * Announces this page's presence and hands the others, grouped by user, to the app. usePresence rides on
+ * useRelayState's connection (same URL); with shareTabs, where the tabs share one connection that carries no
+ * presence, it opens one of its own in each tab (clients/js README), so each tab is present under the browser's user.
  */
 function Presence({ relayUrl, state, onOthers }) {
   const [others, setMyPresence] = usePresence(relayUrl);
@@ -106,8 +107,7 @@ const badges = {
 
 /** A gift list shared by everyone on the same document: add a gift, reserve one (and take it back). */
 export function App({ relayUrl, persist, shareTabs = false }) {
-  // The people looking at the list and the gift under this page's pointer. With shareTabs the tabs' presence is
-  // not shared through the leading tab (clients/js README), so the page shows none rather than open a second socket.
+  // The people looking at the list and the gift under this page's pointer.
   const [people, setPeople] = useState([]);
   const [hovering, setHovering] = useState(null);
   const received = useRef(0);
@@ -199,12 +199,8 @@ export function App({ relayUrl, persist, shareTabs = false }) {
         </div>
       )}
 
-      {!shareTabs && (
-        <>
-          <Presence relayUrl={relayUrl} state={{ name: me.trim(), hovering }} onOthers={setPeople} />
-          <Viewers people={people} />
-        </>
-      )}
+      <Presence relayUrl={relayUrl} state={{ name: me.trim(), hovering }} onOthers={setPeople} />
+      <Viewers people={people} />
 
       <main className="card">
         <label className="me">

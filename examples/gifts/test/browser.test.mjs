@@ -5,7 +5,8 @@
 // and no other; a reserved gift names who reserved it; a client stopped for good shows an error banner; a page
 // reloaded under the client id it keeps in sessionStorage loses and doubles nothing; a page that persists its
 // outbox in IndexedDB, closed with edits made offline, shows them when reopened (and reloaded) before it is back
-// online, and sends each once; three tabs sharing one connection lose and double nothing when the leader closes;
+// online, and sends each once; three tabs sharing one connection lose and double nothing when the leader closes,
+// and are present each on a socket of its own, shown as one person with three tabs (then two);
 // two people see each other looking at the list (one avatar for two tabs) and the gift each hovers, and one gone
 // offline leaves the other's view within the presence timeout.
 // Screenshots go to test-results/. The app is built (vite build, and a development build for StrictMode) while
@@ -326,14 +327,18 @@ test("A page that persists its outbox, closed with edits made offline, shows the
   for (const page of [writer, watcher, twin, reopened]) assert.deepEqual(page.errors, [], page.name);
 });
 
-test("Three tabs share one connection; the leader closed mid-stream hands over, and every tab ends with the same gifts, none doubled", async (t) => {
+test("Three tabs share one connection; the leader closed mid-stream hands over, and every tab ends with the same gifts, none doubled; each tab is present, shown as one person", async (t) => {
+  const presence = await gateway.speaksPresence();
   const document = "gifts/shared-tabs";
   const url = `${gateway.url}/${document}`;
   const first = await openApp(t, document, "first", gateway, { shareTabs: true });
+  // The name is the profile's (localStorage): the tabs opened after this present themselves under it too.
+  await setName(first, "Tess");
   const tab = (name) => app.open(url, name, () => {}, { shareTabs: true, context: first.context });
   const second = await tab("second");
   const third = await tab("third");
   const watcher = await openApp(t, document, "watcher");
+  await setName(watcher, "Walt");
   const leaderOf = async (pages) => {
     const flags = await Promise.all(pages.map(async (p) => (await connectionOf(p)).leader === "true"));
     return pages.filter((_, i) => flags[i]);
@@ -341,11 +346,25 @@ test("Three tabs share one connection; the leader closed mid-stream hands over, 
   await until(async () => (await leaderOf([first, second, third])).length === 1, "one tab to lead", 30_000);
   const [leader] = await leaderOf([first, second, third]);
   const followers = [first, second, third].filter((p) => p !== leader);
-  assert.equal(leader.sockets.length, 1, "the leader holds the one socket");
-  assert.deepEqual(followers.map((p) => p.sockets.length), [0, 0], "the other tabs open none");
+  // One socket for the list, the leader's; and each tab's own for presence (clients/js README, "Presence and broadcasts").
+  await until(async () => [leader, ...followers].every((p) => p.sockets.length >= 1), "each tab to open its presence socket", 20_000);
+  assert.equal(leader.sockets.length, 2, "the leader holds the list's socket and its presence socket");
+  assert.deepEqual(followers.map((p) => p.sockets.length), [1, 1], "the other tabs open only their presence socket");
 
   await addGift(leader, "From the leader");
   await converge([first, second, third, watcher], ["From the leader"]);
+  if (presence) {
+    // The watcher sees one person with three tabs; each tab sees the watcher and its two sibling tabs as one person.
+    await until(async () => JSON.stringify(await viewers(watcher)) === '["Tess×3"]', "the watcher to see Tess once, with three tabs", 20_000);
+    for (const p of [first, second, third]) {
+      await until(async () => JSON.stringify((await viewers(p)).sort()) === '["Tess×2","Walt"]', `${p.name} to see Walt and its two sibling tabs`, 20_000);
+    }
+    await followers[0].page.locator("li", { hasText: "From the leader" }).hover();
+    await until(async () => (await lookingAt(watcher, "From the leader")) === "Tess is looking at this", "the watcher to see a follower tab's hover", 20_000);
+    await watcher.page.locator("li", { hasText: "From the leader" }).hover();
+    const both = ["Tess, Walt are looking at this", "Walt, Tess are looking at this"];
+    await until(async () => both.includes(await lookingAt(followers[1], "From the leader")), "a tab to see its sibling's and the watcher's hover", 20_000);
+  }
 
   // The followers add gifts in turn; after the fifth round the leader's tab closes, and they go on.
   const names = [];
@@ -370,7 +389,9 @@ test("Three tabs share one connection; the leader closed mid-stream hands over, 
   }
   await until(async () => (await leaderOf(followers)).length === 1, "one of the others to lead", 30_000);
   for (const p of followers) await until(async () => (await connectionOf(p)).text.includes("0 pending"), `${p.name}'s gifts to be in the order`, 30_000);
-  assert.equal(followers.reduce((n, p) => n + p.sockets.length, 0), 1, "the new leader opened the one socket of the two");
+  assert.equal(followers.reduce((n, p) => n + p.sockets.length, 0), 2 + 1, "the new leader opened the one list socket of the two (beside their presence sockets)");
+  // The closed tab left the others' presence with its page.
+  if (presence) await until(async () => JSON.stringify(await viewers(watcher)) === '["Tess×2"]', "the watcher to see Tess with two tabs", 20_000);
   // Each gift is one patch, journaled once; the watcher received each once.
   await until(async () => / 21 received$/.test((await connectionOf(watcher)).text), "the watcher to receive 21 patches", 30_000);
   assert.equal((await gateway.status(document)).lastSequence, 21, "21 gifts, each journaled once");
