@@ -37,6 +37,19 @@ public sealed class ApiPlacementSpecs
         Assert.Contains("compaction is off", state.Error);
         Assert.Equal("/api/v1/documents/boards/sharded/patches", state.Body.GetProperty("history").GetString());
 
+        // History management through the shard region: no trim without compaction; a delete closes the watcher
+        // and the entity that starts next numbers from 1 under a new epoch.
+        var trim = await api.SendAsync(HttpMethod.Post, RelayApiClient.PathOf("boards/sharded", "/trim?before=2"), null);
+        Assert.Equal(HttpStatusCode.Conflict, trim.Status);
+        Assert.Contains("compaction is off", trim.Error);
+        var deleted = await api.SendAsync(HttpMethod.Delete, RelayApiClient.PathOf("boards/sharded"), null);
+        Assert.Equal((HttpStatusCode.OK, 1L), (deleted.Status, deleted.Body.GetProperty("deletedThrough").GetInt64()));
+        Assert.Equal(1012, (int?)(await watcher.Client.Closed.WaitAsync(Patience)).Status);
+        await using var next = await RelayV1Client.ConnectAsync(node.WebSocketUrlOf("boards/sharded"));
+        Assert.Equal(0, next.Head);
+        Assert.NotEqual(watcher.Epoch, next.Epoch);
+        Assert.Equal(1, (await api.PublishAsync("boards/sharded", """{"op":"again"}""")).Seq);
+
         // An open feed never holds up shutdown: SIGTERM ends it with a close event, and the node exits in time.
         using var request = new HttpRequestMessage(HttpMethod.Get, RelayApiClient.PathOf("boards/sharded", "/changes"));
         request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", Key);
