@@ -428,6 +428,42 @@ public sealed class ClusterRelaySpecs : IClassFixture<ThreeNodeCluster>
             Enumerable.Range(0, 3).Select(n => (prefix + "d" + n, (long)PerDocument)),
             list.Body.GetProperty("documents").EnumerateArray().Select(known => (known.GetProperty("document").GetString()!, known.GetProperty("head").GetInt64())));
         _output.WriteLine($"{placement}: 3 x {PerDocument} patches written at once through three nodes, fed once each in order on one");
+
+        // Deleted through another node than its watcher's, on PostgreSQL: the watcher is closed with 1012, the list
+        // leaves it out, and its next history starts at 1 under a new epoch. (Not under api/: a WebSocket watches it.)
+        var deletedDocument = $"deleted/{placement}-{Guid.NewGuid():N}";
+        for (var i = 1; i <= 3; i++)
+        {
+            Assert.Equal(i, (await lister.PublishAsync(deletedDocument, $"[{i}]")).Seq);
+        }
+
+        await using var watcher = await RelayV1Client.ConnectAsync(_cluster[2].WebSocketUrlOf(deletedDocument));
+        Assert.Equal(3, watcher.Head);
+        using var deleter = new RelayApiClient(_cluster[1].HttpUrl, ThreeNodeCluster.ApiKey);
+        var deleted = await deleter.SendAsync(HttpMethod.Delete, RelayApiClient.PathOf(deletedDocument), null);
+        Assert.Equal((HttpStatusCode.OK, 3L), (deleted.Status, deleted.Body.GetProperty("deletedThrough").GetInt64()));
+        Assert.Equal(1012, (int?)(await watcher.Client.Closed.WaitAsync(TimeSpan.FromSeconds(30))).Status);
+        var gone = await lister.GetAsync("/api/v1/documents?prefix=" + Uri.EscapeDataString(deletedDocument));
+        Assert.Equal(0, gone.Body.GetProperty("documents").GetArrayLength());
+        var republished = await lister.PublishAsync(deletedDocument, "[1]");
+        Assert.Equal(1, republished.Seq);
+        Assert.NotEqual(watcher.Epoch, republished.Body.GetProperty("epoch").GetString());
+
+        // Retention on PostgreSQL (kept/, the last 5 kept): the sweeper trims a document under its snapshot.
+        var kept = $"kept/{placement}-{Guid.NewGuid():N}";
+        var big = new string('x', 1024);
+        for (var i = 1; i <= 40; i++)
+        {
+            Assert.Equal(i, (await deleter.PublishAsync(kept, $$"""[{"op":"add","path":["k{{i}}"],"value":"{{big}}"}]""")).Seq);
+        }
+
+        Assert.True(await Eventually.HoldsAsync(async () =>
+        {
+            var history = await lister.GetAsync(RelayApiClient.PathOf(kept, "/patches?after=0"));
+            return history.Status == HttpStatusCode.Conflict;
+        }, TimeSpan.FromSeconds(60)), "retention trimmed nothing of " + kept);
+        var state = await lister.GetAsync(RelayApiClient.PathOf(kept));
+        Assert.Equal((HttpStatusCode.OK, 40L, 40), (state.Status, state.Body.GetProperty("head").GetInt64(), state.Body.GetProperty("state").EnumerateObject().Count()));
     }
 
     private async Task UseClusterAsync(string placement) => _cluster = await _fixture.WithPlacementAsync(placement);

@@ -41,6 +41,10 @@ public sealed class ThreeNodeCluster : IAsyncLifetime
                     ["Relay:Documents:Placement"] = placement,
                     ["Relay:Compaction:Mode"] = "immer",
                     ["Relay:Api:Keys:0:Secret"] = ApiKey,
+                    // Retention for the documents under kept/ only (ClusterRelaySpecs), swept every second.
+                    ["Relay:Retention:Policies:0:Prefix"] = "kept/",
+                    ["Relay:Retention:Policies:0:KeepLast"] = "5",
+                    ["Relay:Retention:IntervalSeconds"] = "1",
                 });
                 await cluster.StartAsync();
                 _clusters[placement] = cluster;

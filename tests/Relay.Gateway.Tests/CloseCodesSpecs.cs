@@ -21,6 +21,7 @@ public sealed class CloseCodesSpecs
         { CloseReason.IdsOutOfOrder, 1008, "patch ids must go up by one", "other" },
         { CloseReason.IdReused, 1008, "patch id reused: another patch is journaled under this client and id; continue after lastId", "other" },
         { CloseReason.Unavailable, 1013, "history unavailable, try again later", "other" },
+        { CloseReason.HistoryReplaced, 1012, "document history deleted or replaced: connect again for its new history", "other" },
     };
 
     [Theory]
