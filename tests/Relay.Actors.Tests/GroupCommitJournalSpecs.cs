@@ -1,9 +1,15 @@
 #nullable enable
 using System.Diagnostics.Metrics;
 using Akka.Actor;
+using Akka.Actor.Setup;
+using Akka.Configuration;
 using Akka.Persistence;
+using Akka.Persistence.Sql;
+using Akka.Persistence.Sql.Config;
 using Microsoft.Data.Sqlite;
 using Relay.Actors.Diagnostics;
+using Relay.Actors.Journal;
+using Relay.Actors.Messages;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -12,7 +18,8 @@ namespace Relay.Actors.Tests;
 /// <summary>
 /// The node's journal (<see cref="Relay.Actors.Journal.GroupCommitJournal"/> over Akka.Persistence.Sql on a real
 /// SQLite file) under many persistent actors writing at once: their writes share commits, each gets its own
-/// answer, and one write that cannot commit fails only its own actor.
+/// answer, and one write that cannot commit fails only its own actor. Its rows are the plugin's own, column for
+/// column, so everything that reads the journal reads them as before.
 /// </summary>
 public sealed class GroupCommitJournalSpecs : RelaySpec, IDisposable
 {
@@ -96,6 +103,57 @@ public sealed class GroupCommitJournalSpecs : RelaySpec, IDisposable
         Assert.Equal(Writers, answers.OfType<Written>().Count());
     }
 
+    [Fact]
+    public async Task Should_write_each_row_exactly_as_Akka_Persistence_Sql_writes_it()
+    {
+        // The same events through this journal and through the plugin's own write journal (a second actor system on
+        // the same file, the plugin's class in place of Relay's): Relay's events and one of another serializer.
+        var events = new object[]
+        {
+            new PatchAppended(1, "client/w", 7, Text("""[{"op":"add","path":["a"],"value":1}]"""), IsText: true),
+            new PatchAppended(2, "raw-connection", 1, new byte[] { 0, 1, 2, 255 }, IsText: false),
+            "a string event",
+        };
+        // The node's own settings take Relay's SQLite path, not the plugin's.
+        var settings = Sys.Settings.Config.GetConfig("akka.persistence.journal.sql").WithFallback(SqlPersistence.DefaultJournalConfiguration);
+        Assert.True(SqliteJournalWriter.Fits(new JournalConfig(settings)));
+
+        var before = DateTime.UtcNow.Ticks;
+        Sys.ActorOf(Writer.Props("rows-relay", TestActor)).Tell(new WriteEvents(events));
+        await ExpectMsgAsync<Written>(Patience);
+
+        var pluginConfig = ConfigurationFactory
+            .ParseString("""
+                akka.actor.provider = local
+                akka.persistence.journal.sql.class = "Akka.Persistence.Sql.Journal.SqlWriteJournal, Akka.Persistence.Sql"
+                """)
+            .WithFallback(Sys.Settings.Config);
+        var plugin = ActorSystem.Create("plugin", Sys.Settings.Setup.And(BootstrapSetup.Create().WithConfig(pluginConfig)));
+        try
+        {
+            var probe = CreateTestProbe(plugin);
+            plugin.ActorOf(Writer.Props("rows-plugin", probe.Ref)).Tell(new WriteEvents(events));
+            await probe.ExpectMsgAsync<Written>(Patience);
+        }
+        finally
+        {
+            await plugin.Terminate();
+        }
+
+        var after = DateTime.UtcNow.Ticks;
+        var relay = await ReadRowsAsync("rows-relay");
+        Assert.Equal(events.Length, relay.Count);
+        Assert.Equal(string.Join("\n", await ReadRowsAsync("rows-plugin")), string.Join("\n", relay));
+
+        // The time in ticks (DocumentIndex reads it so), the write's own.
+        Assert.All(await ReadCreatedAsync(), created => Assert.InRange(created, before, after));
+
+        // And the plugin reads the rows back: recovery on the node's own journal.
+        Sys.ActorOf(Writer.Props("rows-relay", TestActor)).Tell(Recovered.Ask);
+        var recovered = await ExpectMsgAsync<Recovered>(Patience);
+        Assert.Equal(events.Select(e => e.ToString()), recovered.Events);
+    }
+
     public new void Dispose()
     {
         _listener.Dispose();
@@ -154,6 +212,55 @@ public sealed class GroupCommitJournalSpecs : RelaySpec, IDisposable
             TimeSpan.FromMilliseconds(5));
     }
 
+    /// <summary>
+    /// Each row of <paramref name="persistenceId"/>, every column but its ordering, time and id, with their types, in
+    /// order; of the writer's uuid (one per journal actor, so another for each), its length.
+    /// </summary>
+    private async Task<List<string>> ReadRowsAsync(string persistenceId)
+    {
+        await using var connection = OpenJournal();
+        await connection.OpenAsync();
+        var select = connection.CreateCommand();
+        select.CommandText = "SELECT * FROM journal WHERE persistence_id = $id ORDER BY sequence_number";
+        select.Parameters.AddWithValue("$id", persistenceId);
+        var rows = new List<string>();
+        await using var reader = await select.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
+        {
+            var columns = Enumerable.Range(0, reader.FieldCount)
+                .Where(i => reader.GetName(i) is not ("ordering" or "created" or "persistence_id"))
+                .Select(i => reader.GetName(i) == "writer_uuid"
+                    ? $"writer_uuid of {reader.GetString(i).Length} hex digits:{reader.GetDataTypeName(i)}"
+                    : $"{reader.GetName(i)}={Describe(reader.GetValue(i))}:{reader.GetDataTypeName(i)}");
+            rows.Add(string.Join(", ", columns));
+        }
+
+        return rows;
+    }
+
+    private static string Describe(object value) => value switch
+    {
+        byte[] bytes => Convert.ToHexString(bytes),
+        DBNull => "NULL",
+        _ => $"{value} ({value.GetType().Name})",
+    };
+
+    private async Task<List<long>> ReadCreatedAsync()
+    {
+        await using var connection = OpenJournal();
+        await connection.OpenAsync();
+        var select = connection.CreateCommand();
+        select.CommandText = "SELECT created FROM journal WHERE persistence_id IN ('rows-relay', 'rows-plugin')";
+        var created = new List<long>();
+        await using var reader = await select.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
+        {
+            created.Add(reader.GetInt64(0));
+        }
+
+        return created;
+    }
+
     private SqliteConnection OpenJournal() =>
         new(Node.Options.Journal.ConnectionString);
 
@@ -170,6 +277,8 @@ public sealed class GroupCommitJournalSpecs : RelaySpec, IDisposable
     }
 
     private sealed record Write(int Count);
+
+    private sealed record WriteEvents(IReadOnlyList<object> Events);
 
     private sealed record Written(string PersistenceId);
 
@@ -204,7 +313,15 @@ public sealed class GroupCommitJournalSpecs : RelaySpec, IDisposable
             PersistenceId = persistenceId;
             _report = report;
             Recover<string>(_events.Add);
+            Recover<PatchAppended>(recovered => _events.Add(recovered.ToString()));
             Command<Write>(write => WriteNext(write.Count));
+            Command<WriteEvents>(write => PersistAll(write.Events, _ =>
+            {
+                if (LastSequenceNr == write.Events.Count)
+                {
+                    _report.Tell(new Written(PersistenceId));
+                }
+            }));
             Command<WriteUnserializable>(_ => Persist(new Unserializable(), _ => _report.Tell(new Written(PersistenceId))));
             Command<object>(message => message == Recovered.Ask, _ => _report.Tell(new Recovered(_events.ToList())));
         }

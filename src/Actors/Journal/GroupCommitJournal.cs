@@ -4,7 +4,9 @@ using Akka.Actor;
 using Akka.Configuration;
 using Akka.Event;
 using Akka.Persistence;
+using Akka.Dispatch;
 using Akka.Persistence.Sql;
+using Akka.Persistence.Sql.Config;
 using Akka.Persistence.Sql.Journal;
 using Relay.Actors.Diagnostics;
 
@@ -23,6 +25,14 @@ namespace Relay.Actors.Journal;
 /// so one bad write (a second writer of the same sequence numbers, say) fails only its own sequencer. The
 /// sequence numbers' primary key makes a retry safe: a write that did commit cannot commit twice.
 /// </para>
+/// <para>
+/// On SQLite a group's rows do not go through the plugin's write path but through <see cref="SqliteJournalWriter"/>:
+/// the same rows (<see cref="JournalRowSerializer"/>, the plugin's table and columns from its configuration), one
+/// prepared <c>INSERT</c> reused for every row instead of new SQL text per batch, one transaction per group, run on
+/// the plugin's <c>materializer-dispatcher</c> (the journal's own thread) where the plugin ran it. Everything else
+/// (recovery, queries, deletes, the highest sequence number, creating the tables) stays the plugin's; so do writes
+/// with tags (the plugin's tag table) and every write on PostgreSQL.
+/// </para>
 /// Set as the journal's <c>class</c> in akka.hocon; every other setting is the plugin's own.
 /// </summary>
 public sealed class GroupCommitJournal : SqlWriteJournal
@@ -30,6 +40,9 @@ public sealed class GroupCommitJournal : SqlWriteJournal
     private readonly CommitGroups<PendingWrite> _groups;
     private readonly Dictionary<string, Task> _unfinished = new();
     private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly JournalRowSerializer? _rows;
+    private readonly SqliteJournalWriter? _sqlite;
+    private readonly MessageDispatcher? _writeDispatcher;
 
     /// <summary>Created by Akka.Persistence from the journal's configuration.</summary>
     public GroupCommitJournal(Config journalConfig)
@@ -39,6 +52,17 @@ public sealed class GroupCommitJournal : SqlWriteJournal
         _groups = new CommitGroups<PendingWrite>(
             maxInFlight: Math.Max(1, config.GetInt("parallelism", 1)),
             maxRows: Math.Max(1, config.GetInt("batch-size", 1000)));
+
+        // The plugin's own reading of the same settings; data options set up in code would make its connection
+        // another than the connection string's, so those keep the plugin's path.
+        var plugin = new JournalConfig(config);
+        var setup = Context.System.Settings.Setup;
+        if (SqliteJournalWriter.Fits(plugin) && !setup.Get<DataOptionsSetup>().HasValue && !setup.Get<MultiDataOptionsSetup>().HasValue)
+        {
+            _rows = new JournalRowSerializer((ExtendedActorSystem)Context.System, plugin.DefaultSerializer);
+            _sqlite = new SqliteJournalWriter(plugin, JournalWriterUuid.New());
+            _writeDispatcher = Context.System.Dispatchers.Lookup(plugin.MaterializerDispatcher);
+        }
     }
 
     /// <inheritdoc />
@@ -115,7 +139,9 @@ public sealed class GroupCommitJournal : SqlWriteJournal
         {
             // No writer's own token: the commit is shared, and one writer giving up must not cancel the others'
             // rows. A writer that gave up (its breaker's timeout) learns the outcome by recovering from the journal.
-            written = base.WriteMessagesAsync(writes, CancellationToken.None);
+            written = _sqlite is not null && !JournalRowSerializer.AnyTagged(writes)
+                ? WriteSqlite(writes)
+                : base.WriteMessagesAsync(writes, CancellationToken.None);
         }
         catch (Exception e)
         {
@@ -125,6 +151,48 @@ public sealed class GroupCommitJournal : SqlWriteJournal
         }
 
         written.ContinueWith(done => self.Tell(new GroupWritten(group, done, alone)), TaskContinuationOptions.ExecuteSynchronously);
+    }
+
+    /// <summary>
+    /// The rows of <paramref name="writes"/> serialized here, as the plugin does on this actor's thread, then
+    /// committed in one transaction on the journal's thread; answered as the plugin answers, once committed.
+    /// </summary>
+    private Task<IImmutableList<Exception>> WriteSqlite(IReadOnlyList<AtomicWrite> writes)
+    {
+        // One time for the whole commit, in ticks, as the plugin takes it once per write it is handed.
+        var (rows, rejections) = _rows!.Serialize(writes, DateTime.UtcNow.Ticks);
+        if (rows.Count == 0)
+        {
+            return Task.FromResult<IImmutableList<Exception>>(rejections!);
+        }
+
+        var committed = new TaskCompletionSource<IImmutableList<Exception>>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var sqlite = _sqlite!;
+        _writeDispatcher!.Schedule(() =>
+        {
+            try
+            {
+                sqlite.Write(rows);
+                committed.TrySetResult(rejections!);
+            }
+            catch (Exception e)
+            {
+                committed.TrySetException(e);
+            }
+        });
+        return committed.Task;
+    }
+
+    /// <inheritdoc />
+    protected override void PostStop()
+    {
+        // On the journal's thread, after any commit under way (the writer takes one call at a time).
+        if (_sqlite is { } sqlite)
+        {
+            _writeDispatcher!.Schedule(sqlite.Dispose);
+        }
+
+        base.PostStop();
     }
 
     private void OnWritten(GroupWritten written)
