@@ -325,13 +325,16 @@ internal sealed class DocumentHubActor : ReceiveActor, IWithTimers
 
         if (_snapshot is { } snapshot && snapshot.Sequence >= _joinSnapshot)
         {
-            connection.Tell(new ConnectionActor.Join(_head, _epoch, snapshot with { TrimmedThrough = _trimmedThrough }));
+            connection.Tell(new ConnectionActor.Join(_head, _epoch, Trimmed(snapshot)));
             return;
         }
 
         _waitingForSnapshot.Add(connection);
         LoadSnapshotIfDue();
     }
+
+    // The snapshot as a joiner gets it: with how far the journal is trimmed now, which may have moved since it loaded.
+    private JoinSnapshot Trimmed(JoinSnapshot snapshot) => snapshot with { TrimmedThrough = _trimmedThrough };
 
     private void LoadSnapshotIfDue()
     {
@@ -372,7 +375,7 @@ internal sealed class DocumentHubActor : ReceiveActor, IWithTimers
 
         foreach (var connection in _waitingForSnapshot)
         {
-            connection.Tell(new ConnectionActor.Join(_head, _epoch, _snapshot is null ? null : _snapshot with { TrimmedThrough = _trimmedThrough }));
+            connection.Tell(new ConnectionActor.Join(_head, _epoch, _snapshot is { } snapshot ? Trimmed(snapshot) : null));
         }
 
         _waitingForSnapshot.Clear();

@@ -333,22 +333,10 @@ internal sealed class HistoryActor : ReceivePersistentActor, IWithTimers
     /// </summary>
     private void OnSnapshotSaved(long sequence)
     {
-        void DeleteMessages(long toSequenceNr)
-        {
-            _deletionsInFlight++;
-            this.DeleteMessages(toSequenceNr);
-        }
-
-        void DeleteSnapshots(SnapshotSelectionCriteria criteria)
-        {
-            _deletionsInFlight++;
-            this.DeleteSnapshots(criteria);
-        }
-
         var compactable = _snapshotsInFlight.Remove(sequence, out var holdsState) && holdsState;
         if (_settings.Compaction == CompactionMode.None)
         {
-            DeleteSnapshots(new SnapshotSelectionCriteria(sequence - 1));
+            DeleteSnapshotsWhere(new SnapshotSelectionCriteria(sequence - 1));
             return;
         }
 
@@ -363,20 +351,20 @@ internal sealed class HistoryActor : ReceivePersistentActor, IWithTimers
         {
             if (previous > 0 && _settings.DeleteCompacted)
             {
-                DeleteMessages(previous);
+                DeleteJournalThrough(previous);
             }
 
-            DeleteSnapshots(new SnapshotSelectionCriteria((previous > 0 ? previous : sequence) - 1));
+            DeleteSnapshotsWhere(new SnapshotSelectionCriteria((previous > 0 ? previous : sequence) - 1));
         }
         else if (join > 0)
         {
             // Not compactable, but the journal before the last compactable snapshot is gone: joiners keep starting there.
-            DeleteSnapshots(new SnapshotSelectionCriteria(join - 1));
-            DeleteSnapshots(new SnapshotSelectionCriteria(sequence - 1, DateTime.MaxValue, join + 1));
+            DeleteSnapshotsWhere(new SnapshotSelectionCriteria(join - 1));
+            DeleteSnapshotsWhere(new SnapshotSelectionCriteria(sequence - 1, DateTime.MaxValue, join + 1));
         }
         else
         {
-            DeleteSnapshots(new SnapshotSelectionCriteria(sequence - 1));
+            DeleteSnapshotsWhere(new SnapshotSelectionCriteria(sequence - 1));
         }
     }
 
@@ -415,8 +403,7 @@ internal sealed class HistoryActor : ReceivePersistentActor, IWithTimers
             }
 
             trim.Deleting = true;
-            _deletionsInFlight++;
-            DeleteMessages(trim.Through);
+            DeleteJournalThrough(trim.Through);
         }
     }
 
@@ -434,6 +421,20 @@ internal sealed class HistoryActor : ReceivePersistentActor, IWithTimers
                 ? Edited(HistoryEditOutcome.Done, trim.Through)
                 : Edited(HistoryEditOutcome.Failed, trim.Through) with { Reason = "the journal failed: " + failure.Message });
         }
+    }
+
+    // Every deletion of journal events or snapshots goes through these two, so that a delete of the whole history can
+    // wait for the ones in flight (_deletionsInFlight).
+    private void DeleteJournalThrough(long toSequenceNr)
+    {
+        _deletionsInFlight++;
+        DeleteMessages(toSequenceNr);
+    }
+
+    private void DeleteSnapshotsWhere(SnapshotSelectionCriteria criteria)
+    {
+        _deletionsInFlight++;
+        DeleteSnapshots(criteria);
     }
 
     private HistoryEdited Edited(HistoryEditOutcome outcome, long through) =>

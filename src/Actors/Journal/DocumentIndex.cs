@@ -23,12 +23,11 @@ internal sealed class DocumentIndex
     /// </summary>
     public async Task<(IReadOnlyList<KnownDocument> Documents, string? Next)> ListAsync(string prefix, string? cursor, int limit, CancellationToken cancellation)
     {
-        var start = DocumentName.PersistenceIdPrefixOf(prefix);
+        var (start, end) = JournalSql.RangeOf(prefix);
         var after = cursor is not null && string.CompareOrdinal(cursor, start) >= 0;
-        // Persistence ids of documents sort as their names (one common start), compared as bytes (PostgreSQL would
-        // use the database's collation unless told). The start is inclusive on a first page (a document may be named
-        // the prefix itself), exclusive after a cursor.
-        var bytes = _sql.IsSqlite ? "" : " COLLATE \"C\"";
+        // Persistence ids of documents sort as their names (one common start), compared as bytes. The start is
+        // inclusive on a first page, exclusive after a cursor.
+        var bytes = _sql.ByteOrder;
         var sql = $"""
             SELECT persistence_id, MAX(sequence_number), MAX(created) FROM journal
             WHERE persistence_id{bytes} {(after ? ">" : ">=")} @from AND persistence_id{bytes} < @end
@@ -39,7 +38,7 @@ internal sealed class DocumentIndex
         await using var command = connection.CreateCommand();
         command.CommandText = sql;
         JournalSql.Add(command, "@from", after ? cursor! : start);
-        JournalSql.Add(command, "@end", start + '\uffff');
+        JournalSql.Add(command, "@end", end);
         JournalSql.Add(command, "@limit", limit);
         var documents = new List<KnownDocument>();
         string? last = null;

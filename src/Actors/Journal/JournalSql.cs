@@ -20,6 +20,22 @@ internal sealed class JournalSql
     /// <summary>Whether the journal is SQLite (else PostgreSQL).</summary>
     public bool IsSqlite => _journal.IsSqlite;
 
+    /// <summary>
+    /// Appended to <c>persistence_id</c> where it is compared or sorted: byte order (ordinal) on both databases, as
+    /// document names compare (PostgreSQL would use the database's collation unless told).
+    /// </summary>
+    public string ByteOrder => _journal.IsSqlite ? "" : " COLLATE \"C\"";
+
+    /// <summary>
+    /// The persistence ids of the documents whose names start with <paramref name="prefix"/>: from
+    /// <c>Start</c> (inclusive; a document may be named the prefix itself) to <c>End</c> (exclusive), in byte order.
+    /// </summary>
+    public static (string Start, string End) RangeOf(string prefix)
+    {
+        var start = Documents.DocumentName.PersistenceIdPrefixOf(prefix);
+        return (start, start + '\uffff');
+    }
+
     /// <summary>A new, closed connection to the journal's database.</summary>
     public DbConnection Open() =>
         _journal.IsSqlite ? new SqliteConnection(_journal.ConnectionString) : new NpgsqlConnection(_journal.ConnectionString);
@@ -62,16 +78,17 @@ internal sealed class JournalSql
     }
 
     /// <summary>
-    /// Up to <paramref name="limit"/> persistence ids from <paramref name="from"/> (exclusive; null: from
-    /// <paramref name="start"/>, inclusive) to <paramref name="end"/> (exclusive), in byte order, each with the sequence
+    /// Up to <paramref name="limit"/> persistence ids of the documents under <paramref name="prefix"/> (<see cref="RangeOf"/>),
+    /// after <paramref name="from"/> (null: from the first), in byte order, each with the sequence
     /// number a retention policy would trim it before: past its last <paramref name="keepLast"/> events, and past its
     /// events journaled before <paramref name="writtenBefore"/> (the later of the two where both are set, so both
     /// hold). Only histories with something to drop are returned; and the number of rows read, to page on.
     /// </summary>
     public async Task<(IReadOnlyList<(string PersistenceId, long Before)> Candidates, int Rows, string? Last)> RetentionCandidatesAsync(
-        string start, string end, string? from, int limit, long? keepLast, DateTime? writtenBefore, CancellationToken cancellation)
+        string prefix, string? from, int limit, long? keepLast, DateTime? writtenBefore, CancellationToken cancellation)
     {
-        var bytes = _journal.IsSqlite ? "" : " COLLATE \"C\"";
+        var (start, end) = RangeOf(prefix);
+        var bytes = ByteOrder;
         var live = _journal.IsSqlite ? "deleted = 0" : "NOT deleted";
         var old = writtenBefore is null ? "0" : "MAX(CASE WHEN created < @cutoff THEN sequence_number ELSE 0 END)";
         var sql = $"""

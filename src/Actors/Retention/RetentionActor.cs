@@ -78,12 +78,11 @@ internal sealed class RetentionActor : ReceiveActor, IWithTimers
         var trims = 0;
         foreach (var policy in _options.Policies)
         {
-            var start = DocumentName.PersistenceIdPrefixOf(policy.Prefix);
             var writtenBefore = policy.MaxAgeDays is { } days ? DateTime.UtcNow.AddDays(-days) : (DateTime?)null;
             string? from = null;
             while (true)
             {
-                var (candidates, rows, last) = await _journal.RetentionCandidatesAsync(start, start + '\uffff', from, Page, policy.KeepLast, writtenBefore, cancellation)
+                var (candidates, rows, last) = await _journal.RetentionCandidatesAsync(policy.Prefix, from, Page, policy.KeepLast, writtenBefore, cancellation)
                     .ConfigureAwait(false);
                 foreach (var (persistenceId, before) in candidates)
                 {
