@@ -34,7 +34,8 @@ public static class BrowserCheck
         await EnsurePackagesAsync();
 
         // The snapshot check needs no more turns than it takes to fill the list; the bursts make the bytes that snapshot.
-        string[] turns = lateFromSnapshot ? ["--turns=" + SnapshotCheckTurns] : [];
+        // The late page waits until its node serves joins from the snapshot (a condition, checked by a probe page).
+        string[] turns = lateFromSnapshot ? ["--turns=" + SnapshotCheckTurns, "--late-from-snapshot"] : [];
         var run = await ProcessRunner.RunAsync("node", ["sync-check.mjs", .. turns, .. relays.Select(url => url.ToString())], TimeSpan.FromMinutes(2), Folder);
         output.WriteLine(run.Output);
         var lastLine = run.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).LastOrDefault() ?? "";

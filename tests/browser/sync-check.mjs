@@ -2,6 +2,8 @@
 // standard browser WebSocket, a third page opens later; prints one JSON line with what each page shows.
 // Usage: node sync-check.mjs [--turns=N] RELAY_URL [PAGE2_URL [PAGE3_URL]]   (CHROMIUM overrides /usr/bin/chromium)
 // --turns: how many turns the pages take appending to the list (10 by default).
+// --late-from-snapshot: open the late page only once a join on its node is served from a compaction snapshot
+// (a probe page that applies fewer patches than were sent); the node learns of a new snapshot within a second.
 import { createServer } from "node:http";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -15,6 +17,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const options = process.argv.slice(2).filter((arg) => arg.startsWith("--"));
 const relays = process.argv.slice(2).filter((arg) => !arg.startsWith("--"));
 const turnsOption = options.find((option) => option.startsWith("--turns="));
+const lateFromSnapshot = options.includes("--late-from-snapshot");
 const relay = relays[0];
 if (!relay) {
   console.error("usage: node sync-check.mjs ws://127.0.0.1:<port>/ [page2 url [page3 url]]");
@@ -117,6 +120,19 @@ try {
     return state.title === "done" && Object.keys(state.notes).length === expectedNotes && state.items.length === turns;
   };
   await until(async () => (await settled(page1)) && (await settled(page2)), "both pages to settle");
+
+  if (lateFromSnapshot) {
+    const sent = (await page1.evaluate(() => window.relayPage.applied())) + (await page2.evaluate(() => window.relayPage.applied()));
+    for (;;) {
+      const probe = await openPage("probe", relays[2] ?? relays[0]);
+      await until(() => settled(probe), "a probe page to settle");
+      const applied = await probe.evaluate(() => window.relayPage.applied());
+      await probe.close();
+      if (applied < sent) break;
+      if (Date.now() > deadline) throw new Error(`timed out waiting for a join served from a snapshot (${applied} of ${sent} patches)`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
 
   // Opened later: the history alone must rebuild the same state.
   const page3 = await openPage("page3", relays[2] ?? relays[0]);
