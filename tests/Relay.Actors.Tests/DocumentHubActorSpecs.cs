@@ -88,6 +88,26 @@ public sealed class DocumentHubActorSpecs : RelaySpec
     }
 
     [Fact]
+    public async Task Should_hand_on_the_patches_of_a_published_group_in_order_and_read_a_group_the_topic_lost()
+    {
+        var hub = await StartHubAsync(head: 0);
+        var links = new[] { await OpenAsync(hub), await OpenAsync(hub) };
+
+        var patches = await JournalAsync("p1", "p2", "p3", "p4", "p5", "p6", "p7");
+        _mediator.Tell(new Publish(Doc.Topic, new PatchesAppended([patches[0], patches[1], patches[2]])));
+        // The group of 4 and 5 is lost; one overlapping what came before is handed on from 6.
+        _mediator.Tell(new Publish(Doc.Topic, new PatchesAppended([patches[2], patches[5], patches[6]])));
+
+        foreach (var link in links)
+        {
+            Assert.Equal(["p1", "p2", "p3", "p4", "p5", "p6", "p7"], await ReadAsync(link, 7));
+        }
+
+        await ExpectNoOutboundAsync(links);
+        Assert.Equal([(4L, 5L)], _journal.Reads);
+    }
+
+    [Fact]
     public async Task Should_read_a_patch_the_topic_lost_from_the_journal_once_for_all_its_connections()
     {
         const int connections = 50;

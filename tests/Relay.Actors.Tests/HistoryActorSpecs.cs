@@ -57,6 +57,60 @@ public sealed class HistoryActorSpecs : RelaySpec
     }
 
     [Fact]
+    public async Task Should_publish_the_patches_of_one_write_together_in_order()
+    {
+        const int frames = 200;
+        var (history, publisher) = StartHistory(Quiet);
+
+        // All at once: while the first writes are in flight the rest gather into bigger ones.
+        for (var frame = 1; frame <= frames; frame++)
+        {
+            history.Tell(Append("a", frame, 1, $"a{frame}"));
+        }
+
+        var messages = new List<object>();
+        var sequences = new List<long>();
+        while (sequences.Count < frames)
+        {
+            var publish = await publisher.ExpectMsgAsync<Publish>(Patience);
+            Assert.Equal(Doc.Topic, publish.Topic);
+            messages.Add(publish.Message);
+            sequences.AddRange(publish.Message switch
+            {
+                PatchAppended patch => [patch.Sequence],
+                PatchesAppended group => group.Patches.Select(p => p.Sequence),
+                var other => throw new Xunit.Sdk.XunitException($"Expected published patches, got {other}"),
+            });
+        }
+
+        Assert.Equal(Enumerable.Range(1, frames).Select(s => (long)s), sequences);
+        Assert.Contains(messages, message => message is PatchesAppended { Patches.Count: > 1 });
+        Assert.True(messages.Count < frames, $"{messages.Count} messages for {frames} patches");
+        await publisher.ExpectNoMsgAsync(TimeSpan.FromMilliseconds(300));
+    }
+
+    [Fact]
+    public void Should_group_published_patches_under_the_size_limit_and_send_a_big_one_alone()
+    {
+        PatchAppended Patch(long sequence, int bytes) => new(sequence, "a", sequence, new byte[bytes], IsText: false);
+        var small = PatchesAppended.MaxBytes / 4;
+        var patches = new[] { Patch(1, small), Patch(2, small), Patch(3, small), Patch(4, small), Patch(5, PatchesAppended.MaxBytes * 2), Patch(6, 10) };
+
+        var messages = PatchesAppended.Group(patches);
+
+        // 1-3 fit under the limit with each patch's allowance, 4 does not; 5 is over the limit on its own; 6 is alone.
+        Assert.Collection(
+            messages,
+            first => Assert.Equal([1L, 2, 3], Assert.IsType<PatchesAppended>(first).Patches.Select(p => p.Sequence)),
+            second => Assert.Equal(4, Assert.IsType<PatchAppended>(second).Sequence),
+            third => Assert.Equal(5, Assert.IsType<PatchAppended>(third).Sequence),
+            fourth => Assert.Equal(6, Assert.IsType<PatchAppended>(fourth).Sequence));
+        Assert.All(messages.OfType<PatchesAppended>(), group => Assert.True(group.Patches.Sum(PatchesAppended.SizeOf) <= PatchesAppended.MaxBytes));
+        Assert.IsType<PatchAppended>(Assert.Single(PatchesAppended.Group([Patch(1, 1)])));
+        Assert.Empty(PatchesAppended.Group([]));
+    }
+
+    [Fact]
     public async Task Should_publish_a_patch_only_once_it_is_readable_from_the_journal()
     {
         var (history, publisher) = StartHistory(Quiet);
@@ -197,7 +251,7 @@ public sealed class HistoryActorSpecs : RelaySpec
             restarted.Tell(Append("b", 2, 2, "b2"), connection.Ref);
             Assert.Equal(new AppendPatchResponse("b", 2, 4), await connection.ExpectMsgAsync<AppendPatchResponse>(Patience));
 
-            var published = (PatchAppended)(await publisher.ExpectMsgAsync<Publish>(Patience)).Message;
+            var published = await ExpectPublishedPatchAsync(publisher);
             Assert.Equal((4L, "b", 2L), (published.Sequence, published.OriginConnectionId, published.FrameNo));
         }
         finally
@@ -537,12 +591,7 @@ public sealed class HistoryActorSpecs : RelaySpec
         return snapshot!;
     }
 
-    private static async Task<PatchAppended> ExpectPublishedPatchAsync(TestProbe publisher)
-    {
-        var publish = await publisher.ExpectMsgAsync<Publish>(Patience);
-        Assert.Equal(Doc.Topic, publish.Topic);
-        return Assert.IsType<PatchAppended>(publish.Message);
-    }
+    private static Task<PatchAppended> ExpectPublishedPatchAsync(TestProbe publisher) => publisher.ExpectPublishedPatchAsync(Doc, Patience);
 
     private static AppendPatch Append(string connection, long frame, long firstUnconfirmed, string text) =>
         new(Doc, connection, frame, firstUnconfirmed, Text(text), IsText: true);

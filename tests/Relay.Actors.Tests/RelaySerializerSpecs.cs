@@ -38,6 +38,14 @@ public sealed class RelaySerializerSpecs : IClassFixture<SharedSpecNode>
         { new HistoryHeartbeat(42), "H" },
         { new HistoryHeartbeat(42, -7_000_000_000_000_000_001), "H" },
         { new PatchAppended(1, "client/tab1", 9, new byte[] { 7 }, IsText: false) { Epoch = -1 }, "P" },
+        {
+            new PatchesAppended([
+                new PatchAppended(1, "client/tab1", 9, new byte[] { 7 }, IsText: false) { Epoch = -1 },
+                new PatchAppended(2, "conn-2", 1, Text("[{\"op\":\"add\"}]"), IsText: true),
+                new PatchAppended(3, "conn-2", 2, ReadOnlyMemory<byte>.Empty, IsText: true),
+            ]),
+            "PS"
+        },
         { new OpenDocument(DocumentName.Default), "O" },
         { new OpenDocument(DocumentName.Parse("a/b.c")), "O" },
         { new DocumentOpened(DocumentName.Parse("a/b.c"), 42), "OR" },
@@ -156,8 +164,20 @@ public sealed class RelaySerializerSpecs : IClassFixture<SharedSpecNode>
             case PatchAppended e:
             {
                 var a = Assert.IsType<PatchAppended>(actual);
-                Assert.Equal((e.Sequence, e.OriginConnectionId, e.FrameNo, e.IsText), (a.Sequence, a.OriginConnectionId, a.FrameNo, a.IsText));
+                Assert.Equal((e.Sequence, e.OriginConnectionId, e.FrameNo, e.IsText, e.Epoch), (a.Sequence, a.OriginConnectionId, a.FrameNo, a.IsText, a.Epoch));
                 Assert.True(e.Payload.Span.SequenceEqual(a.Payload.Span), "payload bytes differ");
+                break;
+            }
+
+            case PatchesAppended e:
+            {
+                var a = Assert.IsType<PatchesAppended>(actual);
+                Assert.Equal(e.Patches.Count, a.Patches.Count);
+                foreach (var (expectedPatch, actualPatch) in e.Patches.Zip(a.Patches))
+                {
+                    AssertSame(expectedPatch, actualPatch);
+                }
+
                 break;
             }
 

@@ -165,6 +165,19 @@ internal sealed class ConnectionActor : UntypedActor, IWithTimers
             case LivePatch live:
                 OnLive(live);
                 break;
+            case LivePatches run:
+                foreach (var live in run.Patches)
+                {
+                    if (_draining || _link.Closed.IsCompleted)
+                    {
+                        // Closed by one of them (or the client left): what follows would have met a closed connection.
+                        break;
+                    }
+
+                    OnLive(live);
+                }
+
+                break;
             case ClientFrame frame:
                 HandleClientFrame(frame);
                 break;
@@ -650,6 +663,9 @@ internal sealed class ConnectionActor : UntypedActor, IWithTimers
         {
         }
     }
+
+    /// <summary>From the document's hub: the next live patches, in order and without gaps, handed on together (one commit's worth).</summary>
+    public sealed record LivePatches(IReadOnlyList<LivePatch> Patches);
 
     private sealed record CatchUpCompleted(long ReadThrough);
 

@@ -33,6 +33,9 @@ internal sealed class DocumentHubActor : ReceiveActor, IWithTimers
     private readonly HashSet<IActorRef> _connections = new();
     private readonly List<IActorRef> _waitingForHead = new();
 
+    // The patches handed on while handling the current message, sent to the connections together at its end (SendRun).
+    private readonly List<ConnectionActor.LivePatch> _run = new();
+
     // Live patches past a gap, held until the journal fills it; bounded in count and bytes, past that they are read
     // from the journal.
     private readonly HeldPatches _held;
@@ -105,7 +108,20 @@ internal sealed class DocumentHubActor : ReceiveActor, IWithTimers
             Timers.StartSingleTimer(nameof(RetrySnapshot), RetrySnapshot.Instance, TimeSpan.FromMilliseconds(500));
         });
         Receive<RetrySnapshot>(_ => LoadSnapshotIfDue());
-        Receive<PatchAppended>(OnLive);
+        Receive<PatchAppended>(patch =>
+        {
+            OnLive(patch);
+            SendRun();
+        });
+        Receive<PatchesAppended>(patches =>
+        {
+            foreach (var patch in patches.Patches)
+            {
+                OnLive(patch);
+            }
+
+            SendRun();
+        });
         Receive<CheckSequencer>(_ =>
         {
             // Until the head is known, and for the default document always, a silent sequencer is asked again:
@@ -116,7 +132,11 @@ internal sealed class DocumentHubActor : ReceiveActor, IWithTimers
                 OpenDocument();
             }
         });
-        Receive<GapRead>(read => read.Generation == _generation, OnGapRead);
+        Receive<GapRead>(read => read.Generation == _generation, read =>
+        {
+            OnGapRead(read);
+            SendRun();
+        });
         Receive<GapRead>(_ => { });
         Receive<GapReadFailed>(failed => failed.Generation != _generation, _ => { });
         Receive<GapReadFailed>(failed =>
@@ -228,6 +248,8 @@ internal sealed class DocumentHubActor : ReceiveActor, IWithTimers
         {
             FillGap();
         }
+
+        SendRun();
     }
 
     /// <summary>
@@ -245,6 +267,7 @@ internal sealed class DocumentHubActor : ReceiveActor, IWithTimers
 
         _waitingForHead.Clear();
         _waitingForSnapshot.Clear();
+        _run.Clear();
         _held.TakeAll();
         _generation++;
         if (_snapshotLoader is { } loader)
@@ -294,7 +317,8 @@ internal sealed class DocumentHubActor : ReceiveActor, IWithTimers
     }
 
     /// <summary>
-    /// Hands <paramref name="patch"/> to every connection. <paramref name="atOnce"/>: one of a run handed on together after a
+    /// Hands <paramref name="patch"/> on: onto the run this message handed on, which <see cref="SendRun"/> sends to every
+    /// connection as one message once the message is handled. <paramref name="atOnce"/>: one of a run handed on together after a
     /// gap (read from the journal, or held past it), which the clients never had the time to read one by one; a connection
     /// reads from the journal what of it does not fit in its client's queue, rather than closing a client that reads.
     /// </summary>
@@ -302,13 +326,28 @@ internal sealed class DocumentHubActor : ReceiveActor, IWithTimers
     {
         _head = patch.Sequence;
         _status?.ObserveSequence(patch.Sequence);
-        var message = new ConnectionActor.LivePatch(patch, atOnce);
+        _run.Add(new ConnectionActor.LivePatch(patch, atOnce));
+        LoadSnapshotIfDue();
+    }
+
+    /// <summary>
+    /// Sends the patches handed on while handling this message to every connection, as one message: a commit's worth of
+    /// patches costs each connection one message, not one per patch. Called at the end of every handler that hands on,
+    /// so between messages the run is empty and a connection joins at a head whose later patches all reach it.
+    /// </summary>
+    private void SendRun()
+    {
+        if (_run.Count == 0)
+        {
+            return;
+        }
+
+        object message = _run.Count == 1 ? _run[0] : new ConnectionActor.LivePatches(_run.ToArray());
+        _run.Clear();
         foreach (var connection in _connections)
         {
             connection.Tell(message);
         }
-
-        LoadSnapshotIfDue();
     }
 
     /// <summary>

@@ -74,6 +74,9 @@ internal sealed class HistoryActor : ReceivePersistentActor, IWithTimers
     private readonly HistorySettings _settings;
     private readonly HistoryState _state;
     private List<PatchAppended> _batch = new();
+
+    // Journaled and confirmed, not yet published: the patches of the write whose confirmations are being handled.
+    private readonly List<PatchAppended> _journaled = new();
     private readonly Queue<(IActorRef Sender, bool FromApi)> _awaitingConfirmation = new();
 
     // Refused conditional appends (HeadMoved), each answered with the head it met once that head is journaled: no
@@ -291,6 +294,7 @@ internal sealed class HistoryActor : ReceivePersistentActor, IWithTimers
         DeferAsync(BatchWritten.Instance, _ =>
         {
             RelayMetrics.JournalWriteDuration.Record(RelayMetrics.SecondsSince(started));
+            PublishJournaled();
             _writesInFlight--;
             Flush();
             PurgeWhenQuiet();
@@ -308,7 +312,7 @@ internal sealed class HistoryActor : ReceivePersistentActor, IWithTimers
         _state.Apply(persisted);
         var (sender, fromApi) = _awaitingConfirmation.Dequeue();
         sender.Tell(new AppendPatchResponse(persisted.OriginConnectionId, persisted.FrameNo, persisted.Sequence) { Epoch = fromApi ? _state.Epoch : 0 });
-        Publish(persisted);
+        _journaled.Add(persisted);
         while (_headMovedReplies.TryPeek(out var waiting) && waiting.Response.Sequence <= _state.LastSequence)
         {
             _headMovedReplies.Dequeue().Sender.Tell(waiting.Response);
@@ -589,7 +593,31 @@ internal sealed class HistoryActor : ReceivePersistentActor, IWithTimers
     private void Publish(object message) => _publisher.Tell(new Publish(_document.Topic, message));
 
     // Also sent at once when the snapshot joiners start from changes, so the hubs learn it without waiting for the timer.
-    private void PublishHeartbeat() => Publish(new HistoryHeartbeat(_state.LastSequence, _state.Epoch) { JoinSnapshot = _state.JoinSnapshot, TrimmedThrough = _state.TrimmedThrough });
+    private void PublishHeartbeat()
+    {
+        // After the patches it counts: a hub that heard of a later head than it has patches would read the journal.
+        PublishJournaled();
+        Publish(new HistoryHeartbeat(_state.LastSequence, _state.Epoch) { JoinSnapshot = _state.JoinSnapshot, TrimmedThrough = _state.TrimmedThrough });
+    }
+
+    /// <summary>
+    /// Publishes the patches of the writes journaled so far, together: one message per commit (split by
+    /// <see cref="PatchesAppended.Group"/>) rather than one per patch, so each hub hands a commit on at once.
+    /// </summary>
+    private void PublishJournaled()
+    {
+        if (_journaled.Count == 0)
+        {
+            return;
+        }
+
+        foreach (var message in PatchesAppended.Group(_journaled))
+        {
+            Publish(message);
+        }
+
+        _journaled.Clear();
+    }
 
     /// <inheritdoc />
     protected override void OnPersistFailure(Exception cause, object @event, long sequenceNr)

@@ -103,6 +103,53 @@ public sealed record PatchAppended(
 }
 
 /// <summary>
+/// Patches journaled together, in order, published on the topic as one message: each subscriber gets a commit's worth
+/// of patches at once instead of one message per patch. The sequencer groups at most <see cref="MaxBytes"/> of
+/// payload in one (a bigger patch travels alone as a <see cref="PatchAppended"/>), well below Akka.Remote's frame size.
+/// </summary>
+public sealed record PatchesAppended(IReadOnlyList<PatchAppended> Patches) : IRelayMessage
+{
+    /// <summary>The most payload bytes (with a per-patch allowance for the rest) one message groups.</summary>
+    public const int MaxBytes = 64 * 1024;
+
+    /// <summary>What <paramref name="patch"/> counts towards <see cref="MaxBytes"/>: its payload and an allowance for its other fields.</summary>
+    public static int SizeOf(PatchAppended patch) => patch.Payload.Length + 64 + patch.OriginConnectionId.Length;
+
+    /// <summary>
+    /// What to publish for <paramref name="patches"/> (in order): a lone patch as itself, runs of several as one
+    /// <see cref="PatchesAppended"/> each, none over <see cref="MaxBytes"/> unless it holds one patch only.
+    /// </summary>
+    public static IReadOnlyList<IRelayMessage> Group(IReadOnlyList<PatchAppended> patches)
+    {
+        var messages = new List<IRelayMessage>(1);
+        var start = 0;
+        var bytes = 0;
+        for (var i = 0; i < patches.Count; i++)
+        {
+            var size = SizeOf(patches[i]);
+            if (i > start && bytes + size > MaxBytes)
+            {
+                messages.Add(Of(patches, start, i));
+                start = i;
+                bytes = 0;
+            }
+
+            bytes += size;
+        }
+
+        if (patches.Count > start)
+        {
+            messages.Add(Of(patches, start, patches.Count));
+        }
+
+        return messages;
+    }
+
+    private static IRelayMessage Of(IReadOnlyList<PatchAppended> patches, int from, int to) =>
+        to - from == 1 ? patches[from] : new PatchesAppended(patches.Skip(from).Take(to - from).ToArray());
+}
+
+/// <summary>
 /// A node opens <paramref name="Document"/>: its sequencer starts (recovering from the journal) if it is not
 /// running, and answers with <see cref="DocumentOpened"/>.
 /// </summary>

@@ -20,6 +20,7 @@ public sealed class RelaySerializer : SerializerWithStringManifest
     private const string AppendPatchManifest = "A";
     private const string AppendPatchResponseManifest = "AR";
     private const string PatchAppendedManifest = "P";
+    private const string PatchesAppendedManifest = "PS";
     private const string HistoryHeartbeatManifest = "H";
     private const string HistorySnapshotManifest = "S";
     private const string OpenDocumentManifest = "O";
@@ -44,6 +45,7 @@ public sealed class RelaySerializer : SerializerWithStringManifest
         AppendPatch => AppendPatchManifest,
         AppendPatchResponse => AppendPatchResponseManifest,
         PatchAppended => PatchAppendedManifest,
+        PatchesAppended => PatchesAppendedManifest,
         HistoryHeartbeat => HistoryHeartbeatManifest,
         HistorySnapshot => HistorySnapshotManifest,
         OpenDocument => OpenDocumentManifest,
@@ -69,15 +71,8 @@ public sealed class RelaySerializer : SerializerWithStringManifest
             JournaledFrame = m.JournaledFrame,
             Epoch = unchecked((ulong)m.Epoch),
         }.ToByteArray(),
-        PatchAppended m => new Proto.PatchAppended
-        {
-            Sequence = m.Sequence,
-            OriginConnectionId = m.OriginConnectionId,
-            FrameNo = m.FrameNo,
-            Payload = UnsafeByteOperations.UnsafeWrap(m.Payload),
-            IsText = m.IsText,
-            Epoch = unchecked((ulong)m.Epoch),
-        }.ToByteArray(),
+        PatchAppended m => ToProto(m).ToByteArray(),
+        PatchesAppended m => ToProto(m).ToByteArray(),
         HistoryHeartbeat m => new Proto.HistoryHeartbeat { LastSequence = m.LastSequence, Epoch = unchecked((ulong)m.Epoch), JoinSnapshot = m.JoinSnapshot, TrimmedThrough = m.TrimmedThrough }.ToByteArray(),
         HistorySnapshot m => ToProto(m).ToByteArray(),
         OpenDocument m => new Proto.OpenDocument { Document = m.Document.Value, Client = m.Client ?? "" }.ToByteArray(),
@@ -135,10 +130,9 @@ public sealed class RelaySerializer : SerializerWithStringManifest
                 return new AppendPatchResponse(m.ConnectionId, m.FrameNo, m.Sequence) { Outcome = (AppendOutcome)m.Outcome, JournaledFrame = m.JournaledFrame, Epoch = unchecked((long)m.Epoch) };
             }
             case PatchAppendedManifest:
-            {
-                var m = Proto.PatchAppended.Parser.ParseFrom(bytes);
-                return new PatchAppended(m.Sequence, m.OriginConnectionId, m.FrameNo, m.Payload.Memory, m.IsText) { Epoch = unchecked((long)m.Epoch) };
-            }
+                return FromProto(Proto.PatchAppended.Parser.ParseFrom(bytes));
+            case PatchesAppendedManifest:
+                return new PatchesAppended(Proto.PatchesAppended.Parser.ParseFrom(bytes).Patches.Select(FromProto).ToArray());
             case HistoryHeartbeatManifest:
             {
                 var m = Proto.HistoryHeartbeat.Parser.ParseFrom(bytes);
@@ -224,6 +218,26 @@ public sealed class RelaySerializer : SerializerWithStringManifest
 
         return proto;
     }
+
+    private static Proto.PatchAppended ToProto(PatchAppended patch) => new()
+    {
+        Sequence = patch.Sequence,
+        OriginConnectionId = patch.OriginConnectionId,
+        FrameNo = patch.FrameNo,
+        Payload = UnsafeByteOperations.UnsafeWrap(patch.Payload),
+        IsText = patch.IsText,
+        Epoch = unchecked((ulong)patch.Epoch),
+    };
+
+    private static Proto.PatchesAppended ToProto(PatchesAppended patches)
+    {
+        var proto = new Proto.PatchesAppended();
+        proto.Patches.AddRange(patches.Patches.Select(ToProto));
+        return proto;
+    }
+
+    private static PatchAppended FromProto(Proto.PatchAppended m) =>
+        new(m.Sequence, m.OriginConnectionId, m.FrameNo, m.Payload.Memory, m.IsText) { Epoch = unchecked((long)m.Epoch) };
 
     private static Proto.HistorySnapshot ToProto(HistorySnapshot snapshot)
     {
