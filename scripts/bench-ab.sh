@@ -46,8 +46,11 @@ for ((round = 1; round <= rounds; round++)); do
         sleep 0.5
       done
       [ "$ready" = 1 ] || { echo "the $side node did not get ready:"; tail -20 "$dir/node.log"; exit 1; }
-      dotnet "$bench" --url "ws://127.0.0.1:$port/" --pid "$pid" --scenario "$scenario" 2>>"$dir/bench.err" \
-        | sed "s/^/{\"side\":\"$side\",\"round\":$round,\"result\":/; s/\$/}/" | tee -a "$out"
+      # The 1-minute load average before and after each run: other work on the machine moves every figure.
+      load=$(cut -d' ' -f1 /proc/loadavg)
+      dotnet "$bench" --url "ws://127.0.0.1:$port/" --pid "$pid" --scenario "$scenario" 2>>"$dir/bench.err" >"$dir/result.jsonl" || true
+      load_after=$(cut -d' ' -f1 /proc/loadavg)
+      sed "s/^/{\"side\":\"$side\",\"round\":$round,\"loadAvgBefore\":$load,\"loadAvgAfter\":$load_after,\"result\":/; s/\$/}/" "$dir/result.jsonl" | tee -a "$out"
       kill "$pid"
       wait "$pid" 2>/dev/null || true
     done
@@ -56,16 +59,19 @@ done
 
 python3 - "$out" <<'EOF'
 import json, sys
-figures = ['deliveriesPerSec', 'p50Ms', 'p99Ms', 'serverRssKb', 'kbPerConnection', 'serverCpuMsPerConnect', 'patchToAllMs']
+figures = ['deliveriesPerSec', 'p50Ms', 'p99Ms', 'serverRssKb', 'kbPerConnection', 'serverCpuMsPerConnect', 'patchToAllMs', 'ingestPerSec', 'replayPerSec', 'firstFrameMs', 'secondFirstFrameMs']
 rows = {}
 for line in open(sys.argv[1]):
     run = json.loads(line)
     result = run['result']
-    rows.setdefault(result.get('scenario', '?'), {}).setdefault(run['side'], []).append(result)
+    sides = rows.setdefault(result.get('scenario', '?'), {})
+    sides.setdefault(run['side'], []).append(result)
+    sides.setdefault(run['side'] + ' runs', []).append(run)
 for scenario, sides in rows.items():
     for side in ('before', 'after'):
         runs = sides.get(side, [])
         shown = {f: [r[f] for r in runs if f in r] for f in figures}
         failed = [r.get('error') for r in runs if not r.get('ok')]
-        print(f"{scenario:12} {side:6} " + "  ".join(f"{f} {shown[f]}" for f in figures if shown[f]) + (f"  FAILED {failed}" if failed else ""))
+        loads = [f"{run['loadAvgBefore']}-{run['loadAvgAfter']}" for run in sides.get(side + ' runs', [])]
+        print(f"{scenario:12} {side:6} " + "  ".join(f"{f} {shown[f]}" for f in figures if shown[f]) + f"  load {loads}" + (f"  FAILED {failed}" if failed else ""))
 EOF

@@ -51,6 +51,20 @@ public sealed record WebSocketConnector(Uri Url) : IClientConnector
 }
 
 /// <summary>
+/// <c>relay.v1</c> WebSocket clients (docs/protocol.md): the subprotocol is offered and must be chosen; each frame
+/// goes to the sink as received, header and all (<see cref="RelayV1Frames"/> reads them).
+/// </summary>
+public sealed record RelayV1Connector(Uri Url) : IClientConnector
+{
+    /// <summary>The subprotocol's name.</summary>
+    public const string SubProtocol = "relay.v1";
+
+    /// <inheritdoc />
+    public Task<IBenchClient> ConnectAsync(IMessageSink sink, TimeSpan timeout, int bufferSize = 4096) =>
+        WebSocketBenchClient.ConnectAsync(Url, sink, timeout, bufferSize, SubProtocol);
+}
+
+/// <summary>
 /// SignalR hub connections (JSON protocol, WebSockets only, no negotiation): by default the .NET client library's
 /// <see cref="SignalRBenchClient"/> (it sizes its own buffers), or with <paramref name="Wire"/> the lean
 /// <see cref="SignalRWireClient"/>.

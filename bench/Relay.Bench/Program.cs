@@ -166,8 +166,8 @@ static string Usage() => """
                                                writes <results>/fanout.png and fanout-chart.json
 
     Options:
-      --scenario fanout,latency,connections,replay,join,documents-1,api,cursors,documents-1-light,documents-100,cluster-singleton,cluster-sharded,state-join,state-join-compacted
-                                               which scenarios (default all; from documents-1 on, Relay's own; api needs Relay:Api:Keys:0:Secret = bench-api-key-0123456789abcdef with --url)
+      --scenario fanout,fanout-v1,latency,connections,replay,join,documents-1,api,cursors,documents-1-light,documents-100,cluster-singleton,cluster-sharded,state-join,state-join-compacted
+                                               which scenarios (default all; fanout-v1 and from documents-1 on, Relay's own; api needs Relay:Api:Keys:0:Secret = bench-api-key-0123456789abcdef with --url)
       --receivers 50  --senders 2  --patch-bytes 128  --in-flight 200  --latency-in-flight 5
       --warmup 3  --measure 10 --settle 3 (seconds)  --connections 5000  --history 100000  --replay-in-flight 1000
       --signalr-client library|wire   the SignalR relay's clients: HubConnection (default) or a lean raw-WebSocket client

@@ -8,8 +8,11 @@ namespace Relay.Bench;
 /// <summary>Runs scenarios against a given URL, or against fresh servers it starts and kills itself.</summary>
 public static class Runner
 {
-    /// <summary>The scenarios, in the order they run.</summary>
-    public static readonly string[] AllScenarios = ["fanout", "latency", "connections", "replay", "join"];
+    /// <summary>
+    /// The scenarios, in the order they run; each on every server, but <c>fanout-v1</c> (fan-out to <c>relay.v1</c>
+    /// receivers, what the client library speaks) on Relay only, beside its raw fan-out.
+    /// </summary>
+    public static readonly string[] AllScenarios = ["fanout", "fanout-v1", "latency", "connections", "replay", "join"];
 
     /// <summary>
     /// Relay's own scenarios, after the side-by-side ones, each on a fresh Relay: durable ingest on one node with 1
@@ -30,10 +33,14 @@ public static class Runner
     /// <summary>The servers every scenario runs against, in the order they run.</summary>
     public static readonly ServerKind[] AllServers = [ServerKind.Reference, ServerKind.SignalR, ServerKind.Relay];
 
+    /// <summary>The servers <paramref name="scenario"/> (one of <see cref="AllScenarios"/>) runs on, in order.</summary>
+    public static IEnumerable<ServerKind> ServersOf(string scenario) => scenario == "fanout-v1" ? [ServerKind.Relay] : AllServers;
+
     /// <summary>Runs <paramref name="scenario"/> with clients from <paramref name="connector"/>, on a server the bench may not have started.</summary>
     public static Task<JsonObject> RunAsync(string scenario, IClientConnector connector, int? pid, BenchSettings settings, Func<string?> serverFailure, int? receivers = null) => scenario switch
     {
         "fanout" => FlowScenario.RunAsync("fanout", connector, pid, settings, receivers ?? settings.Receivers, settings.FanoutInFlight, serverFailure),
+        "fanout-v1" => FlowScenario.RunAsync("fanout-v1", connector, pid, settings, receivers ?? settings.Receivers, settings.FanoutInFlight, serverFailure, relayV1Receivers: true),
         "latency" => FlowScenario.RunAsync("latency", connector, pid, settings, receivers ?? settings.Receivers, settings.LatencyInFlight, serverFailure),
         "connections" => ConnectionsScenario.RunAsync(connector, pid, settings, serverFailure),
         "replay" => ReplayScenario.RunAsync(connector, pid, settings, serverFailure),
@@ -120,7 +127,7 @@ public static class Runner
         var results = new JsonArray();
         foreach (var scenario in scenarios.Where(s => !DocumentScenarios.Contains(s) && !StateScenarios.Contains(s)))
         {
-            foreach (var kind in AllServers)
+            foreach (var kind in ServersOf(scenario))
             {
                 var result = await RunOnFreshAsync(kind, scenario, settings);
                 Print(result);
@@ -168,6 +175,7 @@ public static class Runner
             Completed(server).FirstOrDefault(r => (string?)r["scenario"] == scenario)?[key].AsDouble();
         double? Over(double? relay, double? other) => relay is { } r && other is { } o && o != 0 ? Math.Round(r / o, 2) : null;
         double? Ratio(string scenario, string key, string other) => Over(Figure(scenario, "relay", key), Figure(scenario, other, key));
+        double? FanoutV1Over(string key, string server) => Over(Figure("fanout-v1", "relay", key), Figure("fanout", server, key));
 
         // The longest single delivery in any fan-out or light-load run of a server (each run on a fresh server).
         double? MaxLatency(string server) =>
@@ -176,6 +184,8 @@ public static class Runner
         {
             ["fanoutDeliveries"] = Ratio("fanout", "deliveriesPerSec", other),
             ["fanoutP99"] = Ratio("fanout", "p99Ms", other),
+            ["fanoutV1Deliveries"] = FanoutV1Over("deliveriesPerSec", other),
+            ["fanoutV1P99"] = FanoutV1Over("p99Ms", other),
             ["lightDeliveries"] = Ratio("latency", "deliveriesPerSec", other),
             ["lightP50"] = Ratio("latency", "p50Ms", other),
             ["lightP99"] = Ratio("latency", "p99Ms", other),
@@ -201,6 +211,13 @@ public static class Runner
             ["maxLatencyMs"] = new JsonObject { ["reference"] = MaxLatency("reference"), ["signalr"] = MaxLatency("signalr"), ["relay"] = MaxLatency("relay") },
             ["relayOverReference"] = vsReference,
             ["relayOverSignalR"] = vsSignalR,
+            ["fanoutV1"] = new JsonObject
+            {
+                ["deliveriesPerSec"] = Figure("fanout-v1", "relay", "deliveriesPerSec"),
+                ["p99Ms"] = Figure("fanout-v1", "relay", "p99Ms"),
+                ["deliveriesOverRaw"] = FanoutV1Over("deliveriesPerSec", "relay"),
+                ["p99OverRaw"] = FanoutV1Over("p99Ms", "relay"),
+            },
             ["documents"] = new JsonObject
             {
                 ["ingestOneDocument"] = Figure("documents-1", "relay", "ingestPerSec"),
@@ -251,7 +268,7 @@ public static class Runner
     public static async Task<bool> SmokeAsync(BenchSettings settings)
     {
         var ok = true;
-        var runs = AllScenarios.SelectMany(s => AllServers.Select(k => (s, k)))
+        var runs = AllScenarios.SelectMany(s => ServersOf(s).Select(k => (s, k)))
             .Concat(new[] { "documents-1", "documents-100", "api", "cursors" }.Select(s => (s, ServerKind.Relay)))
             .Concat(StateScenarios.SelectMany(s => StateJoinServers(s).Select(k => (s, k))));
         foreach (var (scenario, kind) in runs)
@@ -279,7 +296,7 @@ public static class Runner
     private static bool IsSane(string scenario, ServerKind kind, JsonObject result, BenchSettings settings) =>
         result["ok"]?.GetValue<bool>() == true && scenario switch
         {
-            "fanout" or "latency" => Positive(result, "deliveriesPerSec") && Positive(result, "p99Ms") && Positive(result, "latencySamples"),
+            "fanout" or "fanout-v1" or "latency" => Positive(result, "deliveriesPerSec") && Positive(result, "p99Ms") && Positive(result, "latencySamples"),
             "connections" => Positive(result, "patchToAllMs") && result["kbPerConnection"] is not null,
             "replay" => Positive(result, "ingestPerSec") && Positive(result, "replayPerSec") && Positive(result, "firstFrameMs"),
             "join" => Positive(result, "patchesSent") && result["joinersComplete"].AsDouble() == settings.Joiners,

@@ -27,14 +27,26 @@ public sealed class WebSocketBenchClient : IBenchClient
     /// <inheritdoc />
     public string? Ended { get; private set; }
 
-    /// <summary>Connects and starts the receive loop.</summary>
-    public static async Task<IBenchClient> ConnectAsync(Uri url, IMessageSink sink, TimeSpan timeout, int bufferSize = 4096)
+    /// <summary>
+    /// Connects (offering <paramref name="subProtocol"/>, if given, which the server must then choose) and starts the
+    /// receive loop.
+    /// </summary>
+    public static async Task<IBenchClient> ConnectAsync(Uri url, IMessageSink sink, TimeSpan timeout, int bufferSize = 4096, string? subProtocol = null)
     {
         var client = new WebSocketBenchClient(sink, bufferSize);
         using var cts = new CancellationTokenSource(timeout);
         try
         {
+            if (subProtocol is not null)
+            {
+                client._socket.Options.AddSubProtocol(subProtocol);
+            }
+
             await client._socket.ConnectAsync(url, cts.Token);
+            if (subProtocol is not null && client._socket.SubProtocol != subProtocol)
+            {
+                throw new InvalidOperationException($"the server chose subprotocol '{client._socket.SubProtocol}', not {subProtocol}");
+            }
         }
         catch
         {

@@ -1,4 +1,5 @@
 using Akka.Hosting;
+using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
 using Relay.Actors.Diagnostics;
 using Relay.Actors.Documents;
 using Relay.Actors.Fanout;
@@ -41,6 +42,7 @@ public static class RelayNodeSetup
         var gateway = new GatewayOptions();
         builder.Configuration.GetSection(RelayOptions.Section).Bind(gateway);
         gateway.Validate(options);
+        builder.Services.Configure<SocketTransportOptions>(sockets => sockets.UnsafePreferInlineScheduling = gateway.UnsafePreferInlineScheduling);
         var status = new NodeStatus();
         StartupThreads.HoldUntil(status.WarmedUp);
         builder.Services.AddSingleton(options);

@@ -41,6 +41,14 @@ public sealed class GatewayOptions
     /// </remarks>
     public int KeepAliveTimeoutSeconds { get; set; } = 40;
 
+    /// <summary>
+    /// Kestrel's <c>SocketTransportOptions.UnsafePreferInlineScheduling</c> (key <c>Relay:UnsafePreferInlineScheduling</c>):
+    /// run the transport's pipe continuations (Kestrel's send loop after a flush, the application's reads after a
+    /// receive) on the thread that completed them instead of queueing each to the thread pool. Off by default; any
+    /// code that blocks on such a thread holds up the sockets behind it.
+    /// </summary>
+    public bool UnsafePreferInlineScheduling { get; set; }
+
     /// <summary>Throws when a setting cannot work, alone or with the node's <paramref name="relay"/> settings.</summary>
     public void Validate(RelayOptions relay)
     {
