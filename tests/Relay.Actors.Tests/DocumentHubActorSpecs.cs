@@ -27,6 +27,9 @@ public sealed class DocumentHubActorSpecs : RelaySpec
     private static readonly DocumentName Doc = DocumentName.Parse("specs/hub");
     private static readonly HubSettings Settings = new(Held: new HeldLimits(100, 1024 * 1024), ReopenAfter: TimeSpan.FromMinutes(1));
 
+    // A tail of its own per spec: the node's budget is per node, and each spec is one.
+    private readonly HubSettings _withTail = Settings with { Tail = new TailLimits(1024 * 1024, new ReplayTailBudget(8 * 1024 * 1024)) };
+
     private readonly IActorRef _mediator;
     private readonly TestProbe _sequencer;
     private readonly RecordingPatchJournal _journal;
@@ -232,6 +235,58 @@ public sealed class DocumentHubActorSpecs : RelaySpec
     }
 
     [Fact]
+    public async Task Should_serve_a_join_whose_history_lies_in_its_tail_from_memory_without_reading_the_journal()
+    {
+        var hub = await StartHubAsync(head: 0, settings: _withTail);
+        var first = await OpenAsync(hub);
+        var patches = await JournalAsync("p1", "p2", "p3");
+        await AwaitSubscribedAsync();
+        foreach (var patch in patches)
+        {
+            Publish(patch);
+        }
+
+        Assert.Equal(["p1", "p2", "p3"], await ReadAsync(first, 3));
+
+        var joiner = await OpenAsync(hub);
+        Assert.Equal(["p1", "p2", "p3"], await ReadAsync(joiner, 3));
+        var live = await JournalAsync("p4");
+        Publish(live[0]);
+        Assert.Equal(["p4"], await ReadAsync(joiner, 1));
+        Assert.Equal(["p4"], await ReadAsync(first, 1));
+        await ExpectNoOutboundAsync([first, joiner]);
+        Assert.Empty(_journal.Reads);
+    }
+
+    [Fact]
+    public async Task Should_read_a_join_that_starts_before_its_tail_from_the_journal_up_to_the_tail_and_the_rest_from_it_each_once_in_order()
+    {
+        await JournalAsync("h1", "h2");
+        var hub = await StartHubAsync(head: 2, settings: _withTail);
+        var first = await OpenAsync(hub);
+        Assert.Equal(["h1", "h2"], await ReadAsync(first, 2));
+        var patches = await JournalAsync("p3", "p4", "p5");
+        await AwaitSubscribedAsync();
+        foreach (var patch in patches)
+        {
+            Publish(patch);
+        }
+
+        Assert.Equal(["p3", "p4", "p5"], await ReadAsync(first, 3));
+
+        var joiner = await OpenAsync(hub);
+        Assert.Equal(["h1", "h2", "p3", "p4", "p5"], await ReadAsync(joiner, 5));
+        var live = await JournalAsync("p6");
+        Publish(live[0]);
+        Assert.Equal(["p6"], await ReadAsync(joiner, 1));
+        Assert.Equal(["p6"], await ReadAsync(first, 1));
+        await ExpectNoOutboundAsync([first, joiner]);
+
+        // The journal only before the tail: 1 to 2 for each joiner, nothing of 3 to 5.
+        Assert.Equal([(1L, 2L), (1L, 2L)], _journal.Reads);
+    }
+
+    [Fact]
     public async Task Should_join_a_connection_opened_before_the_head_is_known_only_once_it_is()
     {
         var history = await JournalAsync("h1", "h2", "p3");
@@ -314,9 +369,9 @@ public sealed class DocumentHubActorSpecs : RelaySpec
     }
 
     /// <summary>Starts a hub under the spec and names <paramref name="head"/> as the sequencer would, once it subscribed.</summary>
-    private async Task<IActorRef> StartHubAsync(long head, HistoryReader? reader = null)
+    private async Task<IActorRef> StartHubAsync(long head, HistoryReader? reader = null, HubSettings? settings = null)
     {
-        var hub = Sys.ActorOf(DocumentHubActor.Props(Doc, _mediator, _sequencer.Ref, reader ?? ReaderOf(_journal), Settings, null));
+        var hub = Sys.ActorOf(DocumentHubActor.Props(Doc, _mediator, _sequencer.Ref, reader ?? ReaderOf(_journal), settings ?? Settings, null));
         // The hub asks for the head once its subscription is acknowledged.
         await _sequencer.ExpectMsgAsync<OpenDocument>(Patience);
         hub.Tell(new DocumentOpened(Doc, head), _sequencer.Ref);

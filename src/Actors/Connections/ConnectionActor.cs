@@ -70,6 +70,11 @@ internal sealed class ConnectionActor : UntypedActor, IWithTimers
     private ActorMaterializer? _materializer;
     private bool _draining;
 
+    // The hub's tail as the join gave it, for the first catch-up: what lies in it is read from memory, not the
+    // journal. Dropped once the connection is live.
+    private ReplayTailView? _tail;
+    private bool _joinCounted;
+
     // A named relay.v1 client's hello names the last id journaled under it: the sequencer's answer (a query sent at
     // start) and the hub's join, whichever comes second, start the connection.
     private bool _lastIdKnown;
@@ -287,6 +292,7 @@ internal sealed class ConnectionActor : UntypedActor, IWithTimers
 
     private void HandleJoin(Join join)
     {
+        _tail = join.Tail;
         if (_protocol.Enveloped)
         {
             // The hello goes first; with a resume, the history before the client's last sequence number is skipped.
@@ -529,6 +535,7 @@ internal sealed class ConnectionActor : UntypedActor, IWithTimers
             case OutboundStep.None when !_outbound.CatchingUp:
                 _materializer?.Shutdown();
                 _materializer = null;
+                _tail = null;
                 RecordReplayDuration();
                 break;
         }
@@ -540,26 +547,89 @@ internal sealed class ConnectionActor : UntypedActor, IWithTimers
         var origin = _origin;
         var enveloped = _protocol.Enveloped;
         var stallTimeout = _settings.ReplayStallTimeout;
+        var tail = _tail is { } view && to >= view.First && from <= view.Through ? view : null;
+        var journal = tail is null || from < tail.First || to > tail.Through;
+        if (!_joinCounted)
+        {
+            _joinCounted = true;
+            RelayMetrics.ReplayJoins.Add(1, new KeyValuePair<string, object?>("source", journal ? "journal" : "tail"));
+        }
+
+        async ValueTask Deliver(PatchAppended patch, PatchFrame? shared)
+        {
+            if (FrameFor(patch, origin, enveloped, shared) is { } frame &&
+                !await link.EnqueueAsync(frame, stallTimeout).ConfigureAwait(false))
+            {
+                throw new SlowConsumerException();
+            }
+        }
 
         // The reader holds one window of the history at a time and reads the next only once this one is in the
-        // client's queue, which is bounded: a client that lags holds the read back. It hands out only gap-free
-        // runs (and skips known holes): a journal that shows a later row before an earlier one commits ends
-        // this round early, and the next round reads on from there.
-        _reader.ReadAsync(
-                _document,
-                from,
-                to,
-                Math.Max(to, _outbound.LatestSeen),
-                async patch =>
-                {
-                    if (FrameFor(patch, origin, enveloped) is { } frame &&
-                        !await link.EnqueueAsync(frame, stallTimeout).ConfigureAwait(false))
-                    {
-                        throw new SlowConsumerException();
-                    }
-                },
-                _materializer ??= Context.Materializer())
+        // client's queue, which is bounded: a client that lags holds the read back (the tail's patches wait the same
+        // way). It hands out only gap-free runs (and skips known holes): a journal that shows a later row before an
+        // earlier one commits ends this round early, and the next round reads on from there.
+        // A materializer only for what the journal serves: a join whose history lies in the tail creates none.
+        var materializer = journal ? _materializer ??= Context.Materializer() : null;
+        CatchUpAsync(_reader, _document, from, to, Math.Max(to, _outbound.LatestSeen), tail, Deliver, materializer)
             .PipeTo(Self, success: readThrough => new CatchUpCompleted(readThrough), failure: cause => new CatchUpFailed(cause));
+    }
+
+    /// <summary>
+    /// Reads <paramref name="from"/> to <paramref name="to"/>: from the journal before the tail, from the tail what lies in
+    /// it (every patch the journal has there, in order), from the journal after it. Returns the last sequence number
+    /// read through; a journal read that makes no progress ends the round there, as a read of the journal alone does.
+    /// </summary>
+    private static async Task<long> CatchUpAsync(
+        HistoryReader reader,
+        DocumentName document,
+        long from,
+        long to,
+        long seeTo,
+        ReplayTailView? tail,
+        Func<PatchAppended, PatchFrame?, ValueTask> deliver,
+        IMaterializer? materializer)
+    {
+        if (tail is null)
+        {
+            return await reader.ReadAsync(document, from, to, seeTo, patch => deliver(patch, null), materializer!).ConfigureAwait(false);
+        }
+
+        var next = from;
+        if (next < tail.First)
+        {
+            var end = Math.Min(to, tail.First - 1);
+            var through = await reader.ReadAsync(document, next, end, seeTo, patch => deliver(patch, null), materializer!).ConfigureAwait(false);
+            if (through < end || end == to)
+            {
+                return through;
+            }
+
+            next = through + 1;
+        }
+
+        var last = Math.Min(to, tail.Through);
+        var first = tail.IndexOf(next);
+        for (var i = first; i < tail.Count; i++)
+        {
+            var entry = tail[i];
+            if (entry.Patch.Sequence > last)
+            {
+                break;
+            }
+
+            await deliver(entry.Patch, entry.Frame).ConfigureAwait(false);
+            if (i == first)
+            {
+                // The rest queues without waiting until the queue is half full: let the client's writer send the first
+                // frame now rather than after tens of thousands more are queued on this thread.
+                await Task.Yield();
+            }
+        }
+
+        next = last + 1;
+        return next > to
+            ? to
+            : await reader.ReadAsync(document, next, to, seeTo, patch => deliver(patch, null), materializer!).ConfigureAwait(false);
     }
 
     private void RecordReplayDuration()
@@ -648,7 +718,11 @@ internal sealed class ConnectionActor : UntypedActor, IWithTimers
     /// from the hub, in order and without gaps. <paramref name="Epoch"/> names the history. <paramref name="Snapshot"/>:
     /// with compaction, where a full join starts instead of the history's beginning.
     /// </summary>
-    public sealed record Join(long Head, long Epoch = 0, JoinSnapshot? Snapshot = null);
+    public sealed record Join(long Head, long Epoch = 0, JoinSnapshot? Snapshot = null)
+    {
+        /// <summary>The hub's tail, through the join's head: what the connection reads from memory instead of the journal; null: none.</summary>
+        public ReplayTailView? Tail { get; init; }
+    }
 
     /// <summary>
     /// From the document's hub: the next live patch, in order and without gaps, with <paramref name="Frame"/>, made once

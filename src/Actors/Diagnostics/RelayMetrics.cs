@@ -23,6 +23,7 @@ public static class RelayMetrics
     private static RelayDocuments? _documents;
     private static ActorSystem? _system;
     private static long _presentClients;
+    private static ReplayTailBudget? _tailBudget;
 
     /// <summary>Presence and broadcast frames queued for a client on its ephemeral lane.</summary>
     public static readonly Counter<long> EphemeralRelayed =
@@ -87,8 +88,13 @@ public static class RelayMetrics
             tags: null,
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60] });
 
+    /// <summary>Joins that read history, by where it came from: <c>tail</c> (the hub's memory alone) or <c>journal</c> (in part or whole).</summary>
+    public static readonly Counter<long> ReplayJoins =
+        Meter.CreateCounter<long>("relay.replay.joins", "{join}", "Joins that read history: source=tail from the hub's tail in memory alone, source=journal from the journal in part or whole");
+
     static RelayMetrics()
     {
+        Meter.CreateObservableGauge("relay.replay.tail.bytes", () => Volatile.Read(ref _tailBudget) is { } budget ? [new Measurement<long>(budget.UsedBytes)] : Array.Empty<Measurement<long>>(), "By", "Bytes the documents' replay tails on this node keep in memory (payloads plus a per-patch estimate)");
         Meter.CreateObservableGauge("relay.last_sequence", ObserveLastSequence, "{patch}", "Highest sequence number this node has seen");
         Meter.CreateObservableGauge("relay.cluster.members", ObserveClusterMembers, "{node}", "Cluster members with status Up, as this node sees them");
         Meter.CreateObservableGauge("relay.documents.open", ObserveOpenDocuments, "{document}", "Documents some client of this node has open (the default document always)");
@@ -104,6 +110,9 @@ public static class RelayMetrics
             Interlocked.Add(ref _presentClients, delta);
         }
     }
+
+    /// <summary>Feeds the gauge of the node's replay tails; null: the tail is off.</summary>
+    internal static void ObserveReplayTail(ReplayTailBudget? budget) => Volatile.Write(ref _tailBudget, budget);
 
     /// <summary>Feeds the gauges of the node's state; one node per process.</summary>
     public static void ObserveNode(ActorSystem system, NodeStatus status, RelayDocuments documents)

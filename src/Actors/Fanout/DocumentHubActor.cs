@@ -42,6 +42,9 @@ internal sealed class DocumentHubActor : ReceiveActor, IWithTimers
     private readonly ReplayWindow _window;
     private ActorMaterializer? _materializer;
 
+    // The latest patches handed on, for joiners whose history lies in them (Relay:Replay:TailBytesPerDocument); null: off.
+    private readonly ReplayTail? _tail;
+
     // The last sequence number handed to the connections (or the end of a hole in the journal skipped after it):
     // every patch up to it is journaled. -1 until the sequencer has named the document's head.
     private long _head = -1;
@@ -82,6 +85,7 @@ internal sealed class DocumentHubActor : ReceiveActor, IWithTimers
         _window = reader.NewWindow();
         _settings = settings;
         _held = new HeldPatches(settings.Held);
+        _tail = settings.Tail is { } tail ? new ReplayTail(tail) : null;
         _status = status;
 
         Receive<SubscribeAck>(_ =>
@@ -194,6 +198,9 @@ internal sealed class DocumentHubActor : ReceiveActor, IWithTimers
         }
     }
 
+    /// <inheritdoc />
+    protected override void PostStop() => _tail?.Clear();
+
     // No Unsubscribe when stopping: the topic watches its subscribers and drops a stopped one, and an Unsubscribe
     // would only have its acknowledgement arrive as a dead letter.
 
@@ -209,6 +216,10 @@ internal sealed class DocumentHubActor : ReceiveActor, IWithTimers
 
         _joinSnapshot = joinSnapshot;
         _trimmedThrough = trimmedThrough;
+
+        // What the journal no longer has, the tail must not serve either: trimmed, or (DeleteCompacted) before the
+        // snapshot every join and resume starts after.
+        _tail?.DropThrough(Math.Max(trimmedThrough, _settings.HistoryDeleted ? joinSnapshot : 0));
         if (joinSnapshot == 0 || (epoch != 0 && _epoch != 0 && epoch != _epoch))
         {
             // The document is no longer compactable (or never was), or its history was replaced: joiners replay the
@@ -228,6 +239,8 @@ internal sealed class DocumentHubActor : ReceiveActor, IWithTimers
         {
             // Everything up to the sequencer's head is journaled; the joiners read it from there.
             _head = lastSequence;
+            _tail?.StartAt(_head);
+            _tail?.DropThrough(Math.Max(_trimmedThrough, _settings.HistoryDeleted ? _joinSnapshot : 0));
             foreach (var connection in _waitingForHead)
             {
                 JoinConnection(connection);
@@ -269,6 +282,7 @@ internal sealed class DocumentHubActor : ReceiveActor, IWithTimers
         _waitingForSnapshot.Clear();
         _run.Clear();
         _held.TakeAll();
+        _tail?.Clear();
         _generation++;
         if (_snapshotLoader is { } loader)
         {
@@ -326,7 +340,9 @@ internal sealed class DocumentHubActor : ReceiveActor, IWithTimers
     {
         _head = patch.Sequence;
         _status?.ObserveSequence(patch.Sequence);
-        _run.Add(new ConnectionActor.LivePatch(patch, atOnce));
+        var live = new ConnectionActor.LivePatch(patch, atOnce);
+        _run.Add(live);
+        _tail?.Add(patch, live.Frame);
         LoadSnapshotIfDue();
     }
 
@@ -358,19 +374,22 @@ internal sealed class DocumentHubActor : ReceiveActor, IWithTimers
     {
         if (_joinSnapshot == 0)
         {
-            connection.Tell(new ConnectionActor.Join(_head, _epoch));
+            connection.Tell(new ConnectionActor.Join(_head, _epoch) { Tail = TailView() });
             return;
         }
 
         if (_snapshot is { } snapshot && snapshot.Sequence >= _joinSnapshot)
         {
-            connection.Tell(new ConnectionActor.Join(_head, _epoch, Trimmed(snapshot)));
+            connection.Tell(new ConnectionActor.Join(_head, _epoch, Trimmed(snapshot)) { Tail = TailView() });
             return;
         }
 
         _waitingForSnapshot.Add(connection);
         LoadSnapshotIfDue();
     }
+
+    // The tail as a joiner gets it: everything it holds, up to the head the join names.
+    private ReplayTailView? TailView() => _tail is { Started: true } tail && tail.Through == _head ? tail.View() : null;
 
     // The snapshot as a joiner gets it: with how far the journal is trimmed now, which may have moved since it loaded.
     private JoinSnapshot Trimmed(JoinSnapshot snapshot) => snapshot with { TrimmedThrough = _trimmedThrough };
@@ -414,7 +433,7 @@ internal sealed class DocumentHubActor : ReceiveActor, IWithTimers
 
         foreach (var connection in _waitingForSnapshot)
         {
-            connection.Tell(new ConnectionActor.Join(_head, _epoch, _snapshot is { } snapshot ? Trimmed(snapshot) : null));
+            connection.Tell(new ConnectionActor.Join(_head, _epoch, _snapshot is { } snapshot ? Trimmed(snapshot) : null) { Tail = TailView() });
         }
 
         _waitingForSnapshot.Clear();
@@ -466,6 +485,7 @@ internal sealed class DocumentHubActor : ReceiveActor, IWithTimers
         }
 
         _head = Math.Max(_head, read.Window.ReadThrough);
+        _tail?.CoverThrough(_head);
         DeliverHeld();
         LoadSnapshotIfDue();
         if (!progressed)
@@ -512,6 +532,9 @@ internal sealed record HubSettings(HeldLimits Held, TimeSpan ReopenAfter)
 {
     /// <summary><c>Relay:Compaction:DeleteCompacted</c>: the journal before a document's snapshot may be gone, so nobody resumes from there.</summary>
     public bool HistoryDeleted { get; init; }
+
+    /// <summary>The latest patches each hub keeps for its joiners (<c>Relay:Replay:TailBytesPerDocument</c>, <c>TailBytesPerNode</c>); null: off.</summary>
+    public TailLimits? Tail { get; init; }
 
     /// <summary>Presence of the document's clients (<c>Relay:Presence</c>); null: presence is off on this node.</summary>
     public PresenceSettings? Presence { get; init; }

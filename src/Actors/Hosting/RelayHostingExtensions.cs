@@ -17,6 +17,7 @@ using Akka.Streams;
 using Akka.Streams.Dsl;
 using Microsoft.Data.Sqlite;
 using Relay.Actors.Documents;
+using Relay.Actors.Diagnostics;
 using Relay.Actors.Fanout;
 using Relay.Actors.History;
 using Relay.Actors.Journal;
@@ -95,12 +96,14 @@ public static class RelayHostingExtensions
             .WithRelayRetention(options)
             .WithActors((system, registry) =>
             {
+                var tail = TailLimits.From(options);
+                RelayMetrics.ObserveReplayTail(tail?.Node);
                 var hubs = system.ActorOf(
                     DocumentHubsActor.Props(
                         DistributedPubSub.Get(system).Mediator,
                         registry.Get<HistoryProxy>(),
                         CreateHistoryReader(system, options, status),
-                        HubSettings.Default with { Held = HeldLimits.From(options), HistoryDeleted = options.Compaction.DeleteCompacted, Presence = options.Presence.Settings },
+                        HubSettings.Default with { Held = HeldLimits.From(options), Tail = tail, HistoryDeleted = options.Compaction.DeleteCompacted, Presence = options.Presence.Settings },
                         status),
                     "documents");
                 registry.Register<DocumentHubsActor>(hubs);

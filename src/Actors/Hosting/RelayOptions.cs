@@ -103,6 +103,11 @@ public sealed class RelayOptions
             throw new InvalidOperationException("Relay:Replay:MaxBufferedBytes must be positive");
         }
 
+        if (Replay.TailBytesPerDocument < 0 || Replay.TailBytesPerNode < 0)
+        {
+            throw new InvalidOperationException("Relay:Replay:TailBytesPerDocument and Relay:Replay:TailBytesPerNode must be zero (off) or positive");
+        }
+
         if (Journal.SkipGapAfter <= TimeSpan.Zero)
         {
             throw new InvalidOperationException("Relay:Journal:SkipGapAfter must be positive");
@@ -170,6 +175,15 @@ public sealed class ReplayOptions
     /// its last snapshot, so its recovery reads about this much.
     /// </summary>
     public long MaxBufferedBytes { get; set; } = 4L * 1024 * 1024;
+
+    /// <summary>
+    /// Bytes of the latest patches each document's hub keeps in memory (each counted as its payload plus 256 bytes), so
+    /// that a joiner whose history lies in them reads no journal. 0 turns the tail off.
+    /// </summary>
+    public long TailBytesPerDocument { get; set; } = 64L * 1024 * 1024;
+
+    /// <summary>Bytes every document's tail on one node keeps together; a hub over it drops its own oldest. 0 turns the tail off.</summary>
+    public long TailBytesPerNode { get; set; } = 256L * 1024 * 1024;
 }
 
 /// <summary>Where the documents' sequencers live and how many documents a node opens.</summary>
