@@ -60,6 +60,13 @@ public sealed class ConnectionActorSpecs : RelaySpec
     }
 
     [Fact]
+    public async Task Should_run_the_start_up_warm_up_of_a_tail_catch_up_to_its_end()
+    {
+        // The node's start-up runs it on a patch of its own into a queue nobody reads: it must end, not wait for a reader.
+        await ConnectionActor.WarmUpTailCatchUpAsync().WaitAsync(Patience);
+    }
+
+    [Fact]
     public async Task Should_keep_the_frame_kind_of_each_patch()
     {
         _writer.Tell(new AppendPatch(Doc, "other", 1, 1, new byte[] { 1, 2, 3 }, IsText: false), _writerConnection.Ref);

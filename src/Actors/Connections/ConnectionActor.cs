@@ -555,23 +555,40 @@ internal sealed class ConnectionActor : UntypedActor, IWithTimers
             RelayMetrics.ReplayJoins.Add(1, new KeyValuePair<string, object?>("source", journal ? "journal" : "tail"));
         }
 
-        async ValueTask Deliver(PatchAppended patch, PatchFrame? shared)
-        {
-            if (FrameFor(patch, origin, enveloped, shared) is { } frame &&
-                !await link.EnqueueAsync(frame, stallTimeout).ConfigureAwait(false))
-            {
-                throw new SlowConsumerException();
-            }
-        }
-
         // The reader holds one window of the history at a time and reads the next only once this one is in the
         // client's queue, which is bounded: a client that lags holds the read back (the tail's patches wait the same
         // way). It hands out only gap-free runs (and skips known holes): a journal that shows a later row before an
         // earlier one commits ends this round early, and the next round reads on from there.
         // A materializer only for what the journal serves: a join whose history lies in the tail creates none.
         var materializer = journal ? _materializer ??= Context.Materializer() : null;
-        CatchUpAsync(_reader, _document, from, to, Math.Max(to, _outbound.LatestSeen), tail, Deliver, materializer)
+        CatchUpAsync(_reader, _document, from, to, Math.Max(to, _outbound.LatestSeen), tail, DeliverTo(link, origin, enveloped, stallTimeout), materializer)
             .PipeTo(Self, success: readThrough => new CatchUpCompleted(readThrough), failure: cause => new CatchUpFailed(cause));
+    }
+
+    /// <summary>Queues what the client gets for each patch of a catch-up, waiting while its queue is half full; a client that reads nothing for <paramref name="stallTimeout"/> is a slow consumer.</summary>
+    private static Func<PatchAppended, PatchFrame?, ValueTask> DeliverTo(ClientLink link, string origin, bool enveloped, TimeSpan stallTimeout) =>
+        async (patch, shared) =>
+        {
+            if (FrameFor(patch, origin, enveloped, shared) is { } frame &&
+                !await link.EnqueueAsync(frame, stallTimeout).ConfigureAwait(false))
+            {
+                throw new SlowConsumerException();
+            }
+        };
+
+    /// <summary>
+    /// Runs a catch-up from a replay tail once, on one patch of its own into a link nobody reads, so that a node's first
+    /// joiner served from a tail does not wait for that path to be compiled (it waited about 40 ms; start-up warm-up).
+    /// </summary>
+    internal static async Task WarmUpTailCatchUpAsync()
+    {
+        var tail = new ReplayTail(new TailLimits(1024 * 1024, new ReplayTailBudget(1024 * 1024)));
+        tail.StartAt(0);
+        var patch = new PatchAppended(1, "relay-warm-up", 1, "[]"u8.ToArray(), IsText: true);
+        tail.Add(patch, PatchFrame.Of(patch));
+        var link = new ClientLink(1024 * 1024, 1, 1024 * 1024);
+        await CatchUpAsync(null!, DocumentName.Default, 1, 1, 1, tail.View(), DeliverTo(link, "relay-warm-up-reader", enveloped: false, TimeSpan.FromSeconds(1)), null);
+        link.Close(CloseReason.Ended);
     }
 
     /// <summary>

@@ -16,6 +16,7 @@ using Akka.Remote.Hosting;
 using Akka.Streams;
 using Akka.Streams.Dsl;
 using Microsoft.Data.Sqlite;
+using Relay.Actors.Connections;
 using Relay.Actors.Documents;
 using Relay.Actors.Diagnostics;
 using Relay.Actors.Fanout;
@@ -146,6 +147,7 @@ public static class RelayHostingExtensions
                         await journal.Read(id, 1).RunWith(Sink.Ignore<PatchAppended>(), materializer);
                         await CreateHistoryReader(system, options, status, journal)
                             .ReadAsync(DocumentName.Default, 1, 1, 1, _ => ValueTask.CompletedTask, materializer);
+                        await ConnectionActor.WarmUpTailCatchUpAsync();
                     });
                 })
                 .ContinueWith(warmUp =>
