@@ -123,15 +123,13 @@ try {
 
   if (lateFromSnapshot) {
     const sent = (await page1.evaluate(() => window.relayPage.applied())) + (await page2.evaluate(() => window.relayPage.applied()));
-    for (;;) {
+    await until(async () => {
       const probe = await openPage("probe", relays[2] ?? relays[0]);
       await until(() => settled(probe), "a probe page to settle");
       const applied = await probe.evaluate(() => window.relayPage.applied());
       await probe.close();
-      if (applied < sent) break;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for a join served from a snapshot (${applied} of ${sent} patches)`);
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
+      return applied < sent;
+    }, `a join served from a snapshot (fewer than ${sent} patches)`);
   }
 
   // Opened later: the history alone must rebuild the same state.

@@ -201,6 +201,9 @@ internal sealed class DocumentHubActor : ReceiveActor, IWithTimers
     /// <inheritdoc />
     protected override void PostStop() => _tail?.Clear();
 
+    // How far the journal may lack the history: trimmed, or (DeleteCompacted) before the snapshot joins start after.
+    private long JournalLacksThrough => Math.Max(_trimmedThrough, _settings.HistoryDeleted ? _joinSnapshot : 0);
+
     // No Unsubscribe when stopping: the topic watches its subscribers and drops a stopped one, and an Unsubscribe
     // would only have its acknowledgement arrive as a dead letter.
 
@@ -219,7 +222,7 @@ internal sealed class DocumentHubActor : ReceiveActor, IWithTimers
 
         // What the journal no longer has, the tail must not serve either: trimmed, or (DeleteCompacted) before the
         // snapshot every join and resume starts after.
-        _tail?.DropThrough(Math.Max(trimmedThrough, _settings.HistoryDeleted ? joinSnapshot : 0));
+        _tail?.DropThrough(JournalLacksThrough);
         if (joinSnapshot == 0 || (epoch != 0 && _epoch != 0 && epoch != _epoch))
         {
             // The document is no longer compactable (or never was), or its history was replaced: joiners replay the
@@ -240,7 +243,7 @@ internal sealed class DocumentHubActor : ReceiveActor, IWithTimers
             // Everything up to the sequencer's head is journaled; the joiners read it from there.
             _head = lastSequence;
             _tail?.StartAt(_head);
-            _tail?.DropThrough(Math.Max(_trimmedThrough, _settings.HistoryDeleted ? _joinSnapshot : 0));
+            _tail?.DropThrough(JournalLacksThrough);
             foreach (var connection in _waitingForHead)
             {
                 JoinConnection(connection);
