@@ -78,6 +78,34 @@ public sealed class BadInputSpecs : IClassFixture<SmallLimitsNodeFixture>
     }
 
     [Fact]
+    public async Task Should_close_with_1007_on_invalid_UTF8_sent_while_a_long_history_is_still_arriving()
+    {
+        // The writer holds frames back while more are queued and sends them in one write; the 1007 the runtime
+        // writes itself when it meets the bad frame must not stay held once the writer stops.
+        const int patches = 400;
+        var url = _node.WebSocketUrlOf("utf8-under-history-" + Guid.NewGuid().ToString("N"));
+        var patch = new byte[16 * 1024];
+        await using (var writer = await RelayClient.ConnectAsync(url))
+        await using (var watcher = await RelayClient.ConnectAsync(url))
+        {
+            // One at a time (the node's outbound budget is 256 KiB), each seen by another client, so journaled:
+            // every joiner now starts with 6.4 MB of history.
+            for (var i = 0; i < patches; i++)
+            {
+                await writer.SendBinaryAsync(patch);
+                await watcher.ReceiveAsync();
+            }
+        }
+
+        await using var joiner = await RelayClient.ConnectAsync(url);
+        await joiner.ReceiveAsync();
+        await joiner.SendAsync([0xC3, 0x28], WebSocketMessageType.Text);
+
+        var (status, description) = await joiner.Closed.WaitAsync(CloseWait);
+        Assert.True(status == WebSocketCloseStatus.InvalidPayloadData, $"closed with {status} ({description})");
+    }
+
+    [Fact]
     public async Task Should_relay_a_text_message_whose_fragments_split_a_character()
     {
         var clients = await _node.ConnectAtLiveEdgeAsync(2);

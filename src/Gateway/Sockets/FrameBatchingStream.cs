@@ -32,6 +32,21 @@ public sealed class FrameBatchingStream : Stream
         set => _hold = value;
     }
 
+    /// <summary>
+    /// Stops holding and sends what is held: called once the socket's writer stops. A frame the WebSocket wrote on its
+    /// own while the writer held frames back (the 1007 close the runtime sends for a text frame that is not UTF-8)
+    /// would otherwise wait for a write that never comes.
+    /// </summary>
+    public async ValueTask ReleaseAsync()
+    {
+        _hold = false;
+        if (_heldLength > 0)
+        {
+            await WriteHeldAsync(CancellationToken.None);
+            await _inner.FlushAsync(CancellationToken.None);
+        }
+    }
+
     /// <inheritdoc />
     public override bool CanRead => true;
 

@@ -397,7 +397,29 @@ public sealed class SocketSession
         }
         catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or IOException or ObjectDisposedException)
         {
-            // The socket is gone; nothing more can be written.
+            // The socket is gone or closed; nothing more can be written by this loop.
+        }
+        finally
+        {
+            await ReleaseHeldAsync();
+        }
+    }
+
+    /// <summary>Sends what the batching stream still holds, such as a close frame the runtime wrote itself.</summary>
+    private async Task ReleaseHeldAsync()
+    {
+        if (_stream is null)
+        {
+            return;
+        }
+
+        try
+        {
+            await _stream.ReleaseAsync();
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or IOException or ObjectDisposedException or InvalidOperationException)
+        {
+            // The connection is gone: nothing held can reach the client.
         }
     }
 }
