@@ -160,9 +160,16 @@ export class ReconnectingSocket {
   };
 
   private readonly onOffline = () => {
-    // The socket may take a long time to notice; close it now and reconnect on "online".
+    // The socket may take a long time to notice, and its close event waits for a close handshake that a network
+    // gone offline may never finish: let it go now, tell it closed, and reconnect on "online". Its late close
+    // event (and anything it still delivers) is ignored, as for any socket no longer current.
     const s = this.socket;
-    if (s && s.readyState <= OPEN) s.close(CloseCode.Offline, "offline");
+    if (!s || s.readyState > OPEN) return;
+    this.socket = null;
+    clearTimeout(this.stableTimer);
+    s.close(CloseCode.Offline, "offline");
+    this.handlers.onClose(CloseCode.Offline, "offline");
+    this.scheduleRetry();
   };
 
   private scheduleRetry(): void {

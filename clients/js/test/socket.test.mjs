@@ -180,7 +180,8 @@ test("A server that chooses none of the subprotocols offered gets a new attempt 
   assert.deepEqual(seen.opens, [""]);
 });
 
-test("In a browser, going offline closes the socket at once, and coming back online reconnects at once", async (t) => {
+/** A page's window (its online and offline events) and navigator.onLine in globalThis, as a browser has them; t.after removes them. */
+function browserGlobals(t) {
   const page = new EventTarget();
   const network = { onLine: true };
   globalThis.window = page;
@@ -189,6 +190,11 @@ test("In a browser, going offline closes the socket at once, and coming back onl
     delete globalThis.window;
     delete globalThis.navigator;
   });
+  return { page, network };
+}
+
+test("In a browser, going offline closes the socket at once, and coming back online reconnects at once", async (t) => {
+  const { page, network } = browserGlobals(t);
   const closedWith = [];
   const server = await serve(t, { upgrade: () => (ws) => ws.on("close", (code, reason) => closedWith.push([code, String(reason)])) });
   const seen = reconnecting(t, server.url, { minDelay: 60_000 });
@@ -205,6 +211,26 @@ test("In a browser, going offline closes the socket at once, and coming back onl
   // With a first retry delay of a minute, an open within the wait means the online event reconnected.
   await until(() => seen.opens.length === 2, "the socket to reopen");
   assert.equal(server.upgrades.length, 2);
+});
+
+test("Going offline tells the socket closed and connecting at once, even while its close handshake cannot finish", async (t) => {
+  const { page, network } = browserGlobals(t);
+  // The server stops reading, as a network gone offline would: the client's close frame is never answered.
+  const server = await serve(t, { upgrade: (_, n) => (ws) => n === 1 && ws._socket.pause() });
+  const seen = reconnecting(t, server.url, { minDelay: 60_000 });
+  await until(() => seen.opens.length === 1, "the socket to open");
+  const connectingBefore = seen.connecting;
+
+  network.onLine = false;
+  page.dispatchEvent(new Event("offline"));
+  assert.equal(seen.closes, 1, "told closed in the offline event");
+  assert.equal(seen.connecting, connectingBefore + 1, "told connecting in the offline event");
+  assert.equal(seen.socket.current, null, "offline: no new attempt");
+
+  network.onLine = true;
+  page.dispatchEvent(new Event("online"));
+  await until(() => seen.opens.length === 2, "the socket to reopen");
+  assert.equal(seen.closes, 1, "the first socket's late close is not told again");
 });
 
 test("closeCodes: 1009 and 1008 for frames the server does not accept are final, other closes are not", () => {
