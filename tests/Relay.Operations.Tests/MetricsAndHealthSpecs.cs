@@ -113,6 +113,66 @@ public sealed class MetricsAndHealthSpecs : IClassFixture<SmallLimitsNode>
     }
 
     [Fact]
+    public async Task Should_count_joins_by_where_their_history_came_from_with_both_series_there_from_the_start()
+    {
+        // The start-up warm-up adds both series at 0, so a dashboard sees them before the first join of either kind.
+        Scrape before = await Scrape.TakeAsync(_node);
+        Assert.True(await Http.EventuallyAsync(async () =>
+        {
+            before = await Scrape.TakeAsync(_node);
+            return HasSeries(before, "tail") && HasSeries(before, "journal");
+        }, MetricsWait), before.Text);
+
+        var url = _node.WebSocketUrlOf("joins-" + Guid.NewGuid().ToString("N"));
+        await using (var writer = await RelayClient.ConnectAsync(url))
+        await using (var watcher = await RelayClient.ConnectAsync(url))
+        {
+            for (var i = 0; i < 3; i++)
+            {
+                await writer.SendTextAsync($"[{i}]");
+                await watcher.ReceiveAsync();
+            }
+
+            // While they are connected the document's hub keeps every patch it handed on: a joiner reads them
+            // from its tail. Once the last connection left, the hub goes, and later joiners read the journal.
+            await JoinAsync();
+            await AssertJoinsAsync(tail: 1, journal: 0);
+        }
+
+        // The hub stops a moment after its last connection: a joiner before then still meets the tail.
+        Scrape last = before;
+        Assert.True(await Http.EventuallyAsync(async () =>
+        {
+            await JoinAsync();
+            last = await Scrape.TakeAsync(_node);
+            return last.Value("relay_replay_joins_total", "source=\"journal\"") > before.Value("relay_replay_joins_total", "source=\"journal\"");
+        }, MetricsWait), last.Text);
+
+        async Task JoinAsync()
+        {
+            await using var joiner = await RelayClient.ConnectAsync(url);
+            for (var i = 0; i < 3; i++)
+            {
+                Assert.Equal($"[{i}]", (await joiner.ReceiveAsync()).Text);
+            }
+        }
+
+        async Task AssertJoinsAsync(int tail, int journal)
+        {
+            Scrape after = before;
+            Assert.True(await Http.EventuallyAsync(async () =>
+            {
+                after = await Scrape.TakeAsync(_node);
+                return after.Value("relay_replay_joins_total", "source=\"tail\"") == before.Value("relay_replay_joins_total", "source=\"tail\"") + tail
+                    && after.Value("relay_replay_joins_total", "source=\"journal\"") == before.Value("relay_replay_joins_total", "source=\"journal\"") + journal;
+            }, MetricsWait), after.Text);
+        }
+
+        static bool HasSeries(Scrape scrape, string source) => scrape.Text.Split('\n').Any(line =>
+            line.StartsWith("relay_replay_joins_total{", StringComparison.Ordinal) && line.Contains($"source=\"{source}\"", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Should_count_oversize_and_bad_utf8_disconnects_by_reason()
     {
         var before = await Scrape.TakeAsync(_node);
