@@ -25,7 +25,9 @@ dotnet build src/Gateway -c Release -nologo -v q -clp:ErrorsOnly >/dev/null
 dotnet build bench/Relay.Bench/Relay.Bench.csproj -c Release -nologo -v q -clp:ErrorsOnly >/dev/null
 bench=bench/Relay.Bench/bin/Release/net10.0/Relay.Bench.dll
 out="$work/ab.jsonl"
-port=$((20000 + RANDOM % 20000))
+# Below the kernel's ephemeral range (32768 on), where the bench's own client sockets take their ports: a node's
+# port taken by one of them failed its start.
+port=$((20000 + RANDOM % 10000))
 
 for ((round = 1; round <= rounds; round++)); do
   for scenario in ${scenarios//,/ }; do
@@ -36,7 +38,7 @@ for ((round = 1; round <= rounds; round++)); do
       dir=$(mktemp -d "$work/$side-XXXX")
       port=$((port + 2))
       (cd "$root/src/Gateway/bin/Release/net10.0" && exec env Logging__LogLevel__Default=Warning $side_env dotnet Relay.Gateway.dll \
-        --urls "http://127.0.0.1:$port" --Relay:Akka:Port=$((port + 1)) "--Relay:Journal:ConnectionString=Data Source=$dir/relay.db") \
+        --urls "http://127.0.0.1:$port" --Relay:Akka:Port=0 "--Relay:Journal:ConnectionString=Data Source=$dir/relay.db") \
         >"$dir/node.log" 2>&1 &
       pid=$!
       nodes+=("$pid")
